@@ -1,0 +1,123 @@
+/*
+ * logstate backend interface: for authors of storage backends.
+ *
+ * A backend is a struct whose first member is a `logstate_backend`, pointing
+ * at a `static const logstate_backend_methods` table. logstate_open_backend()
+ * wraps it in a `logstate` handle. The core does, once for every backend:
+ * argument checks and their messages, the write-object state machine (set
+ * once, nothing after set, close always), reference counting of the handle
+ * and the logstate_update() retry loop. A backend method is therefore only
+ * ever called with valid arguments:
+ *
+ * - `log_id` is NUL-terminated, 1..LOGSTATE_MAX_LOG_ID_LEN bytes, its length
+ *   given in `log_id_len`;
+ * - `cp` is 1..max_checkpoint_len bytes; out pointers are not NULL;
+ * - write_get_latest and write_set are called only before the set, write_set
+ *   at most once, and write_end exactly once per successful write_begin.
+ *
+ * Methods may be called from several threads at once on one backend (but
+ * never at once on one transaction). A method that fails returns a status
+ * other than LOGSTATE_OK and describes the failure with logstate_error_set().
+ *
+ * The methods table is versioned: new methods are only ever appended, each
+ * documented with the version that added it; the core checks `version` once,
+ * in logstate_open_backend().
+ */
+#ifndef LOGSTATE_SYS_BACKEND_H
+#define LOGSTATE_SYS_BACKEND_H
+
+#include <stdarg.h>
+
+#include "../logstate.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** The version of logstate_backend_methods this header describes. */
+#define LOGSTATE_BACKEND_VERSION 1
+
+typedef struct logstate_backend logstate_backend;
+/** A backend's write transaction; its definition is the backend's own. */
+typedef struct logstate_backend_txn logstate_backend_txn;
+
+typedef struct logstate_backend_methods {
+  /** Must be LOGSTATE_BACKEND_VERSION (or an older version this core still
+   *  accepts: currently only 1). */
+  unsigned int version;
+  /** Short name used in messages ("memory", "redis"). Must provide. */
+  const char *name;
+
+  /** Idempotent set-up. May provide; if NULL, init does nothing. */
+  logstate_status (*init)(logstate_backend *be);
+
+  /** Every log ID with a checkpoint, unique, in any order (the core sorts).
+   *  Each string and the array are malloc()ed; the core takes them over.
+   *  Return a NULL array for zero logs. Must provide. */
+  logstate_status (*logs)(logstate_backend *be, char ***out_ids, size_t *out_n);
+
+  /** The stored checkpoint (malloc()ed; the core takes it over), or
+   *  LOGSTATE_NOT_FOUND. Must provide. */
+  logstate_status (*get_latest)(logstate_backend *be, const char *log_id, size_t log_id_len, uint8_t **out_cp,
+                                size_t *out_len);
+
+  /** Opens a transaction and takes its snapshot. Must not hold a lock that
+   *  another write_begin in the same thread would wait for. Must provide. */
+  logstate_status (*write_begin)(logstate_backend *be, const char *log_id, size_t log_id_len,
+                                 logstate_backend_txn **out_txn);
+
+  /** The snapshot's checkpoint (malloc()ed), or LOGSTATE_NOT_FOUND. Must
+   *  provide. */
+  logstate_status (*write_get_latest)(logstate_backend *be, logstate_backend_txn *txn, uint8_t **out_cp,
+                                      size_t *out_len);
+
+  /** Atomically stores `cp` if nobody committed since write_begin, else
+   *  returns LOGSTATE_ABORTED and stores nothing. Must provide. */
+  logstate_status (*write_set)(logstate_backend *be, logstate_backend_txn *txn, const uint8_t *cp, size_t len);
+
+  /** Ends the transaction (rolling back if no set succeeded) and frees
+   *  `txn`, whatever it returns. Must provide. */
+  logstate_status (*write_end)(logstate_backend *be, logstate_backend_txn *txn);
+
+  /** Releases the backend. Called once, when the last handle reference goes.
+   *  Must provide. */
+  void (*free)(logstate_backend *be);
+} logstate_backend_methods;
+
+/** The first member of every backend struct. */
+struct logstate_backend {
+  const logstate_backend_methods *methods;
+};
+
+/**
+ * Wraps a backend in a new handle.
+ *
+ * On LOGSTATE_OK the handle owns `be` and calls its `free` method when the
+ * last reference goes. On failure the caller still owns `be`.
+ *
+ * @return LOGSTATE_OK; LOGSTATE_INVALID_ARGUMENT for NULL arguments, an
+ *         unsupported methods version, a missing required method or bad
+ *         options; LOGSTATE_RESOURCE_EXHAUSTED when out of memory.
+ */
+logstate_status logstate_open_backend(logstate **out, logstate_backend *be, const logstate_options *opts);
+
+/**
+ * Records the calling thread's last error and returns `st`, so a backend can
+ * write `return logstate_error_set(LOGSTATE_UNAVAILABLE, "...: %s", why);`.
+ * The message is truncated to fit the library's buffer. Never put a password
+ * in it. Thread-safe.
+ */
+logstate_status logstate_error_set(logstate_status st, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/** As logstate_error_set(), with a va_list. */
+logstate_status logstate_error_setv(logstate_status st, const char *fmt, va_list ap);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LOGSTATE_SYS_BACKEND_H */

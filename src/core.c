@@ -1,0 +1,452 @@
+/* The handle, argument checks, the write state machine and the update loop:
+ * everything every backend shares. Backends only see valid calls. */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+struct logstate {
+  logstate_backend *be;
+  /* One reference for the user's handle, one per open read or write object:
+   * freeing the handle early must not pull the backend out from under
+   * them. */
+  atomic_uint refs;
+  unsigned int update_attempts;
+  size_t max_checkpoint_len;
+};
+
+struct logstate_read {
+  logstate *ls;
+  char *log_id;
+  size_t log_id_len;
+};
+
+struct logstate_write {
+  logstate *ls;
+  logstate_backend_txn *txn;
+  int ended; /* write_set was called: only close is allowed now */
+};
+
+#ifdef LOGSTATE_HAVE_SQLITE
+logstate_status ls_sqlite_backend_from_url(logstate_backend **out, const char *url);
+#endif
+#ifdef LOGSTATE_HAVE_REDIS
+logstate_status ls_redis_backend_from_url(logstate_backend **out, const char *url);
+#endif
+
+static logstate_status memory_from_url(logstate_backend **out, const char *url) {
+  return ls_memory_backend_new(out, url + strlen("memory:"));
+}
+
+static const struct {
+  const char *prefix;
+  logstate_status (*from_url)(logstate_backend **out, const char *url);
+} schemes[] = {
+    {"memory:", memory_from_url},
+#ifdef LOGSTATE_HAVE_SQLITE
+    {"sqlite:", ls_sqlite_backend_from_url},
+#endif
+#ifdef LOGSTATE_HAVE_REDIS
+    {"redis://", ls_redis_backend_from_url},
+    {"redis+unix://", ls_redis_backend_from_url},
+#endif
+};
+
+static void handle_release(logstate *ls) {
+  if (atomic_fetch_sub(&ls->refs, 1) == 1) {
+    ls->be->methods->free(ls->be);
+    free(ls);
+  }
+}
+
+static logstate_status check_options(const logstate_options *opts) {
+  if (opts == NULL)
+    return LOGSTATE_OK;
+  if (opts->version != LOGSTATE_OPTIONS_VERSION)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate options: version %u is not supported (expected %u)",
+                  opts->version, LOGSTATE_OPTIONS_VERSION);
+  if (opts->update_attempts > 1000000)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate options: update_attempts %u is above 1000000",
+                  opts->update_attempts);
+  return LOGSTATE_OK;
+}
+
+static logstate_status check_methods(const logstate_backend_methods *m) {
+  if (m == NULL)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_open_backend: backend has no methods table");
+  if (m->version < 1 || m->version > LOGSTATE_BACKEND_VERSION)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT,
+                  "logstate_open_backend: backend methods version %u is not supported (this library: 1..%u)",
+                  m->version, LOGSTATE_BACKEND_VERSION);
+  const char *missing = m->name == NULL               ? "name"
+                        : m->logs == NULL             ? "logs"
+                        : m->get_latest == NULL       ? "get_latest"
+                        : m->write_begin == NULL      ? "write_begin"
+                        : m->write_get_latest == NULL ? "write_get_latest"
+                        : m->write_set == NULL        ? "write_set"
+                        : m->write_end == NULL        ? "write_end"
+                        : m->free == NULL             ? "free"
+                                                      : NULL;
+  if (missing)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_open_backend: backend does not provide the required method %s",
+                  missing);
+  return LOGSTATE_OK;
+}
+
+logstate_status logstate_open_backend(logstate **out, logstate_backend *be, const logstate_options *opts) {
+  if (out)
+    *out = NULL;
+  if (out == NULL || be == NULL)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_open_backend: %s is NULL", out ? "backend" : "out");
+  logstate_status st = check_methods(be->methods);
+  if (st == LOGSTATE_OK)
+    st = check_options(opts);
+  if (st != LOGSTATE_OK)
+    return st;
+  logstate *ls = calloc(1, sizeof(*ls));
+  if (ls == NULL)
+    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "logstate_open_backend: out of memory");
+  ls->be = be;
+  atomic_init(&ls->refs, 1);
+  ls->update_attempts = opts && opts->update_attempts ? opts->update_attempts : LOGSTATE_DEFAULT_UPDATE_ATTEMPTS;
+  ls->max_checkpoint_len =
+      opts && opts->max_checkpoint_len ? opts->max_checkpoint_len : LOGSTATE_DEFAULT_MAX_CHECKPOINT_LEN;
+  *out = ls;
+  return LOGSTATE_OK;
+}
+
+logstate_status logstate_open_ext(logstate **out, const char *url, const logstate_options *opts) {
+  if (out)
+    *out = NULL;
+  if (out == NULL || url == NULL)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_open: %s is NULL", out ? "url" : "out");
+  logstate_status st = check_options(opts);
+  if (st != LOGSTATE_OK)
+    return st;
+  for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+    if (strncmp(url, schemes[i].prefix, strlen(schemes[i].prefix)) != 0)
+      continue;
+    logstate_backend *be = NULL;
+    st = schemes[i].from_url(&be, url);
+    if (st != LOGSTATE_OK)
+      return st;
+    st = logstate_open_backend(out, be, opts);
+    if (st != LOGSTATE_OK)
+      be->methods->free(be);
+    return st;
+  }
+  /* Name only the scheme, and only when it looks like one: the rest of a
+   * URL, or a string that is no URL at all, may be a password. */
+  size_t n = strspn(url, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.");
+  char q[LS_QUOTE_BUFSZ];
+  return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_open: %s%s (this build knows: memory:%s%s)",
+                n > 0 && n <= 32 && url[n] == ':' ? "unknown or unsupported URL scheme " : "URL has no scheme",
+                n > 0 && n <= 32 && url[n] == ':' ? ls_quote(q, sizeof(q), url, n) : "",
+#ifdef LOGSTATE_HAVE_SQLITE
+                ", sqlite:",
+#else
+                "",
+#endif
+#ifdef LOGSTATE_HAVE_REDIS
+                ", redis://, redis+unix://"
+#else
+                ""
+#endif
+  );
+}
+
+logstate_status logstate_open(logstate **out, const char *url) { return logstate_open_ext(out, url, NULL); }
+
+void logstate_free(logstate *ls) {
+  if (ls)
+    handle_release(ls);
+}
+
+logstate_status logstate_init(logstate *ls) {
+  if (ls == NULL)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_init: handle is NULL");
+  return ls->be->methods->init ? ls->be->methods->init(ls->be) : LOGSTATE_OK;
+}
+
+static int cmp_ids(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+logstate_status logstate_logs(logstate *ls, char ***out_ids, size_t *out_n) {
+  if (out_ids)
+    *out_ids = NULL;
+  if (out_n)
+    *out_n = 0;
+  if (ls == NULL || out_ids == NULL || out_n == NULL)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_logs: %s is NULL",
+                  ls == NULL        ? "handle"
+                  : out_ids == NULL ? "out_ids"
+                                    : "out_n");
+  char **ids = NULL;
+  size_t n = 0;
+  logstate_status st = ls->be->methods->logs(ls->be, &ids, &n);
+  if (st != LOGSTATE_OK) {
+    logstate_logs_free(ids, n);
+    return st;
+  }
+  if (n > 0 && ids == NULL)
+    return ls_err(LOGSTATE_INTERNAL, "logstate_logs: %s backend returned %zu IDs and no array", ls->be->methods->name,
+                  n);
+  for (size_t i = 0; i < n; i++) {
+    if (ids[i] == NULL) {
+      logstate_logs_free(ids, n);
+      return ls_err(LOGSTATE_INTERNAL, "logstate_logs: %s backend returned a NULL log ID", ls->be->methods->name);
+    }
+  }
+  if (n > 1) {
+    qsort(ids, n, sizeof(*ids), cmp_ids);
+    size_t w = 1; /* backends promise uniqueness; keep the promise anyway */
+    for (size_t i = 1; i < n; i++) {
+      if (strcmp(ids[i], ids[w - 1]) == 0)
+        free(ids[i]);
+      else
+        ids[w++] = ids[i];
+    }
+    n = w;
+  }
+  if (n == 0) {
+    free(ids);
+    ids = NULL;
+  }
+  *out_ids = ids;
+  *out_n = n;
+  return LOGSTATE_OK;
+}
+
+void logstate_logs_free(char **ids, size_t n) {
+  if (ids == NULL)
+    return;
+  for (size_t i = 0; i < n; i++)
+    free(ids[i]);
+  free(ids);
+}
+
+static logstate_status check_log_id(const char *fn, const char *log_id, size_t *out_len) {
+  if (log_id == NULL)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: log ID is NULL", fn);
+  size_t n = strnlen(log_id, LOGSTATE_MAX_LOG_ID_LEN + 1);
+  if (n == 0)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: log ID is empty", fn);
+  if (n > LOGSTATE_MAX_LOG_ID_LEN)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: log ID is longer than %d bytes", fn, LOGSTATE_MAX_LOG_ID_LEN);
+  *out_len = n;
+  return LOGSTATE_OK;
+}
+
+static logstate_status check_checkpoint(const char *fn, const logstate *ls, const uint8_t *cp, size_t len) {
+  if (cp == NULL)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: checkpoint is NULL", fn);
+  if (len == 0)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: checkpoint is empty (it must be 1 to %zu bytes)", fn,
+                  ls->max_checkpoint_len);
+  if (len > ls->max_checkpoint_len)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: checkpoint is %zu bytes, above the maximum of %zu", fn, len,
+                  ls->max_checkpoint_len);
+  return LOGSTATE_OK;
+}
+
+/* A backend that says OK must hand over at least one byte: an empty stored
+ * value can only come from outside the library, so it is corrupt data. */
+static logstate_status check_returned(const char *fn, const logstate *ls, logstate_status st, uint8_t **cp,
+                                      size_t *len) {
+  if (st == LOGSTATE_OK && (*cp == NULL || *len == 0)) {
+    free(*cp);
+    *cp = NULL;
+    *len = 0;
+    return ls_err(LOGSTATE_INTERNAL, "%s: %s backend returned an empty checkpoint", fn, ls->be->methods->name);
+  }
+  if (st != LOGSTATE_OK) {
+    free(*cp);
+    *cp = NULL;
+    *len = 0;
+  }
+  return st;
+}
+
+logstate_status logstate_read_ops(logstate *ls, const char *log_id, logstate_read **out) {
+  if (out)
+    *out = NULL;
+  if (ls == NULL || out == NULL)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_read_ops: %s is NULL", ls ? "out" : "handle");
+  size_t n;
+  logstate_status st = check_log_id("logstate_read_ops", log_id, &n);
+  if (st != LOGSTATE_OK)
+    return st;
+  logstate_read *r = malloc(sizeof(*r));
+  char *id = ls_memdup(log_id, n);
+  if (r == NULL || id == NULL) {
+    free(r);
+    free(id);
+    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "logstate_read_ops: out of memory");
+  }
+  r->ls = ls;
+  r->log_id = id;
+  r->log_id_len = n;
+  atomic_fetch_add(&ls->refs, 1);
+  *out = r;
+  return LOGSTATE_OK;
+}
+
+logstate_status logstate_read_get_latest(logstate_read *r, uint8_t **out_cp, size_t *out_len) {
+  if (out_cp)
+    *out_cp = NULL;
+  if (out_len)
+    *out_len = 0;
+  if (r == NULL || out_cp == NULL || out_len == NULL)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_read_get_latest: %s is NULL",
+                  r == NULL        ? "read ops"
+                  : out_cp == NULL ? "out_cp"
+                                   : "out_len");
+  logstate *ls = r->ls;
+  logstate_status st = ls->be->methods->get_latest(ls->be, r->log_id, r->log_id_len, out_cp, out_len);
+  return check_returned("logstate_read_get_latest", ls, st, out_cp, out_len);
+}
+
+void logstate_read_free(logstate_read *r) {
+  if (r == NULL)
+    return;
+  logstate *ls = r->ls;
+  free(r->log_id);
+  free(r);
+  handle_release(ls);
+}
+
+logstate_status logstate_write_ops(logstate *ls, const char *log_id, logstate_write **out) {
+  if (out)
+    *out = NULL;
+  if (ls == NULL || out == NULL)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_write_ops: %s is NULL", ls ? "out" : "handle");
+  size_t n;
+  logstate_status st = check_log_id("logstate_write_ops", log_id, &n);
+  if (st != LOGSTATE_OK)
+    return st;
+  logstate_write *w = calloc(1, sizeof(*w));
+  if (w == NULL)
+    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "logstate_write_ops: out of memory");
+  st = ls->be->methods->write_begin(ls->be, log_id, n, &w->txn);
+  if (st != LOGSTATE_OK) {
+    free(w);
+    return st;
+  }
+  w->ls = ls;
+  atomic_fetch_add(&ls->refs, 1);
+  *out = w;
+  return LOGSTATE_OK;
+}
+
+logstate_status logstate_write_get_latest(logstate_write *w, uint8_t **out_cp, size_t *out_len) {
+  if (out_cp)
+    *out_cp = NULL;
+  if (out_len)
+    *out_len = 0;
+  if (w == NULL || out_cp == NULL || out_len == NULL)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_write_get_latest: %s is NULL",
+                  w == NULL        ? "write ops"
+                  : out_cp == NULL ? "out_cp"
+                                   : "out_len");
+  if (w->ended)
+    return ls_err(LOGSTATE_FAILED_PRECONDITION,
+                  "logstate_write_get_latest: the transaction ended with logstate_write_set; only "
+                  "logstate_write_close is allowed now");
+  logstate *ls = w->ls;
+  logstate_status st = ls->be->methods->write_get_latest(ls->be, w->txn, out_cp, out_len);
+  return check_returned("logstate_write_get_latest", ls, st, out_cp, out_len);
+}
+
+logstate_status logstate_write_set(logstate_write *w, const uint8_t *cp, size_t len) {
+  if (w == NULL)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_write_set: write ops is NULL");
+  if (w->ended)
+    return ls_err(LOGSTATE_FAILED_PRECONDITION,
+                  "logstate_write_set: the transaction already ended with logstate_write_set; only "
+                  "logstate_write_close is allowed now");
+  logstate_status st = check_checkpoint("logstate_write_set", w->ls, cp, len);
+  if (st != LOGSTATE_OK)
+    return st; /* nothing reached the backend: the transaction stays usable */
+  w->ended = 1;
+  return w->ls->be->methods->write_set(w->ls->be, w->txn, cp, len);
+}
+
+logstate_status logstate_write_close(logstate_write *w) {
+  if (w == NULL)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_write_close: write ops is NULL");
+  logstate *ls = w->ls;
+  logstate_status st = ls->be->methods->write_end(ls->be, w->txn);
+  free(w);
+  handle_release(ls);
+  return st;
+}
+
+/* Randomized exponential backoff between update attempts, so that writers
+ * that collided do not collide again in lockstep. */
+static void backoff(unsigned int attempt) {
+  static _Thread_local uint64_t rng;
+  if (rng == 0) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    rng = ((uint64_t)now.tv_nsec << 20) ^ (uint64_t)(uintptr_t)&rng ^ (uint64_t)now.tv_sec;
+    rng |= 1;
+  }
+  rng ^= rng << 13; /* xorshift64 */
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  unsigned int shift = attempt < 8 ? attempt : 8;
+  uint64_t cap_us = 50u << shift; /* 100 us after the first loss, up to 12.8 ms */
+  uint64_t us = rng % (cap_us + 1);
+  struct timespec ts = {(time_t)(us / 1000000), (long)(us % 1000000) * 1000};
+  nanosleep(&ts, NULL);
+}
+
+logstate_status logstate_update(logstate *ls, const char *log_id, logstate_update_fn fn, void *arg) {
+  size_t n;
+  if (ls == NULL || fn == NULL)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_update: %s is NULL", ls ? "update function" : "handle");
+  logstate_status st = check_log_id("logstate_update", log_id, &n);
+  if (st != LOGSTATE_OK)
+    return st;
+  char q[LS_QUOTE_BUFSZ];
+  for (unsigned int attempt = 1;; attempt++) {
+    logstate_write *w;
+    st = logstate_write_ops(ls, log_id, &w);
+    if (st != LOGSTATE_OK)
+      return st;
+    uint8_t *cur = NULL, *next = NULL;
+    size_t cur_len = 0, next_len = 0;
+    st = logstate_write_get_latest(w, &cur, &cur_len);
+    if (st != LOGSTATE_OK && st != LOGSTATE_NOT_FOUND) {
+      logstate_write_close(w);
+      return st;
+    }
+    st = fn(cur, cur_len, &next, &next_len, arg);
+    free(cur);
+    if (st != LOGSTATE_OK || next == NULL) {
+      free(next);
+      logstate_write_close(w);
+      if (st != LOGSTATE_OK)
+        ls_err(st, "logstate_update: the update function for log %s returned %s", ls_quote(q, sizeof(q), log_id, n),
+               logstate_status_name(st));
+      return st; /* unchanged; OK with no next value means "no change" */
+    }
+    if (next_len == 0) {
+      free(next);
+      logstate_write_close(w);
+      return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_update: the update function returned an empty checkpoint");
+    }
+    st = logstate_write_set(w, next, next_len);
+    free(next);
+    /* The set decided the outcome; a failing close after it changes
+     * nothing stored, so its status is not the caller's concern. */
+    logstate_write_close(w);
+    if (st != LOGSTATE_ABORTED)
+      return st;
+    if (attempt >= ls->update_attempts)
+      return ls_err(LOGSTATE_ABORTED, "logstate_update: log %s: another writer won the race %u times in a row",
+                    ls_quote(q, sizeof(q), log_id, n), attempt);
+    backoff(attempt);
+  }
+}

@@ -1,0 +1,307 @@
+/* The in-memory backend: a hash table of log ID -> (checkpoint, version)
+ * under one mutex per store. Write transactions hold no lock: they remember
+ * the version they saw, and the set compares it (like the Go inmemory
+ * package's snapshot check), so one thread may hold many at once. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+typedef struct mem_entry {
+  struct mem_entry *next;
+  uint64_t hash;
+  char *id;
+  size_t id_len;
+  uint8_t *cp;
+  size_t cp_len;
+  uint64_t version; /* 0: never set; entries are never removed */
+} mem_entry;
+
+typedef struct mem_store {
+  pthread_mutex_t mu;
+  mem_entry **buckets;
+  size_t nbuckets;
+  size_t count;
+  /* Named stores are shared and live in the registry below. */
+  char *name;
+  unsigned int refs;
+  struct mem_store *next_named;
+} mem_store;
+
+typedef struct mem_backend {
+  logstate_backend base;
+  mem_store *store;
+} mem_backend;
+
+struct logstate_backend_txn {
+  mem_entry probe; /* id, id_len, hash of the log */
+  uint64_t version;
+  uint8_t *cp;
+  size_t cp_len;
+};
+
+static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
+static mem_store *registry;
+
+static uint64_t fnv1a(const char *s, size_t n) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < n; i++) {
+    h ^= (unsigned char)s[i];
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+static mem_entry *find(mem_store *s, const mem_entry *probe) {
+  for (mem_entry *e = s->buckets[probe->hash % s->nbuckets]; e; e = e->next)
+    if (e->hash == probe->hash && e->id_len == probe->id_len && memcmp(e->id, probe->id, e->id_len) == 0)
+      return e;
+  return NULL;
+}
+
+/* Doubles the table when it is full; on allocation failure it keeps the old
+ * one, which still works, only slower. */
+static void maybe_grow(mem_store *s) {
+  if (s->count < s->nbuckets)
+    return;
+  size_t nb = s->nbuckets * 2;
+  mem_entry **b = calloc(nb, sizeof(*b));
+  if (b == NULL)
+    return;
+  for (size_t i = 0; i < s->nbuckets; i++) {
+    for (mem_entry *e = s->buckets[i], *next; e; e = next) {
+      next = e->next;
+      e->next = b[e->hash % nb];
+      b[e->hash % nb] = e;
+    }
+  }
+  free(s->buckets);
+  s->buckets = b;
+  s->nbuckets = nb;
+}
+
+static void store_destroy(mem_store *s) {
+  for (size_t i = 0; i < s->nbuckets; i++) {
+    for (mem_entry *e = s->buckets[i], *next; e; e = next) {
+      next = e->next;
+      free(e->id);
+      free(e->cp);
+      free(e);
+    }
+  }
+  free(s->buckets);
+  free(s->name);
+  pthread_mutex_destroy(&s->mu);
+  free(s);
+}
+
+static mem_store *store_new(const char *name) {
+  mem_store *s = calloc(1, sizeof(*s));
+  if (s == NULL)
+    return NULL;
+  s->nbuckets = 64;
+  s->buckets = calloc(s->nbuckets, sizeof(*s->buckets));
+  s->name = name ? ls_memdup(name, strlen(name)) : NULL;
+  if (s->buckets == NULL || (name && s->name == NULL) || pthread_mutex_init(&s->mu, NULL) != 0) {
+    free(s->buckets);
+    free(s->name);
+    free(s);
+    return NULL;
+  }
+  s->refs = 1;
+  return s;
+}
+
+static logstate_status mem_logs(logstate_backend *be, char ***out_ids, size_t *out_n) {
+  mem_store *s = ((mem_backend *)be)->store;
+  logstate_status st = LOGSTATE_OK;
+  pthread_mutex_lock(&s->mu);
+  char **ids = s->count ? calloc(s->count, sizeof(*ids)) : NULL;
+  size_t n = 0;
+  if (s->count && ids == NULL)
+    st = ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "memory: out of memory listing logs");
+  for (size_t i = 0; st == LOGSTATE_OK && i < s->nbuckets; i++) {
+    for (mem_entry *e = s->buckets[i]; e && st == LOGSTATE_OK; e = e->next) {
+      if ((ids[n] = ls_memdup(e->id, e->id_len)) == NULL)
+        st = ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "memory: out of memory listing logs");
+      else
+        n++;
+    }
+  }
+  pthread_mutex_unlock(&s->mu);
+  *out_ids = ids;
+  *out_n = n; /* on failure the core frees what was copied */
+  return st;
+}
+
+/* Copies the stored value of `probe` (under the lock) into out. */
+static logstate_status read_entry(mem_store *s, const mem_entry *probe, uint8_t **out_cp, size_t *out_len,
+                                  uint64_t *out_version) {
+  logstate_status st = LOGSTATE_OK;
+  pthread_mutex_lock(&s->mu);
+  mem_entry *e = find(s, probe);
+  *out_version = e ? e->version : 0;
+  if (e == NULL) {
+    st = LOGSTATE_NOT_FOUND;
+  } else if ((*out_cp = ls_memdup(e->cp, e->cp_len)) == NULL) {
+    st = ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "memory: out of memory copying a checkpoint");
+  } else {
+    *out_len = e->cp_len;
+  }
+  pthread_mutex_unlock(&s->mu);
+  return st;
+}
+
+static logstate_status not_found(const char *id, size_t n) {
+  char q[LS_QUOTE_BUFSZ];
+  return ls_err(LOGSTATE_NOT_FOUND, "memory: no checkpoint stored for log %s", ls_quote(q, sizeof(q), id, n));
+}
+
+static logstate_status mem_get_latest(logstate_backend *be, const char *log_id, size_t log_id_len, uint8_t **out_cp,
+                                      size_t *out_len) {
+  mem_entry probe = {.id = (char *)log_id, .id_len = log_id_len, .hash = fnv1a(log_id, log_id_len)};
+  uint64_t version;
+  logstate_status st = read_entry(((mem_backend *)be)->store, &probe, out_cp, out_len, &version);
+  return st == LOGSTATE_NOT_FOUND ? not_found(log_id, log_id_len) : st;
+}
+
+static logstate_status mem_write_begin(logstate_backend *be, const char *log_id, size_t log_id_len,
+                                       logstate_backend_txn **out_txn) {
+  logstate_backend_txn *t = calloc(1, sizeof(*t));
+  if (t == NULL || (t->probe.id = ls_memdup(log_id, log_id_len)) == NULL) {
+    free(t);
+    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "memory: out of memory opening a transaction");
+  }
+  t->probe.id_len = log_id_len;
+  t->probe.hash = fnv1a(log_id, log_id_len);
+  logstate_status st = read_entry(((mem_backend *)be)->store, &t->probe, &t->cp, &t->cp_len, &t->version);
+  if (st != LOGSTATE_OK && st != LOGSTATE_NOT_FOUND) {
+    free(t->probe.id);
+    free(t);
+    return st;
+  }
+  *out_txn = t;
+  return LOGSTATE_OK;
+}
+
+static logstate_status mem_write_get_latest(logstate_backend *be, logstate_backend_txn *t, uint8_t **out_cp,
+                                            size_t *out_len) {
+  (void)be;
+  if (t->cp == NULL)
+    return not_found(t->probe.id, t->probe.id_len);
+  if ((*out_cp = ls_memdup(t->cp, t->cp_len)) == NULL)
+    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "memory: out of memory copying a checkpoint");
+  *out_len = t->cp_len;
+  return LOGSTATE_OK;
+}
+
+static logstate_status mem_write_set(logstate_backend *be, logstate_backend_txn *t, const uint8_t *cp, size_t len) {
+  mem_store *s = ((mem_backend *)be)->store;
+  char q[LS_QUOTE_BUFSZ];
+  /* Allocate before taking the lock, and everything that may fail, so that
+   * a failure leaves the store as it was. */
+  uint8_t *copy = ls_memdup(cp, len);
+  mem_entry *fresh = calloc(1, sizeof(*fresh));
+  if (copy == NULL || fresh == NULL) {
+    free(copy);
+    free(fresh);
+    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "memory: out of memory storing a checkpoint");
+  }
+  pthread_mutex_lock(&s->mu);
+  mem_entry *e = find(s, &t->probe);
+  if ((e ? e->version : 0) != t->version) {
+    pthread_mutex_unlock(&s->mu);
+    free(copy);
+    free(fresh);
+    return ls_err(LOGSTATE_ABORTED, "memory: log %s changed since the transaction began",
+                  ls_quote(q, sizeof(q), t->probe.id, t->probe.id_len));
+  }
+  if (e == NULL) {
+    /* The entry takes over the transaction's copy of the ID. */
+    *fresh = t->probe;
+    t->probe.id = NULL;
+    e = fresh;
+    fresh = NULL;
+    maybe_grow(s);
+    e->next = s->buckets[e->hash % s->nbuckets];
+    s->buckets[e->hash % s->nbuckets] = e;
+    s->count++;
+  }
+  free(e->cp);
+  e->cp = copy;
+  e->cp_len = len;
+  e->version++;
+  pthread_mutex_unlock(&s->mu);
+  free(fresh);
+  return LOGSTATE_OK;
+}
+
+static logstate_status mem_write_end(logstate_backend *be, logstate_backend_txn *t) {
+  (void)be;
+  free(t->probe.id);
+  free(t->cp);
+  free(t);
+  return LOGSTATE_OK;
+}
+
+static void mem_free(logstate_backend *be) {
+  mem_backend *m = (mem_backend *)be;
+  pthread_mutex_lock(&registry_mu);
+  mem_store *s = m->store;
+  int last = --s->refs == 0;
+  if (last && s->name) {
+    mem_store **p = &registry;
+    while (*p != s)
+      p = &(*p)->next_named;
+    *p = s->next_named;
+  }
+  pthread_mutex_unlock(&registry_mu);
+  if (last)
+    store_destroy(s);
+  free(m);
+}
+
+static const logstate_backend_methods mem_methods = {
+    .version = LOGSTATE_BACKEND_VERSION,
+    .name = "memory",
+    .init = NULL, /* nothing to set up */
+    .logs = mem_logs,
+    .get_latest = mem_get_latest,
+    .write_begin = mem_write_begin,
+    .write_get_latest = mem_write_get_latest,
+    .write_set = mem_write_set,
+    .write_end = mem_write_end,
+    .free = mem_free,
+};
+
+logstate_status ls_memory_backend_new(logstate_backend **out, const char *name) {
+  *out = NULL;
+  mem_backend *m = calloc(1, sizeof(*m));
+  if (m == NULL)
+    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "memory: out of memory");
+  m->base.methods = &mem_methods;
+  if (name[0] == '\0') {
+    m->store = store_new(NULL);
+  } else {
+    pthread_mutex_lock(&registry_mu);
+    for (mem_store *s = registry; s; s = s->next_named) {
+      if (strcmp(s->name, name) == 0) {
+        s->refs++;
+        m->store = s;
+        break;
+      }
+    }
+    if (m->store == NULL && (m->store = store_new(name)) != NULL) {
+      m->store->next_named = registry;
+      registry = m->store;
+    }
+    pthread_mutex_unlock(&registry_mu);
+  }
+  if (m->store == NULL) {
+    free(m);
+    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "memory: out of memory");
+  }
+  *out = &m->base;
+  return LOGSTATE_OK;
+}
