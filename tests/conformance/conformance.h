@@ -1,0 +1,53 @@
+/*
+ * The logstate conformance suite: one set of cmocka tests that every backend
+ * runs unchanged (memory, SQLite, Redis sync, Redis async, and third-party
+ * backends built on include/logstate/sys/backend.h).
+ *
+ * To run it against a backend, describe how to open a handle and call
+ * logstate_conformance_run() from a test program:
+ *
+ *     static logstate_conformance_target t = {
+ *         .name = "mybackend",
+ *         .open = logstate_conformance_open_url,
+ *         .ctx = "mybackend:/tmp/conf-%u", // %u: the store number
+ *         .shares_store = 1,
+ *     };
+ *     int main(void) { return logstate_conformance_run(&t); }
+ *
+ * and link the program with the `logstate_conformance` library (CMake target
+ * of the same name), cmocka and pthreads. A backend that is not reachable by
+ * URL supplies its own `open` function instead.
+ */
+#ifndef LOGSTATE_CONFORMANCE_H
+#define LOGSTATE_CONFORMANCE_H
+
+#include "logstate/logstate.h"
+
+typedef struct logstate_conformance_target {
+  /** Shown in cmocka's group name. */
+  const char *name;
+  /**
+   * Opens a new handle on store number `store`. Every test uses a number no
+   * earlier test in the process used, and that number must give an empty
+   * store. When `shares_store` is set, opening the same number again must
+   * give a second handle on the same store (two witnesses sharing it). The
+   * handle must use the default logstate_options checkpoint limit (1 MiB).
+   */
+  logstate_status (*open)(void *ctx, unsigned int store, logstate **out);
+  void *ctx;
+  /** Non-zero when two handles can share one store (see `open`). */
+  int shares_store;
+  /** Lost-update test size: threads (default 8), increments each (250). */
+  unsigned int threads;
+  unsigned int increments;
+} logstate_conformance_target;
+
+/** An `open` for URL-based backends: `ctx` is a printf format for the URL
+ * with one %u, the store number (for example "memory:conformance-%u"). */
+logstate_status logstate_conformance_open_url(void *ctx, unsigned int store, logstate **out);
+
+/** Runs every conformance test against `t`; returns the number that failed
+ * (0 when all passed), suitable as main()'s exit status. */
+int logstate_conformance_run(const logstate_conformance_target *t);
+
+#endif

@@ -1,0 +1,14 @@
+/* The conformance suite on the in-memory backend. Named stores
+ * ("memory:NAME") are shared between handles, so the two-witness cases run
+ * too. */
+#include "conformance/conformance.h"
+
+int main(void) {
+  static logstate_conformance_target t = {
+      .name = "memory",
+      .open = logstate_conformance_open_url,
+      .ctx = "memory:conformance-%u",
+      .shares_store = 1,
+  };
+  return logstate_conformance_run(&t);
+}

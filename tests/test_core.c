@@ -1,0 +1,424 @@
+/* What the core guarantees for every backend, checked with a fake backend
+ * that counts calls and can be told to fail: argument checks never reach the
+ * backend, the write state machine, the update retry bound, and the handle's
+ * reference counting. Also the memory backend's named stores. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+/* cmocka.h needs the four headers above first. */
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "logstate/logstate.h"
+#include "logstate/sys/backend.h"
+
+#define assert_status(expr, want)                                                                                      \
+  do {                                                                                                                 \
+    logstate_status got_ = (expr);                                                                                     \
+    if (got_ != (want))                                                                                                \
+      fail_msg("%s returned %s, expected %s (last error: %s)", #expr, logstate_status_name(got_),                      \
+               logstate_status_name(want), logstate_last_error());                                                     \
+  } while (0)
+
+/* --- a fake backend ----------------------------------------------------- */
+
+typedef struct fake {
+  logstate_backend base;
+  logstate_backend_methods methods;
+  int init, logs, get, begin, wget, set, end, freed;
+  int open_txns;
+  logstate_status set_result; /* what write_set returns */
+  int return_empty;           /* get_latest says OK with no bytes */
+  int *freed_out;
+} fake;
+
+struct logstate_backend_txn {
+  int dummy;
+};
+
+static logstate_status f_init(logstate_backend *be) {
+  ((fake *)be)->init++;
+  return LOGSTATE_OK;
+}
+
+static logstate_status f_logs(logstate_backend *be, char ***out_ids, size_t *out_n) {
+  fake *f = (fake *)be;
+  f->logs++;
+  /* Unsorted, with a duplicate: the core sorts and de-duplicates. */
+  const char *src[] = {"b", "a", "c", "a", "B"};
+  char **ids = calloc(5, sizeof(*ids));
+  for (int i = 0; i < 5; i++)
+    ids[i] = strdup(src[i]);
+  *out_ids = ids;
+  *out_n = 5;
+  return LOGSTATE_OK;
+}
+
+static logstate_status f_get(logstate_backend *be, const char *id, size_t n, uint8_t **out_cp, size_t *out_len) {
+  fake *f = (fake *)be;
+  f->get++;
+  assert_int_equal(strlen(id), n);
+  if (f->return_empty) {
+    *out_cp = malloc(1);
+    *out_len = 0;
+    return LOGSTATE_OK;
+  }
+  return logstate_error_set(LOGSTATE_NOT_FOUND, "fake: nothing");
+}
+
+static logstate_status f_begin(logstate_backend *be, const char *id, size_t n, logstate_backend_txn **out) {
+  fake *f = (fake *)be;
+  assert_int_equal(strlen(id), n);
+  f->begin++;
+  f->open_txns++;
+  *out = calloc(1, sizeof(**out));
+  return LOGSTATE_OK;
+}
+
+static logstate_status f_wget(logstate_backend *be, logstate_backend_txn *t, uint8_t **out_cp, size_t *out_len) {
+  (void)t, (void)out_cp, (void)out_len;
+  ((fake *)be)->wget++;
+  return logstate_error_set(LOGSTATE_NOT_FOUND, "fake: nothing");
+}
+
+static logstate_status f_set(logstate_backend *be, logstate_backend_txn *t, const uint8_t *cp, size_t len) {
+  (void)t, (void)cp, (void)len;
+  fake *f = (fake *)be;
+  f->set++;
+  return f->set_result == LOGSTATE_OK ? LOGSTATE_OK : logstate_error_set(f->set_result, "fake: set refused");
+}
+
+static logstate_status f_end(logstate_backend *be, logstate_backend_txn *t) {
+  fake *f = (fake *)be;
+  f->end++;
+  f->open_txns--;
+  free(t);
+  return LOGSTATE_OK;
+}
+
+static void f_free(logstate_backend *be) {
+  fake *f = (fake *)be;
+  if (f->freed_out)
+    *f->freed_out = 1;
+  free(f);
+}
+
+static fake *fake_new(void) {
+  fake *f = calloc(1, sizeof(*f));
+  f->methods = (logstate_backend_methods){
+      .version = LOGSTATE_BACKEND_VERSION,
+      .name = "fake",
+      .init = f_init,
+      .logs = f_logs,
+      .get_latest = f_get,
+      .write_begin = f_begin,
+      .write_get_latest = f_wget,
+      .write_set = f_set,
+      .write_end = f_end,
+      .free = f_free,
+  };
+  f->base.methods = &f->methods;
+  return f;
+}
+
+static logstate *open_fake(fake *f, const logstate_options *opts) {
+  logstate *ls = NULL;
+  assert_status(logstate_open_backend(&ls, &f->base, opts), LOGSTATE_OK);
+  return ls;
+}
+
+/* --- tests -------------------------------------------------------------- */
+
+static void test_status_names(void **state) {
+  (void)state;
+  assert_string_equal(logstate_status_name(LOGSTATE_OK), "OK");
+  assert_string_equal(logstate_status_name(LOGSTATE_NOT_FOUND), "NOT_FOUND");
+  assert_string_equal(logstate_status_name(LOGSTATE_ABORTED), "ABORTED");
+  assert_string_equal(logstate_status_name(LOGSTATE_INVALID_ARGUMENT), "INVALID_ARGUMENT");
+  assert_string_equal(logstate_status_name(LOGSTATE_FAILED_PRECONDITION), "FAILED_PRECONDITION");
+  assert_string_equal(logstate_status_name(LOGSTATE_UNAVAILABLE), "UNAVAILABLE");
+  assert_string_equal(logstate_status_name(LOGSTATE_PERMISSION_DENIED), "PERMISSION_DENIED");
+  assert_string_equal(logstate_status_name(LOGSTATE_RESOURCE_EXHAUSTED), "RESOURCE_EXHAUSTED");
+  assert_string_equal(logstate_status_name(LOGSTATE_INTERNAL), "INTERNAL");
+  assert_string_equal(logstate_status_name((logstate_status)-1), "UNKNOWN");
+  assert_string_equal(logstate_status_name((logstate_status)99), "UNKNOWN");
+}
+
+static void *thread_error(void *arg) {
+  const char **seen = arg;
+  seen[0] = strdup(logstate_last_error());
+  logstate_error_set(LOGSTATE_INTERNAL, "from the other thread");
+  seen[1] = strdup(logstate_last_error());
+  return NULL;
+}
+
+static void test_last_error_is_per_thread(void **state) {
+  (void)state;
+  assert_status(logstate_init(NULL), LOGSTATE_INVALID_ARGUMENT);
+  assert_non_null(strstr(logstate_last_error(), "logstate_init"));
+  const char *seen[2] = {0};
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, thread_error, seen), 0);
+  pthread_join(t, NULL);
+  assert_string_equal(seen[0], "no error"); /* a fresh thread: never NULL */
+  assert_string_equal(seen[1], "from the other thread");
+  assert_non_null(strstr(logstate_last_error(), "logstate_init")); /* ours is untouched */
+  free((void *)seen[0]);
+  free((void *)seen[1]);
+  /* A long message is truncated, not overflowed. */
+  char big[4096];
+  memset(big, 'x', sizeof(big) - 1);
+  big[sizeof(big) - 1] = '\0';
+  logstate_error_set(LOGSTATE_INTERNAL, "%s", big);
+  assert_true(strlen(logstate_last_error()) < sizeof(big) - 1);
+  /* Re-wrapping the previous message is safe. */
+  logstate_error_set(LOGSTATE_INTERNAL, "short");
+  logstate_error_set(LOGSTATE_INTERNAL, "outer: %s", logstate_last_error());
+  assert_string_equal(logstate_last_error(), "outer: short");
+}
+
+static void test_backend_versions_checked(void **state) {
+  (void)state;
+  logstate *ls = (logstate *)1;
+  fake *f = fake_new();
+  f->methods.version = 0;
+  assert_status(logstate_open_backend(&ls, &f->base, NULL), LOGSTATE_INVALID_ARGUMENT);
+  assert_null(ls);
+  assert_non_null(strstr(logstate_last_error(), "version 0"));
+  f->methods.version = LOGSTATE_BACKEND_VERSION + 1;
+  assert_status(logstate_open_backend(&ls, &f->base, NULL), LOGSTATE_INVALID_ARGUMENT);
+  f->methods.version = LOGSTATE_BACKEND_VERSION;
+  f->methods.write_set = NULL;
+  assert_status(logstate_open_backend(&ls, &f->base, NULL), LOGSTATE_INVALID_ARGUMENT);
+  assert_non_null(strstr(logstate_last_error(), "write_set"));
+  f->methods.write_set = f_set;
+  f->methods.init = NULL; /* optional */
+  assert_status(logstate_open_backend(&ls, NULL, NULL), LOGSTATE_INVALID_ARGUMENT);
+  assert_status(logstate_open_backend(NULL, &f->base, NULL), LOGSTATE_INVALID_ARGUMENT);
+  logstate_backend nomethods = {NULL};
+  assert_status(logstate_open_backend(&ls, &nomethods, NULL), LOGSTATE_INVALID_ARGUMENT);
+  /* On failure the caller still owns the backend; on success the handle. */
+  int freed = 0;
+  f->freed_out = &freed;
+  ls = open_fake(f, NULL);
+  assert_status(logstate_init(ls), LOGSTATE_OK);
+  assert_int_equal(freed, 0);
+  logstate_free(ls);
+  assert_int_equal(freed, 1);
+}
+
+static void test_options_checked(void **state) {
+  (void)state;
+  logstate *ls = NULL;
+  logstate_options o = LOGSTATE_OPTIONS_INIT;
+  o.version = 99;
+  assert_status(logstate_open_ext(&ls, "memory:", &o), LOGSTATE_INVALID_ARGUMENT);
+  assert_non_null(strstr(logstate_last_error(), "version"));
+  o = (logstate_options)LOGSTATE_OPTIONS_INIT;
+  o.update_attempts = 2000000;
+  assert_status(logstate_open_ext(&ls, "memory:", &o), LOGSTATE_INVALID_ARGUMENT);
+  o = (logstate_options)LOGSTATE_OPTIONS_INIT;
+  o.max_checkpoint_len = 10;
+  assert_status(logstate_open_ext(&ls, "memory:", &o), LOGSTATE_OK);
+  logstate_write *w = NULL;
+  assert_status(logstate_write_ops(ls, "log", &w), LOGSTATE_OK);
+  assert_status(logstate_write_set(w, (const uint8_t *)"01234567890", 11), LOGSTATE_INVALID_ARGUMENT);
+  assert_status(logstate_write_set(w, (const uint8_t *)"0123456789", 10), LOGSTATE_OK);
+  assert_status(logstate_write_close(w), LOGSTATE_OK);
+  logstate_free(ls);
+}
+
+static void test_bad_urls(void **state) {
+  (void)state;
+  logstate *ls = (logstate *)1;
+  const char *bad[] = {"", "memory", "mem:", "ftp://user:hunter2@host/", "hunter2", ":"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    assert_status(logstate_open(&ls, bad[i]), LOGSTATE_INVALID_ARGUMENT);
+    assert_null(ls);
+    assert_non_null(strstr(logstate_last_error(), "scheme"));
+    assert_null(strstr(logstate_last_error(), "hunter2")); /* never echo a password */
+  }
+}
+
+static void test_invalid_calls_never_reach_backend(void **state) {
+  (void)state;
+  fake *f = fake_new();
+  logstate *ls = open_fake(f, NULL);
+  logstate_read *r = NULL;
+  logstate_write *w = NULL;
+  uint8_t *cp;
+  size_t len;
+  assert_status(logstate_read_ops(ls, "", &r), LOGSTATE_INVALID_ARGUMENT);
+  assert_status(logstate_write_ops(ls, "", &w), LOGSTATE_INVALID_ARGUMENT);
+  assert_status(logstate_write_ops(ls, "log", &w), LOGSTATE_OK);
+  assert_status(logstate_write_set(w, (const uint8_t *)"", 0), LOGSTATE_INVALID_ARGUMENT);
+  assert_status(logstate_write_get_latest(w, NULL, &len), LOGSTATE_INVALID_ARGUMENT);
+  assert_int_equal(f->begin, 1);
+  assert_int_equal(f->set, 0);
+  assert_int_equal(f->wget, 0);
+  assert_status(logstate_write_set(w, (const uint8_t *)"x", 1), LOGSTATE_OK);
+  assert_status(logstate_write_set(w, (const uint8_t *)"x", 1), LOGSTATE_FAILED_PRECONDITION);
+  assert_status(logstate_write_get_latest(w, &cp, &len), LOGSTATE_FAILED_PRECONDITION);
+  assert_int_equal(f->set, 1);
+  assert_int_equal(f->wget, 0);
+  assert_status(logstate_write_close(w), LOGSTATE_OK);
+  assert_int_equal(f->end, 1);
+  assert_int_equal(f->open_txns, 0);
+  logstate_free(ls);
+}
+
+static void test_logs_sorted_by_core(void **state) {
+  (void)state;
+  fake *f = fake_new();
+  logstate *ls = open_fake(f, NULL);
+  char **ids = NULL;
+  size_t n = 0;
+  assert_status(logstate_logs(ls, &ids, &n), LOGSTATE_OK);
+  assert_int_equal(n, 4);
+  assert_string_equal(ids[0], "B");
+  assert_string_equal(ids[1], "a");
+  assert_string_equal(ids[2], "b");
+  assert_string_equal(ids[3], "c");
+  logstate_logs_free(ids, n);
+  logstate_free(ls);
+}
+
+static void test_empty_stored_value_is_internal(void **state) {
+  (void)state;
+  fake *f = fake_new();
+  f->return_empty = 1;
+  logstate *ls = open_fake(f, NULL);
+  logstate_read *r = NULL;
+  uint8_t *cp = (uint8_t *)1;
+  size_t len = 1;
+  assert_status(logstate_read_ops(ls, "log", &r), LOGSTATE_OK);
+  assert_status(logstate_read_get_latest(r, &cp, &len), LOGSTATE_INTERNAL);
+  assert_null(cp);
+  assert_int_equal(len, 0);
+  logstate_read_free(r);
+  logstate_free(ls);
+}
+
+static logstate_status fn_const(const uint8_t *cur, size_t cur_len, uint8_t **out_next, size_t *out_next_len,
+                                void *arg) {
+  (void)cur, (void)cur_len;
+  ++*(int *)arg;
+  *out_next = (uint8_t *)strdup("v");
+  *out_next_len = 1;
+  return LOGSTATE_OK;
+}
+
+static void test_update_attempts_bounded(void **state) {
+  (void)state;
+  fake *f = fake_new();
+  f->set_result = LOGSTATE_ABORTED;
+  logstate_options o = LOGSTATE_OPTIONS_INIT;
+  o.update_attempts = 5;
+  logstate *ls = open_fake(f, &o);
+  int calls = 0;
+  assert_status(logstate_update(ls, "log", fn_const, &calls), LOGSTATE_ABORTED);
+  assert_int_equal(calls, 5);
+  assert_int_equal(f->begin, 5);
+  assert_int_equal(f->set, 5);
+  assert_int_equal(f->end, 5); /* every transaction closed */
+  assert_non_null(strstr(logstate_last_error(), "5 times"));
+  /* Another failure is returned at once, not retried. */
+  f->set_result = LOGSTATE_UNAVAILABLE;
+  calls = 0;
+  assert_status(logstate_update(ls, "log", fn_const, &calls), LOGSTATE_UNAVAILABLE);
+  assert_int_equal(calls, 1);
+  assert_int_equal(f->open_txns, 0);
+  logstate_free(ls);
+}
+
+static void test_handle_outlives_user_reference(void **state) {
+  (void)state;
+  fake *f = fake_new();
+  int freed = 0;
+  f->freed_out = &freed;
+  logstate *ls = open_fake(f, NULL);
+  logstate_write *w = NULL;
+  logstate_read *r = NULL;
+  assert_status(logstate_write_ops(ls, "log", &w), LOGSTATE_OK);
+  assert_status(logstate_read_ops(ls, "log", &r), LOGSTATE_OK);
+  logstate_free(ls);
+  assert_int_equal(freed, 0);
+  assert_status(logstate_write_close(w), LOGSTATE_OK);
+  assert_int_equal(freed, 0);
+  logstate_read_free(r);
+  assert_int_equal(freed, 1);
+}
+
+static void test_memory_named_stores(void **state) {
+  (void)state;
+  logstate *a = NULL, *b = NULL, *p = NULL, *q = NULL;
+  logstate_write *w = NULL;
+  char **ids = NULL;
+  size_t n = 0;
+  assert_status(logstate_open(&a, "memory:shared"), LOGSTATE_OK);
+  assert_status(logstate_open(&b, "memory:shared"), LOGSTATE_OK);
+  assert_status(logstate_open(&p, "memory:"), LOGSTATE_OK);
+  assert_status(logstate_open(&q, "memory:"), LOGSTATE_OK);
+  assert_status(logstate_write_ops(a, "log", &w), LOGSTATE_OK);
+  assert_status(logstate_write_set(w, (const uint8_t *)"x", 1), LOGSTATE_OK);
+  assert_status(logstate_write_close(w), LOGSTATE_OK);
+  assert_status(logstate_write_ops(p, "private", &w), LOGSTATE_OK);
+  assert_status(logstate_write_set(w, (const uint8_t *)"x", 1), LOGSTATE_OK);
+  assert_status(logstate_write_close(w), LOGSTATE_OK);
+  assert_status(logstate_logs(b, &ids, &n), LOGSTATE_OK); /* shared */
+  assert_int_equal(n, 1);
+  assert_string_equal(ids[0], "log");
+  logstate_logs_free(ids, n);
+  assert_status(logstate_logs(q, &ids, &n), LOGSTATE_OK); /* private stores are separate */
+  assert_int_equal(n, 0);
+  logstate_free(a);
+  logstate_free(p);
+  logstate_free(q);
+  assert_status(logstate_logs(b, &ids, &n), LOGSTATE_OK); /* alive while b is open */
+  assert_int_equal(n, 1);
+  logstate_logs_free(ids, n);
+  logstate_free(b);
+  /* The last handle gone, the name starts empty again. */
+  assert_status(logstate_open(&a, "memory:shared"), LOGSTATE_OK);
+  assert_status(logstate_logs(a, &ids, &n), LOGSTATE_OK);
+  assert_int_equal(n, 0);
+  logstate_free(a);
+}
+
+static void test_messages_quote_log_ids(void **state) {
+  (void)state;
+  logstate *ls = NULL;
+  logstate_read *r = NULL;
+  uint8_t *cp;
+  size_t len;
+  assert_status(logstate_open(&ls, "memory:"), LOGSTATE_OK);
+  assert_status(logstate_read_ops(ls, "two\nlines\x01", &r), LOGSTATE_OK);
+  assert_status(logstate_read_get_latest(r, &cp, &len), LOGSTATE_NOT_FOUND);
+  /* One line, with the control bytes escaped. */
+  assert_null(strchr(logstate_last_error(), '\n'));
+  assert_non_null(strstr(logstate_last_error(), "\"two\\x0alines\\x01\""));
+  logstate_read_free(r);
+  logstate_free(ls);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_status_names),
+      cmocka_unit_test(test_last_error_is_per_thread),
+      cmocka_unit_test(test_backend_versions_checked),
+      cmocka_unit_test(test_options_checked),
+      cmocka_unit_test(test_bad_urls),
+      cmocka_unit_test(test_invalid_calls_never_reach_backend),
+      cmocka_unit_test(test_logs_sorted_by_core),
+      cmocka_unit_test(test_empty_stored_value_is_internal),
+      cmocka_unit_test(test_update_attempts_bounded),
+      cmocka_unit_test(test_handle_outlives_user_reference),
+      cmocka_unit_test(test_memory_named_stores),
+      cmocka_unit_test(test_messages_quote_log_ids),
+  };
+  return cmocka_run_group_tests_name("core", tests, NULL, NULL);
+}
