@@ -164,6 +164,8 @@ void logstate_free(logstate *ls) {
     handle_release(ls);
 }
 
+logstate_backend *logstate_get_backend(logstate *ls) { return ls ? ls->be : NULL; }
+
 logstate_status logstate_init(logstate *ls) {
   if (ls == NULL)
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_init: handle is NULL");

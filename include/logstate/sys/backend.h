@@ -102,6 +102,14 @@ struct logstate_backend {
 logstate_status logstate_open_backend(logstate **out, logstate_backend *be, const logstate_options *opts);
 
 /**
+ * The backend of a handle, borrowed for as long as the handle lives, or NULL
+ * for a NULL handle. A backend's own extension functions (such as
+ * logstate_redis_get_stats()) use it, checking `methods` to recognise their
+ * own backend. Thread-safe.
+ */
+logstate_backend *logstate_get_backend(logstate *ls);
+
+/**
  * Records the calling thread's last error and returns `st`, so a backend can
  * write `return logstate_error_set(LOGSTATE_UNAVAILABLE, "...: %s", why);`.
  * The message is truncated to fit the library's buffer. Never put a password

@@ -1,0 +1,117 @@
+/*
+ * The Redis backend (hiredis 0.14), for several witness processes sharing one
+ * Redis. Opened with logstate_open(&ls, "redis://...") or, typed, with
+ * logstate_redis_open().
+ *
+ * URL forms (percent-encode reserved characters in user, password, prefix):
+ *
+ *   redis://[user[:password]@]host[:port][/db][?key=value&...]
+ *   redis+unix://[user[:password]@]/path/to/redis.sock[?key=value&...]
+ *
+ * Query keys: prefix, pool, connect_timeout_ms, timeout_ms, durability
+ * (require|warn|ignore), min_replicas, replica_timeout_ms, guard (none|size),
+ * db (for redis+unix). An IPv6 host is written in brackets: redis://[::1]:6379.
+ * Without a password in the URL or the options, $LOGSTATE_REDIS_PASSWORD is
+ * used when set, so that the password need not appear in a process list.
+ *
+ * Key layout (a contract; see README "Operating with Redis"): with namespace
+ * N, `{N}:logs` (SET of log IDs), `{N}:log:<logID>` (HASH: checkpoint,
+ * version, updated_ms), `{N}:meta` (HASH: schema = 1). The hash tag {N} keeps
+ * every key in one Redis Cluster slot.
+ *
+ * Requires Redis 5.0 or later (7.0 is tested).
+ */
+#ifndef LOGSTATE_REDIS_H
+#define LOGSTATE_REDIS_H
+
+#include <stdint.h>
+
+#include "logstate.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** What logstate_init() does about a server that may lose acknowledged writes. */
+typedef enum logstate_redis_durability {
+  /** Refuse (FAILED_PRECONDITION) unless appendonly yes and appendfsync always. */
+  LOGSTATE_REDIS_DURABILITY_REQUIRE = 0,
+  /** Report the problem through the log callback and go on. */
+  LOGSTATE_REDIS_DURABILITY_WARN,
+  /** Do not check. */
+  LOGSTATE_REDIS_DURABILITY_IGNORE
+} logstate_redis_durability;
+
+/** Server-side checks of each new checkpoint, in the set script. */
+typedef enum logstate_redis_guard {
+  LOGSTATE_REDIS_GUARD_NONE = 0,
+  /** Refuse (FAILED_PRECONDITION) a checkpoint whose first line (origin)
+   *  differs from the stored one, or whose second line (tree size, decimal)
+   *  is smaller: defense in depth against a buggy or hostile writer. */
+  LOGSTATE_REDIS_GUARD_SIZE
+} logstate_redis_guard;
+
+/**
+ * Options of the Redis backend. Start from LOGSTATE_REDIS_OPTIONS_INIT; a
+ * zero or NULL field takes the default shown. Strings are copied.
+ */
+typedef struct logstate_redis_options {
+  unsigned int version;            /* LOGSTATE_REDIS_OPTIONS_VERSION */
+  const char *host;                /* "127.0.0.1"; IPv6 literal without brackets */
+  unsigned int port;               /* 6379 */
+  const char *unix_path;           /* a Unix socket instead of host and port */
+  const char *user;                /* ACL user; NULL: "default" */
+  const char *password;            /* NULL: $LOGSTATE_REDIS_PASSWORD, if set */
+  unsigned int db;                 /* SELECTed on every connection */
+  const char *prefix;              /* the namespace N: "logstate"; no { or } */
+  unsigned int pool;               /* connections: 8 */
+  unsigned int connect_timeout_ms; /* 2000 */
+  unsigned int timeout_ms;         /* per command, and for a free pool connection: 2000 */
+  logstate_redis_durability durability;
+  unsigned int min_replicas;       /* WAIT for this many replicas after each set: 0 */
+  unsigned int replica_timeout_ms; /* WAIT's timeout: 1000 */
+  logstate_redis_guard guard;
+  /** Receives warnings (durability=warn). NULL: written to stderr. Called
+   *  from the thread that runs the operation; must be thread-safe. */
+  void (*log)(void *log_arg, const char *message);
+  void *log_arg;
+} logstate_redis_options;
+
+#define LOGSTATE_REDIS_OPTIONS_VERSION 1
+#define LOGSTATE_REDIS_OPTIONS_INIT                                                                                    \
+  { .version = LOGSTATE_REDIS_OPTIONS_VERSION }
+
+/**
+ * Opens a handle on Redis with typed options. No connection is made until
+ * the first operation; call logstate_init() first, as with every backend.
+ *
+ * @param out receives the handle (caller frees with logstate_free()).
+ * @param ro Redis options; NULL for all defaults. Copied.
+ * @param opts common options (logstate.h); NULL for the defaults.
+ * @return LOGSTATE_OK; LOGSTATE_INVALID_ARGUMENT for NULL `out`, a bad
+ *         option (named in the message); LOGSTATE_RESOURCE_EXHAUSTED.
+ *         Thread-safe.
+ */
+logstate_status logstate_redis_open(logstate **out, const logstate_redis_options *ro, const logstate_options *opts);
+
+/** Counters of one Redis handle, for tests and monitoring. */
+typedef struct logstate_redis_stats {
+  uint64_t round_trips;    /* network round trips: one per pipelined batch */
+  uint64_t connects;       /* connections made (first ones and reconnects) */
+  uint64_t script_reloads; /* NOSCRIPT recoveries */
+  uint64_t conflicts;      /* sets that returned ABORTED */
+} logstate_redis_stats;
+
+/**
+ * Reads the counters of a Redis handle.
+ *
+ * @return LOGSTATE_OK; LOGSTATE_INVALID_ARGUMENT for NULL arguments or a
+ *         handle that is not on the Redis backend. Thread-safe.
+ */
+logstate_status logstate_redis_get_stats(logstate *ls, logstate_redis_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LOGSTATE_REDIS_H */

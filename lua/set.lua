@@ -1,0 +1,84 @@
+-- logstate: the atomic set. A compare-and-set of one log's checkpoint.
+--
+-- KEYS[1]  {N}:log:<logID>   HASH with fields checkpoint, version, updated_ms
+-- KEYS[2]  {N}:logs          SET of the log IDs that have a checkpoint
+-- ARGV[1]  the version the writer read when its transaction began ("0": none)
+-- ARGV[2]  the new checkpoint, raw bytes
+-- ARGV[3]  the log ID, added to the index set
+-- ARGV[4]  the guard: "none", or "size" (same origin line, tree size never smaller)
+--
+-- Returns {"OK", new_version} when stored, {"CONFLICT", current_version} when
+-- another writer committed since ARGV[1] was read (nothing stored). Errors:
+-- "LOGSTATE_GUARD ..." (refused by the guard), "LOGSTATE_CORRUPT ..." (stored
+-- hash unreadable), and Redis's own (WRONGTYPE when an operator overwrote a key).
+--
+-- Everything is checked before the first write: a failing redis.call does not
+-- undo earlier writes in the script.
+--
+-- By hand:
+--   redis-cli --eval lua/set.lua '{logstate}:log:example.com/log' '{logstate}:logs' , \
+--     0 "$(cat checkpoint)" example.com/log none
+
+-- pcall, so that an error can say which key it concerns ("[key: log]").
+local cur = redis.pcall('HMGET', KEYS[1], 'version', 'checkpoint')
+if cur.err then
+  return redis.error_reply(cur.err .. ' [key: log]')
+end
+local version = 0
+if cur[1] then
+  version = tonumber(cur[1])
+  if version == nil or version < 1 or version ~= math.floor(version) then
+    return redis.error_reply('LOGSTATE_CORRUPT the version field is not a positive integer')
+  end
+  if not cur[2] then
+    return redis.error_reply('LOGSTATE_CORRUPT the hash has a version but no checkpoint')
+  end
+elseif cur[2] then
+  return redis.error_reply('LOGSTATE_CORRUPT the hash has a checkpoint but no version')
+end
+
+if version ~= tonumber(ARGV[1]) then
+  return {'CONFLICT', version}
+end
+
+if ARGV[4] == 'size' then
+  -- A checkpoint body starts "<origin>\n<tree size>\n".
+  local function parse(cp)
+    local origin, size = string.match(cp, '^([^\n]+)\n(%d+)\n')
+    if size then
+      size = string.gsub(size, '^0+(%d)', '%1')
+    end
+    return origin, size
+  end
+  local origin, size = parse(ARGV[2])
+  if not origin then
+    return redis.error_reply('LOGSTATE_GUARD the new checkpoint does not start with an origin line and a decimal tree size line')
+  end
+  if cur[2] then
+    local old_origin, old_size = parse(cur[2])
+    if not old_origin then
+      return redis.error_reply('LOGSTATE_GUARD the stored checkpoint has no origin and tree size lines to compare with')
+    end
+    if origin ~= old_origin then
+      return redis.error_reply('LOGSTATE_GUARD the new checkpoint\'s origin line differs from the stored one')
+    end
+    -- Compare as decimal strings: tree sizes may exceed Lua's exact integers.
+    if #size < #old_size or (#size == #old_size and size < old_size) then
+      return redis.error_reply('LOGSTATE_GUARD the new tree size ' .. size .. ' is smaller than the stored ' .. old_size)
+    end
+  end
+end
+
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local next_version = version + 1
+-- SADD first: it fails on a wrongly typed index key before the log hash is
+-- touched; HMGET above already proved KEYS[1] is a hash or absent.
+local added = redis.pcall('SADD', KEYS[2], ARGV[3])
+if type(added) == 'table' and added.err then
+  return redis.error_reply(added.err .. ' [key: index]')
+end
+redis.call('HSET', KEYS[1], 'checkpoint', ARGV[2],
+  'version', string.format('%.0f', next_version),
+  'updated_ms', string.format('%.0f', ms))
+return {'OK', next_version}

@@ -1,0 +1,37 @@
+/* A throwaway redis-server for tests: 127.0.0.1 on a free port, a temporary
+ * directory, appendonly yes + appendfsync always, stopped by pid. It dies
+ * with the test process (PR_SET_PDEATHSIG) even if the test crashes. */
+#ifndef LOGSTATE_TEST_REDIS_SERVER_H
+#define LOGSTATE_TEST_REDIS_SERVER_H
+
+#include <hiredis/hiredis.h>
+#include <sys/types.h>
+
+typedef struct test_redis {
+  pid_t pid;
+  int port;
+  char dir[256];
+  char sock[300];
+  char extra[2048]; /* extra redis.conf lines */
+} test_redis;
+
+/* Starts a server; `extra` (may be NULL) is appended to redis.conf. Waits
+ * until it answers PING (up to 20 s). Returns 0 on success. */
+int test_redis_start(test_redis *s, const char *extra);
+/* Starts it again on the same port and directory (the AOF is reloaded). */
+int test_redis_restart(test_redis *s);
+/* Stops the server (SIGTERM, then SIGKILL) and keeps its directory. */
+void test_redis_stop_keep(test_redis *s);
+/* Kills it with SIGKILL: no chance to flush anything. */
+void test_redis_kill9(test_redis *s);
+/* Stops it and removes its directory. */
+void test_redis_stop(test_redis *s);
+/* A new admin connection (caller frees with redisFree); NULL on failure. */
+redisContext *test_redis_admin(const test_redis *s);
+/* Runs one command on a new admin connection; the caller frees the reply.
+ * Aborts the test program when the server cannot be reached. */
+redisReply *test_redis_cmd(const test_redis *s, const char *fmt, ...);
+/* As test_redis_cmd(), for commands whose reply does not matter. */
+void test_redis_do(const test_redis *s, const char *fmt, ...);
+
+#endif

@@ -1,0 +1,24 @@
+/* The conformance suite on the Redis backend, against a throwaway
+ * redis-server. Each test gets its own key prefix (the store number), and two
+ * handles with one prefix share a store, as two witness processes would. */
+#include <stdio.h>
+
+#include "conformance/conformance.h"
+#include "redis_server.h"
+
+int main(void) {
+  test_redis server;
+  if (test_redis_start(&server, NULL) != 0)
+    return 1;
+  char url[256];
+  snprintf(url, sizeof(url), "redis://127.0.0.1:%d/?prefix=conformance-%%u&timeout_ms=10000", server.port);
+  logstate_conformance_target t = {
+      .name = "redis",
+      .open = logstate_conformance_open_url,
+      .ctx = url,
+      .shares_store = 1,
+  };
+  int failed = logstate_conformance_run(&t);
+  test_redis_stop(&server);
+  return failed;
+}

@@ -1,0 +1,927 @@
+/* Redis-specific behaviour: the key layout as redis-cli sees it, the
+ * round-trip budget, NOSCRIPT recovery, restarts, hung servers, stale
+ * WATCHes, authentication, ACLs, the durability check, WRONGTYPE, the size
+ * guard, URL parsing and the pool. Each test uses its own key prefix on one
+ * shared throwaway server, or a server of its own when it must break it. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+/* cmocka.h needs the four headers above first. */
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "logstate/logstate.h"
+#include "logstate/redis.h"
+#include "redis_server.h"
+
+#define assert_status(expr, want)                                                                                      \
+  do {                                                                                                                 \
+    logstate_status got_ = (expr);                                                                                     \
+    if (got_ != (want))                                                                                                \
+      fail_msg("%s returned %s, expected %s (last error: %s)", #expr, logstate_status_name(got_),                      \
+               logstate_status_name(want), logstate_last_error());                                                     \
+  } while (0)
+
+static test_redis server; /* shared by the tests that do not break it */
+static unsigned int prefix_no;
+static char prefix[32];
+
+static void expect_error_mentions(const char *word) {
+  if (strstr(logstate_last_error(), word) == NULL)
+    fail_msg("last error \"%s\" does not mention \"%s\"", logstate_last_error(), word);
+}
+
+static void expect_error_lacks(const char *word) {
+  if (strstr(logstate_last_error(), word) != NULL)
+    fail_msg("last error \"%s\" mentions \"%s\"", logstate_last_error(), word);
+}
+
+/* Opens a handle on `s` with a new prefix and the given extra query. */
+static logstate *open_on(const test_redis *s, const char *query) {
+  char url[512];
+  logstate *ls = NULL;
+  snprintf(prefix, sizeof(prefix), "t%u", ++prefix_no);
+  snprintf(url, sizeof(url), "redis://127.0.0.1:%d/?prefix=%s%s%s", s->port, prefix, query ? "&" : "",
+           query ? query : "");
+  assert_status(logstate_open(&ls, url), LOGSTATE_OK);
+  return ls;
+}
+
+static logstate *open_init(const test_redis *s, const char *query) {
+  logstate *ls = open_on(s, query);
+  assert_status(logstate_init(ls), LOGSTATE_OK);
+  return ls;
+}
+
+static logstate_status put(logstate *ls, const char *id, const char *cp) {
+  logstate_write *w = NULL;
+  logstate_status st = logstate_write_ops(ls, id, &w);
+  if (st != LOGSTATE_OK)
+    return st;
+  st = logstate_write_set(w, (const uint8_t *)cp, strlen(cp));
+  logstate_write_close(w);
+  return st;
+}
+
+static logstate_status get(logstate *ls, const char *id, char *buf, size_t bufsz) {
+  logstate_read *r = NULL;
+  uint8_t *cp = NULL;
+  size_t len = 0;
+  logstate_status st = logstate_read_ops(ls, id, &r);
+  if (st == LOGSTATE_OK)
+    st = logstate_read_get_latest(r, &cp, &len);
+  logstate_read_free(r);
+  if (st == LOGSTATE_OK) {
+    snprintf(buf, bufsz, "%.*s", (int)len, (const char *)cp);
+    free(cp);
+  }
+  return st;
+}
+
+static void expect_stored(logstate *ls, const char *id, const char *want) {
+  char buf[256];
+  assert_status(get(ls, id, buf, sizeof(buf)), LOGSTATE_OK);
+  assert_string_equal(buf, want);
+}
+
+static uint64_t round_trips(logstate *ls) {
+  logstate_redis_stats st;
+  assert_status(logstate_redis_get_stats(ls, &st), LOGSTATE_OK);
+  return st.round_trips;
+}
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* --- key layout --------------------------------------------------------- */
+
+static void test_key_layout(void **state) {
+  (void)state;
+  logstate *ls = open_init(&server, NULL);
+  char key[128];
+  redisReply *r = test_redis_cmd(&server, "TIME");
+  long long before_ms = atoll(r->element[0]->str) * 1000;
+  freeReplyObject(r);
+  const char cp1[] = "example.com/log\n1\nAAAA\n\n\xe2\x80\x94 sig\n";
+  assert_status(put(ls, "example.com/log", cp1), LOGSTATE_OK);
+  assert_status(put(ls, "other log", "x"), LOGSTATE_OK);
+  assert_status(put(ls, "example.com/log", "second"), LOGSTATE_OK);
+
+  snprintf(key, sizeof(key), "{%s}:meta", prefix);
+  r = test_redis_cmd(&server, "HGETALL %s", key);
+  assert_int_equal(r->elements, 2);
+  assert_string_equal(r->element[0]->str, "schema");
+  assert_string_equal(r->element[1]->str, "1");
+  freeReplyObject(r);
+
+  snprintf(key, sizeof(key), "{%s}:logs", prefix);
+  r = test_redis_cmd(&server, "TYPE %s", key);
+  assert_string_equal(r->str, "set");
+  freeReplyObject(r);
+  r = test_redis_cmd(&server, "SMEMBERS %s", key);
+  assert_int_equal(r->elements, 2);
+  int saw_a = 0, saw_b = 0;
+  for (size_t i = 0; i < r->elements; i++) {
+    saw_a |= strcmp(r->element[i]->str, "example.com/log") == 0;
+    saw_b |= strcmp(r->element[i]->str, "other log") == 0;
+  }
+  assert_true(saw_a && saw_b);
+  freeReplyObject(r);
+
+  snprintf(key, sizeof(key), "{%s}:log:example.com/log", prefix);
+  r = test_redis_cmd(&server, "HGET %s checkpoint", key);
+  assert_string_equal(r->str, "second");
+  freeReplyObject(r);
+  r = test_redis_cmd(&server, "HGET %s version", key);
+  assert_string_equal(r->str, "2");
+  freeReplyObject(r);
+  r = test_redis_cmd(&server, "HLEN %s", key);
+  assert_int_equal(r->integer, 3); /* checkpoint, version, updated_ms: nothing else */
+  freeReplyObject(r);
+  r = test_redis_cmd(&server, "HGET %s updated_ms", key);
+  long long updated = atoll(r->str);
+  freeReplyObject(r);
+  r = test_redis_cmd(&server, "TIME");
+  long long after_ms = atoll(r->element[0]->str) * 1000 + atoll(r->element[1]->str) / 1000;
+  freeReplyObject(r);
+  assert_true(updated >= before_ms && updated <= after_ms);
+
+  /* The first checkpoint was stored byte for byte. */
+  snprintf(key, sizeof(key), "{%s}:log:other log", prefix);
+  r = test_redis_cmd(&server, "HGET %b checkpoint", key, strlen(key));
+  assert_string_equal(r->str, "x");
+  freeReplyObject(r);
+
+  /* Exactly these keys carry the prefix. */
+  snprintf(key, sizeof(key), "{%s}:*", prefix);
+  r = test_redis_cmd(&server, "KEYS %s", key);
+  assert_int_equal(r->elements, 4);
+  freeReplyObject(r);
+  logstate_free(ls);
+}
+
+/* --- round trips -------------------------------------------------------- */
+
+static logstate_status fn_append(const uint8_t *cur, size_t cur_len, uint8_t **out_next, size_t *out_next_len,
+                                 void *arg) {
+  (void)arg;
+  *out_next = malloc(cur_len + 1);
+  if (cur_len)
+    memcpy(*out_next, cur, cur_len);
+  (*out_next)[cur_len] = '+';
+  *out_next_len = cur_len + 1;
+  return LOGSTATE_OK;
+}
+
+static void test_round_trip_budget(void **state) {
+  (void)state;
+  logstate *ls = open_init(&server, NULL);
+  char buf[64];
+  logstate_write *w = NULL;
+  assert_status(put(ls, "log", "v1"), LOGSTATE_OK); /* warm: the connection exists */
+
+  uint64_t rt = round_trips(ls);
+  assert_status(get(ls, "log", buf, sizeof(buf)), LOGSTATE_OK);
+  assert_int_equal(round_trips(ls) - rt, 1); /* read: 1 */
+
+  rt = round_trips(ls);
+  assert_status(logstate_write_ops(ls, "log", &w), LOGSTATE_OK);
+  assert_int_equal(round_trips(ls) - rt, 1); /* open: 1 */
+  uint8_t *cp;
+  size_t len;
+  assert_status(logstate_write_get_latest(w, &cp, &len), LOGSTATE_OK);
+  free(cp);
+  assert_int_equal(round_trips(ls) - rt, 1); /* the snapshot is local */
+  assert_status(logstate_write_set(w, (const uint8_t *)"v2", 2), LOGSTATE_OK);
+  assert_status(logstate_write_close(w), LOGSTATE_OK);
+  assert_int_equal(round_trips(ls) - rt, 2); /* open + set: 2 */
+
+  rt = round_trips(ls);
+  assert_status(logstate_write_ops(ls, "log", &w), LOGSTATE_OK);
+  assert_status(logstate_write_close(w), LOGSTATE_OK);
+  assert_int_equal(round_trips(ls) - rt, 1); /* close without set sends nothing */
+  rt = round_trips(ls);
+  assert_status(logstate_write_ops(ls, "log", &w), LOGSTATE_OK); /* UNWATCH rides along */
+  assert_status(logstate_write_set(w, (const uint8_t *)"v3", 2), LOGSTATE_OK);
+  assert_status(logstate_write_close(w), LOGSTATE_OK);
+  assert_int_equal(round_trips(ls) - rt, 2);
+
+  rt = round_trips(ls);
+  assert_status(logstate_update(ls, "log", fn_append, NULL), LOGSTATE_OK);
+  assert_int_equal(round_trips(ls) - rt, 2); /* update: 2 */
+
+  char **ids;
+  size_t n;
+  rt = round_trips(ls);
+  assert_status(logstate_logs(ls, &ids, &n), LOGSTATE_OK);
+  logstate_logs_free(ids, n);
+  assert_int_equal(round_trips(ls) - rt, 1); /* logs: 1 */
+  expect_stored(ls, "log", "v3+");
+
+  logstate_redis_stats st;
+  logstate *mem = NULL;
+  assert_status(logstate_open(&mem, "memory:"), LOGSTATE_OK);
+  assert_status(logstate_redis_get_stats(mem, &st), LOGSTATE_INVALID_ARGUMENT);
+  assert_status(logstate_redis_get_stats(NULL, &st), LOGSTATE_INVALID_ARGUMENT);
+  assert_status(logstate_redis_get_stats(ls, NULL), LOGSTATE_INVALID_ARGUMENT);
+  logstate_free(mem);
+  logstate_free(ls);
+}
+
+/* --- NOSCRIPT ----------------------------------------------------------- */
+
+static void test_noscript_recovery(void **state) {
+  (void)state;
+  logstate *ls = open_init(&server, NULL);
+  char key[128];
+  assert_status(put(ls, "log", "v1"), LOGSTATE_OK);
+  test_redis_do(&server, "SCRIPT FLUSH");
+  assert_status(put(ls, "log", "v2"), LOGSTATE_OK);
+  logstate_redis_stats st;
+  assert_status(logstate_redis_get_stats(ls, &st), LOGSTATE_OK);
+  assert_int_equal(st.script_reloads, 1);
+  expect_stored(ls, "log", "v2");
+  snprintf(key, sizeof(key), "{%s}:log:log", prefix);
+  redisReply *r = test_redis_cmd(&server, "HGET %s version", key);
+  assert_string_equal(r->str, "2"); /* applied once: not lost, not doubled */
+  freeReplyObject(r);
+
+  /* A transaction that lost its race still loses after a flush. */
+  logstate_write *w1, *w2;
+  assert_status(logstate_write_ops(ls, "log", &w1), LOGSTATE_OK);
+  assert_status(logstate_write_ops(ls, "log", &w2), LOGSTATE_OK);
+  test_redis_do(&server, "SCRIPT FLUSH");
+  assert_status(logstate_write_set(w1, (const uint8_t *)"v3", 2), LOGSTATE_OK);
+  assert_status(logstate_write_set(w2, (const uint8_t *)"lost", 4), LOGSTATE_ABORTED);
+  logstate_write_close(w1);
+  logstate_write_close(w2);
+  expect_stored(ls, "log", "v3");
+  logstate_free(ls);
+}
+
+/* The counter, with SCRIPT FLUSH in the middle of the run. */
+#define COUNTER "counter.example/log"
+
+static logstate_status fn_increment(const uint8_t *cur, size_t cur_len, uint8_t **out_next, size_t *out_next_len,
+                                    void *arg) {
+  (void)arg;
+  char buf[64] = {0};
+  unsigned long n = 0;
+  if (cur) {
+    if (cur_len >= sizeof(buf))
+      return LOGSTATE_INTERNAL;
+    memcpy(buf, cur, cur_len);
+    const char *nl = strchr(buf, '\n');
+    n = nl ? strtoul(nl + 1, NULL, 10) : 0;
+  }
+  char *next = malloc(64);
+  *out_next_len = (size_t)snprintf(next, 64, "%s\n%lu\nhash\n", COUNTER, n + 1);
+  *out_next = (uint8_t *)next;
+  return LOGSTATE_OK;
+}
+
+static unsigned long counter_value(logstate *ls, const char *id) {
+  char buf[128];
+  assert_status(get(ls, id, buf, sizeof(buf)), LOGSTATE_OK);
+  const char *nl = strchr(buf, '\n');
+  assert_non_null(nl);
+  return strtoul(nl + 1, NULL, 10);
+}
+
+typedef struct flusher {
+  logstate *ls;
+  _Atomic int done;
+  logstate_status failed;
+} flusher;
+
+static void *increment_200(void *p) {
+  flusher *f = p;
+  for (int i = 0; i < 200;) {
+    logstate_status st = logstate_update(f->ls, COUNTER, fn_increment, NULL);
+    if (st == LOGSTATE_OK) {
+      i++;
+      f->done++;
+    } else if (st != LOGSTATE_ABORTED) {
+      f->failed = st;
+      break;
+    }
+  }
+  return NULL;
+}
+
+static void test_noscript_mid_run(void **state) {
+  (void)state;
+  logstate *ls = open_init(&server, NULL);
+  flusher f[3] = {{ls, 0, LOGSTATE_OK}, {ls, 0, LOGSTATE_OK}, {ls, 0, LOGSTATE_OK}};
+  pthread_t t[3];
+  for (int i = 0; i < 3; i++)
+    pthread_create(&t[i], NULL, increment_200, &f[i]);
+  /* Flush while the writers run: wait on progress, not on time. */
+  for (int flushes = 0; flushes < 5; flushes++) {
+    int target = 100 * (flushes + 1);
+    while (f[0].done + f[1].done + f[2].done < target && !f[0].failed && !f[1].failed && !f[2].failed &&
+           f[0].done + f[1].done + f[2].done < 600)
+      sched_yield();
+    test_redis_do(&server, "SCRIPT FLUSH");
+  }
+  for (int i = 0; i < 3; i++) {
+    pthread_join(t[i], NULL);
+    assert_status(f[i].failed, LOGSTATE_OK);
+  }
+  assert_int_equal(counter_value(ls, COUNTER), 600);
+  logstate_redis_stats st;
+  assert_status(logstate_redis_get_stats(ls, &st), LOGSTATE_OK);
+  assert_true(st.script_reloads >= 1);
+  logstate_free(ls);
+}
+
+/* --- failures of the server --------------------------------------------- */
+
+static void test_restart_recovers(void **state) {
+  (void)state;
+  test_redis own;
+  assert_int_equal(test_redis_start(&own, NULL), 0);
+  logstate *ls = open_init(&own, "timeout_ms=1000&connect_timeout_ms=1000");
+  char buf[64];
+  assert_status(put(ls, "log", "acknowledged"), LOGSTATE_OK);
+
+  test_redis_stop_keep(&own);
+  assert_status(get(ls, "log", buf, sizeof(buf)), LOGSTATE_UNAVAILABLE);
+  assert_status(put(ls, "log", "refused"), LOGSTATE_UNAVAILABLE);
+  assert_status(logstate_update(ls, "log", fn_append, NULL), LOGSTATE_UNAVAILABLE);
+
+  assert_int_equal(test_redis_restart(&own), 0);
+  expect_stored(ls, "log", "acknowledged"); /* same handle, reloaded from the AOF */
+  assert_status(put(ls, "log", "after restart"), LOGSTATE_OK);
+
+  /* kill -9 right after an acknowledged write: appendfsync always keeps it. */
+  assert_status(put(ls, "log", "just before the crash"), LOGSTATE_OK);
+  test_redis_kill9(&own);
+  assert_int_equal(test_redis_restart(&own), 0);
+  expect_stored(ls, "log", "just before the crash");
+  /* Pooled connections went stale across the restart: idempotent calls
+   * retried on a fresh connection, and writes work again too. */
+  assert_status(logstate_update(ls, "log", fn_append, NULL), LOGSTATE_OK);
+  expect_stored(ls, "log", "just before the crash+");
+  logstate_free(ls);
+  test_redis_stop(&own);
+}
+
+static void test_connection_lost_inside_transaction(void **state) {
+  (void)state;
+  test_redis own;
+  assert_int_equal(test_redis_start(&own, NULL), 0);
+  logstate *ls = open_init(&own, "timeout_ms=1000&connect_timeout_ms=1000");
+  assert_status(put(ls, "log", "v1"), LOGSTATE_OK);
+  logstate_write *w = NULL;
+  assert_status(logstate_write_ops(ls, "log", &w), LOGSTATE_OK);
+  /* The WATCH dies with the connection; the set must not reconnect and
+   * carry on as if nothing happened. */
+  assert_int_equal(test_redis_restart(&own), 0);
+  test_redis_do(&own, "HSET {%s}:log:log checkpoint changed version 7", prefix);
+  assert_status(logstate_write_set(w, (const uint8_t *)"v2", 2), LOGSTATE_UNAVAILABLE);
+  logstate_write_close(w);
+  expect_stored(ls, "log", "changed");
+  logstate_free(ls);
+  test_redis_stop(&own);
+}
+
+static void test_hung_server_times_out(void **state) {
+  (void)state;
+  test_redis own;
+  assert_int_equal(test_redis_start(&own, NULL), 0);
+  logstate *ls = open_init(&own, "timeout_ms=300&connect_timeout_ms=300");
+  char buf[64];
+  assert_status(put(ls, "log", "v1"), LOGSTATE_OK);
+  logstate_write *w = NULL;
+  assert_status(logstate_write_ops(ls, "log", &w), LOGSTATE_OK);
+  kill(own.pid, SIGSTOP);
+  double t0 = now_s();
+  assert_status(get(ls, "log", buf, sizeof(buf)), LOGSTATE_UNAVAILABLE);
+  expect_error_mentions("timed out");
+  double t1 = now_s();
+  assert_status(logstate_write_set(w, (const uint8_t *)"v2", 2), LOGSTATE_UNAVAILABLE);
+  double t2 = now_s();
+  logstate_write_close(w);
+  /* Within the timeout (a read may retry once on a new connection). */
+  assert_true(t1 - t0 < 2.0);
+  assert_true(t2 - t1 < 1.0);
+  kill(own.pid, SIGCONT);
+  /* UNAVAILABLE from a set means "outcome unknown": the pipeline was
+   * already in the server's socket buffer, and a resumed server may apply
+   * it. Either value is right; anything else is not. */
+  char buf2[64];
+  assert_status(get(ls, "log", buf2, sizeof(buf2)), LOGSTATE_OK);
+  if (strcmp(buf2, "v1") != 0 && strcmp(buf2, "v2") != 0)
+    fail_msg("after a timed-out set the log holds \"%s\"", buf2);
+  assert_status(put(ls, "log", "v3"), LOGSTATE_OK);
+  expect_stored(ls, "log", "v3");
+  logstate_free(ls);
+  test_redis_stop(&own);
+}
+
+static void test_stale_watch_does_not_abort(void **state) {
+  (void)state;
+  /* One connection, so the next transaction runs on the same one. */
+  logstate *ls = open_init(&server, "pool=1");
+  logstate_write *w = NULL;
+  assert_status(put(ls, "a", "a1"), LOGSTATE_OK);
+  assert_status(logstate_write_ops(ls, "a", &w), LOGSTATE_OK);
+  assert_status(logstate_write_close(w), LOGSTATE_OK); /* WATCH a left behind */
+  test_redis_do(&server, "HSET {%s}:log:a checkpoint by-operator version 9", prefix);
+  assert_status(put(ls, "b", "b1"), LOGSTATE_OK); /* would be ABORTED by the stale WATCH */
+  expect_stored(ls, "b", "b1");
+  logstate_redis_stats st;
+  assert_status(logstate_redis_get_stats(ls, &st), LOGSTATE_OK);
+  assert_int_equal(st.connects, 1);
+  assert_int_equal(st.conflicts, 0);
+  logstate_free(ls);
+}
+
+static void test_pool_exhausted(void **state) {
+  (void)state;
+  logstate *ls = open_init(&server, "pool=1&timeout_ms=200");
+  logstate_write *w1 = NULL, *w2 = NULL;
+  char buf[32];
+  assert_status(logstate_write_ops(ls, "a", &w1), LOGSTATE_OK);
+  double t0 = now_s();
+  assert_status(logstate_write_ops(ls, "b", &w2), LOGSTATE_RESOURCE_EXHAUSTED);
+  assert_status(get(ls, "a", buf, sizeof(buf)), LOGSTATE_RESOURCE_EXHAUSTED);
+  expect_error_mentions("pool");
+  assert_true(now_s() - t0 < 2.0);
+  assert_status(logstate_write_close(w1), LOGSTATE_OK);
+  assert_status(put(ls, "b", "b1"), LOGSTATE_OK);
+  logstate_free(ls);
+}
+
+/* --- authentication and ACL -------------------------------------------- */
+
+static void test_wrong_password(void **state) {
+  (void)state;
+  test_redis own;
+  assert_int_equal(test_redis_start(&own, "requirepass s3cret-pw"), 0);
+  char url[256];
+  logstate *ls = NULL;
+  snprintf(url, sizeof(url), "redis://:wrong-pw-123@127.0.0.1:%d/", own.port);
+  assert_status(logstate_open(&ls, url), LOGSTATE_OK);
+  assert_status(logstate_init(ls), LOGSTATE_PERMISSION_DENIED);
+  expect_error_lacks("wrong-pw-123");
+  char buf[16];
+  assert_status(get(ls, "log", buf, sizeof(buf)), LOGSTATE_PERMISSION_DENIED);
+  expect_error_lacks("wrong-pw-123");
+  logstate_free(ls);
+
+  snprintf(url, sizeof(url), "redis://127.0.0.1:%d/", own.port); /* no password */
+  assert_status(logstate_open(&ls, url), LOGSTATE_OK);
+  assert_status(logstate_init(ls), LOGSTATE_PERMISSION_DENIED);
+  expect_error_mentions("NOAUTH");
+  logstate_free(ls);
+
+  setenv("LOGSTATE_REDIS_PASSWORD", "s3cret-pw", 1); /* from the environment */
+  assert_status(logstate_open(&ls, url), LOGSTATE_OK);
+  unsetenv("LOGSTATE_REDIS_PASSWORD");
+  assert_status(logstate_init(ls), LOGSTATE_OK);
+  assert_status(put(ls, "log", "v1"), LOGSTATE_OK);
+  logstate_free(ls);
+
+  snprintf(url, sizeof(url), "redis://:s3cret-pw@127.0.0.1:%d/", own.port);
+  assert_status(logstate_open(&ls, url), LOGSTATE_OK);
+  assert_status(logstate_init(ls), LOGSTATE_OK);
+  expect_stored(ls, "log", "v1");
+  logstate_free(ls);
+  test_redis_stop(&own);
+}
+
+/* The ACL rules documented in the README. */
+#define WITNESS_ACL                                                                                                    \
+  "resetchannels -@all +ping +info +config|get +hsetnx +hget +hmget +smembers +watch +unwatch +multi +exec +evalsha "  \
+  "+script|load +hset +sadd +time"
+#define OPERATOR_ACL "resetchannels -@all +@read +info +ping"
+
+static void acl_setuser(const char *user, const char *pass, const char *keys, const char *rules) {
+  char cmd[1024];
+  snprintf(cmd, sizeof(cmd), "ACL SETUSER %s reset on >%s %s %s", user, pass, keys, rules);
+  /* Split on spaces: redisCommand's format treats each word as an argument. */
+  redisReply *r = test_redis_cmd(&server, cmd);
+  if (r->type == REDIS_REPLY_ERROR)
+    fail_msg("ACL SETUSER: %s", r->str);
+  freeReplyObject(r);
+}
+
+static void test_acl_users(void **state) {
+  (void)state;
+  char url[256], keys[64], buf[64];
+  logstate *ls = NULL;
+  snprintf(prefix, sizeof(prefix), "acl%u", ++prefix_no);
+  snprintf(keys, sizeof(keys), "~{%s}:*", prefix);
+  acl_setuser("witness", "wpass", keys, WITNESS_ACL);
+  snprintf(url, sizeof(url), "redis://witness:wpass@127.0.0.1:%d/?prefix=%s", server.port, prefix);
+  assert_status(logstate_open(&ls, url), LOGSTATE_OK);
+  assert_status(logstate_init(ls), LOGSTATE_OK); /* durability=require: verified with CONFIG GET */
+  assert_status(put(ls, "log", "v1"), LOGSTATE_OK);
+  assert_status(logstate_update(ls, "log", fn_append, NULL), LOGSTATE_OK);
+  logstate_write *w = NULL;
+  assert_status(logstate_write_ops(ls, "log", &w), LOGSTATE_OK);
+  assert_status(logstate_write_close(w), LOGSTATE_OK); /* then UNWATCH */
+  test_redis_do(&server, "SCRIPT FLUSH");              /* recovery uses SCRIPT LOAD */
+  assert_status(logstate_update(ls, "log", fn_append, NULL), LOGSTATE_OK);
+  expect_stored(ls, "log", "v1++");
+  char **ids;
+  size_t n;
+  assert_status(logstate_logs(ls, &ids, &n), LOGSTATE_OK);
+  assert_int_equal(n, 1);
+  logstate_logs_free(ids, n);
+  logstate_free(ls);
+
+  /* The same user may not touch another namespace. */
+  snprintf(url, sizeof(url), "redis://witness:wpass@127.0.0.1:%d/?prefix=elsewhere", server.port);
+  assert_status(logstate_open(&ls, url), LOGSTATE_OK);
+  assert_status(logstate_init(ls), LOGSTATE_PERMISSION_DENIED);
+  assert_status(get(ls, "log", buf, sizeof(buf)), LOGSTATE_PERMISSION_DENIED);
+  logstate_free(ls);
+
+  /* Without +config|get, require cannot verify appendfsync and refuses,
+   * saying what it could not verify; warn goes on. */
+  acl_setuser("witness2", "wpass", keys, WITNESS_ACL " -config|get");
+  snprintf(url, sizeof(url), "redis://witness2:wpass@127.0.0.1:%d/?prefix=%s", server.port, prefix);
+  assert_status(logstate_open(&ls, url), LOGSTATE_OK);
+  assert_status(logstate_init(ls), LOGSTATE_FAILED_PRECONDITION);
+  expect_error_mentions("could not verify appendfsync");
+  logstate_free(ls);
+
+  /* A user missing a command the script runs is refused, not half-applied. */
+  acl_setuser("witness3", "wpass", keys, WITNESS_ACL " -sadd");
+  snprintf(url, sizeof(url), "redis://witness3:wpass@127.0.0.1:%d/?prefix=%s", server.port, prefix);
+  assert_status(logstate_open(&ls, url), LOGSTATE_OK);
+  assert_status(logstate_init(ls), LOGSTATE_OK);
+  assert_status(put(ls, "new-log", "v1"), LOGSTATE_PERMISSION_DENIED);
+  assert_status(get(ls, "new-log", buf, sizeof(buf)), LOGSTATE_NOT_FOUND);
+  logstate_free(ls);
+
+  /* The read-only operator: reads, never writes. */
+  acl_setuser("operator", "opass", keys, OPERATOR_ACL);
+  redisContext *c = test_redis_admin(&server);
+  redisReply *r = redisCommand(c, "AUTH operator opass");
+  assert_int_equal(r->type, REDIS_REPLY_STATUS);
+  freeReplyObject(r);
+  r = redisCommand(c, "HGETALL {%s}:log:log", prefix);
+  assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+  assert_int_equal(r->elements, 6);
+  freeReplyObject(r);
+  r = redisCommand(c, "SMEMBERS {%s}:logs", prefix);
+  assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+  freeReplyObject(r);
+  r = redisCommand(c, "HSET {%s}:log:log checkpoint evil", prefix);
+  assert_int_equal(r->type, REDIS_REPLY_ERROR);
+  assert_non_null(strstr(r->str, "NOPERM"));
+  freeReplyObject(r);
+  r = redisCommand(c, "EVALSHA 0000000000000000000000000000000000000000 0");
+  assert_int_equal(r->type, REDIS_REPLY_ERROR);
+  freeReplyObject(r);
+  redisFree(c);
+  snprintf(url, sizeof(url), "redis://operator:opass@127.0.0.1:%d/?prefix=%s&durability=ignore", server.port, prefix);
+  assert_status(logstate_open(&ls, url), LOGSTATE_OK);
+  expect_stored(ls, "log", "v1++");
+  assert_status(put(ls, "log", "evil"), LOGSTATE_PERMISSION_DENIED);
+  logstate_free(ls);
+  test_redis_do(&server, "ACL DELUSER witness witness2 witness3 operator");
+}
+
+/* --- durability --------------------------------------------------------- */
+
+typedef struct log_capture {
+  int count;
+  char last[1024];
+} log_capture;
+
+static void capture(void *arg, const char *msg) {
+  log_capture *c = arg;
+  c->count++;
+  snprintf(c->last, sizeof(c->last), "%s", msg);
+}
+
+static void test_durability_check(void **state) {
+  (void)state;
+  test_redis own;
+  /* Later redis.conf lines win over the helper's durable defaults. */
+  assert_int_equal(test_redis_start(&own, "appendonly no"), 0);
+  logstate *ls = open_on(&own, NULL);
+  assert_status(logstate_init(ls), LOGSTATE_FAILED_PRECONDITION);
+  expect_error_mentions("appendonly yes");
+  logstate_free(ls);
+  test_redis_stop(&own);
+
+  assert_int_equal(test_redis_start(&own, "appendfsync everysec"), 0);
+  ls = open_on(&own, NULL);
+  assert_status(logstate_init(ls), LOGSTATE_FAILED_PRECONDITION);
+  expect_error_mentions("appendfsync always");
+  expect_error_lacks("appendonly yes");
+  logstate_free(ls);
+
+  /* warn: logs and goes on; ignore: silent. */
+  log_capture cap = {0};
+  logstate_redis_options o = LOGSTATE_REDIS_OPTIONS_INIT;
+  o.port = (unsigned int)own.port;
+  o.prefix = "warned";
+  o.durability = LOGSTATE_REDIS_DURABILITY_WARN;
+  o.log = capture;
+  o.log_arg = &cap;
+  assert_status(logstate_redis_open(&ls, &o, NULL), LOGSTATE_OK);
+  assert_status(logstate_init(ls), LOGSTATE_OK);
+  assert_int_equal(cap.count, 1);
+  assert_non_null(strstr(cap.last, "appendfsync"));
+  assert_status(put(ls, "log", "v1"), LOGSTATE_OK);
+  logstate_free(ls);
+  o.durability = LOGSTATE_REDIS_DURABILITY_IGNORE;
+  assert_status(logstate_redis_open(&ls, &o, NULL), LOGSTATE_OK);
+  assert_status(logstate_init(ls), LOGSTATE_OK);
+  assert_int_equal(cap.count, 1);
+  logstate_free(ls);
+
+  test_redis_do(&own, "CONFIG SET appendfsync always");
+  ls = open_init(&own, NULL);
+  logstate_free(ls);
+  test_redis_stop(&own);
+}
+
+/* --- data an operator broke --------------------------------------------- */
+
+static void test_wrongtype_and_corruption(void **state) {
+  (void)state;
+  logstate *ls = open_init(&server, NULL);
+  char buf[64];
+  logstate_write *w = NULL;
+  test_redis_do(&server, "SET {%s}:log:str plain-string", prefix);
+  assert_status(get(ls, "str", buf, sizeof(buf)), LOGSTATE_INTERNAL);
+  expect_error_mentions("WRONGTYPE");
+  expect_error_mentions(":log:str");
+  assert_status(logstate_write_ops(ls, "str", &w), LOGSTATE_INTERNAL);
+  expect_error_mentions(":log:str");
+
+  /* A hash without a version is corrupt, not empty. */
+  test_redis_do(&server, "HSET {%s}:log:half checkpoint x", prefix);
+  assert_status(logstate_write_ops(ls, "half", &w), LOGSTATE_INTERNAL);
+  expect_error_mentions("corrupt");
+
+  /* A wrongly typed index: the set names it and writes nothing. */
+  test_redis_do(&server, "SET {%s}:logs not-a-set", prefix);
+  assert_status(put(ls, "fresh", "v1"), LOGSTATE_INTERNAL);
+  expect_error_mentions(":logs");
+  assert_status(get(ls, "fresh", buf, sizeof(buf)), LOGSTATE_NOT_FOUND);
+  char **ids;
+  size_t n;
+  assert_status(logstate_logs(ls, &ids, &n), LOGSTATE_INTERNAL);
+  expect_error_mentions("WRONGTYPE");
+
+  /* An unknown schema is refused by init. */
+  test_redis_do(&server, "HSET {%s}:meta schema 2", prefix);
+  assert_status(logstate_init(ls), LOGSTATE_FAILED_PRECONDITION);
+  expect_error_mentions("schema");
+  logstate_free(ls);
+}
+
+static void test_server_out_of_memory(void **state) {
+  (void)state;
+  test_redis own;
+  assert_int_equal(test_redis_start(&own, NULL), 0);
+  logstate *ls = open_init(&own, NULL);
+  test_redis_do(&own, "CONFIG SET maxmemory 1");
+  assert_status(put(ls, "log", "v1"), LOGSTATE_RESOURCE_EXHAUSTED);
+  expect_error_mentions("OOM");
+  test_redis_do(&own, "CONFIG SET maxmemory 0");
+  assert_status(put(ls, "log", "v1"), LOGSTATE_OK);
+  logstate_free(ls);
+  test_redis_stop(&own);
+}
+
+/* --- the size guard ----------------------------------------------------- */
+
+static void test_guard_size(void **state) {
+  (void)state;
+  logstate *ls = open_init(&server, "guard=size");
+  assert_status(put(ls, "log", "not a checkpoint"), LOGSTATE_FAILED_PRECONDITION);
+  expect_error_mentions("LOGSTATE_GUARD");
+  assert_status(put(ls, "log", "example.com/log\n10\nAAAA\n"), LOGSTATE_OK);
+  assert_status(put(ls, "log", "other.example/log\n11\nAAAA\n"), LOGSTATE_FAILED_PRECONDITION);
+  expect_error_mentions("origin");
+  assert_status(put(ls, "log", "example.com/log\n9\nBBBB\n"), LOGSTATE_FAILED_PRECONDITION);
+  expect_error_mentions("smaller");
+  assert_status(put(ls, "log", "example.com/log\n10\nAAAA\n\nsig\n"), LOGSTATE_OK); /* same size */
+  assert_status(put(ls, "log", "example.com/log\n0000011\nCCCC\n"), LOGSTATE_OK);
+  /* Larger than any double holds exactly: compared as decimal strings. */
+  assert_status(put(ls, "log", "example.com/log\n18446744073709551615\nDDDD\n"), LOGSTATE_OK);
+  assert_status(put(ls, "log", "example.com/log\n18446744073709551614\nEEEE\n"), LOGSTATE_FAILED_PRECONDITION);
+  expect_stored(ls, "log", "example.com/log\n18446744073709551615\nDDDD\n");
+  logstate_free(ls);
+}
+
+/* --- URLs and options --------------------------------------------------- */
+
+static void test_urls(void **state) {
+  (void)state;
+  logstate *ls = NULL;
+  const char *bad[] = {
+      "redis://",
+      "redis://:pw@",
+      "redis://127.0.0.1:0/",
+      "redis://127.0.0.1:65536/",
+      "redis://127.0.0.1:12x/",
+      "redis://127.0.0.1/notadb",
+      "redis://127.0.0.1/?pool=0",
+      "redis://127.0.0.1/?pool=abc",
+      "redis://127.0.0.1/?durability=sometimes",
+      "redis://127.0.0.1/?guard=maybe",
+      "redis://127.0.0.1/?nosuchkey=1",
+      "redis://127.0.0.1/?prefix",
+      "redis://127.0.0.1/?prefix={x}",
+      "redis://127.0.0.1/?prefix=",
+      "redis://127.0.0.1/?timeout_ms=99999999999",
+      "redis://[::1/",
+      "redis://u:p%zz@127.0.0.1/",
+      "redis://u:p%00@127.0.0.1/",
+      "redis://127.0.0.1/#frag",
+      "redis+unix://",
+      "redis+unix://relative.sock",
+      "redis://user@127.0.0.1/",
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    logstate_status st = logstate_open(&ls, bad[i]);
+    if (st != LOGSTATE_INVALID_ARGUMENT)
+      fail_msg("%s: %s, expected INVALID_ARGUMENT", bad[i], logstate_status_name(st));
+    assert_null(ls);
+  }
+  /* A password never appears in a message. */
+  assert_status(logstate_open(&ls, "redis://u:Hunter2Secret@127.0.0.1:12x/"), LOGSTATE_INVALID_ARGUMENT);
+  expect_error_lacks("Hunter2Secret");
+  assert_status(logstate_open(&ls, "redis://u:Hunter2Secret@127.0.0.1/?bad=1"), LOGSTATE_INVALID_ARGUMENT);
+  expect_error_lacks("Hunter2Secret");
+
+  /* Good ones: IPv6, a Unix socket, a database, percent-escapes. */
+  char url[512], buf[32];
+  snprintf(url, sizeof(url), "redis://[::1]:%d/?prefix=v6", server.port);
+  assert_status(logstate_open(&ls, url), LOGSTATE_OK);
+  assert_status(logstate_init(ls), LOGSTATE_OK);
+  assert_status(put(ls, "log", "over-ipv6"), LOGSTATE_OK);
+  logstate_free(ls);
+  snprintf(url, sizeof(url), "redis+unix://%s?prefix=v6&durability=require", server.sock);
+  assert_status(logstate_open(&ls, url), LOGSTATE_OK);
+  assert_status(logstate_init(ls), LOGSTATE_OK);
+  expect_stored(ls, "log", "over-ipv6");
+  logstate_free(ls);
+  snprintf(url, sizeof(url), "redis://127.0.0.1:%d/3?prefix=pct%%2Dname&pool=2&timeout_ms=5000", server.port);
+  assert_status(logstate_open(&ls, url), LOGSTATE_OK);
+  assert_status(logstate_init(ls), LOGSTATE_OK);
+  assert_status(put(ls, "log", "in-db-3"), LOGSTATE_OK);
+  logstate_free(ls);
+  redisContext *c = test_redis_admin(&server);
+  freeReplyObject(redisCommand(c, "SELECT 3"));
+  redisReply *r = redisCommand(c, "HGET {pct-name}:log:log checkpoint");
+  assert_int_equal(r->type, REDIS_REPLY_STRING);
+  assert_string_equal(r->str, "in-db-3");
+  freeReplyObject(r);
+  redisFree(c);
+  snprintf(url, sizeof(url), "redis+unix://%s?db=3&prefix=pct-name", server.sock);
+  assert_status(logstate_open(&ls, url), LOGSTATE_OK);
+  assert_status(get(ls, "log", buf, sizeof(buf)), LOGSTATE_OK);
+  assert_string_equal(buf, "in-db-3");
+  logstate_free(ls);
+
+  /* Typed options are checked the same way. */
+  logstate_redis_options o = LOGSTATE_REDIS_OPTIONS_INIT;
+  o.prefix = "a{b";
+  assert_status(logstate_redis_open(&ls, &o, NULL), LOGSTATE_INVALID_ARGUMENT);
+  o = (logstate_redis_options)LOGSTATE_REDIS_OPTIONS_INIT;
+  o.version = 42;
+  assert_status(logstate_redis_open(&ls, &o, NULL), LOGSTATE_INVALID_ARGUMENT);
+  o = (logstate_redis_options)LOGSTATE_REDIS_OPTIONS_INIT;
+  o.durability = (logstate_redis_durability)9;
+  assert_status(logstate_redis_open(&ls, &o, NULL), LOGSTATE_INVALID_ARGUMENT);
+  assert_status(logstate_redis_open(NULL, NULL, NULL), LOGSTATE_INVALID_ARGUMENT);
+  /* Nothing listens on port 1: UNAVAILABLE, not a crash. */
+  assert_status(logstate_open(&ls, "redis://127.0.0.1:1/?connect_timeout_ms=200"), LOGSTATE_OK);
+  assert_status(logstate_init(ls), LOGSTATE_UNAVAILABLE);
+  expect_error_mentions("127.0.0.1:1");
+  logstate_free(ls);
+}
+
+/* --- several processes -------------------------------------------------- */
+
+/* Each child opens its own handle (nothing crosses fork) and makes `rounds`
+ * increments on each of `nlogs` logs, starting at a different log. */
+static int child_increments(const char *url, int child, int nlogs, int rounds) {
+  logstate *ls = NULL;
+  logstate_options o = LOGSTATE_OPTIONS_INIT;
+  o.update_attempts = 1000;
+  if (logstate_open_ext(&ls, url, &o) != LOGSTATE_OK || logstate_init(ls) != LOGSTATE_OK) {
+    fprintf(stderr, "child %d: %s\n", child, logstate_last_error());
+    return 1;
+  }
+  char id[64];
+  for (int r = 0; r < rounds; r++) {
+    for (int j = 0; j < nlogs; j++) {
+      snprintf(id, sizeof(id), "%s/%d", COUNTER, (j + child) % nlogs);
+      logstate_status st = logstate_update(ls, id, fn_increment, NULL);
+      if (st != LOGSTATE_OK) {
+        fprintf(stderr, "child %d: update: %s: %s\n", child, logstate_status_name(st), logstate_last_error());
+        logstate_free(ls);
+        return 1;
+      }
+    }
+  }
+  logstate_free(ls);
+  return 0;
+}
+
+static void run_processes(int nprocs, int nlogs, int rounds) {
+  char url[256];
+  snprintf(prefix, sizeof(prefix), "mp%u", ++prefix_no);
+  snprintf(url, sizeof(url), "redis://127.0.0.1:%d/?prefix=%s&timeout_ms=10000", server.port, prefix);
+  pid_t pids[16];
+  fflush(NULL);
+  for (int i = 0; i < nprocs; i++) {
+    pids[i] = fork();
+    assert_true(pids[i] >= 0);
+    if (pids[i] == 0)
+      _exit(child_increments(url, i, nlogs, rounds));
+  }
+  for (int i = 0; i < nprocs; i++) {
+    int status = 0;
+    assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+  }
+  logstate *ls = NULL;
+  assert_status(logstate_open(&ls, url), LOGSTATE_OK);
+  char id[64];
+  for (int j = 0; j < nlogs; j++) {
+    snprintf(id, sizeof(id), "%s/%d", COUNTER, j);
+    assert_int_equal(counter_value(ls, id), (unsigned long)nprocs * (unsigned long)rounds);
+  }
+  char **ids;
+  size_t n;
+  assert_status(logstate_logs(ls, &ids, &n), LOGSTATE_OK);
+  assert_int_equal(n, (size_t)nlogs);
+  logstate_logs_free(ids, n);
+  logstate_free(ls);
+}
+
+static void test_processes_one_log(void **state) {
+  (void)state;
+  run_processes(4, 1, 250); /* ends at exactly 1000 */
+}
+
+static void test_processes_twenty_logs(void **state) {
+  (void)state;
+  run_processes(4, 20, 250); /* each of the 20 logs ends at exactly 1000 */
+}
+
+static int group_setup(void **state) {
+  (void)state;
+  return test_redis_start(&server, NULL);
+}
+
+static int group_teardown(void **state) {
+  (void)state;
+  test_redis_stop(&server);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_key_layout),
+      cmocka_unit_test(test_round_trip_budget),
+      cmocka_unit_test(test_noscript_recovery),
+      cmocka_unit_test(test_noscript_mid_run),
+      cmocka_unit_test(test_restart_recovers),
+      cmocka_unit_test(test_connection_lost_inside_transaction),
+      cmocka_unit_test(test_hung_server_times_out),
+      cmocka_unit_test(test_stale_watch_does_not_abort),
+      cmocka_unit_test(test_pool_exhausted),
+      cmocka_unit_test(test_wrong_password),
+      cmocka_unit_test(test_acl_users),
+      cmocka_unit_test(test_durability_check),
+      cmocka_unit_test(test_wrongtype_and_corruption),
+      cmocka_unit_test(test_server_out_of_memory),
+      cmocka_unit_test(test_guard_size),
+      cmocka_unit_test(test_urls),
+      cmocka_unit_test(test_processes_one_log),
+      cmocka_unit_test(test_processes_twenty_logs),
+  };
+  /* "--no-fork": the tests that fork children are left out (ThreadSanitizer
+   * builds, where fork after threads is not supported). */
+  if (argc > 1 && strcmp(argv[1], "--no-fork") == 0)
+    return _cmocka_run_group_tests("redis", tests, sizeof(tests) / sizeof(tests[0]) - 2, group_setup, group_teardown);
+  return cmocka_run_group_tests_name("redis", tests, group_setup, group_teardown);
+}
