@@ -134,16 +134,10 @@ static logstate_status conn_connect(redis_backend *b, conn *k) {
   pipeline p = {0};
   char db[16];
   int auth = c->password != NULL, sel = c->db != 0;
-  if (auth) {
-    const char *argv[] = {"AUTH", c->user ? c->user : "", c->password};
-    if (c->user) {
-      size_t lens[] = {4, strlen(c->user), strlen(c->password)};
-      cmd(k, &p, 3, argv, lens);
-    } else {
-      const char *argv2[] = {"AUTH", c->password};
-      size_t lens[] = {4, strlen(c->password)};
-      cmd(k, &p, 2, argv2, lens);
-    }
+  if (auth) { /* AUTH [user] password */
+    const char *argv[] = {"AUTH", c->user ? c->user : c->password, c->password};
+    size_t lens[] = {4, strlen(argv[1]), strlen(c->password)};
+    cmd(k, &p, c->user ? 3 : 2, argv, lens);
   }
   if (sel) {
     snprintf(db, sizeof(db), "%u", c->db);
@@ -349,6 +343,9 @@ static void build_init(conn *k, pipeline *p, void *arg) {
     const char *pers[] = {"INFO", "persistence"};
     size_t pers_len[] = {4, 11};
     cmd(k, p, 2, pers, pers_len);
+    const char *evict[] = {"CONFIG", "GET", "maxmemory-policy"};
+    size_t evict_len[] = {6, 3, 16};
+    cmd(k, p, 3, evict, evict_len);
   }
 }
 
@@ -358,11 +355,12 @@ static logstate_status rd_init(logstate_backend *be) {
   logstate_status st = run_idempotent(b, build_init, &b->cfg, &p, "init", NULL);
   if (st != LOGSTATE_OK)
     return st;
-  ls_redis_init_replies r = {p.r[0], p.r[1], p.r[2], p.r[3], NULL, NULL, NULL};
-  if (p.n == 7) {
+  ls_redis_init_replies r = {p.r[0], p.r[1], p.r[2], p.r[3], NULL, NULL, NULL, NULL};
+  if (p.n == 8) {
     r.cfg_appendonly = p.r[4];
     r.cfg_appendfsync = p.r[5];
     r.info_persist = p.r[6];
+    r.cfg_eviction = p.r[7];
   }
   st = ls_redis_check_init(&b->cfg, &r);
   pipeline_free(&p);

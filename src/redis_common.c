@@ -635,6 +635,9 @@ logstate_status ls_redis_check_init(const ls_redis_config *c, const ls_redis_ini
   } else {
     PROBLEM("could not verify appendfsync (%s): grant the user +config|get, or open with durability=warn", why);
   }
+  /* An allkeys-* policy may evict a checkpoint: a silent rollback. */
+  if (config_value(r->cfg_eviction, buf, sizeof(buf), why, sizeof(why)) && strncmp(buf, "allkeys-", 8) == 0)
+    PROBLEM("maxmemory-policy is %s, which may evict checkpoints: set 'maxmemory-policy noeviction'", buf);
   if (info_field(r->info_persist, "aof_last_write_status", aof_status, sizeof(aof_status)) &&
       strcmp(aof_status, "ok") != 0)
     PROBLEM("the last append-only file write failed (aof_last_write_status:%s)", aof_status);

@@ -90,6 +90,7 @@ typedef struct ls_redis_init_replies {
   const redisReply *cfg_appendonly;  /* CONFIG GET appendonly */
   const redisReply *cfg_appendfsync; /* CONFIG GET appendfsync */
   const redisReply *info_persist;    /* INFO persistence */
+  const redisReply *cfg_eviction;    /* CONFIG GET maxmemory-policy */
 } ls_redis_init_replies;
 
 logstate_status ls_redis_check_init(const ls_redis_config *c, const ls_redis_init_replies *r);

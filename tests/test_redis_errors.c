@@ -1,0 +1,74 @@
+/* The mapping of every Redis error the issue names to a status, checked on
+ * fabricated replies: most of these (LOADING, MASTERDOWN, MOVED...) are hard
+ * to provoke from a single local server. The message must carry the
+ * server's text. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+/* cmocka.h needs the four headers above first. */
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "redis_common.h"
+
+static void expect_mapping(const char *server_text, logstate_status want) {
+  ls_redis_config cfg;
+  assert_int_equal(ls_redis_config_from_options(&cfg, NULL), LOGSTATE_OK);
+  redisReply r = {.type = REDIS_REPLY_ERROR, .str = (char *)server_text, .len = strlen(server_text)};
+  logstate_status got = ls_redis_reply_error(&cfg, &r, "testing", "{logstate}:log:x", 16);
+  if (got != want)
+    fail_msg("\"%s\" mapped to %s, expected %s", server_text, logstate_status_name(got), logstate_status_name(want));
+  if (strstr(logstate_last_error(), server_text) == NULL && strncmp(server_text, "WRONGTYPE", 9) != 0)
+    fail_msg("message \"%s\" lacks the server's text", logstate_last_error());
+  ls_redis_config_free(&cfg);
+}
+
+static void test_error_codes(void **state) {
+  (void)state;
+  expect_mapping("NOAUTH Authentication required.", LOGSTATE_PERMISSION_DENIED);
+  expect_mapping("WRONGPASS invalid username-password pair or user is disabled.", LOGSTATE_PERMISSION_DENIED);
+  expect_mapping("NOPERM this user has no permissions to run the 'hset' command", LOGSTATE_PERMISSION_DENIED);
+  expect_mapping("ERR The user executing the script can't run this command or subcommand script: x",
+                 LOGSTATE_PERMISSION_DENIED);
+  expect_mapping("OOM command not allowed when used memory > 'maxmemory'.", LOGSTATE_RESOURCE_EXHAUSTED);
+  expect_mapping("LOADING Redis is loading the dataset in memory", LOGSTATE_UNAVAILABLE);
+  expect_mapping("BUSY Redis is busy running a script.", LOGSTATE_UNAVAILABLE);
+  expect_mapping("READONLY You can't write against a read only replica.", LOGSTATE_UNAVAILABLE);
+  expect_mapping("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+                 LOGSTATE_UNAVAILABLE);
+  expect_mapping("TRYAGAIN Multiple keys request during rehashing of slot", LOGSTATE_UNAVAILABLE);
+  expect_mapping("MOVED 3999 127.0.0.1:6381", LOGSTATE_UNAVAILABLE);
+  expect_mapping("ASK 3999 127.0.0.1:6381", LOGSTATE_UNAVAILABLE);
+  expect_mapping("CLUSTERDOWN The cluster is down", LOGSTATE_UNAVAILABLE);
+  expect_mapping("LOGSTATE_GUARD the new tree size 4 is smaller than the stored 5", LOGSTATE_FAILED_PRECONDITION);
+  expect_mapping("LOGSTATE_CORRUPT the version field is not a positive integer", LOGSTATE_INTERNAL);
+  expect_mapping("ERR unknown command 'FOO'", LOGSTATE_INTERNAL);
+  expect_mapping("BUSYKEY Target key name already exists.", LOGSTATE_INTERNAL); /* a code, not BUSY */
+  expect_mapping("", LOGSTATE_INTERNAL);
+  expect_mapping("WRONGTYPE Operation against a key holding the wrong kind of value", LOGSTATE_INTERNAL);
+  assert_non_null(strstr(logstate_last_error(), "{logstate}:log:x")); /* the key is named */
+}
+
+static void test_io_errors(void **state) {
+  (void)state;
+  ls_redis_config cfg;
+  assert_int_equal(ls_redis_config_from_options(&cfg, NULL), LOGSTATE_OK);
+  assert_int_equal(ls_redis_io_error(&cfg, REDIS_ERR_IO, "Resource temporarily unavailable", "x"),
+                   LOGSTATE_UNAVAILABLE);
+  assert_non_null(strstr(logstate_last_error(), "timed out after 2000 ms"));
+  assert_int_equal(ls_redis_io_error(&cfg, REDIS_ERR_EOF, "Server closed the connection", "x"), LOGSTATE_UNAVAILABLE);
+  assert_int_equal(ls_redis_io_error(&cfg, REDIS_ERR_IO, "Connection reset by peer", "x"), LOGSTATE_UNAVAILABLE);
+  assert_int_equal(ls_redis_io_error(&cfg, REDIS_ERR_OOM, "Out of memory", "x"), LOGSTATE_RESOURCE_EXHAUSTED);
+  assert_int_equal(ls_redis_io_error(&cfg, REDIS_ERR_PROTOCOL, "Protocol error", "x"), LOGSTATE_INTERNAL);
+  ls_redis_config_free(&cfg);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_error_codes),
+      cmocka_unit_test(test_io_errors),
+  };
+  return cmocka_run_group_tests_name("redis errors", tests, NULL, NULL);
+}
