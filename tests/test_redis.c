@@ -428,6 +428,15 @@ static void test_hung_server_times_out(void **state) {
     fail_msg("after a timed-out set the log holds \"%s\"", buf2);
   assert_status(put(ls, "log", "v3"), LOGSTATE_OK);
   expect_stored(ls, "log", "v3");
+  /* The connections made since were set up with the timeout again. */
+  logstate_redis_stats st;
+  assert_status(logstate_redis_get_stats(ls, &st), LOGSTATE_OK);
+  assert_true(st.connects >= 2);
+  kill(own.pid, SIGSTOP);
+  t0 = now_s();
+  assert_status(get(ls, "log", buf, sizeof(buf)), LOGSTATE_UNAVAILABLE);
+  assert_true(now_s() - t0 < 2.0);
+  kill(own.pid, SIGCONT);
   logstate_free(ls);
   test_redis_stop(&own);
 }
