@@ -174,6 +174,20 @@ logstate_status logstate_init(logstate *ls) {
 
 static int cmp_ids(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
+void ls_sort_unique(char **ids, size_t *n) {
+  if (*n < 2)
+    return;
+  qsort(ids, *n, sizeof(*ids), cmp_ids);
+  size_t w = 1;
+  for (size_t i = 1; i < *n; i++) {
+    if (strcmp(ids[i], ids[w - 1]) == 0)
+      free(ids[i]);
+    else
+      ids[w++] = ids[i];
+  }
+  *n = w;
+}
+
 logstate_status logstate_logs(logstate *ls, char ***out_ids, size_t *out_n) {
   if (out_ids)
     *out_ids = NULL;
@@ -200,17 +214,7 @@ logstate_status logstate_logs(logstate *ls, char ***out_ids, size_t *out_n) {
       return ls_err(LOGSTATE_INTERNAL, "logstate_logs: %s backend returned a NULL log ID", ls->be->methods->name);
     }
   }
-  if (n > 1) {
-    qsort(ids, n, sizeof(*ids), cmp_ids);
-    size_t w = 1; /* backends promise uniqueness; keep the promise anyway */
-    for (size_t i = 1; i < n; i++) {
-      if (strcmp(ids[i], ids[w - 1]) == 0)
-        free(ids[i]);
-      else
-        ids[w++] = ids[i];
-    }
-    n = w;
-  }
+  ls_sort_unique(ids, &n); /* backends promise uniqueness; keep the promise anyway */
   if (n == 0) {
     free(ids);
     ids = NULL;
@@ -228,7 +232,7 @@ void logstate_logs_free(char **ids, size_t n) {
   free(ids);
 }
 
-static logstate_status check_log_id(const char *fn, const char *log_id, size_t *out_len) {
+logstate_status ls_check_log_id(const char *fn, const char *log_id, size_t *out_len) {
   if (log_id == NULL)
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: log ID is NULL", fn);
   size_t n = strnlen(log_id, LOGSTATE_MAX_LOG_ID_LEN + 1);
@@ -240,15 +244,13 @@ static logstate_status check_log_id(const char *fn, const char *log_id, size_t *
   return LOGSTATE_OK;
 }
 
-static logstate_status check_checkpoint(const char *fn, const logstate *ls, const uint8_t *cp, size_t len) {
+logstate_status ls_check_checkpoint(const char *fn, size_t max_len, const uint8_t *cp, size_t len) {
   if (cp == NULL)
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: checkpoint is NULL", fn);
   if (len == 0)
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: checkpoint is empty (it must be 1 to %zu bytes)", fn,
-                  ls->max_checkpoint_len);
-  if (len > ls->max_checkpoint_len)
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: checkpoint is %zu bytes, above the maximum of %zu", fn, len,
-                  ls->max_checkpoint_len);
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: checkpoint is empty (it must be 1 to %zu bytes)", fn, max_len);
+  if (len > max_len)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: checkpoint is %zu bytes, above the maximum of %zu", fn, len, max_len);
   return LOGSTATE_OK;
 }
 
@@ -276,7 +278,7 @@ logstate_status logstate_read_ops(logstate *ls, const char *log_id, logstate_rea
   if (ls == NULL || out == NULL)
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_read_ops: %s is NULL", ls ? "out" : "handle");
   size_t n;
-  logstate_status st = check_log_id("logstate_read_ops", log_id, &n);
+  logstate_status st = ls_check_log_id("logstate_read_ops", log_id, &n);
   if (st != LOGSTATE_OK)
     return st;
   logstate_read *r = malloc(sizeof(*r));
@@ -324,7 +326,7 @@ logstate_status logstate_write_ops(logstate *ls, const char *log_id, logstate_wr
   if (ls == NULL || out == NULL)
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_write_ops: %s is NULL", ls ? "out" : "handle");
   size_t n;
-  logstate_status st = check_log_id("logstate_write_ops", log_id, &n);
+  logstate_status st = ls_check_log_id("logstate_write_ops", log_id, &n);
   if (st != LOGSTATE_OK)
     return st;
   logstate_write *w = calloc(1, sizeof(*w));
@@ -367,7 +369,7 @@ logstate_status logstate_write_set(logstate_write *w, const uint8_t *cp, size_t 
     return ls_err(LOGSTATE_FAILED_PRECONDITION,
                   "logstate_write_set: the transaction already ended with logstate_write_set; only "
                   "logstate_write_close is allowed now");
-  logstate_status st = check_checkpoint("logstate_write_set", w->ls, cp, len);
+  logstate_status st = ls_check_checkpoint("logstate_write_set", w->ls->max_checkpoint_len, cp, len);
   if (st != LOGSTATE_OK)
     return st; /* nothing reached the backend: the transaction stays usable */
   w->ended = 1;
@@ -408,7 +410,7 @@ logstate_status logstate_update(logstate *ls, const char *log_id, logstate_updat
   size_t n;
   if (ls == NULL || fn == NULL)
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_update: %s is NULL", ls ? "update function" : "handle");
-  logstate_status st = check_log_id("logstate_update", log_id, &n);
+  logstate_status st = ls_check_log_id("logstate_update", log_id, &n);
   if (st != LOGSTATE_OK)
     return st;
   char q[LS_QUOTE_BUFSZ];

@@ -73,11 +73,13 @@ typedef struct pipeline {
   redisReply *r[8];
 } pipeline;
 
-static void cmd(conn *k, pipeline *p, int argc, const char **argv, const size_t *lens) {
-  if (redisAppendCommandArgv(k->c, argc, argv, lens) != REDIS_OK)
+static void cmd(conn *k, pipeline *p, int argc, const char *const *argv, const size_t *lens) {
+  if (redisAppendCommandArgv(k->c, argc, (const char **)argv, lens) != REDIS_OK)
     p->oom = 1;
   p->n++;
 }
+
+static void cmdv(conn *k, pipeline *p, const ls_redis_cmd *c) { cmd(k, p, c->argc, c->argv, c->len); }
 
 static void pipeline_free(pipeline *p) {
   for (int i = 0; i < p->n; i++)
@@ -274,27 +276,13 @@ static logstate_status rd_get_latest(logstate_backend *be, const char *log_id, s
                                      size_t *out_len) {
   redis_backend *b = (redis_backend *)be;
   key_arg a = {&b->cfg, NULL, 0};
-  char q[LS_QUOTE_BUFSZ];
   char *key = ls_redis_log_key(&b->cfg, log_id, log_id_len, &a.key_len);
   if ((a.key = key) == NULL)
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory");
   pipeline p;
   logstate_status st = run_idempotent(b, build_get, &a, &p, "reading a checkpoint", NULL);
   if (st == LOGSTATE_OK) {
-    redisReply *r = p.r[0];
-    if (r->type == REDIS_REPLY_NIL) {
-      st = ls_err(LOGSTATE_NOT_FOUND, "redis: no checkpoint stored for log %s",
-                  ls_quote(q, sizeof(q), log_id, log_id_len));
-    } else if (r->type == REDIS_REPLY_ERROR) {
-      st = ls_redis_reply_error(&b->cfg, r, "reading a checkpoint", key, a.key_len);
-    } else if (r->type != REDIS_REPLY_STRING || r->len == 0) {
-      st = ls_err(LOGSTATE_INTERNAL, "redis: key %s holds an empty or non-string checkpoint",
-                  ls_quote(q, sizeof(q), key, a.key_len));
-    } else if ((*out_cp = ls_memdup(r->str, r->len)) == NULL) {
-      st = ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory copying a checkpoint");
-    } else {
-      *out_len = r->len;
-    }
+    st = ls_redis_parse_get(&b->cfg, p.r[0], key, a.key_len, log_id, log_id_len, out_cp, out_len);
     pipeline_free(&p);
   }
   free(key);
@@ -320,33 +308,10 @@ static logstate_status rd_logs(logstate_backend *be, char ***out_ids, size_t *ou
 }
 
 static void build_init(conn *k, pipeline *p, void *arg) {
-  const ls_redis_config *c = arg;
-  const char *info[] = {"INFO", "server"};
-  size_t info_len[] = {4, 6};
-  cmd(k, p, 2, info, info_len);
-  const char *setnx[] = {"HSETNX", c->key_meta, "schema", "1"};
-  size_t setnx_len[] = {6, c->key_meta_len, 6, 1};
-  cmd(k, p, 4, setnx, setnx_len);
-  const char *get[] = {"HGET", c->key_meta, "schema"};
-  size_t get_len[] = {4, c->key_meta_len, 6};
-  cmd(k, p, 3, get, get_len);
-  const char *load[] = {"SCRIPT", "LOAD", ls_lua_set};
-  size_t load_len[] = {6, 4, ls_lua_set_len};
-  cmd(k, p, 3, load, load_len);
-  if (c->durability != LOGSTATE_REDIS_DURABILITY_IGNORE) {
-    const char *cfg1[] = {"CONFIG", "GET", "appendonly"};
-    size_t cfg1_len[] = {6, 3, 10};
-    cmd(k, p, 3, cfg1, cfg1_len);
-    const char *cfg2[] = {"CONFIG", "GET", "appendfsync"};
-    size_t cfg2_len[] = {6, 3, 11};
-    cmd(k, p, 3, cfg2, cfg2_len);
-    const char *pers[] = {"INFO", "persistence"};
-    size_t pers_len[] = {4, 11};
-    cmd(k, p, 2, pers, pers_len);
-    const char *evict[] = {"CONFIG", "GET", "maxmemory-policy"};
-    size_t evict_len[] = {6, 3, 16};
-    cmd(k, p, 3, evict, evict_len);
-  }
+  ls_redis_cmd cmds[LS_REDIS_INIT_CMDS];
+  int n = ls_redis_init_cmds(arg, cmds);
+  for (int i = 0; i < n; i++)
+    cmdv(k, p, &cmds[i]);
 }
 
 static logstate_status rd_init(logstate_backend *be) {
@@ -355,14 +320,7 @@ static logstate_status rd_init(logstate_backend *be) {
   logstate_status st = run_idempotent(b, build_init, &b->cfg, &p, "init", NULL);
   if (st != LOGSTATE_OK)
     return st;
-  ls_redis_init_replies r = {p.r[0], p.r[1], p.r[2], p.r[3], NULL, NULL, NULL, NULL};
-  if (p.n == 8) {
-    r.cfg_appendonly = p.r[4];
-    r.cfg_appendfsync = p.r[5];
-    r.info_persist = p.r[6];
-    r.cfg_eviction = p.r[7];
-  }
-  st = ls_redis_check_init(&b->cfg, &r);
+  st = ls_redis_check_init_replies(&b->cfg, (const redisReply *const *)p.r, p.n);
   pipeline_free(&p);
   return st;
 }
@@ -442,38 +400,15 @@ static logstate_status rd_write_get_latest(logstate_backend *be, logstate_backen
 /* EVALSHA set.lua with the transaction's expectations. */
 static void cmd_evalsha(redis_backend *b, logstate_backend_txn *t, pipeline *p, const uint8_t *cp, size_t len,
                         char *version_buf) {
-  const ls_redis_config *c = &b->cfg;
-  snprintf(version_buf, 24, "%llu", (unsigned long long)t->version);
-  const char *guard = ls_redis_guard_arg(c);
-  const char *argv[] = {"EVALSHA",   ls_lua_set_sha1,  "2",       t->key, c->key_logs,
-                        version_buf, (const char *)cp, t->log_id, guard};
-  size_t lens[] = {7, 40, 1, t->key_len, c->key_logs_len, strlen(version_buf), len, t->log_id_len, strlen(guard)};
-  cmd(t->k, p, 9, argv, lens);
+  ls_redis_cmd c;
+  ls_redis_evalsha_cmd(&b->cfg, &c, t->key, t->key_len, t->version, version_buf, cp, len, t->log_id, t->log_id_len);
+  cmdv(t->k, p, &c);
 }
 
 static void cmd_wait(redis_backend *b, conn *k, pipeline *p, char *bufs) {
-  snprintf(bufs, 16, "%u", b->cfg.min_replicas);
-  snprintf(bufs + 16, 16, "%u", b->cfg.replica_timeout_ms);
-  const char *argv[] = {"WAIT", bufs, bufs + 16};
-  size_t lens[] = {4, strlen(bufs), strlen(bufs + 16)};
-  cmd(k, p, 3, argv, lens);
-}
-
-static logstate_status check_wait(redis_backend *b, const redisReply *r) {
-  if (r->type == REDIS_REPLY_ERROR)
-    return ls_redis_reply_error(&b->cfg, r, "WAIT for replicas", NULL, 0);
-  if (r->type != REDIS_REPLY_INTEGER)
-    return ls_err(LOGSTATE_INTERNAL, "redis: WAIT: unexpected reply type %d", r->type);
-  if (r->integer < (long long)b->cfg.min_replicas)
-    return ls_err(LOGSTATE_UNAVAILABLE,
-                  "redis: the checkpoint is stored on the primary, but only %lld of the %u required replicas "
-                  "acknowledged it within %u ms",
-                  r->integer, b->cfg.min_replicas, b->cfg.replica_timeout_ms);
-  return LOGSTATE_OK;
-}
-
-static int is_noscript(const redisReply *r) {
-  return r->type == REDIS_REPLY_ERROR && r->len >= 8 && memcmp(r->str, "NOSCRIPT", 8) == 0;
+  ls_redis_cmd c;
+  ls_redis_wait_cmd(&b->cfg, &c, bufs);
+  cmdv(k, p, &c);
 }
 
 /* After NOSCRIPT: load the script and run it again, in one round trip. The
@@ -483,9 +418,9 @@ static logstate_status set_after_noscript(redis_backend *b, logstate_backend_txn
   pipeline p = {0};
   char version[24], waitbuf[32];
   atomic_fetch_add(&b->script_reloads, 1);
-  const char *load[] = {"SCRIPT", "LOAD", ls_lua_set};
-  size_t load_len[] = {6, 4, ls_lua_set_len};
-  cmd(t->k, &p, 3, load, load_len);
+  ls_redis_cmd load;
+  ls_redis_script_load_cmd(&load);
+  cmdv(t->k, &p, &load);
   cmd_evalsha(b, t, &p, cp, len, version);
   if (b->cfg.min_replicas)
     cmd_wait(b, t->k, &p, waitbuf);
@@ -495,7 +430,7 @@ static logstate_status set_after_noscript(redis_backend *b, logstate_backend_txn
   if (st == LOGSTATE_OK)
     st = ls_redis_parse_set_result(&b->cfg, p.r[1], t->key, t->key_len);
   if (st == LOGSTATE_OK && b->cfg.min_replicas)
-    st = check_wait(b, p.r[2]);
+    st = ls_redis_check_wait(&b->cfg, p.r[2]);
   pipeline_free(&p);
   return st;
 }
@@ -529,7 +464,7 @@ static logstate_status rd_write_set(logstate_backend *be, logstate_backend_txn *
                               t->key_len);
   } else if (rx->type != REDIS_REPLY_ARRAY || rx->elements != 1) {
     st = ls_err(LOGSTATE_INTERNAL, "redis: EXEC: unexpected reply type %d", rx->type);
-  } else if (is_noscript(rx->element[0])) {
+  } else if (ls_redis_is_noscript(rx->element[0])) {
     pipeline_free(&p);
     st = set_after_noscript(b, t, cp, len);
     if (st == LOGSTATE_ABORTED)
@@ -538,7 +473,7 @@ static logstate_status rd_write_set(logstate_backend *be, logstate_backend_txn *
   } else {
     st = ls_redis_parse_set_result(&b->cfg, rx->element[0], t->key, t->key_len);
     if (st == LOGSTATE_OK && b->cfg.min_replicas)
-      st = check_wait(b, p.r[3]);
+      st = ls_redis_check_wait(&b->cfg, p.r[3]);
   }
   if (st == LOGSTATE_ABORTED)
     atomic_fetch_add(&b->conflicts, 1);

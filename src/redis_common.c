@@ -653,3 +653,105 @@ logstate_status ls_redis_check_init(const ls_redis_config *c, const ls_redis_ini
                 "(or CONFIG SET), or open with durability=warn to accept the risk",
                 problems);
 }
+
+/* --- commands ----------------------------------------------------------- */
+
+static void set_cmd(ls_redis_cmd *c, int argc, const char *const *argv, const size_t *len) {
+  c->argc = argc;
+  for (int i = 0; i < argc; i++) {
+    c->argv[i] = argv[i];
+    c->len[i] = len ? len[i] : strlen(argv[i]);
+  }
+}
+
+int ls_redis_init_cmds(const ls_redis_config *c, ls_redis_cmd out[LS_REDIS_INIT_CMDS]) {
+  const char *info[] = {"INFO", "server"};
+  const char *setnx[] = {"HSETNX", c->key_meta, "schema", "1"};
+  const char *get[] = {"HGET", c->key_meta, "schema"};
+  const char *load[] = {"SCRIPT", "LOAD", ls_lua_set};
+  size_t load_len[] = {6, 4, ls_lua_set_len};
+  const char *cfg1[] = {"CONFIG", "GET", "appendonly"};
+  const char *cfg2[] = {"CONFIG", "GET", "appendfsync"};
+  const char *pers[] = {"INFO", "persistence"};
+  const char *evict[] = {"CONFIG", "GET", "maxmemory-policy"};
+  set_cmd(&out[0], 2, info, NULL);
+  set_cmd(&out[1], 4, setnx, NULL);
+  set_cmd(&out[2], 3, get, NULL);
+  set_cmd(&out[3], 3, load, load_len);
+  if (c->durability == LOGSTATE_REDIS_DURABILITY_IGNORE)
+    return 4;
+  set_cmd(&out[4], 3, cfg1, NULL);
+  set_cmd(&out[5], 3, cfg2, NULL);
+  set_cmd(&out[6], 2, pers, NULL);
+  set_cmd(&out[7], 3, evict, NULL);
+  return 8;
+}
+
+logstate_status ls_redis_check_init_replies(const ls_redis_config *c, const redisReply *const *r, int n) {
+  ls_redis_init_replies ir = {r[0], r[1], r[2], r[3], NULL, NULL, NULL, NULL};
+  if (n == 8) {
+    ir.cfg_appendonly = r[4];
+    ir.cfg_appendfsync = r[5];
+    ir.info_persist = r[6];
+    ir.cfg_eviction = r[7];
+  }
+  return ls_redis_check_init(c, &ir);
+}
+
+void ls_redis_evalsha_cmd(const ls_redis_config *c, ls_redis_cmd *out, const char *key, size_t key_len,
+                          uint64_t version, char *version_buf, const uint8_t *cp, size_t len, const char *log_id,
+                          size_t log_id_len) {
+  snprintf(version_buf, 24, "%llu", (unsigned long long)version);
+  const char *guard = ls_redis_guard_arg(c);
+  const char *argv[] = {"EVALSHA",   ls_lua_set_sha1,  "2",    key,  c->key_logs,
+                        version_buf, (const char *)cp, log_id, guard};
+  size_t lens[] = {7, 40, 1, key_len, c->key_logs_len, strlen(version_buf), len, log_id_len, strlen(guard)};
+  set_cmd(out, 9, argv, lens);
+}
+
+void ls_redis_script_load_cmd(ls_redis_cmd *out) {
+  const char *load[] = {"SCRIPT", "LOAD", ls_lua_set};
+  size_t load_len[] = {6, 4, ls_lua_set_len};
+  set_cmd(out, 3, load, load_len);
+}
+
+void ls_redis_wait_cmd(const ls_redis_config *c, ls_redis_cmd *out, char *bufs) {
+  snprintf(bufs, 16, "%u", c->min_replicas);
+  snprintf(bufs + 16, 16, "%u", c->replica_timeout_ms);
+  const char *argv[] = {"WAIT", bufs, bufs + 16};
+  set_cmd(out, 3, argv, NULL);
+}
+
+logstate_status ls_redis_check_wait(const ls_redis_config *c, const redisReply *r) {
+  if (r->type == REDIS_REPLY_ERROR)
+    return ls_redis_reply_error(c, r, "WAIT for replicas", NULL, 0);
+  if (r->type != REDIS_REPLY_INTEGER)
+    return unexpected("WAIT", r);
+  if (r->integer < (long long)c->min_replicas)
+    return ls_err(LOGSTATE_UNAVAILABLE,
+                  "redis: the checkpoint is stored on the primary, but only %lld of the %u required replicas "
+                  "acknowledged it within %u ms",
+                  r->integer, c->min_replicas, c->replica_timeout_ms);
+  return LOGSTATE_OK;
+}
+
+int ls_redis_is_noscript(const redisReply *r) {
+  return r->type == REDIS_REPLY_ERROR && r->len >= 8 && memcmp(r->str, "NOSCRIPT", 8) == 0;
+}
+
+logstate_status ls_redis_parse_get(const ls_redis_config *c, const redisReply *r, const char *key, size_t key_len,
+                                   const char *log_id, size_t log_id_len, uint8_t **out_cp, size_t *out_len) {
+  char q[LS_QUOTE_BUFSZ];
+  if (r->type == REDIS_REPLY_NIL)
+    return ls_err(LOGSTATE_NOT_FOUND, "redis: no checkpoint stored for log %s",
+                  ls_quote(q, sizeof(q), log_id, log_id_len));
+  if (r->type == REDIS_REPLY_ERROR)
+    return ls_redis_reply_error(c, r, "reading a checkpoint", key, key_len);
+  if (r->type != REDIS_REPLY_STRING || r->len == 0)
+    return ls_err(LOGSTATE_INTERNAL, "redis: key %s holds an empty or non-string checkpoint",
+                  ls_quote(q, sizeof(q), key, key_len));
+  if ((*out_cp = ls_memdup(r->str, r->len)) == NULL)
+    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory copying a checkpoint");
+  *out_len = r->len;
+  return LOGSTATE_OK;
+}

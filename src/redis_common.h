@@ -95,4 +95,30 @@ typedef struct ls_redis_init_replies {
 
 logstate_status ls_redis_check_init(const ls_redis_config *c, const ls_redis_init_replies *r);
 
+/* One command as an argument vector: what the sync and async paths send. */
+typedef struct ls_redis_cmd {
+  int argc;
+  const char *argv[9];
+  size_t len[9];
+} ls_redis_cmd;
+
+#define LS_REDIS_INIT_CMDS 8
+/* The init pipeline, in the order of ls_redis_init_replies; returns how many
+ * commands (4, or 8 with the durability check). */
+int ls_redis_init_cmds(const ls_redis_config *c, ls_redis_cmd out[LS_REDIS_INIT_CMDS]);
+/* Checks the replies of the init pipeline, given in the same order. */
+logstate_status ls_redis_check_init_replies(const ls_redis_config *c, const redisReply *const *r, int n);
+/* EVALSHA of the set script. `version_buf` (24 bytes) must outlive `out`. */
+void ls_redis_evalsha_cmd(const ls_redis_config *c, ls_redis_cmd *out, const char *key, size_t key_len,
+                          uint64_t version, char *version_buf, const uint8_t *cp, size_t len, const char *log_id,
+                          size_t log_id_len);
+void ls_redis_script_load_cmd(ls_redis_cmd *out);
+/* WAIT min_replicas replica_timeout_ms. `bufs` (32 bytes) must outlive it. */
+void ls_redis_wait_cmd(const ls_redis_config *c, ls_redis_cmd *out, char *bufs);
+logstate_status ls_redis_check_wait(const ls_redis_config *c, const redisReply *r);
+int ls_redis_is_noscript(const redisReply *r);
+/* Parses HGET key checkpoint into a malloc()ed copy, or NOT_FOUND. */
+logstate_status ls_redis_parse_get(const ls_redis_config *c, const redisReply *r, const char *key, size_t key_len,
+                                   const char *log_id, size_t log_id_len, uint8_t **out_cp, size_t *out_len);
+
 #endif
