@@ -1,0 +1,170 @@
+/*
+ * The asynchronous API, on libevent and hiredis's async client, for
+ * event-driven witnesses that must never block their loop. Redis only.
+ *
+ * An async handle is bound to the caller's `struct event_base` and is used
+ * from the thread that runs that loop (it is not thread-safe). It takes the
+ * same URL and options as the sync Redis backend (include/logstate/redis.h)
+ * and uses the same key layout, the same Lua script and the same statuses.
+ *
+ * Operations are pipelined on one connection. Because one connection serves
+ * many operations at once, WATCH cannot isolate them: a write transaction's
+ * set is a compare-and-set on the log's `version` inside the set script. The
+ * semantics are those of the sync API (logstate.h): the snapshot is taken at
+ * open, the set commits only if nobody committed since, else ABORTED.
+ *
+ * Callbacks:
+ * - A submit function that returns LOGSTATE_OK calls its callback exactly
+ *   once, later, from the event loop (never from inside the submit call):
+ *   on success, on error, on timeout, on connection loss, and when the handle
+ *   is freed with the operation pending (status LOGSTATE_UNAVAILABLE, message
+ *   "freed with the operation pending").
+ * - A submit function that returns anything else never calls its callback.
+ * - Data passed to a callback (checkpoint bytes, log IDs) is valid only
+ *   during the call: copy what you keep.
+ * - logstate_last_error() inside a callback describes that callback's
+ *   non-OK status.
+ * - A callback may submit new operations, close its write object, and free
+ *   the handle.
+ *
+ * Timeouts: every request has `timeout_ms` (a libevent timer; hiredis 0.14
+ * has none). A request that times out means the pipelined connection is
+ * stuck, so the connection is dropped: every operation in flight on it
+ * completes with UNAVAILABLE, and the handle reconnects.
+ *
+ * Connection loss: in-flight operations complete with UNAVAILABLE (a set may
+ * or may not have been applied: read again before retrying). The handle
+ * reconnects with exponential backoff (50 ms doubling to 2 s). Operations
+ * submitted while it is disconnected FAIL FAST: their callback runs on the
+ * next loop iteration with UNAVAILABLE. (They do not wait.)
+ */
+#ifndef LOGSTATE_ASYNC_H
+#define LOGSTATE_ASYNC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "logstate.h"
+#include "redis.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct event_base;
+
+/** An asynchronous handle on a Redis store. */
+typedef struct logstate_async logstate_async;
+/** An asynchronous write transaction on one log. */
+typedef struct logstate_async_write logstate_async_write;
+
+/** Completion of init and set: just a status. */
+typedef void (*logstate_async_done_cb)(logstate_status st, void *arg);
+
+/** Completion of get_latest: the checkpoint (valid during the call only),
+ *  or st == LOGSTATE_NOT_FOUND with cp NULL. */
+typedef void (*logstate_async_get_cb)(logstate_status st, const uint8_t *cp, size_t len, void *arg);
+
+/** Completion of logs: sorted unique IDs, valid during the call only. */
+typedef void (*logstate_async_logs_cb)(logstate_status st, const char *const *ids, size_t n, void *arg);
+
+/** Completion of write_ops: on LOGSTATE_OK, `w` is the transaction, owned by
+ *  the callee from now on and finished with logstate_async_write_close()
+ *  (at any time, inside this callback or later). On failure `w` is NULL. */
+typedef void (*logstate_async_write_cb)(logstate_status st, logstate_async_write *w, void *arg);
+
+/**
+ * Opens an async handle on `base` from a redis:// or redis+unix:// URL (see
+ * redis.h). No connection is made until the first operation; call
+ * logstate_async_init() first, as with the sync API.
+ *
+ * @param out receives the handle; the caller frees it with
+ *        logstate_async_free() (before freeing `base`).
+ * @return LOGSTATE_OK; LOGSTATE_INVALID_ARGUMENT for NULL arguments, a bad
+ *         URL or options; LOGSTATE_RESOURCE_EXHAUSTED.
+ */
+logstate_status logstate_async_open(logstate_async **out, struct event_base *base, const char *url,
+                                    const logstate_options *opts);
+
+/** As logstate_async_open(), with typed Redis options (NULL: defaults). */
+logstate_status logstate_async_open_redis(logstate_async **out, struct event_base *base,
+                                          const logstate_redis_options *ro, const logstate_options *opts);
+
+/**
+ * Frees the handle. Pending operations complete, inside this call, with
+ * LOGSTATE_UNAVAILABLE. Safe inside a callback. NULL is a no-op. Write
+ * objects not yet closed stay valid for logstate_async_write_close() (their
+ * other calls return FAILED_PRECONDITION).
+ */
+void logstate_async_free(logstate_async *a);
+
+/**
+ * Connects, checks the server and loads the script, like logstate_init().
+ * @return LOGSTATE_OK (the callback gets the statuses logstate_init()
+ *         documents); LOGSTATE_INVALID_ARGUMENT for NULL `a` or `cb`;
+ *         LOGSTATE_FAILED_PRECONDITION after logstate_async_free().
+ */
+logstate_status logstate_async_init(logstate_async *a, logstate_async_done_cb cb, void *arg);
+
+/** Lists the logs (SMEMBERS), like logstate_logs(). Submit statuses as for
+ *  logstate_async_init(). */
+logstate_status logstate_async_logs(logstate_async *a, logstate_async_logs_cb cb, void *arg);
+
+/** Reads a log's latest checkpoint, like logstate_read_get_latest(). Submit
+ *  statuses as for logstate_async_init(), plus INVALID_ARGUMENT for a bad
+ *  log ID (the rules of logstate.h). */
+logstate_status logstate_async_get_latest(logstate_async *a, const char *log_id, logstate_async_get_cb cb, void *arg);
+
+/** Opens a write transaction: reads the snapshot (one round trip), then
+ *  calls `cb` with the transaction. Submit statuses as for
+ *  logstate_async_get_latest(). */
+logstate_status logstate_async_write_ops(logstate_async *a, const char *log_id, logstate_async_write_cb cb, void *arg);
+
+/**
+ * The transaction's snapshot, without I/O. `*out_cp` is borrowed: valid until
+ * the transaction is closed.
+ * @return LOGSTATE_OK; LOGSTATE_NOT_FOUND when the log had no checkpoint;
+ *         LOGSTATE_INVALID_ARGUMENT for NULL arguments;
+ *         LOGSTATE_FAILED_PRECONDITION after a set.
+ */
+logstate_status logstate_async_write_get_latest(logstate_async_write *w, const uint8_t **out_cp, size_t *out_len);
+
+/**
+ * Sets the checkpoint if nobody committed since the snapshot; `cp` is
+ * copied. The callback gets OK, ABORTED (nothing stored) or the statuses of
+ * logstate_write_set(). Whatever the outcome, only close is allowed after.
+ * @return LOGSTATE_OK; LOGSTATE_INVALID_ARGUMENT for NULL arguments or an
+ *         empty or oversized checkpoint (the transaction stays usable);
+ *         LOGSTATE_FAILED_PRECONDITION for a second set or a freed handle.
+ */
+logstate_status logstate_async_write_set(logstate_async_write *w, const uint8_t *cp, size_t len,
+                                         logstate_async_done_cb cb, void *arg);
+
+/**
+ * Ends the transaction and frees `w`, always. A set still in flight goes on
+ * and its callback is still called.
+ * @return LOGSTATE_OK; LOGSTATE_INVALID_ARGUMENT for NULL.
+ */
+logstate_status logstate_async_write_close(logstate_async_write *w);
+
+/**
+ * Update(origin, f) without blocking: reads, calls `fn` (logstate.h's
+ * contract: it may run several times, must only compute, its `*out_next`
+ * is malloc()ed and taken over, OK with no value means "no change"), sets,
+ * and retries on a lost race up to the configured attempts.
+ * `cb` gets OK, fn's own non-OK status unchanged, ABORTED after the last
+ * attempt, or a backend status.
+ * Submit statuses as for logstate_async_get_latest(), plus INVALID_ARGUMENT
+ * for a NULL `fn`.
+ */
+logstate_status logstate_async_update(logstate_async *a, const char *log_id, logstate_update_fn fn, void *fn_arg,
+                                      logstate_async_done_cb cb, void *arg);
+
+/** Counters (round_trips counts requests sent: pipelined, they overlap). */
+logstate_status logstate_async_get_stats(logstate_async *a, logstate_redis_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LOGSTATE_ASYNC_H */

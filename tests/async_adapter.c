@@ -1,0 +1,196 @@
+#include "async_adapter.h"
+
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "logstate/async.h"
+#include "logstate/sys/backend.h"
+
+typedef struct adapter {
+  logstate_backend base;
+  struct event_base *evb;
+  logstate_async *a;
+  pthread_mutex_t mu;
+} adapter;
+
+struct logstate_backend_txn {
+  logstate_async_write *w;
+};
+
+typedef struct result {
+  int done;
+  int calls;
+  logstate_status st;
+  uint8_t *cp;
+  size_t len;
+  char **ids;
+  size_t n;
+  logstate_async_write *w;
+  char msg[1024];
+} result;
+
+static void record(result *r, logstate_status st) {
+  r->calls++;
+  r->done = 1;
+  r->st = st;
+  if (st != LOGSTATE_OK)
+    snprintf(r->msg, sizeof(r->msg), "%s", logstate_last_error());
+}
+
+static void on_done(logstate_status st, void *arg) { record(arg, st); }
+
+static void on_get(logstate_status st, const uint8_t *cp, size_t len, void *arg) {
+  result *r = arg;
+  if (st == LOGSTATE_OK) {
+    r->cp = malloc(len);
+    memcpy(r->cp, cp, len);
+    r->len = len;
+  }
+  record(r, st);
+}
+
+static void on_logs(logstate_status st, const char *const *ids, size_t n, void *arg) {
+  result *r = arg;
+  if (st == LOGSTATE_OK && n) {
+    r->ids = calloc(n, sizeof(*r->ids));
+    for (size_t i = 0; i < n; i++)
+      r->ids[i] = strdup(ids[i]);
+    r->n = n;
+  }
+  record(r, st);
+}
+
+static void on_open(logstate_status st, logstate_async_write *w, void *arg) {
+  ((result *)arg)->w = w;
+  record(arg, st);
+}
+
+/* Runs the loop until the callback fired; then makes its message this
+ * thread's last error again (other callbacks may have run since). */
+static logstate_status wait_for(adapter *ad, logstate_status submitted, result *r) {
+  if (submitted != LOGSTATE_OK)
+    return submitted;
+  while (!r->done)
+    event_base_loop(ad->evb, EVLOOP_ONCE);
+  if (r->calls != 1)
+    return logstate_error_set(LOGSTATE_INTERNAL, "async adapter: callback ran %d times", r->calls);
+  if (r->st != LOGSTATE_OK)
+    logstate_error_set(r->st, "%s", r->msg);
+  return r->st;
+}
+
+#define LOCKED(ad, expr)                                                                                               \
+  do {                                                                                                                 \
+    pthread_mutex_lock(&(ad)->mu);                                                                                     \
+    st = (expr);                                                                                                       \
+    pthread_mutex_unlock(&(ad)->mu);                                                                                   \
+  } while (0)
+
+static logstate_status ad_init(logstate_backend *be) {
+  adapter *ad = (adapter *)be;
+  result r = {0};
+  logstate_status st;
+  LOCKED(ad, wait_for(ad, logstate_async_init(ad->a, on_done, &r), &r));
+  return st;
+}
+
+static logstate_status ad_logs(logstate_backend *be, char ***out_ids, size_t *out_n) {
+  adapter *ad = (adapter *)be;
+  result r = {0};
+  logstate_status st;
+  LOCKED(ad, wait_for(ad, logstate_async_logs(ad->a, on_logs, &r), &r));
+  *out_ids = r.ids;
+  *out_n = r.n;
+  return st;
+}
+
+static logstate_status ad_get(logstate_backend *be, const char *id, size_t n, uint8_t **out_cp, size_t *out_len) {
+  (void)n;
+  adapter *ad = (adapter *)be;
+  result r = {0};
+  logstate_status st;
+  LOCKED(ad, wait_for(ad, logstate_async_get_latest(ad->a, id, on_get, &r), &r));
+  *out_cp = r.cp;
+  *out_len = r.len;
+  return st;
+}
+
+static logstate_status ad_begin(logstate_backend *be, const char *id, size_t n, logstate_backend_txn **out) {
+  (void)n;
+  adapter *ad = (adapter *)be;
+  result r = {0};
+  logstate_status st;
+  LOCKED(ad, wait_for(ad, logstate_async_write_ops(ad->a, id, on_open, &r), &r));
+  if (st != LOGSTATE_OK)
+    return st;
+  *out = malloc(sizeof(**out));
+  (*out)->w = r.w;
+  return LOGSTATE_OK;
+}
+
+static logstate_status ad_wget(logstate_backend *be, logstate_backend_txn *t, uint8_t **out_cp, size_t *out_len) {
+  adapter *ad = (adapter *)be;
+  const uint8_t *cp;
+  logstate_status st;
+  LOCKED(ad, logstate_async_write_get_latest(t->w, &cp, out_len));
+  if (st == LOGSTATE_OK) {
+    *out_cp = malloc(*out_len);
+    memcpy(*out_cp, cp, *out_len);
+  }
+  return st;
+}
+
+static logstate_status ad_set(logstate_backend *be, logstate_backend_txn *t, const uint8_t *cp, size_t len) {
+  adapter *ad = (adapter *)be;
+  result r = {0};
+  logstate_status st;
+  LOCKED(ad, wait_for(ad, logstate_async_write_set(t->w, cp, len, on_done, &r), &r));
+  return st;
+}
+
+static logstate_status ad_end(logstate_backend *be, logstate_backend_txn *t) {
+  adapter *ad = (adapter *)be;
+  logstate_status st;
+  LOCKED(ad, logstate_async_write_close(t->w));
+  free(t);
+  return st;
+}
+
+static void ad_free(logstate_backend *be) {
+  adapter *ad = (adapter *)be;
+  logstate_async_free(ad->a);
+  event_base_free(ad->evb);
+  pthread_mutex_destroy(&ad->mu);
+  free(ad);
+}
+
+static const logstate_backend_methods adapter_methods = {
+    .version = LOGSTATE_BACKEND_VERSION,
+    .name = "redis-async",
+    .init = ad_init,
+    .logs = ad_logs,
+    .get_latest = ad_get,
+    .write_begin = ad_begin,
+    .write_get_latest = ad_wget,
+    .write_set = ad_set,
+    .write_end = ad_end,
+    .free = ad_free,
+};
+
+logstate_status async_adapter_open(void *ctx, unsigned int store, logstate **out) {
+  char url[1024];
+  snprintf(url, sizeof(url), (const char *)ctx, store);
+  adapter *ad = calloc(1, sizeof(*ad));
+  ad->base.methods = &adapter_methods;
+  ad->evb = event_base_new();
+  pthread_mutex_init(&ad->mu, NULL);
+  logstate_status st = logstate_async_open(&ad->a, ad->evb, url, NULL);
+  if (st == LOGSTATE_OK)
+    st = logstate_open_backend(out, &ad->base, NULL);
+  if (st != LOGSTATE_OK)
+    ad_free(&ad->base);
+  return st;
+}
