@@ -430,7 +430,7 @@ static void on_op_timer(evutil_socket_t fd, short what, void *arg) {
   (void)fd, (void)what;
   op *o = arg;
   logstate_async *a = o->a;
-  char where[300], msg[400];
+  char where[300], msg[200];
   enter(a);
   switch (o->state) {
   case ST_DEFERRED:

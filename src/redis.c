@@ -234,8 +234,8 @@ typedef void (*build_fn)(conn *k, pipeline *p, void *arg);
 static logstate_status run_idempotent(redis_backend *b, build_fn build, void *arg, pipeline *p, const char *what,
                                       conn **keep) {
   for (int attempt = 0;; attempt++) {
-    conn *k;
-    int reused;
+    conn *k = NULL;
+    int reused = 0;
     logstate_status st = conn_acquire(b, &k, &reused);
     if (st != LOGSTATE_OK)
       return st;
