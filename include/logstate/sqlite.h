@@ -1,0 +1,62 @@
+/*
+ * The SQLite backend: `sqlite:PATH`, or logstate_sqlite_open().
+ *
+ * It uses the Go witness's table, so an existing witness database opens as
+ * it is:
+ *
+ *     CREATE TABLE chkpts (logID BLOB PRIMARY KEY, chkpt BLOB, range BLOB)
+ *
+ * with logID holding the log ID's bytes (rows written as TEXT, as the sqlite3
+ * shell does, are found too). logstate_init() creates the table if missing,
+ * and a side table `logstate_versions (logID BLOB PRIMARY KEY, version
+ * INTEGER)` that counts logstate's own sets; the Go witness ignores it.
+ *
+ * The database runs in WAL mode with synchronous=FULL and a busy timeout;
+ * opening reads the pragmas back and refuses (FAILED_PRECONDITION) if SQLite
+ * did not apply them, because a silent fallback would lose durability.
+ *
+ * Transactions hold no lock between open and set. The set is a short
+ * BEGIN IMMEDIATE transaction that stores the checkpoint only if the stored
+ * checkpoint and version are still those of the snapshot, else ABORTED. A
+ * database still busy after the busy timeout gives RESOURCE_EXHAUSTED (the
+ * "pushback" case: answer 429, retry later). Several processes may share one
+ * file.
+ */
+#ifndef LOGSTATE_SQLITE_H
+#define LOGSTATE_SQLITE_H
+
+#include "logstate.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct logstate_sqlite_options {
+  unsigned int version;         /* LOGSTATE_SQLITE_OPTIONS_VERSION */
+  unsigned int busy_timeout_ms; /* 0: 5000 */
+} logstate_sqlite_options;
+
+#define LOGSTATE_SQLITE_OPTIONS_VERSION 1
+#define LOGSTATE_SQLITE_OPTIONS_INIT                                                                                   \
+  { .version = LOGSTATE_SQLITE_OPTIONS_VERSION }
+
+/**
+ * Opens (creating if needed) the database file at `path`.
+ *
+ * @param out receives the handle (caller frees with logstate_free()).
+ * @param so SQLite options, NULL for the defaults. @param opts as logstate.h.
+ * @return LOGSTATE_OK; LOGSTATE_INVALID_ARGUMENT for NULL or empty
+ *         arguments and bad options; LOGSTATE_UNAVAILABLE when the file
+ *         cannot be opened; LOGSTATE_PERMISSION_DENIED when it may not be
+ *         written; LOGSTATE_FAILED_PRECONDITION when WAL or synchronous=FULL
+ *         did not take effect; LOGSTATE_INTERNAL for a file that is not a
+ *         database. Thread-safe.
+ */
+logstate_status logstate_sqlite_open(logstate **out, const char *path, const logstate_sqlite_options *so,
+                                     const logstate_options *opts);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LOGSTATE_SQLITE_H */

@@ -1,0 +1,386 @@
+/* The SQLite backend, on the Go witness's chkpts table.
+ *
+ * A handle has one connection, used under a mutex. Opening a transaction
+ * reads a snapshot (the row, its checkpoint, and logstate's version of it)
+ * in a short read transaction and holds nothing afterwards, so one thread
+ * may hold many. The set runs BEGIN IMMEDIATE, re-reads, and writes only if
+ * the row, checkpoint and version are still the snapshot's: the version
+ * catches logstate writers that restored an earlier value, and the
+ * checkpoint comparison catches writers that do not know the version table
+ * (the Go witness). */
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "logstate/sqlite.h"
+
+#define DEFAULT_BUSY_TIMEOUT_MS 5000
+
+typedef struct sq_backend {
+  logstate_backend base;
+  sqlite3 *db;
+  pthread_mutex_t mu;
+} sq_backend;
+
+typedef struct snapshot {
+  int row;     /* a chkpts row exists (maybe with a NULL chkpt) */
+  uint8_t *cp; /* NULL: no checkpoint */
+  size_t cp_len;
+  sqlite3_int64 version;
+} snapshot;
+
+struct logstate_backend_txn {
+  char *id;
+  size_t id_len;
+  snapshot snap;
+};
+
+static const logstate_backend_methods sq_methods;
+
+/* Maps an SQLite result code to a status, with SQLite's message. */
+static logstate_status sq_err(sq_backend *b, int rc, const char *what) {
+  logstate_status st;
+  switch (rc & 0xff) {
+  case SQLITE_BUSY:
+  case SQLITE_LOCKED:
+    st = LOGSTATE_RESOURCE_EXHAUSTED; /* pushback: the database is busy */
+    break;
+  case SQLITE_NOMEM:
+  case SQLITE_FULL:
+    st = LOGSTATE_RESOURCE_EXHAUSTED;
+    break;
+  case SQLITE_PERM:
+  case SQLITE_READONLY:
+  case SQLITE_AUTH:
+    st = LOGSTATE_PERMISSION_DENIED;
+    break;
+  case SQLITE_CANTOPEN:
+  case SQLITE_IOERR:
+    st = LOGSTATE_UNAVAILABLE;
+    break;
+  default:
+    st = LOGSTATE_INTERNAL; /* CORRUPT, NOTADB, unexpected errors */
+    break;
+  }
+  const char *msg = b && b->db ? sqlite3_errmsg(b->db) : sqlite3_errstr(rc);
+  if (strstr(msg, "no such table"))
+    return ls_err(LOGSTATE_FAILED_PRECONDITION, "sqlite: %s: %s (call logstate_init first)", what, msg);
+  return ls_err(st, "sqlite: %s: %s", what, msg);
+}
+
+static int exec(sq_backend *b, const char *sql) { return sqlite3_exec(b->db, sql, NULL, NULL, NULL); }
+
+/* Prepares `sql` and binds ?1 = the log ID (blob), ?2 = cp when given. */
+static int prepare(sq_backend *b, sqlite3_stmt **st, const char *sql, const char *id, size_t id_len, const uint8_t *cp,
+                   size_t cp_len) {
+  int rc = sqlite3_prepare_v2(b->db, sql, -1, st, NULL);
+  if (rc == SQLITE_OK && id)
+    rc = sqlite3_bind_blob(*st, 1, id, (int)id_len, SQLITE_STATIC);
+  if (rc == SQLITE_OK && cp)
+    rc = sqlite3_bind_blob(*st, 2, cp, (int)cp_len, SQLITE_STATIC);
+  return rc;
+}
+
+/* Rows written as TEXT (by the sqlite3 shell, say) match too. */
+#define WHERE_ID "WHERE logID = ?1 OR logID = CAST(?1 AS TEXT)"
+
+/* Reads the row and version of a log; the caller holds the mutex. */
+static logstate_status read_snapshot(sq_backend *b, const char *id, size_t id_len, snapshot *s) {
+  sqlite3_stmt *st = NULL;
+  memset(s, 0, sizeof(*s));
+  int rc = prepare(b, &st, "SELECT chkpt FROM chkpts " WHERE_ID " LIMIT 1", id, id_len, NULL, 0);
+  if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    s->row = 1;
+    if (sqlite3_column_type(st, 0) != SQLITE_NULL) {
+      const void *p = sqlite3_column_blob(st, 0);
+      size_t n = (size_t)sqlite3_column_bytes(st, 0);
+      if (n > 0 && (s->cp = ls_memdup(p, n)) == NULL) {
+        sqlite3_finalize(st);
+        return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "sqlite: out of memory");
+      }
+      s->cp_len = n;
+    }
+    rc = SQLITE_DONE;
+  }
+  sqlite3_finalize(st);
+  st = NULL;
+  if (rc == SQLITE_DONE)
+    rc = prepare(b, &st, "SELECT version FROM logstate_versions WHERE logID = ?1", id, id_len, NULL, 0);
+  if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    s->version = sqlite3_column_int64(st, 0);
+    rc = SQLITE_DONE;
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) {
+    free(s->cp);
+    s->cp = NULL;
+    return sq_err(b, rc, "reading a checkpoint");
+  }
+  return LOGSTATE_OK;
+}
+
+static logstate_status not_found(const char *id, size_t n) {
+  char q[LS_QUOTE_BUFSZ];
+  return ls_err(LOGSTATE_NOT_FOUND, "sqlite: no checkpoint stored for log %s", ls_quote(q, sizeof(q), id, n));
+}
+
+static logstate_status sq_init(logstate_backend *be) {
+  sq_backend *b = (sq_backend *)be;
+  pthread_mutex_lock(&b->mu);
+  int rc = exec(b, "CREATE TABLE IF NOT EXISTS chkpts (logID BLOB PRIMARY KEY, chkpt BLOB, range BLOB);"
+                   "CREATE TABLE IF NOT EXISTS logstate_versions (logID BLOB PRIMARY KEY, version INTEGER NOT NULL);");
+  logstate_status st = rc == SQLITE_OK ? LOGSTATE_OK : sq_err(b, rc, "creating the tables");
+  pthread_mutex_unlock(&b->mu);
+  return st;
+}
+
+static logstate_status sq_logs(logstate_backend *be, char ***out_ids, size_t *out_n) {
+  sq_backend *b = (sq_backend *)be;
+  sqlite3_stmt *st = NULL;
+  char **ids = NULL;
+  size_t n = 0, cap = 0;
+  logstate_status status = LOGSTATE_OK;
+  pthread_mutex_lock(&b->mu);
+  int rc = prepare(b, &st, "SELECT logID FROM chkpts WHERE chkpt IS NOT NULL AND length(chkpt) > 0", NULL, 0, NULL, 0);
+  while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const void *p = sqlite3_column_blob(st, 0);
+    size_t len = (size_t)sqlite3_column_bytes(st, 0);
+    if (len == 0 || len > LOGSTATE_MAX_LOG_ID_LEN || memchr(p, 0, len)) {
+      status = ls_err(LOGSTATE_INTERNAL, "sqlite: chkpts holds a logID that is not a valid log ID");
+      break;
+    }
+    if (n == cap) {
+      cap = cap ? cap * 2 : 16;
+      char **grown = realloc(ids, cap * sizeof(*ids));
+      if (grown == NULL) {
+        status = ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "sqlite: out of memory listing logs");
+        break;
+      }
+      ids = grown;
+    }
+    if ((ids[n] = ls_memdup(p, len)) == NULL) {
+      status = ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "sqlite: out of memory listing logs");
+      break;
+    }
+    n++;
+    rc = SQLITE_OK;
+  }
+  if (status == LOGSTATE_OK && rc != SQLITE_DONE)
+    status = sq_err(b, rc, "listing logs");
+  sqlite3_finalize(st);
+  pthread_mutex_unlock(&b->mu);
+  *out_ids = ids;
+  *out_n = n;
+  return status;
+}
+
+/* A consistent snapshot: both SELECTs in one read transaction. */
+static logstate_status snapshot_of(sq_backend *b, const char *id, size_t id_len, snapshot *s) {
+  pthread_mutex_lock(&b->mu);
+  int rc = exec(b, "BEGIN");
+  logstate_status st = rc == SQLITE_OK ? read_snapshot(b, id, id_len, s) : sq_err(b, rc, "beginning a read");
+  if (rc == SQLITE_OK)
+    exec(b, st == LOGSTATE_OK ? "COMMIT" : "ROLLBACK");
+  pthread_mutex_unlock(&b->mu);
+  return st;
+}
+
+static logstate_status sq_get_latest(logstate_backend *be, const char *log_id, size_t log_id_len, uint8_t **out_cp,
+                                     size_t *out_len) {
+  snapshot s;
+  logstate_status st = snapshot_of((sq_backend *)be, log_id, log_id_len, &s);
+  if (st != LOGSTATE_OK)
+    return st;
+  if (s.cp == NULL)
+    return not_found(log_id, log_id_len);
+  *out_cp = s.cp;
+  *out_len = s.cp_len;
+  return LOGSTATE_OK;
+}
+
+static logstate_status sq_write_begin(logstate_backend *be, const char *log_id, size_t log_id_len,
+                                      logstate_backend_txn **out_txn) {
+  logstate_backend_txn *t = calloc(1, sizeof(*t));
+  if (t == NULL || (t->id = ls_memdup(log_id, log_id_len)) == NULL) {
+    free(t);
+    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "sqlite: out of memory");
+  }
+  t->id_len = log_id_len;
+  logstate_status st = snapshot_of((sq_backend *)be, log_id, log_id_len, &t->snap);
+  if (st != LOGSTATE_OK) {
+    free(t->id);
+    free(t);
+    return st;
+  }
+  *out_txn = t;
+  return LOGSTATE_OK;
+}
+
+static logstate_status sq_write_get_latest(logstate_backend *be, logstate_backend_txn *t, uint8_t **out_cp,
+                                           size_t *out_len) {
+  (void)be;
+  if (t->snap.cp == NULL)
+    return not_found(t->id, t->id_len);
+  if ((*out_cp = ls_memdup(t->snap.cp, t->snap.cp_len)) == NULL)
+    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "sqlite: out of memory");
+  *out_len = t->snap.cp_len;
+  return LOGSTATE_OK;
+}
+
+static int same_snapshot(const snapshot *a, const snapshot *b) {
+  if (a->row != b->row || a->version != b->version || (a->cp == NULL) != (b->cp == NULL))
+    return 0;
+  return a->cp == NULL || (a->cp_len == b->cp_len && memcmp(a->cp, b->cp, a->cp_len) == 0);
+}
+
+static int run(sq_backend *b, const char *sql, const char *id, size_t id_len, const uint8_t *cp, size_t cp_len) {
+  sqlite3_stmt *st = NULL;
+  int rc = prepare(b, &st, sql, id, id_len, cp, cp_len);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static logstate_status sq_write_set(logstate_backend *be, logstate_backend_txn *t, const uint8_t *cp, size_t len) {
+  sq_backend *b = (sq_backend *)be;
+  char q[LS_QUOTE_BUFSZ];
+  snapshot now;
+  logstate_status st;
+  pthread_mutex_lock(&b->mu);
+  /* IMMEDIATE takes the write lock now, waiting up to the busy timeout:
+   * still busy after that is pushback (RESOURCE_EXHAUSTED). */
+  int rc = exec(b, "BEGIN IMMEDIATE");
+  if (rc != SQLITE_OK) {
+    st = sq_err(b, rc, "beginning a write (the database stayed busy)");
+    pthread_mutex_unlock(&b->mu);
+    return st;
+  }
+  st = read_snapshot(b, t->id, t->id_len, &now);
+  if (st == LOGSTATE_OK && !same_snapshot(&now, &t->snap))
+    st = ls_err(LOGSTATE_ABORTED, "sqlite: log %s changed since the transaction began",
+                ls_quote(q, sizeof(q), t->id, t->id_len));
+  if (st == LOGSTATE_OK) {
+    rc = now.row ? run(b, "UPDATE chkpts SET chkpt = ?2 " WHERE_ID, t->id, t->id_len, cp, len)
+                 : run(b, "INSERT INTO chkpts (logID, chkpt) VALUES (?1, ?2)", t->id, t->id_len, cp, len);
+    if (rc == SQLITE_OK)
+      rc = run(b,
+               "INSERT INTO logstate_versions (logID, version) VALUES (?1, 1) "
+               "ON CONFLICT (logID) DO UPDATE SET version = version + 1",
+               t->id, t->id_len, NULL, 0);
+    if (rc == SQLITE_OK)
+      rc = exec(b, "COMMIT");
+    if (rc != SQLITE_OK)
+      st = sq_err(b, rc, "storing a checkpoint");
+  }
+  if (st != LOGSTATE_OK && sqlite3_get_autocommit(b->db) == 0)
+    exec(b, "ROLLBACK");
+  free(now.cp);
+  pthread_mutex_unlock(&b->mu);
+  return st;
+}
+
+static logstate_status sq_write_end(logstate_backend *be, logstate_backend_txn *t) {
+  (void)be;
+  free(t->snap.cp);
+  free(t->id);
+  free(t);
+  return LOGSTATE_OK;
+}
+
+static void sq_free(logstate_backend *be) {
+  sq_backend *b = (sq_backend *)be;
+  sqlite3_close(b->db);
+  pthread_mutex_destroy(&b->mu);
+  free(b);
+}
+
+static const logstate_backend_methods sq_methods = {
+    .version = LOGSTATE_BACKEND_VERSION,
+    .name = "sqlite",
+    .init = sq_init,
+    .logs = sq_logs,
+    .get_latest = sq_get_latest,
+    .write_begin = sq_write_begin,
+    .write_get_latest = sq_write_get_latest,
+    .write_set = sq_write_set,
+    .write_end = sq_write_end,
+    .free = sq_free,
+};
+
+/* Runs a pragma and returns its first column as text in buf. */
+static int pragma(sq_backend *b, const char *sql, char *buf, size_t bufsz) {
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v2(b->db, sql, -1, &st, NULL);
+  buf[0] = '\0';
+  if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const unsigned char *v = sqlite3_column_text(st, 0);
+    snprintf(buf, bufsz, "%s", v ? (const char *)v : "");
+    rc = SQLITE_OK;
+  } else if (rc == SQLITE_DONE) {
+    rc = SQLITE_OK;
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static logstate_status backend_new(logstate_backend **out, const char *path, const logstate_sqlite_options *so) {
+  if (so && so->version != LOGSTATE_SQLITE_OPTIONS_VERSION)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "sqlite: options version %u is not supported", so->version);
+  if (path == NULL || path[0] == '\0')
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "sqlite: the database path is empty (as in sqlite:witness.db)");
+  unsigned int busy = so && so->busy_timeout_ms ? so->busy_timeout_ms : DEFAULT_BUSY_TIMEOUT_MS;
+  if (busy > 3600000)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "sqlite: busy_timeout_ms must be at most 3600000");
+  sq_backend *b = calloc(1, sizeof(*b));
+  if (b == NULL)
+    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "sqlite: out of memory");
+  b->base.methods = &sq_methods;
+  pthread_mutex_init(&b->mu, NULL);
+  int rc = sqlite3_open_v2(path, &b->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+  logstate_status st = LOGSTATE_OK;
+  char v[64], want[16];
+  if (rc != SQLITE_OK) {
+    st = sq_err(b, rc, "opening the database");
+  } else if ((rc = sqlite3_busy_timeout(b->db, (int)busy)) != SQLITE_OK ||
+             (rc = pragma(b, "PRAGMA journal_mode=WAL", v, sizeof(v))) != SQLITE_OK) {
+    st = sq_err(b, rc, "setting journal_mode=WAL");
+  } else if (strcmp(v, "wal") != 0) {
+    st = ls_err(LOGSTATE_FAILED_PRECONDITION, "sqlite: journal_mode is %s, not wal, after PRAGMA journal_mode=WAL", v);
+  } else if ((rc = exec(b, "PRAGMA synchronous=FULL")) != SQLITE_OK ||
+             (rc = pragma(b, "PRAGMA synchronous", v, sizeof(v))) != SQLITE_OK) {
+    st = sq_err(b, rc, "setting synchronous=FULL");
+  } else if (strcmp(v, "2") != 0) {
+    st = ls_err(LOGSTATE_FAILED_PRECONDITION, "sqlite: synchronous is %s, not FULL (2): writes could be lost", v);
+  } else if ((rc = pragma(b, "PRAGMA busy_timeout", v, sizeof(v))) != SQLITE_OK) {
+    st = sq_err(b, rc, "reading busy_timeout");
+  } else if (snprintf(want, sizeof(want), "%u", busy), strcmp(v, want) != 0) {
+    st = ls_err(LOGSTATE_FAILED_PRECONDITION, "sqlite: busy_timeout is %s, not %u", v, busy);
+  }
+  if (st != LOGSTATE_OK) {
+    sq_free(&b->base);
+    return st;
+  }
+  *out = &b->base;
+  return LOGSTATE_OK;
+}
+
+logstate_status ls_sqlite_backend_from_url(logstate_backend **out, const char *url) {
+  return backend_new(out, url + strlen("sqlite:"), NULL);
+}
+
+logstate_status logstate_sqlite_open(logstate **out, const char *path, const logstate_sqlite_options *so,
+                                     const logstate_options *opts) {
+  if (out)
+    *out = NULL;
+  if (out == NULL)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_sqlite_open: out is NULL");
+  logstate_backend *be = NULL;
+  logstate_status st = backend_new(&be, path, so);
+  if (st == LOGSTATE_OK && (st = logstate_open_backend(out, be, opts)) != LOGSTATE_OK)
+    sq_free(be);
+  return st;
+}

@@ -1,0 +1,289 @@
+/* SQLite-specific behaviour: several processes on one file, pushback when
+ * the database stays busy, the pragma checks, and compatibility with a
+ * database the Go witness (or the sqlite3 shell) wrote. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+/* cmocka.h needs the four headers above first. */
+#include <cmocka.h>
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "logstate/logstate.h"
+#include "logstate/sqlite.h"
+
+#define assert_status(expr, want)                                                                                      \
+  do {                                                                                                                 \
+    logstate_status got_ = (expr);                                                                                     \
+    if (got_ != (want))                                                                                                \
+      fail_msg("%s returned %s, expected %s (last error: %s)", #expr, logstate_status_name(got_),                      \
+               logstate_status_name(want), logstate_last_error());                                                     \
+  } while (0)
+
+static char dir[64];
+static int file_no;
+
+static const char *new_path(char *buf, size_t n) {
+  snprintf(buf, n, "%s/db-%d.db", dir, ++file_no);
+  return buf;
+}
+
+static logstate *open_path(const char *path) {
+  char url[256];
+  logstate *ls = NULL;
+  snprintf(url, sizeof(url), "sqlite:%s", path);
+  assert_status(logstate_open(&ls, url), LOGSTATE_OK);
+  assert_status(logstate_init(ls), LOGSTATE_OK);
+  return ls;
+}
+
+static logstate_status put(logstate *ls, const char *id, const char *cp) {
+  logstate_write *w = NULL;
+  logstate_status st = logstate_write_ops(ls, id, &w);
+  if (st != LOGSTATE_OK)
+    return st;
+  st = logstate_write_set(w, (const uint8_t *)cp, strlen(cp));
+  logstate_write_close(w);
+  return st;
+}
+
+static void expect_stored(logstate *ls, const char *id, const char *want) {
+  logstate_read *r = NULL;
+  uint8_t *cp = NULL;
+  size_t len = 0;
+  assert_status(logstate_read_ops(ls, id, &r), LOGSTATE_OK);
+  assert_status(logstate_read_get_latest(r, &cp, &len), LOGSTATE_OK);
+  assert_int_equal(len, strlen(want));
+  assert_memory_equal(cp, want, len);
+  free(cp);
+  logstate_read_free(r);
+}
+
+static void sql(const char *path, const char *stmt) {
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  char *err = NULL;
+  if (sqlite3_exec(db, stmt, NULL, NULL, &err) != SQLITE_OK)
+    fail_msg("%s: %s", stmt, err);
+  sqlite3_close(db);
+}
+
+static logstate_status fn_increment(const uint8_t *cur, size_t cur_len, uint8_t **out_next, size_t *out_next_len,
+                                    void *arg) {
+  (void)arg;
+  char buf[64] = {0};
+  unsigned long n = 0;
+  if (cur) {
+    if (cur_len >= sizeof(buf))
+      return LOGSTATE_INTERNAL;
+    memcpy(buf, cur, cur_len);
+    n = strtoul(strchr(buf, '\n') + 1, NULL, 10);
+  }
+  char *next = malloc(64);
+  *out_next_len = (size_t)snprintf(next, 64, "counter.example\n%lu\nhash\n", n + 1);
+  *out_next = (uint8_t *)next;
+  return LOGSTATE_OK;
+}
+
+static void test_processes_share_a_file(void **state) {
+  (void)state;
+  char path[128], url[160];
+  new_path(path, sizeof(path));
+  snprintf(url, sizeof(url), "sqlite:%s", path);
+  logstate *ls = open_path(path);
+  pid_t pids[4];
+  fflush(NULL);
+  for (int i = 0; i < 4; i++) {
+    if ((pids[i] = fork()) == 0) {
+      logstate *c = NULL;
+      logstate_options o = LOGSTATE_OPTIONS_INIT;
+      o.update_attempts = 10000;
+      if (logstate_open_ext(&c, url, &o) != LOGSTATE_OK)
+        _exit(1);
+      for (int k = 0; k < 250; k++) {
+        logstate_status st = logstate_update(c, "counter", fn_increment, NULL);
+        if (st != LOGSTATE_OK) {
+          fprintf(stderr, "child %d: %s: %s\n", i, logstate_status_name(st), logstate_last_error());
+          _exit(1);
+        }
+      }
+      logstate_free(c);
+      _exit(0);
+    }
+  }
+  for (int i = 0; i < 4; i++) {
+    int status;
+    assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  expect_stored(ls, "counter", "counter.example\n1000\nhash\n");
+  logstate_free(ls);
+}
+
+static void test_busy_is_pushback(void **state) {
+  (void)state;
+  char path[128];
+  new_path(path, sizeof(path));
+  logstate *ls = NULL;
+  logstate_sqlite_options so = LOGSTATE_SQLITE_OPTIONS_INIT;
+  so.busy_timeout_ms = 100;
+  assert_status(logstate_sqlite_open(&ls, path, &so, NULL), LOGSTATE_OK);
+  assert_status(logstate_init(ls), LOGSTATE_OK);
+  assert_status(put(ls, "log", "v1"), LOGSTATE_OK);
+  /* Another connection holds the write lock. */
+  sqlite3 *other = NULL;
+  assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+  logstate_write *w = NULL;
+  assert_status(logstate_write_ops(ls, "log", &w), LOGSTATE_OK); /* reads are not blocked (WAL) */
+  assert_status(logstate_write_set(w, (const uint8_t *)"v2", 2), LOGSTATE_RESOURCE_EXHAUSTED);
+  logstate_write_close(w);
+  sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL);
+  sqlite3_close(other);
+  expect_stored(ls, "log", "v1");
+  assert_status(put(ls, "log", "v2"), LOGSTATE_OK);
+  logstate_free(ls);
+}
+
+static void test_pragmas_checked(void **state) {
+  (void)state;
+  logstate *ls = NULL;
+  char path[128];
+  /* An in-memory database cannot be in WAL mode: refused, not hoped. */
+  assert_status(logstate_open(&ls, "sqlite::memory:"), LOGSTATE_FAILED_PRECONDITION);
+  assert_non_null(strstr(logstate_last_error(), "wal"));
+  assert_status(logstate_open(&ls, "sqlite:"), LOGSTATE_INVALID_ARGUMENT);
+  assert_status(logstate_sqlite_open(&ls, NULL, NULL, NULL), LOGSTATE_INVALID_ARGUMENT);
+  assert_status(logstate_open(&ls, "sqlite:/nonexistent-dir/x.db"), LOGSTATE_UNAVAILABLE);
+  /* A file that is not a database. */
+  new_path(path, sizeof(path));
+  FILE *f = fopen(path, "w");
+  fputs("this is not a database, it is a text file of some length.........................\n", f);
+  fclose(f);
+  char url[160];
+  snprintf(url, sizeof(url), "sqlite:%s", path);
+  assert_status(logstate_open(&ls, url), LOGSTATE_INTERNAL);
+  /* The settings really are on. */
+  new_path(path, sizeof(path));
+  ls = open_path(path);
+  logstate_free(ls);
+  sqlite3 *db = NULL;
+  sqlite3_stmt *st = NULL;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
+static void test_go_witness_database(void **state) {
+  (void)state;
+  char path[128];
+  new_path(path, sizeof(path));
+  /* The Go witness's table, with rows as the sqlite3 shell writes them. */
+  sql(path, "CREATE TABLE chkpts (logID BLOB PRIMARY KEY, chkpt BLOB, range BLOB);"
+            "INSERT INTO chkpts VALUES ('go.example/log', 'go.example/log\n7\nAAAA\n', NULL);"
+            "INSERT INTO chkpts VALUES (CAST('blob.example/log' AS BLOB), CAST('blob.example/log\n3\nBBBB\n' AS "
+            "BLOB), x'00ff');");
+  logstate *ls = open_path(path);
+  char **ids = NULL;
+  size_t n = 0;
+  assert_status(logstate_logs(ls, &ids, &n), LOGSTATE_OK);
+  assert_int_equal(n, 2);
+  assert_string_equal(ids[0], "blob.example/log");
+  assert_string_equal(ids[1], "go.example/log");
+  logstate_logs_free(ids, n);
+  expect_stored(ls, "go.example/log", "go.example/log\n7\nAAAA\n");
+  /* An update on a TEXT row updates that row, not a second one. */
+  assert_status(put(ls, "go.example/log", "go.example/log\n8\nCCCC\n"), LOGSTATE_OK);
+  expect_stored(ls, "go.example/log", "go.example/log\n8\nCCCC\n");
+  assert_status(put(ls, "new.example/log", "new"), LOGSTATE_OK);
+  logstate_free(ls);
+  /* What the Go witness reads: one row per log, range untouched. */
+  sqlite3 *db = NULL;
+  sqlite3_stmt *st = NULL;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  sqlite3_prepare_v2(db, "SELECT count(*), sum(range IS NOT NULL) FROM chkpts", -1, &st, NULL);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  assert_int_equal(sqlite3_column_int(st, 0), 3);
+  assert_int_equal(sqlite3_column_int(st, 1), 1);
+  sqlite3_finalize(st);
+  sqlite3_prepare_v2(db, "SELECT chkpt FROM chkpts WHERE logID = CAST('new.example/log' AS BLOB)", -1, &st, NULL);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  assert_int_equal(sqlite3_column_bytes(st, 0), 3);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
+static void test_foreign_writer_is_a_conflict(void **state) {
+  (void)state;
+  char path[128];
+  new_path(path, sizeof(path));
+  logstate *ls = open_path(path);
+  assert_status(put(ls, "log", "v1"), LOGSTATE_OK);
+  logstate_write *w = NULL;
+  assert_status(logstate_write_ops(ls, "log", &w), LOGSTATE_OK);
+  /* A writer that knows nothing of logstate's version table (the Go
+   * witness) changes the checkpoint: the set must lose. */
+  sql(path, "UPDATE chkpts SET chkpt = 'by-go' WHERE logID = CAST('log' AS BLOB)");
+  assert_status(logstate_write_set(w, (const uint8_t *)"v2", 2), LOGSTATE_ABORTED);
+  logstate_write_close(w);
+  expect_stored(ls, "log", "by-go");
+  /* And a logstate writer that restores an earlier value (A, B, A) is a
+   * change too: the version catches it. */
+  assert_status(put(ls, "log", "A"), LOGSTATE_OK);
+  assert_status(logstate_write_ops(ls, "log", &w), LOGSTATE_OK);
+  assert_status(put(ls, "log", "B"), LOGSTATE_OK);
+  assert_status(put(ls, "log", "A"), LOGSTATE_OK);
+  assert_status(logstate_write_set(w, (const uint8_t *)"C", 1), LOGSTATE_ABORTED);
+  logstate_write_close(w);
+  expect_stored(ls, "log", "A");
+  logstate_free(ls);
+}
+
+static void test_use_before_init(void **state) {
+  (void)state;
+  char path[128], url[160];
+  new_path(path, sizeof(path));
+  snprintf(url, sizeof(url), "sqlite:%s", path);
+  logstate *ls = NULL;
+  assert_status(logstate_open(&ls, url), LOGSTATE_OK);
+  char **ids;
+  size_t n;
+  assert_status(logstate_logs(ls, &ids, &n), LOGSTATE_FAILED_PRECONDITION);
+  assert_non_null(strstr(logstate_last_error(), "logstate_init"));
+  logstate_free(ls);
+}
+
+static int setup(void **state) {
+  (void)state;
+  snprintf(dir, sizeof(dir), "/tmp/logstate-sqlite-XXXXXX");
+  return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  char cmd[128];
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_processes_share_a_file),
+      cmocka_unit_test(test_busy_is_pushback),
+      cmocka_unit_test(test_pragmas_checked),
+      cmocka_unit_test(test_go_witness_database),
+      cmocka_unit_test(test_foreign_writer_is_a_conflict),
+      cmocka_unit_test(test_use_before_init),
+  };
+  return cmocka_run_group_tests_name("sqlite", tests, setup, teardown);
+}
