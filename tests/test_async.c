@@ -21,13 +21,7 @@
 #include "logstate/logstate.h"
 #include "redis_server.h"
 
-#define assert_status(expr, want)                                                                                      \
-  do {                                                                                                                 \
-    logstate_status got_ = (expr);                                                                                     \
-    if (got_ != (want))                                                                                                \
-      fail_msg("%s returned %s, expected %s (last error: %s)", #expr, logstate_status_name(got_),                      \
-               logstate_status_name(want), logstate_last_error());                                                     \
-  } while (0)
+#include "test_util.h"
 
 static test_redis server;
 static struct event_base *evb;
@@ -111,29 +105,10 @@ static logstate_status fn_write(const uint8_t *cur, size_t cur_len, uint8_t **ou
   return LOGSTATE_OK;
 }
 
-/* fn: the counter "origin\nN\nhash\n" plus one. */
-static logstate_status fn_increment(const uint8_t *cur, size_t cur_len, uint8_t **out_next, size_t *out_next_len,
-                                    void *arg) {
-  (void)arg;
-  char buf[64] = {0};
-  unsigned long n = 0;
-  if (cur) {
-    if (cur_len >= sizeof(buf))
-      return LOGSTATE_INTERNAL;
-    memcpy(buf, cur, cur_len);
-    const char *nl = strchr(buf, '\n');
-    n = nl ? strtoul(nl + 1, NULL, 10) : 0;
-  }
-  char *next = malloc(64);
-  *out_next_len = (size_t)snprintf(next, 64, "counter.example\n%lu\nhash\n", n + 1);
-  *out_next = (uint8_t *)next;
-  return LOGSTATE_OK;
-}
-
 static unsigned long counter_of(const char *u, const char *id) {
   char buf[128];
   assert_status(sync_get(u, id, buf, sizeof(buf)), LOGSTATE_OK);
-  return strtoul(strchr(buf, '\n') + 1, NULL, 10);
+  return test_counter_parse((const uint8_t *)buf, strlen(buf));
 }
 
 /* --- many in flight ----------------------------------------------------- */
@@ -208,7 +183,7 @@ static void on_race(logstate_status st, void *arg) {
 }
 
 static void submit_increment(racer *r) {
-  if (logstate_async_update(r->a, RACE_LOG, fn_increment, NULL, on_race, r) == LOGSTATE_OK)
+  if (logstate_async_update(r->a, RACE_LOG, test_fn_increment, NULL, on_race, r) == LOGSTATE_OK)
     r->in_flight++;
   else
     r->failed++;
@@ -229,7 +204,7 @@ static void *sync_race(void *p) {
     return NULL;
   }
   while (s->acked < 200 && !s->failed) {
-    logstate_status st = logstate_update(ls, RACE_LOG, fn_increment, NULL);
+    logstate_status st = logstate_update(ls, RACE_LOG, test_fn_increment, NULL);
     if (st == LOGSTATE_OK)
       s->acked++;
     else if (st != LOGSTATE_ABORTED)
@@ -577,7 +552,7 @@ static void test_update_semantics_and_noscript(void **state) {
 
   test_redis_do(&server, "SCRIPT FLUSH");
   d.calls = 0;
-  assert_status(logstate_async_update(a, "log", fn_increment, NULL, on_done, &d), LOGSTATE_OK);
+  assert_status(logstate_async_update(a, "log", test_fn_increment, NULL, on_done, &d), LOGSTATE_OK);
   run_until(&d.calls, 1, 10);
   assert_status(d.st, LOGSTATE_OK);
   logstate_redis_stats st;

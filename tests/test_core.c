@@ -16,13 +16,7 @@
 #include "logstate/logstate.h"
 #include "logstate/sys/backend.h"
 
-#define assert_status(expr, want)                                                                                      \
-  do {                                                                                                                 \
-    logstate_status got_ = (expr);                                                                                     \
-    if (got_ != (want))                                                                                                \
-      fail_msg("%s returned %s, expected %s (last error: %s)", #expr, logstate_status_name(got_),                      \
-               logstate_status_name(want), logstate_last_error());                                                     \
-  } while (0)
+#include "test_util.h"
 
 /* --- a fake backend ----------------------------------------------------- */
 

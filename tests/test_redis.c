@@ -23,13 +23,7 @@
 #include "logstate/redis.h"
 #include "redis_server.h"
 
-#define assert_status(expr, want)                                                                                      \
-  do {                                                                                                                 \
-    logstate_status got_ = (expr);                                                                                     \
-    if (got_ != (want))                                                                                                \
-      fail_msg("%s returned %s, expected %s (last error: %s)", #expr, logstate_status_name(got_),                      \
-               logstate_status_name(want), logstate_last_error());                                                     \
-  } while (0)
+#include "test_util.h"
 
 static test_redis server; /* shared by the tests that do not break it */
 static unsigned int prefix_no;
@@ -62,37 +56,6 @@ static logstate *open_init(const test_redis *s, const char *query) {
   return ls;
 }
 
-static logstate_status put(logstate *ls, const char *id, const char *cp) {
-  logstate_write *w = NULL;
-  logstate_status st = logstate_write_ops(ls, id, &w);
-  if (st != LOGSTATE_OK)
-    return st;
-  st = logstate_write_set(w, (const uint8_t *)cp, strlen(cp));
-  logstate_write_close(w);
-  return st;
-}
-
-static logstate_status get(logstate *ls, const char *id, char *buf, size_t bufsz) {
-  logstate_read *r = NULL;
-  uint8_t *cp = NULL;
-  size_t len = 0;
-  logstate_status st = logstate_read_ops(ls, id, &r);
-  if (st == LOGSTATE_OK)
-    st = logstate_read_get_latest(r, &cp, &len);
-  logstate_read_free(r);
-  if (st == LOGSTATE_OK) {
-    snprintf(buf, bufsz, "%.*s", (int)len, (const char *)cp);
-    free(cp);
-  }
-  return st;
-}
-
-static void expect_stored(logstate *ls, const char *id, const char *want) {
-  char buf[256];
-  assert_status(get(ls, id, buf, sizeof(buf)), LOGSTATE_OK);
-  assert_string_equal(buf, want);
-}
-
 static uint64_t round_trips(logstate *ls) {
   logstate_redis_stats st;
   assert_status(logstate_redis_get_stats(ls, &st), LOGSTATE_OK);
@@ -115,9 +78,9 @@ static void test_key_layout(void **state) {
   long long before_ms = atoll(r->element[0]->str) * 1000;
   freeReplyObject(r);
   const char cp1[] = "example.com/log\n1\nAAAA\n\n\xe2\x80\x94 sig\n";
-  assert_status(put(ls, "example.com/log", cp1), LOGSTATE_OK);
-  assert_status(put(ls, "other log", "x"), LOGSTATE_OK);
-  assert_status(put(ls, "example.com/log", "second"), LOGSTATE_OK);
+  assert_status(test_put(ls, "example.com/log", cp1), LOGSTATE_OK);
+  assert_status(test_put(ls, "other log", "x"), LOGSTATE_OK);
+  assert_status(test_put(ls, "example.com/log", "second"), LOGSTATE_OK);
 
   snprintf(key, sizeof(key), "{%s}:meta", prefix);
   r = test_redis_cmd(&server, "HGETALL %s", key);
@@ -190,10 +153,10 @@ static void test_round_trip_budget(void **state) {
   logstate *ls = open_init(&server, NULL);
   char buf[64];
   logstate_write *w = NULL;
-  assert_status(put(ls, "log", "v1"), LOGSTATE_OK); /* warm: the connection exists */
+  assert_status(test_put(ls, "log", "v1"), LOGSTATE_OK); /* warm: the connection exists */
 
   uint64_t rt = round_trips(ls);
-  assert_status(get(ls, "log", buf, sizeof(buf)), LOGSTATE_OK);
+  assert_status(test_get(ls, "log", buf, sizeof(buf)), LOGSTATE_OK);
   assert_int_equal(round_trips(ls) - rt, 1); /* read: 1 */
 
   rt = round_trips(ls);
@@ -228,7 +191,7 @@ static void test_round_trip_budget(void **state) {
   assert_status(logstate_logs(ls, &ids, &n), LOGSTATE_OK);
   logstate_logs_free(ids, n);
   assert_int_equal(round_trips(ls) - rt, 1); /* logs: 1 */
-  expect_stored(ls, "log", "v3+");
+  test_expect_stored(ls, "log", "v3+");
 
   logstate_redis_stats st;
   logstate *mem = NULL;
@@ -246,13 +209,13 @@ static void test_noscript_recovery(void **state) {
   (void)state;
   logstate *ls = open_init(&server, NULL);
   char key[128];
-  assert_status(put(ls, "log", "v1"), LOGSTATE_OK);
+  assert_status(test_put(ls, "log", "v1"), LOGSTATE_OK);
   test_redis_do(&server, "SCRIPT FLUSH");
-  assert_status(put(ls, "log", "v2"), LOGSTATE_OK);
+  assert_status(test_put(ls, "log", "v2"), LOGSTATE_OK);
   logstate_redis_stats st;
   assert_status(logstate_redis_get_stats(ls, &st), LOGSTATE_OK);
   assert_int_equal(st.script_reloads, 1);
-  expect_stored(ls, "log", "v2");
+  test_expect_stored(ls, "log", "v2");
   snprintf(key, sizeof(key), "{%s}:log:log", prefix);
   redisReply *r = test_redis_cmd(&server, "HGET %s version", key);
   assert_string_equal(r->str, "2"); /* applied once: not lost, not doubled */
@@ -267,38 +230,12 @@ static void test_noscript_recovery(void **state) {
   assert_status(logstate_write_set(w2, (const uint8_t *)"lost", 4), LOGSTATE_ABORTED);
   logstate_write_close(w1);
   logstate_write_close(w2);
-  expect_stored(ls, "log", "v3");
+  test_expect_stored(ls, "log", "v3");
   logstate_free(ls);
 }
 
 /* The counter, with SCRIPT FLUSH in the middle of the run. */
 #define COUNTER "counter.example/log"
-
-static logstate_status fn_increment(const uint8_t *cur, size_t cur_len, uint8_t **out_next, size_t *out_next_len,
-                                    void *arg) {
-  (void)arg;
-  char buf[64] = {0};
-  unsigned long n = 0;
-  if (cur) {
-    if (cur_len >= sizeof(buf))
-      return LOGSTATE_INTERNAL;
-    memcpy(buf, cur, cur_len);
-    const char *nl = strchr(buf, '\n');
-    n = nl ? strtoul(nl + 1, NULL, 10) : 0;
-  }
-  char *next = malloc(64);
-  *out_next_len = (size_t)snprintf(next, 64, "%s\n%lu\nhash\n", COUNTER, n + 1);
-  *out_next = (uint8_t *)next;
-  return LOGSTATE_OK;
-}
-
-static unsigned long counter_value(logstate *ls, const char *id) {
-  char buf[128];
-  assert_status(get(ls, id, buf, sizeof(buf)), LOGSTATE_OK);
-  const char *nl = strchr(buf, '\n');
-  assert_non_null(nl);
-  return strtoul(nl + 1, NULL, 10);
-}
 
 typedef struct flusher {
   logstate *ls;
@@ -309,7 +246,7 @@ typedef struct flusher {
 static void *increment_200(void *p) {
   flusher *f = p;
   for (int i = 0; i < 200;) {
-    logstate_status st = logstate_update(f->ls, COUNTER, fn_increment, NULL);
+    logstate_status st = logstate_update(f->ls, COUNTER, test_fn_increment, NULL);
     if (st == LOGSTATE_OK) {
       i++;
       f->done++;
@@ -340,7 +277,7 @@ static void test_noscript_mid_run(void **state) {
     pthread_join(t[i], NULL);
     assert_status(f[i].failed, LOGSTATE_OK);
   }
-  assert_int_equal(counter_value(ls, COUNTER), 600);
+  assert_int_equal(test_counter_of(ls, COUNTER), 600);
   logstate_redis_stats st;
   assert_status(logstate_redis_get_stats(ls, &st), LOGSTATE_OK);
   assert_true(st.script_reloads >= 1);
@@ -355,26 +292,26 @@ static void test_restart_recovers(void **state) {
   assert_int_equal(test_redis_start(&own, NULL), 0);
   logstate *ls = open_init(&own, "timeout_ms=1000&connect_timeout_ms=1000");
   char buf[64];
-  assert_status(put(ls, "log", "acknowledged"), LOGSTATE_OK);
+  assert_status(test_put(ls, "log", "acknowledged"), LOGSTATE_OK);
 
   test_redis_stop_keep(&own);
-  assert_status(get(ls, "log", buf, sizeof(buf)), LOGSTATE_UNAVAILABLE);
-  assert_status(put(ls, "log", "refused"), LOGSTATE_UNAVAILABLE);
+  assert_status(test_get(ls, "log", buf, sizeof(buf)), LOGSTATE_UNAVAILABLE);
+  assert_status(test_put(ls, "log", "refused"), LOGSTATE_UNAVAILABLE);
   assert_status(logstate_update(ls, "log", fn_append, NULL), LOGSTATE_UNAVAILABLE);
 
   assert_int_equal(test_redis_restart(&own), 0);
-  expect_stored(ls, "log", "acknowledged"); /* same handle, reloaded from the AOF */
-  assert_status(put(ls, "log", "after restart"), LOGSTATE_OK);
+  test_expect_stored(ls, "log", "acknowledged"); /* same handle, reloaded from the AOF */
+  assert_status(test_put(ls, "log", "after restart"), LOGSTATE_OK);
 
   /* kill -9 right after an acknowledged write: appendfsync always keeps it. */
-  assert_status(put(ls, "log", "just before the crash"), LOGSTATE_OK);
+  assert_status(test_put(ls, "log", "just before the crash"), LOGSTATE_OK);
   test_redis_kill9(&own);
   assert_int_equal(test_redis_restart(&own), 0);
-  expect_stored(ls, "log", "just before the crash");
+  test_expect_stored(ls, "log", "just before the crash");
   /* Pooled connections went stale across the restart: idempotent calls
    * retried on a fresh connection, and writes work again too. */
   assert_status(logstate_update(ls, "log", fn_append, NULL), LOGSTATE_OK);
-  expect_stored(ls, "log", "just before the crash+");
+  test_expect_stored(ls, "log", "just before the crash+");
   logstate_free(ls);
   test_redis_stop(&own);
 }
@@ -384,7 +321,7 @@ static void test_connection_lost_inside_transaction(void **state) {
   test_redis own;
   assert_int_equal(test_redis_start(&own, NULL), 0);
   logstate *ls = open_init(&own, "timeout_ms=1000&connect_timeout_ms=1000");
-  assert_status(put(ls, "log", "v1"), LOGSTATE_OK);
+  assert_status(test_put(ls, "log", "v1"), LOGSTATE_OK);
   logstate_write *w = NULL;
   assert_status(logstate_write_ops(ls, "log", &w), LOGSTATE_OK);
   /* The WATCH dies with the connection; the set must not reconnect and
@@ -393,7 +330,7 @@ static void test_connection_lost_inside_transaction(void **state) {
   test_redis_do(&own, "HSET {%s}:log:log checkpoint changed version 7", prefix);
   assert_status(logstate_write_set(w, (const uint8_t *)"v2", 2), LOGSTATE_UNAVAILABLE);
   logstate_write_close(w);
-  expect_stored(ls, "log", "changed");
+  test_expect_stored(ls, "log", "changed");
   logstate_free(ls);
   test_redis_stop(&own);
 }
@@ -404,12 +341,12 @@ static void test_hung_server_times_out(void **state) {
   assert_int_equal(test_redis_start(&own, NULL), 0);
   logstate *ls = open_init(&own, "timeout_ms=300&connect_timeout_ms=300");
   char buf[64];
-  assert_status(put(ls, "log", "v1"), LOGSTATE_OK);
+  assert_status(test_put(ls, "log", "v1"), LOGSTATE_OK);
   logstate_write *w = NULL;
   assert_status(logstate_write_ops(ls, "log", &w), LOGSTATE_OK);
   kill(own.pid, SIGSTOP);
   double t0 = now_s();
-  assert_status(get(ls, "log", buf, sizeof(buf)), LOGSTATE_UNAVAILABLE);
+  assert_status(test_get(ls, "log", buf, sizeof(buf)), LOGSTATE_UNAVAILABLE);
   expect_error_mentions("timed out");
   double t1 = now_s();
   assert_status(logstate_write_set(w, (const uint8_t *)"v2", 2), LOGSTATE_UNAVAILABLE);
@@ -423,18 +360,18 @@ static void test_hung_server_times_out(void **state) {
    * already in the server's socket buffer, and a resumed server may apply
    * it. Either value is right; anything else is not. */
   char buf2[64];
-  assert_status(get(ls, "log", buf2, sizeof(buf2)), LOGSTATE_OK);
+  assert_status(test_get(ls, "log", buf2, sizeof(buf2)), LOGSTATE_OK);
   if (strcmp(buf2, "v1") != 0 && strcmp(buf2, "v2") != 0)
     fail_msg("after a timed-out set the log holds \"%s\"", buf2);
-  assert_status(put(ls, "log", "v3"), LOGSTATE_OK);
-  expect_stored(ls, "log", "v3");
+  assert_status(test_put(ls, "log", "v3"), LOGSTATE_OK);
+  test_expect_stored(ls, "log", "v3");
   /* The connections made since were set up with the timeout again. */
   logstate_redis_stats st;
   assert_status(logstate_redis_get_stats(ls, &st), LOGSTATE_OK);
   assert_true(st.connects >= 2);
   kill(own.pid, SIGSTOP);
   t0 = now_s();
-  assert_status(get(ls, "log", buf, sizeof(buf)), LOGSTATE_UNAVAILABLE);
+  assert_status(test_get(ls, "log", buf, sizeof(buf)), LOGSTATE_UNAVAILABLE);
   assert_true(now_s() - t0 < 2.0);
   kill(own.pid, SIGCONT);
   logstate_free(ls);
@@ -446,12 +383,12 @@ static void test_stale_watch_does_not_abort(void **state) {
   /* One connection, so the next transaction runs on the same one. */
   logstate *ls = open_init(&server, "pool=1");
   logstate_write *w = NULL;
-  assert_status(put(ls, "a", "a1"), LOGSTATE_OK);
+  assert_status(test_put(ls, "a", "a1"), LOGSTATE_OK);
   assert_status(logstate_write_ops(ls, "a", &w), LOGSTATE_OK);
   assert_status(logstate_write_close(w), LOGSTATE_OK); /* WATCH a left behind */
   test_redis_do(&server, "HSET {%s}:log:a checkpoint by-operator version 9", prefix);
-  assert_status(put(ls, "b", "b1"), LOGSTATE_OK); /* would be ABORTED by the stale WATCH */
-  expect_stored(ls, "b", "b1");
+  assert_status(test_put(ls, "b", "b1"), LOGSTATE_OK); /* would be ABORTED by the stale WATCH */
+  test_expect_stored(ls, "b", "b1");
   logstate_redis_stats st;
   assert_status(logstate_redis_get_stats(ls, &st), LOGSTATE_OK);
   assert_int_equal(st.connects, 1);
@@ -467,11 +404,11 @@ static void test_pool_exhausted(void **state) {
   assert_status(logstate_write_ops(ls, "a", &w1), LOGSTATE_OK);
   double t0 = now_s();
   assert_status(logstate_write_ops(ls, "b", &w2), LOGSTATE_RESOURCE_EXHAUSTED);
-  assert_status(get(ls, "a", buf, sizeof(buf)), LOGSTATE_RESOURCE_EXHAUSTED);
+  assert_status(test_get(ls, "a", buf, sizeof(buf)), LOGSTATE_RESOURCE_EXHAUSTED);
   expect_error_mentions("pool");
   assert_true(now_s() - t0 < 2.0);
   assert_status(logstate_write_close(w1), LOGSTATE_OK);
-  assert_status(put(ls, "b", "b1"), LOGSTATE_OK);
+  assert_status(test_put(ls, "b", "b1"), LOGSTATE_OK);
   logstate_free(ls);
 }
 
@@ -488,7 +425,7 @@ static void test_wrong_password(void **state) {
   assert_status(logstate_init(ls), LOGSTATE_PERMISSION_DENIED);
   expect_error_lacks("wrong-pw-123");
   char buf[16];
-  assert_status(get(ls, "log", buf, sizeof(buf)), LOGSTATE_PERMISSION_DENIED);
+  assert_status(test_get(ls, "log", buf, sizeof(buf)), LOGSTATE_PERMISSION_DENIED);
   expect_error_lacks("wrong-pw-123");
   logstate_free(ls);
 
@@ -502,13 +439,13 @@ static void test_wrong_password(void **state) {
   assert_status(logstate_open(&ls, url), LOGSTATE_OK);
   unsetenv("LOGSTATE_REDIS_PASSWORD");
   assert_status(logstate_init(ls), LOGSTATE_OK);
-  assert_status(put(ls, "log", "v1"), LOGSTATE_OK);
+  assert_status(test_put(ls, "log", "v1"), LOGSTATE_OK);
   logstate_free(ls);
 
   snprintf(url, sizeof(url), "redis://:s3cret-pw@127.0.0.1:%d/", own.port);
   assert_status(logstate_open(&ls, url), LOGSTATE_OK);
   assert_status(logstate_init(ls), LOGSTATE_OK);
-  expect_stored(ls, "log", "v1");
+  test_expect_stored(ls, "log", "v1");
   logstate_free(ls);
   test_redis_stop(&own);
 }
@@ -545,14 +482,14 @@ static void test_acl_users(void **state) {
   snprintf(url, sizeof(url), "redis://witness:wpass@127.0.0.1:%d/?prefix=%s", server.port, prefix);
   assert_status(logstate_open(&ls, url), LOGSTATE_OK);
   assert_status(logstate_init(ls), LOGSTATE_OK); /* durability=require: verified with CONFIG GET */
-  assert_status(put(ls, "log", "v1"), LOGSTATE_OK);
+  assert_status(test_put(ls, "log", "v1"), LOGSTATE_OK);
   assert_status(logstate_update(ls, "log", fn_append, NULL), LOGSTATE_OK);
   logstate_write *w = NULL;
   assert_status(logstate_write_ops(ls, "log", &w), LOGSTATE_OK);
   assert_status(logstate_write_close(w), LOGSTATE_OK); /* then UNWATCH */
   test_redis_do(&server, "SCRIPT FLUSH");              /* recovery uses SCRIPT LOAD */
   assert_status(logstate_update(ls, "log", fn_append, NULL), LOGSTATE_OK);
-  expect_stored(ls, "log", "v1++");
+  test_expect_stored(ls, "log", "v1++");
   char **ids;
   size_t n;
   assert_status(logstate_logs(ls, &ids, &n), LOGSTATE_OK);
@@ -564,7 +501,7 @@ static void test_acl_users(void **state) {
   snprintf(url, sizeof(url), "redis://witness:wpass@127.0.0.1:%d/?prefix=elsewhere", server.port);
   assert_status(logstate_open(&ls, url), LOGSTATE_OK);
   assert_status(logstate_init(ls), LOGSTATE_PERMISSION_DENIED);
-  assert_status(get(ls, "log", buf, sizeof(buf)), LOGSTATE_PERMISSION_DENIED);
+  assert_status(test_get(ls, "log", buf, sizeof(buf)), LOGSTATE_PERMISSION_DENIED);
   logstate_free(ls);
 
   /* Without +config|get, require cannot verify appendfsync and refuses,
@@ -581,8 +518,8 @@ static void test_acl_users(void **state) {
   snprintf(url, sizeof(url), "redis://witness3:wpass@127.0.0.1:%d/?prefix=%s", server.port, prefix);
   assert_status(logstate_open(&ls, url), LOGSTATE_OK);
   assert_status(logstate_init(ls), LOGSTATE_OK);
-  assert_status(put(ls, "new-log", "v1"), LOGSTATE_PERMISSION_DENIED);
-  assert_status(get(ls, "new-log", buf, sizeof(buf)), LOGSTATE_NOT_FOUND);
+  assert_status(test_put(ls, "new-log", "v1"), LOGSTATE_PERMISSION_DENIED);
+  assert_status(test_get(ls, "new-log", buf, sizeof(buf)), LOGSTATE_NOT_FOUND);
   logstate_free(ls);
 
   /* The read-only operator: reads, never writes. */
@@ -610,8 +547,8 @@ static void test_acl_users(void **state) {
   redisFree(c);
   snprintf(url, sizeof(url), "redis://operator:opass@127.0.0.1:%d/?prefix=%s&durability=ignore", server.port, prefix);
   assert_status(logstate_open(&ls, url), LOGSTATE_OK);
-  expect_stored(ls, "log", "v1++");
-  assert_status(put(ls, "log", "evil"), LOGSTATE_PERMISSION_DENIED);
+  test_expect_stored(ls, "log", "v1++");
+  assert_status(test_put(ls, "log", "evil"), LOGSTATE_PERMISSION_DENIED);
   logstate_free(ls);
   test_redis_do(&server, "ACL DELUSER witness witness2 witness3 operator");
 }
@@ -659,7 +596,7 @@ static void test_durability_check(void **state) {
   assert_status(logstate_init(ls), LOGSTATE_OK);
   assert_int_equal(cap.count, 1);
   assert_non_null(strstr(cap.last, "appendfsync"));
-  assert_status(put(ls, "log", "v1"), LOGSTATE_OK);
+  assert_status(test_put(ls, "log", "v1"), LOGSTATE_OK);
   logstate_free(ls);
   o.durability = LOGSTATE_REDIS_DURABILITY_IGNORE;
   assert_status(logstate_redis_open(&ls, &o, NULL), LOGSTATE_OK);
@@ -683,7 +620,7 @@ static void test_durability_check(void **state) {
                                           "include " LOGSTATE_SOURCE_DIR "/docker/redis.conf"),
                    0);
   ls = open_init(&own, NULL);
-  assert_status(put(ls, "log", "v1"), LOGSTATE_OK);
+  assert_status(test_put(ls, "log", "v1"), LOGSTATE_OK);
   logstate_free(ls);
   test_redis_stop(&own);
 }
@@ -696,7 +633,7 @@ static void test_wrongtype_and_corruption(void **state) {
   char buf[64];
   logstate_write *w = NULL;
   test_redis_do(&server, "SET {%s}:log:str plain-string", prefix);
-  assert_status(get(ls, "str", buf, sizeof(buf)), LOGSTATE_INTERNAL);
+  assert_status(test_get(ls, "str", buf, sizeof(buf)), LOGSTATE_INTERNAL);
   expect_error_mentions("WRONGTYPE");
   expect_error_mentions(":log:str");
   assert_status(logstate_write_ops(ls, "str", &w), LOGSTATE_INTERNAL);
@@ -709,9 +646,9 @@ static void test_wrongtype_and_corruption(void **state) {
 
   /* A wrongly typed index: the set names it and writes nothing. */
   test_redis_do(&server, "SET {%s}:logs not-a-set", prefix);
-  assert_status(put(ls, "fresh", "v1"), LOGSTATE_INTERNAL);
+  assert_status(test_put(ls, "fresh", "v1"), LOGSTATE_INTERNAL);
   expect_error_mentions(":logs");
-  assert_status(get(ls, "fresh", buf, sizeof(buf)), LOGSTATE_NOT_FOUND);
+  assert_status(test_get(ls, "fresh", buf, sizeof(buf)), LOGSTATE_NOT_FOUND);
   char **ids;
   size_t n;
   assert_status(logstate_logs(ls, &ids, &n), LOGSTATE_INTERNAL);
@@ -730,10 +667,10 @@ static void test_server_out_of_memory(void **state) {
   assert_int_equal(test_redis_start(&own, NULL), 0);
   logstate *ls = open_init(&own, NULL);
   test_redis_do(&own, "CONFIG SET maxmemory 1");
-  assert_status(put(ls, "log", "v1"), LOGSTATE_RESOURCE_EXHAUSTED);
+  assert_status(test_put(ls, "log", "v1"), LOGSTATE_RESOURCE_EXHAUSTED);
   expect_error_mentions("OOM");
   test_redis_do(&own, "CONFIG SET maxmemory 0");
-  assert_status(put(ls, "log", "v1"), LOGSTATE_OK);
+  assert_status(test_put(ls, "log", "v1"), LOGSTATE_OK);
   logstate_free(ls);
   test_redis_stop(&own);
 }
@@ -743,19 +680,19 @@ static void test_server_out_of_memory(void **state) {
 static void test_guard_size(void **state) {
   (void)state;
   logstate *ls = open_init(&server, "guard=size");
-  assert_status(put(ls, "log", "not a checkpoint"), LOGSTATE_FAILED_PRECONDITION);
+  assert_status(test_put(ls, "log", "not a checkpoint"), LOGSTATE_FAILED_PRECONDITION);
   expect_error_mentions("LOGSTATE_GUARD");
-  assert_status(put(ls, "log", "example.com/log\n10\nAAAA\n"), LOGSTATE_OK);
-  assert_status(put(ls, "log", "other.example/log\n11\nAAAA\n"), LOGSTATE_FAILED_PRECONDITION);
+  assert_status(test_put(ls, "log", "example.com/log\n10\nAAAA\n"), LOGSTATE_OK);
+  assert_status(test_put(ls, "log", "other.example/log\n11\nAAAA\n"), LOGSTATE_FAILED_PRECONDITION);
   expect_error_mentions("origin");
-  assert_status(put(ls, "log", "example.com/log\n9\nBBBB\n"), LOGSTATE_FAILED_PRECONDITION);
+  assert_status(test_put(ls, "log", "example.com/log\n9\nBBBB\n"), LOGSTATE_FAILED_PRECONDITION);
   expect_error_mentions("smaller");
-  assert_status(put(ls, "log", "example.com/log\n10\nAAAA\n\nsig\n"), LOGSTATE_OK); /* same size */
-  assert_status(put(ls, "log", "example.com/log\n0000011\nCCCC\n"), LOGSTATE_OK);
+  assert_status(test_put(ls, "log", "example.com/log\n10\nAAAA\n\nsig\n"), LOGSTATE_OK); /* same size */
+  assert_status(test_put(ls, "log", "example.com/log\n0000011\nCCCC\n"), LOGSTATE_OK);
   /* Larger than any double holds exactly: compared as decimal strings. */
-  assert_status(put(ls, "log", "example.com/log\n18446744073709551615\nDDDD\n"), LOGSTATE_OK);
-  assert_status(put(ls, "log", "example.com/log\n18446744073709551614\nEEEE\n"), LOGSTATE_FAILED_PRECONDITION);
-  expect_stored(ls, "log", "example.com/log\n18446744073709551615\nDDDD\n");
+  assert_status(test_put(ls, "log", "example.com/log\n18446744073709551615\nDDDD\n"), LOGSTATE_OK);
+  assert_status(test_put(ls, "log", "example.com/log\n18446744073709551614\nEEEE\n"), LOGSTATE_FAILED_PRECONDITION);
+  test_expect_stored(ls, "log", "example.com/log\n18446744073709551615\nDDDD\n");
   logstate_free(ls);
 }
 
@@ -789,7 +726,7 @@ static void test_replicas(void **state) {
   /* WAIT after each set: acknowledged by the replica. */
   logstate *ls = open_init(&primary, "min_replicas=1&replica_timeout_ms=5000");
   uint64_t rt = round_trips(ls);
-  assert_status(put(ls, "log", "v1"), LOGSTATE_OK);
+  assert_status(test_put(ls, "log", "v1"), LOGSTATE_OK);
   assert_int_equal(round_trips(ls) - rt, 2); /* WAIT rides in the set's round trip */
   redisReply *r = test_redis_cmd(&replica, "HGET {%s}:log:log checkpoint", prefix);
   assert_string_equal(r->str, "v1"); /* WAIT returned: the replica has it */
@@ -800,8 +737,8 @@ static void test_replicas(void **state) {
   logstate *ro = NULL;
   snprintf(url, sizeof(url), "redis://127.0.0.1:%d/?prefix=%s", replica.port, prefix);
   assert_status(logstate_open(&ro, url), LOGSTATE_OK);
-  expect_stored(ro, "log", "v1");
-  assert_status(put(ro, "log", "via-replica"), LOGSTATE_UNAVAILABLE);
+  test_expect_stored(ro, "log", "v1");
+  assert_status(test_put(ro, "log", "via-replica"), LOGSTATE_UNAVAILABLE);
   expect_error_mentions("READONLY");
   assert_status(logstate_init(ro), LOGSTATE_UNAVAILABLE);
   logstate_free(ro);
@@ -813,10 +750,10 @@ static void test_replicas(void **state) {
   logstate_free(ls);
   ls = open_init(&primary, "min_replicas=1&replica_timeout_ms=300");
   double t0 = now_s();
-  assert_status(put(ls, "log", "v2"), LOGSTATE_UNAVAILABLE);
+  assert_status(test_put(ls, "log", "v2"), LOGSTATE_UNAVAILABLE);
   expect_error_mentions("replicas");
   assert_true(now_s() - t0 < 3.0);
-  expect_stored(ls, "log", "v2");
+  test_expect_stored(ls, "log", "v2");
   logstate_free(ls);
   test_redis_stop(&primary);
 }
@@ -867,17 +804,17 @@ static void test_urls(void **state) {
   snprintf(url, sizeof(url), "redis://[::1]:%d/?prefix=v6", server.port);
   assert_status(logstate_open(&ls, url), LOGSTATE_OK);
   assert_status(logstate_init(ls), LOGSTATE_OK);
-  assert_status(put(ls, "log", "over-ipv6"), LOGSTATE_OK);
+  assert_status(test_put(ls, "log", "over-ipv6"), LOGSTATE_OK);
   logstate_free(ls);
   snprintf(url, sizeof(url), "redis+unix://%s?prefix=v6&durability=require", server.sock);
   assert_status(logstate_open(&ls, url), LOGSTATE_OK);
   assert_status(logstate_init(ls), LOGSTATE_OK);
-  expect_stored(ls, "log", "over-ipv6");
+  test_expect_stored(ls, "log", "over-ipv6");
   logstate_free(ls);
   snprintf(url, sizeof(url), "redis://127.0.0.1:%d/3?prefix=pct%%2Dname&pool=2&timeout_ms=5000", server.port);
   assert_status(logstate_open(&ls, url), LOGSTATE_OK);
   assert_status(logstate_init(ls), LOGSTATE_OK);
-  assert_status(put(ls, "log", "in-db-3"), LOGSTATE_OK);
+  assert_status(test_put(ls, "log", "in-db-3"), LOGSTATE_OK);
   logstate_free(ls);
   redisContext *c = test_redis_admin(&server);
   freeReplyObject(redisCommand(c, "SELECT 3"));
@@ -888,7 +825,7 @@ static void test_urls(void **state) {
   redisFree(c);
   snprintf(url, sizeof(url), "redis+unix://%s?db=3&prefix=pct-name", server.sock);
   assert_status(logstate_open(&ls, url), LOGSTATE_OK);
-  assert_status(get(ls, "log", buf, sizeof(buf)), LOGSTATE_OK);
+  assert_status(test_get(ls, "log", buf, sizeof(buf)), LOGSTATE_OK);
   assert_string_equal(buf, "in-db-3");
   logstate_free(ls);
 
@@ -926,7 +863,7 @@ static int child_increments(const char *url, int child, int nlogs, int rounds) {
   for (int r = 0; r < rounds; r++) {
     for (int j = 0; j < nlogs; j++) {
       snprintf(id, sizeof(id), "%s/%d", COUNTER, (j + child) % nlogs);
-      logstate_status st = logstate_update(ls, id, fn_increment, NULL);
+      logstate_status st = logstate_update(ls, id, test_fn_increment, NULL);
       if (st != LOGSTATE_OK) {
         fprintf(stderr, "child %d: update: %s: %s\n", child, logstate_status_name(st), logstate_last_error());
         logstate_free(ls);
@@ -961,7 +898,7 @@ static void run_processes(int nprocs, int nlogs, int rounds) {
   char id[64];
   for (int j = 0; j < nlogs; j++) {
     snprintf(id, sizeof(id), "%s/%d", COUNTER, j);
-    assert_int_equal(counter_value(ls, id), (unsigned long)nprocs * (unsigned long)rounds);
+    assert_int_equal(test_counter_of(ls, id), (unsigned long)nprocs * (unsigned long)rounds);
   }
   char **ids;
   size_t n;

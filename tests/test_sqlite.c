@@ -19,13 +19,7 @@
 #include "logstate/logstate.h"
 #include "logstate/sqlite.h"
 
-#define assert_status(expr, want)                                                                                      \
-  do {                                                                                                                 \
-    logstate_status got_ = (expr);                                                                                     \
-    if (got_ != (want))                                                                                                \
-      fail_msg("%s returned %s, expected %s (last error: %s)", #expr, logstate_status_name(got_),                      \
-               logstate_status_name(want), logstate_last_error());                                                     \
-  } while (0)
+#include "test_util.h"
 
 static char dir[64];
 static int file_no;
@@ -44,28 +38,6 @@ static logstate *open_path(const char *path) {
   return ls;
 }
 
-static logstate_status put(logstate *ls, const char *id, const char *cp) {
-  logstate_write *w = NULL;
-  logstate_status st = logstate_write_ops(ls, id, &w);
-  if (st != LOGSTATE_OK)
-    return st;
-  st = logstate_write_set(w, (const uint8_t *)cp, strlen(cp));
-  logstate_write_close(w);
-  return st;
-}
-
-static void expect_stored(logstate *ls, const char *id, const char *want) {
-  logstate_read *r = NULL;
-  uint8_t *cp = NULL;
-  size_t len = 0;
-  assert_status(logstate_read_ops(ls, id, &r), LOGSTATE_OK);
-  assert_status(logstate_read_get_latest(r, &cp, &len), LOGSTATE_OK);
-  assert_int_equal(len, strlen(want));
-  assert_memory_equal(cp, want, len);
-  free(cp);
-  logstate_read_free(r);
-}
-
 static void sql(const char *path, const char *stmt) {
   sqlite3 *db = NULL;
   assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
@@ -73,23 +45,6 @@ static void sql(const char *path, const char *stmt) {
   if (sqlite3_exec(db, stmt, NULL, NULL, &err) != SQLITE_OK)
     fail_msg("%s: %s", stmt, err);
   sqlite3_close(db);
-}
-
-static logstate_status fn_increment(const uint8_t *cur, size_t cur_len, uint8_t **out_next, size_t *out_next_len,
-                                    void *arg) {
-  (void)arg;
-  char buf[64] = {0};
-  unsigned long n = 0;
-  if (cur) {
-    if (cur_len >= sizeof(buf))
-      return LOGSTATE_INTERNAL;
-    memcpy(buf, cur, cur_len);
-    n = strtoul(strchr(buf, '\n') + 1, NULL, 10);
-  }
-  char *next = malloc(64);
-  *out_next_len = (size_t)snprintf(next, 64, "counter.example\n%lu\nhash\n", n + 1);
-  *out_next = (uint8_t *)next;
-  return LOGSTATE_OK;
 }
 
 static void test_processes_share_a_file(void **state) {
@@ -108,7 +63,7 @@ static void test_processes_share_a_file(void **state) {
       if (logstate_open_ext(&c, url, &o) != LOGSTATE_OK)
         _exit(1);
       for (int k = 0; k < 250; k++) {
-        logstate_status st = logstate_update(c, "counter", fn_increment, NULL);
+        logstate_status st = logstate_update(c, "counter", test_fn_increment, NULL);
         if (st != LOGSTATE_OK) {
           fprintf(stderr, "child %d: %s: %s\n", i, logstate_status_name(st), logstate_last_error());
           _exit(1);
@@ -123,7 +78,7 @@ static void test_processes_share_a_file(void **state) {
     assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   }
-  expect_stored(ls, "counter", "counter.example\n1000\nhash\n");
+  test_expect_stored(ls, "counter", "counter.example\n1000\nhash\n");
   logstate_free(ls);
 }
 
@@ -136,7 +91,7 @@ static void test_busy_is_pushback(void **state) {
   so.busy_timeout_ms = 100;
   assert_status(logstate_sqlite_open(&ls, path, &so, NULL), LOGSTATE_OK);
   assert_status(logstate_init(ls), LOGSTATE_OK);
-  assert_status(put(ls, "log", "v1"), LOGSTATE_OK);
+  assert_status(test_put(ls, "log", "v1"), LOGSTATE_OK);
   /* Another connection holds the write lock. */
   sqlite3 *other = NULL;
   assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
@@ -147,8 +102,8 @@ static void test_busy_is_pushback(void **state) {
   logstate_write_close(w);
   sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL);
   sqlite3_close(other);
-  expect_stored(ls, "log", "v1");
-  assert_status(put(ls, "log", "v2"), LOGSTATE_OK);
+  test_expect_stored(ls, "log", "v1");
+  assert_status(test_put(ls, "log", "v2"), LOGSTATE_OK);
   logstate_free(ls);
 }
 
@@ -201,11 +156,11 @@ static void test_go_witness_database(void **state) {
   assert_string_equal(ids[0], "blob.example/log");
   assert_string_equal(ids[1], "go.example/log");
   logstate_logs_free(ids, n);
-  expect_stored(ls, "go.example/log", "go.example/log\n7\nAAAA\n");
+  test_expect_stored(ls, "go.example/log", "go.example/log\n7\nAAAA\n");
   /* An update on a TEXT row updates that row, not a second one. */
-  assert_status(put(ls, "go.example/log", "go.example/log\n8\nCCCC\n"), LOGSTATE_OK);
-  expect_stored(ls, "go.example/log", "go.example/log\n8\nCCCC\n");
-  assert_status(put(ls, "new.example/log", "new"), LOGSTATE_OK);
+  assert_status(test_put(ls, "go.example/log", "go.example/log\n8\nCCCC\n"), LOGSTATE_OK);
+  test_expect_stored(ls, "go.example/log", "go.example/log\n8\nCCCC\n");
+  assert_status(test_put(ls, "new.example/log", "new"), LOGSTATE_OK);
   logstate_free(ls);
   /* What the Go witness reads: one row per log, range untouched. */
   sqlite3 *db = NULL;
@@ -228,7 +183,7 @@ static void test_foreign_writer_is_a_conflict(void **state) {
   char path[128];
   new_path(path, sizeof(path));
   logstate *ls = open_path(path);
-  assert_status(put(ls, "log", "v1"), LOGSTATE_OK);
+  assert_status(test_put(ls, "log", "v1"), LOGSTATE_OK);
   logstate_write *w = NULL;
   assert_status(logstate_write_ops(ls, "log", &w), LOGSTATE_OK);
   /* A writer that knows nothing of logstate's version table (the Go
@@ -236,16 +191,16 @@ static void test_foreign_writer_is_a_conflict(void **state) {
   sql(path, "UPDATE chkpts SET chkpt = 'by-go' WHERE logID = CAST('log' AS BLOB)");
   assert_status(logstate_write_set(w, (const uint8_t *)"v2", 2), LOGSTATE_ABORTED);
   logstate_write_close(w);
-  expect_stored(ls, "log", "by-go");
+  test_expect_stored(ls, "log", "by-go");
   /* And a logstate writer that restores an earlier value (A, B, A) is a
    * change too: the version catches it. */
-  assert_status(put(ls, "log", "A"), LOGSTATE_OK);
+  assert_status(test_put(ls, "log", "A"), LOGSTATE_OK);
   assert_status(logstate_write_ops(ls, "log", &w), LOGSTATE_OK);
-  assert_status(put(ls, "log", "B"), LOGSTATE_OK);
-  assert_status(put(ls, "log", "A"), LOGSTATE_OK);
+  assert_status(test_put(ls, "log", "B"), LOGSTATE_OK);
+  assert_status(test_put(ls, "log", "A"), LOGSTATE_OK);
   assert_status(logstate_write_set(w, (const uint8_t *)"C", 1), LOGSTATE_ABORTED);
   logstate_write_close(w);
-  expect_stored(ls, "log", "A");
+  test_expect_stored(ls, "log", "A");
   logstate_free(ls);
 }
 

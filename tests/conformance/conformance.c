@@ -21,15 +21,7 @@ typedef struct fixture {
   logstate *ls;
 } fixture;
 
-/* Compares statuses and, on a mismatch, prints the library's message: a
- * failing conformance test should say what the backend said. */
-#define assert_status(expr, want)                                                                                      \
-  do {                                                                                                                 \
-    logstate_status got_ = (expr);                                                                                     \
-    if (got_ != (want))                                                                                                \
-      fail_msg("%s returned %s, expected %s (last error: %s)", #expr, logstate_status_name(got_),                      \
-               logstate_status_name(want), logstate_last_error());                                                     \
-  } while (0)
+#include "test_util.h"
 
 static logstate *open_store(unsigned int store) {
   logstate *ls = NULL;
@@ -616,31 +608,6 @@ static void test_update_reentrant_and_retries(void **state) {
 /* The lost-update check: many threads increment one counter. */
 #define COUNTER_LOG "conformance.example/counter"
 
-static logstate_status fn_increment(const uint8_t *cur, size_t cur_len, uint8_t **out_next, size_t *out_next_len,
-                                    void *arg) {
-  (void)arg;
-  unsigned long n = 0;
-  if (cur) {
-    /* "origin\nN\nhash\n": the second line is the counter. */
-    char buf[128];
-    if (cur_len >= sizeof(buf))
-      return LOGSTATE_INTERNAL;
-    memcpy(buf, cur, cur_len);
-    buf[cur_len] = '\0';
-    const char *nl = strchr(buf, '\n');
-    if (nl == NULL)
-      return LOGSTATE_INTERNAL;
-    n = strtoul(nl + 1, NULL, 10);
-  }
-  char *next = malloc(128);
-  if (next == NULL)
-    return LOGSTATE_RESOURCE_EXHAUSTED;
-  int len = snprintf(next, 128, "%s\n%lu\nc2lnbmF0dXJl\n", COUNTER_LOG, n + 1);
-  *out_next = (uint8_t *)next;
-  *out_next_len = (size_t)len;
-  return LOGSTATE_OK;
-}
-
 typedef struct worker {
   pthread_t thread;
   logstate *ls;
@@ -654,7 +621,7 @@ typedef struct worker {
 static void *increment_worker(void *p) {
   worker *w = p;
   while (w->done < w->increments) {
-    logstate_status st = logstate_update(w->ls, COUNTER_LOG, fn_increment, NULL);
+    logstate_status st = logstate_update(w->ls, COUNTER_LOG, test_fn_increment, COUNTER_LOG);
     if (st == LOGSTATE_OK) {
       w->done++;
     } else if (st == LOGSTATE_ABORTED && w->gave_up < 1000) {
@@ -666,22 +633,6 @@ static void *increment_worker(void *p) {
     }
   }
   return NULL;
-}
-
-static unsigned long stored_counter(logstate *ls) {
-  logstate_read *r = NULL;
-  uint8_t *cp = NULL;
-  size_t len = 0;
-  assert_status(logstate_read_ops(ls, COUNTER_LOG, &r), LOGSTATE_OK);
-  assert_status(logstate_read_get_latest(r, &cp, &len), LOGSTATE_OK);
-  logstate_read_free(r);
-  char buf[128] = {0};
-  assert_true(len < sizeof(buf));
-  memcpy(buf, cp, len);
-  free(cp);
-  const char *nl = strchr(buf, '\n');
-  assert_non_null(nl);
-  return strtoul(nl + 1, NULL, 10);
 }
 
 static void test_update_no_lost_updates(void **state) {
@@ -707,7 +658,7 @@ static void test_update_no_lost_updates(void **state) {
     gave_up += ws[i].gave_up;
   }
   assert_int_equal(acknowledged, (unsigned long)threads * each);
-  assert_int_equal(stored_counter(f->ls), acknowledged);
+  assert_int_equal(test_counter_of(f->ls, COUNTER_LOG), acknowledged);
   if (gave_up)
     print_message("(%lu updates gave up after every attempt lost a race, and were retried)\n", gave_up);
   if (other != f->ls)
