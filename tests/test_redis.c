@@ -396,6 +396,14 @@ static void test_stale_watch_does_not_abort(void **state) {
   logstate_free(ls);
 }
 
+/* Reads the same log from inside the update function. */
+static logstate_status fn_nested_read(const uint8_t *cur, size_t cur_len, uint8_t **out_next, size_t *out_next_len,
+                                      void *arg) {
+  (void)cur, (void)cur_len, (void)out_next, (void)out_next_len;
+  char buf[64];
+  return test_get(arg, "a", buf, sizeof(buf));
+}
+
 static void test_pool_exhausted(void **state) {
   (void)state;
   logstate *ls = open_init(&server, "pool=1&timeout_ms=200");
@@ -409,6 +417,13 @@ static void test_pool_exhausted(void **state) {
   assert_true(now_s() - t0 < 2.0);
   assert_status(logstate_write_close(w1), LOGSTATE_OK);
   assert_status(test_put(ls, "b", "b1"), LOGSTATE_OK);
+  /* Re-entrancy with one connection: the nested read cannot get one, waits
+   * timeout_ms and fails; the update returns that status, no deadlock. */
+  assert_status(test_put(ls, "a", "a1"), LOGSTATE_OK);
+  t0 = now_s();
+  assert_status(logstate_update(ls, "a", fn_nested_read, ls), LOGSTATE_RESOURCE_EXHAUSTED);
+  assert_true(now_s() - t0 < 2.0);
+  test_expect_stored(ls, "a", "a1");
   logstate_free(ls);
 }
 

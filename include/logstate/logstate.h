@@ -264,8 +264,11 @@ logstate_status logstate_write_close(logstate_write *w);
  *         update, and logstate_update() returns it unchanged.
  *
  * The function may run more than once (once per attempt), so it must have no
- * side effects beyond computing the next value. It may call read functions on
- * the same handle; it must not open write transactions on the same log.
+ * side effects beyond computing the next value. It may call other functions
+ * on the same handle: no lock is held while it runs. A write it makes to the
+ * same log makes the current attempt lose its race and start again. With the
+ * Redis backend each nested call takes another pool connection, so a pool
+ * of one would wait `timeout_ms` and fail with RESOURCE_EXHAUSTED.
  */
 typedef logstate_status (*logstate_update_fn)(const uint8_t *cur, size_t cur_len, /* cur == NULL: none stored */
                                               uint8_t **out_next, size_t *out_next_len, void *arg);
