@@ -160,7 +160,12 @@ logstate_status logstate_async_write_close(logstate_async_write *w);
 logstate_status logstate_async_update(logstate_async *a, const char *log_id, logstate_update_fn fn, void *fn_arg,
                                       logstate_async_done_cb cb, void *arg);
 
-/** Counters (round_trips counts requests sent: pipelined, they overlap). */
+/**
+ * Copies the handle's counters into `*out` (caller-owned). round_trips
+ * counts requests sent; pipelined, they overlap in time. Call from the
+ * loop's thread, like every function here.
+ * @return LOGSTATE_OK; LOGSTATE_INVALID_ARGUMENT for NULL arguments.
+ */
 logstate_status logstate_async_get_stats(logstate_async *a, logstate_redis_stats *out);
 
 #ifdef __cplusplus
