@@ -195,7 +195,8 @@ static void finish(op *o, logstate_status st, const uint8_t *cp, size_t len, con
     op_free(o);
 }
 
-static void fail(op *o, logstate_status st) { finish(o, st, NULL, 0, NULL, 0, NULL); }
+/* Finishes an op whose callback takes only a status (or no data). */
+static void finish_status(op *o, logstate_status st) { finish(o, st, NULL, 0, NULL, 0, NULL); }
 
 /* --- the connection ----------------------------------------------------- */
 
@@ -355,11 +356,11 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv) {
     int maybe_applied = o->step != STEP_READ && (o->kind == OP_SET || o->kind == OP_UPDATE);
     ls_err(LOGSTATE_UNAVAILABLE, "redis %s: the connection went with the operation in flight (%s)%s", where, why,
            maybe_applied ? "; the set may or may not have been applied" : "");
-    fail(o, LOGSTATE_UNAVAILABLE);
+    finish_status(o, LOGSTATE_UNAVAILABLE);
   } else if (o->got < o->expect - 1) {
     if ((o->copies[o->got++] = reply_dup(r)) == NULL) {
       ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory keeping a reply");
-      fail(o, LOGSTATE_RESOURCE_EXHAUSTED);
+      finish_status(o, LOGSTATE_RESOURCE_EXHAUSTED);
     }
   } else {
     evtimer_del(o->timer);
@@ -435,7 +436,7 @@ static void on_op_timer(evutil_socket_t fd, short what, void *arg) {
   switch (o->state) {
   case ST_DEFERRED:
     ls_err(o->deferred_st, "%s", o->deferred_msg);
-    fail(o, o->deferred_st);
+    finish_status(o, o->deferred_st);
     break;
   case ST_BACKOFF:
     send_read(o);
@@ -444,7 +445,7 @@ static void on_op_timer(evutil_socket_t fd, short what, void *arg) {
     ls_redis_config_where(&a->cfg, where, sizeof(where));
     ls_err(LOGSTATE_UNAVAILABLE, "redis %s: timed out after %u ms%s", where, a->cfg.timeout_ms,
            o->step != STEP_READ ? "; the set may or may not have been applied" : "");
-    fail(o, LOGSTATE_UNAVAILABLE);
+    finish_status(o, LOGSTATE_UNAVAILABLE);
     /* Later replies queue behind the missing one: the connection is stuck. */
     snprintf(msg, sizeof(msg), "dropped after a request timed out after %u ms", a->cfg.timeout_ms);
     if (!a->closing)
@@ -475,7 +476,7 @@ static void update_read_done(op *o, const redisReply *r) {
   char q[LS_QUOTE_BUFSZ];
   logstate_status st = ls_redis_parse_snapshot(&a->cfg, r, o->key, o->key_len, &o->version, &cur, &cur_len);
   if (st != LOGSTATE_OK) {
-    fail(o, st);
+    finish_status(o, st);
     return;
   }
   o->in_finish = 1; /* fn may free the handle, which finishes this op */
@@ -494,13 +495,13 @@ static void update_read_done(op *o, const redisReply *r) {
     if (st != LOGSTATE_OK)
       ls_err(st, "logstate_async_update: the update function for log %s returned %s",
              ls_quote(q, sizeof(q), o->log_id, o->log_id_len), logstate_status_name(st));
-    fail(o, st); /* OK with no value: no change */
+    finish_status(o, st); /* OK with no value: no change */
     return;
   }
   st = ls_check_checkpoint("logstate_async_update", a->max_checkpoint_len, next, next_len);
   if (st != LOGSTATE_OK) {
     free(next);
-    fail(o, st);
+    finish_status(o, st);
     return;
   }
   free(o->cp);
@@ -520,7 +521,7 @@ static void process(op *o, redisReply *last) {
 
   switch (o->kind) {
   case OP_INIT:
-    fail(o, ls_redis_check_init_replies(&a->cfg, all, o->expect));
+    finish_status(o, ls_redis_check_init_replies(&a->cfg, all, o->expect));
     return;
   case OP_LOGS: {
     char **ids = NULL;
@@ -543,13 +544,13 @@ static void process(op *o, redisReply *last) {
   case OP_OPEN: {
     logstate_async_write *w = calloc(1, sizeof(*w));
     if (w == NULL) {
-      fail(o, ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory"));
+      finish_status(o, ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory"));
       return;
     }
     st = ls_redis_parse_snapshot(&a->cfg, last, o->key, o->key_len, &w->version, &w->cp, &w->cp_len);
     if (st != LOGSTATE_OK) {
       free(w);
-      fail(o, st);
+      finish_status(o, st);
       return;
     }
     /* The transaction takes over the op's key and log ID. */
@@ -575,7 +576,7 @@ static void process(op *o, redisReply *last) {
   /* STEP_SET: [EVALSHA, WAIT?]; STEP_RELOAD: [SCRIPT LOAD, EVALSHA, WAIT?]. */
   int base = o->step == STEP_RELOAD ? 1 : 0;
   if (o->step == STEP_RELOAD && all[0]->type == REDIS_REPLY_ERROR) {
-    fail(o, ls_redis_reply_error(&a->cfg, all[0], "SCRIPT LOAD", NULL, 0));
+    finish_status(o, ls_redis_reply_error(&a->cfg, all[0], "SCRIPT LOAD", NULL, 0));
     return;
   }
   if (ls_redis_is_noscript(all[base]) && o->step == STEP_SET) {
@@ -588,8 +589,9 @@ static void process(op *o, redisReply *last) {
   st = set_outcome(o, all[base], a->cfg.min_replicas ? all[base + 1] : NULL);
   if (st == LOGSTATE_ABORTED && o->kind == OP_UPDATE) {
     if (o->attempt >= a->update_attempts) {
-      fail(o, ls_err(LOGSTATE_ABORTED, "logstate_async_update: log %s: another writer won the race %u times in a row",
-                     ls_quote(q, sizeof(q), o->log_id, o->log_id_len), o->attempt));
+      finish_status(o, ls_err(LOGSTATE_ABORTED,
+                              "logstate_async_update: log %s: another writer won the race %u times in a row",
+                              ls_quote(q, sizeof(q), o->log_id, o->log_id_len), o->attempt));
       return;
     }
     o->attempt++;
@@ -600,7 +602,7 @@ static void process(op *o, redisReply *last) {
     evtimer_add(o->timer, &tv);
     return;
   }
-  fail(o, st);
+  finish_status(o, st);
 }
 
 /* --- submitting --------------------------------------------------------- */
@@ -730,7 +732,7 @@ void logstate_async_free(logstate_async *a) {
   a->closing = 1;
   while (a->ops) {
     ls_err(LOGSTATE_UNAVAILABLE, "logstate_async_free: the handle was freed with the operation pending");
-    fail(a->ops, LOGSTATE_UNAVAILABLE);
+    finish_status(a->ops, LOGSTATE_UNAVAILABLE);
   }
   evtimer_del(a->reconnect_timer);
   evtimer_del(a->connect_timer);

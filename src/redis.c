@@ -260,7 +260,6 @@ static logstate_status run_idempotent(redis_backend *b, build_fn build, void *ar
 /* --- operations --------------------------------------------------------- */
 
 typedef struct key_arg {
-  const ls_redis_config *cfg;
   const char *key;
   size_t key_len;
 } key_arg;
@@ -275,7 +274,7 @@ static void build_get(conn *k, pipeline *p, void *arg) {
 static logstate_status rd_get_latest(logstate_backend *be, const char *log_id, size_t log_id_len, uint8_t **out_cp,
                                      size_t *out_len) {
   redis_backend *b = (redis_backend *)be;
-  key_arg a = {&b->cfg, NULL, 0};
+  key_arg a = {NULL, 0};
   char *key = ls_redis_log_key(&b->cfg, log_id, log_id_len, &a.key_len);
   if ((a.key = key) == NULL)
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory");
@@ -361,7 +360,7 @@ static logstate_status rd_write_begin(logstate_backend *be, const char *log_id, 
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory");
   }
   t->log_id_len = log_id_len;
-  key_arg a = {&b->cfg, t->key, t->key_len};
+  key_arg a = {t->key, t->key_len};
   pipeline p;
   logstate_status st = run_idempotent(b, build_begin, &a, &p, "opening a write transaction", &t->k);
   if (st != LOGSTATE_OK) {
@@ -465,11 +464,7 @@ static logstate_status rd_write_set(logstate_backend *be, logstate_backend_txn *
   } else if (rx->type != REDIS_REPLY_ARRAY || rx->elements != 1) {
     st = ls_err(LOGSTATE_INTERNAL, "redis: EXEC: unexpected reply type %d", rx->type);
   } else if (ls_redis_is_noscript(rx->element[0])) {
-    pipeline_free(&p);
     st = set_after_noscript(b, t, cp, len);
-    if (st == LOGSTATE_ABORTED)
-      atomic_fetch_add(&b->conflicts, 1);
-    return st;
   } else {
     st = ls_redis_parse_set_result(&b->cfg, rx->element[0], t->key, t->key_len);
     if (st == LOGSTATE_OK && b->cfg.min_replicas)

@@ -422,7 +422,6 @@ static logstate_status error_status(const char *s, size_t n) {
 
 logstate_status ls_redis_reply_error(const ls_redis_config *c, const redisReply *r, const char *what, const char *key,
                                      size_t key_len) {
-  (void)c;
   const char *s = r->str ? r->str : "";
   size_t n = r->str ? r->len : 0;
   logstate_status st = error_status(s, n);

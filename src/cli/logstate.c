@@ -272,7 +272,7 @@ typedef enum { EXPECT_NOTHING, EXPECT_ABSENT, EXPECT_BYTES } expectation;
 
 /* One write transaction: check the expectation, then set. */
 static logstate_status store(logstate *ls, const char *id, const uint8_t *cp, size_t len, expectation e,
-                             const uint8_t *want, size_t want_len, int *conflict_reason) {
+                             const uint8_t *want, size_t want_len) {
   logstate_write *w = NULL;
   uint8_t *cur = NULL;
   size_t cur_len = 0;
@@ -285,7 +285,6 @@ static logstate_status store(logstate *ls, const char *id, const uint8_t *cp, si
     st = LOGSTATE_OK;
     if ((e == EXPECT_ABSENT && present) ||
         (e == EXPECT_BYTES && (!present || cur_len != want_len || memcmp(cur, want, cur_len) != 0))) {
-      *conflict_reason = 1;
       st = logstate_error_set(LOGSTATE_ABORTED, "the stored checkpoint is not what was expected");
     }
   }
@@ -328,8 +327,7 @@ static int cmd_set(logstate *ls, int argc, char **argv) {
   if (rc == EXIT_OK && expect_file)
     rc = read_all(expect_file, 64 * 1024 * 1024, &want, &want_len);
   if (rc == EXIT_OK) {
-    int conflict = 0;
-    logstate_status st = store(ls, id, cp, len, e, want, want_len, &conflict);
+    logstate_status st = store(ls, id, cp, len, e, want, want_len);
     rc = st == LOGSTATE_OK ? EXIT_OK : fail(st, "set");
   }
   free(cp);
@@ -424,9 +422,8 @@ static int cmd_import(logstate *ls, int argc, char **argv) {
         fprintf(stderr, "%s: import: log %s holds a different checkpoint; not overwritten (use --force)\n", prog, id);
         refused++;
       } else if (st == LOGSTATE_OK || st == LOGSTATE_NOT_FOUND) {
-        int conflict = 0;
         /* Expect what was just read, so a racing writer is not overwritten. */
-        st = store(ls, id, cp, (size_t)cpn, st == LOGSTATE_OK ? EXPECT_BYTES : EXPECT_ABSENT, cur, cur_len, &conflict);
+        st = store(ls, id, cp, (size_t)cpn, st == LOGSTATE_OK ? EXPECT_BYTES : EXPECT_ABSENT, cur, cur_len);
         if (st == LOGSTATE_OK)
           stored++;
         else
@@ -486,8 +483,7 @@ static int cmd_copy(logstate *src, int argc, char **argv) {
     } else if (st != LOGSTATE_OK && st != LOGSTATE_NOT_FOUND) {
       rc = fail(st, "copy: reading the destination");
     } else {
-      int conflict = 0;
-      st = store(dst, ids[i], cp, len, st == LOGSTATE_OK ? EXPECT_BYTES : EXPECT_ABSENT, cur, cur_len, &conflict);
+      st = store(dst, ids[i], cp, len, st == LOGSTATE_OK ? EXPECT_BYTES : EXPECT_ABSENT, cur, cur_len);
       if (st != LOGSTATE_OK) {
         rc = fail(st, "copy: writing");
       } else if ((st = read_latest(dst, ids[i], &back, &back_len)) != LOGSTATE_OK) {
