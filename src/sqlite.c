@@ -87,8 +87,9 @@ static int prepare(sq_backend *b, sqlite3_stmt **st, const char *sql, const char
 /* Rows written as TEXT (by the sqlite3 shell, say) match too. */
 #define WHERE_ID "WHERE logID = ?1 OR logID = CAST(?1 AS TEXT)"
 
-/* Reads the row and version of a log; the caller holds the mutex. */
-static logstate_status read_snapshot(sq_backend *b, const char *id, size_t id_len, snapshot *s) {
+/* Reads the row of a log and, when `with_version`, logstate's version of
+ * it; the caller holds the mutex. */
+static logstate_status read_snapshot(sq_backend *b, const char *id, size_t id_len, int with_version, snapshot *s) {
   sqlite3_stmt *st = NULL;
   memset(s, 0, sizeof(*s));
   int rc = prepare(b, &st, "SELECT chkpt FROM chkpts " WHERE_ID " LIMIT 1", id, id_len, NULL, 0);
@@ -107,7 +108,7 @@ static logstate_status read_snapshot(sq_backend *b, const char *id, size_t id_le
   }
   sqlite3_finalize(st);
   st = NULL;
-  if (rc == SQLITE_DONE)
+  if (rc == SQLITE_DONE && with_version)
     rc = prepare(b, &st, "SELECT version FROM logstate_versions WHERE logID = ?1", id, id_len, NULL, 0);
   if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
     s->version = sqlite3_column_int64(st, 0);
@@ -177,11 +178,11 @@ static logstate_status sq_logs(logstate_backend *be, char ***out_ids, size_t *ou
   return status;
 }
 
-/* A consistent snapshot: both SELECTs in one read transaction. */
+/* A write transaction's snapshot: both SELECTs in one read transaction. */
 static logstate_status snapshot_of(sq_backend *b, const char *id, size_t id_len, snapshot *s) {
   pthread_mutex_lock(&b->mu);
   int rc = exec(b, "BEGIN");
-  logstate_status st = rc == SQLITE_OK ? read_snapshot(b, id, id_len, s) : sq_err(b, rc, "beginning a read");
+  logstate_status st = rc == SQLITE_OK ? read_snapshot(b, id, id_len, 1, s) : sq_err(b, rc, "beginning a read");
   if (rc == SQLITE_OK)
     exec(b, st == LOGSTATE_OK ? "COMMIT" : "ROLLBACK");
   pthread_mutex_unlock(&b->mu);
@@ -190,8 +191,12 @@ static logstate_status snapshot_of(sq_backend *b, const char *id, size_t id_len,
 
 static logstate_status sq_get_latest(logstate_backend *be, const char *log_id, size_t log_id_len, uint8_t **out_cp,
                                      size_t *out_len) {
+  sq_backend *b = (sq_backend *)be;
   snapshot s;
-  logstate_status st = snapshot_of((sq_backend *)be, log_id, log_id_len, &s);
+  /* A read needs the checkpoint only: one statement, atomic by itself. */
+  pthread_mutex_lock(&b->mu);
+  logstate_status st = read_snapshot(b, log_id, log_id_len, 0, &s);
+  pthread_mutex_unlock(&b->mu);
   if (st != LOGSTATE_OK)
     return st;
   if (s.cp == NULL)
@@ -259,7 +264,7 @@ static logstate_status sq_write_set(logstate_backend *be, logstate_backend_txn *
     pthread_mutex_unlock(&b->mu);
     return st;
   }
-  st = read_snapshot(b, t->id, t->id_len, &now);
+  st = read_snapshot(b, t->id, t->id_len, 1, &now);
   if (st == LOGSTATE_OK && !same_snapshot(&now, &t->snap))
     st = ls_err(LOGSTATE_ABORTED, "sqlite: log %s changed since the transaction began",
                 ls_quote(q, sizeof(q), t->id, t->id_len));
