@@ -13,8 +13,7 @@ struct logstate {
    * freeing the handle early must not pull the backend out from under
    * them. */
   atomic_uint refs;
-  unsigned int update_attempts;
-  size_t max_checkpoint_len;
+  ls_policy policy;
 };
 
 struct logstate_read {
@@ -26,6 +25,8 @@ struct logstate_read {
 struct logstate_write {
   logstate *ls;
   logstate_backend_txn *txn;
+  char *log_id; /* for messages */
+  size_t log_id_len;
   int ended; /* write_set was called: only close is allowed now */
 };
 
@@ -61,18 +62,6 @@ static void handle_release(logstate *ls) {
   }
 }
 
-static logstate_status check_options(const logstate_options *opts) {
-  if (opts == NULL)
-    return LOGSTATE_OK;
-  if (opts->version != LOGSTATE_OPTIONS_VERSION)
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate options: version %u is not supported (expected %u)",
-                  opts->version, LOGSTATE_OPTIONS_VERSION);
-  if (opts->update_attempts > 1000000)
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate options: update_attempts %u is above 1000000",
-                  opts->update_attempts);
-  return LOGSTATE_OK;
-}
-
 static logstate_status check_methods(const logstate_backend_methods *m) {
   if (m == NULL)
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_open_backend: backend has no methods table");
@@ -100,9 +89,10 @@ logstate_status logstate_open_backend(logstate **out, logstate_backend *be, cons
     *out = NULL;
   if (out == NULL || be == NULL)
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_open_backend: %s is NULL", out ? "backend" : "out");
+  ls_policy policy;
   logstate_status st = check_methods(be->methods);
   if (st == LOGSTATE_OK)
-    st = check_options(opts);
+    st = ls_policy_from_options("logstate_open", opts, &policy);
   if (st != LOGSTATE_OK)
     return st;
   logstate *ls = calloc(1, sizeof(*ls));
@@ -110,9 +100,7 @@ logstate_status logstate_open_backend(logstate **out, logstate_backend *be, cons
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "logstate_open_backend: out of memory");
   ls->be = be;
   atomic_init(&ls->refs, 1);
-  ls->update_attempts = opts && opts->update_attempts ? opts->update_attempts : LOGSTATE_DEFAULT_UPDATE_ATTEMPTS;
-  ls->max_checkpoint_len =
-      opts && opts->max_checkpoint_len ? opts->max_checkpoint_len : LOGSTATE_DEFAULT_MAX_CHECKPOINT_LEN;
+  ls->policy = policy;
   *out = ls;
   return LOGSTATE_OK;
 }
@@ -122,7 +110,8 @@ logstate_status logstate_open_ext(logstate **out, const char *url, const logstat
     *out = NULL;
   if (out == NULL || url == NULL)
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_open: %s is NULL", out ? "url" : "out");
-  logstate_status st = check_options(opts);
+  ls_policy policy;
+  logstate_status st = ls_policy_from_options("logstate_open", opts, &policy);
   if (st != LOGSTATE_OK)
     return st;
   for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
@@ -257,7 +246,7 @@ logstate_status ls_check_checkpoint(const char *fn, size_t max_len, const uint8_
 /* A backend that says OK must hand over at least one byte: an empty stored
  * value can only come from outside the library, so it is corrupt data. */
 static logstate_status check_returned(const char *fn, const logstate *ls, logstate_status st, uint8_t **cp,
-                                      size_t *len) {
+                                      size_t *len, const char *log_id, size_t log_id_len) {
   if (st == LOGSTATE_OK && (*cp == NULL || *len == 0)) {
     free(*cp);
     *cp = NULL;
@@ -269,7 +258,7 @@ static logstate_status check_returned(const char *fn, const logstate *ls, logsta
     *cp = NULL;
     *len = 0;
   }
-  return st;
+  return st == LOGSTATE_NOT_FOUND ? ls_not_found(log_id, log_id_len) : st;
 }
 
 logstate_status logstate_read_ops(logstate *ls, const char *log_id, logstate_read **out) {
@@ -308,7 +297,7 @@ logstate_status logstate_read_get_latest(logstate_read *r, uint8_t **out_cp, siz
                                    : "out_len");
   logstate *ls = r->ls;
   logstate_status st = ls->be->methods->get_latest(ls->be, r->log_id, r->log_id_len, out_cp, out_len);
-  return check_returned("logstate_read_get_latest", ls, st, out_cp, out_len);
+  return check_returned("logstate_read_get_latest", ls, st, out_cp, out_len, r->log_id, r->log_id_len);
 }
 
 void logstate_read_free(logstate_read *r) {
@@ -330,10 +319,14 @@ logstate_status logstate_write_ops(logstate *ls, const char *log_id, logstate_wr
   if (st != LOGSTATE_OK)
     return st;
   logstate_write *w = calloc(1, sizeof(*w));
-  if (w == NULL)
+  if (w == NULL || (w->log_id = ls_memdup(log_id, n)) == NULL) {
+    free(w);
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "logstate_write_ops: out of memory");
+  }
+  w->log_id_len = n;
   st = ls->be->methods->write_begin(ls->be, log_id, n, &w->txn);
   if (st != LOGSTATE_OK) {
+    free(w->log_id);
     free(w);
     return st;
   }
@@ -353,23 +346,20 @@ logstate_status logstate_write_get_latest(logstate_write *w, uint8_t **out_cp, s
                   w == NULL        ? "write ops"
                   : out_cp == NULL ? "out_cp"
                                    : "out_len");
-  if (w->ended)
-    return ls_err(LOGSTATE_FAILED_PRECONDITION,
-                  "logstate_write_get_latest: the transaction ended with logstate_write_set; only "
-                  "logstate_write_close is allowed now");
+  logstate_status st = ls_write_usable("logstate_write_get_latest", w->ended);
+  if (st != LOGSTATE_OK)
+    return st;
   logstate *ls = w->ls;
-  logstate_status st = ls->be->methods->write_get_latest(ls->be, w->txn, out_cp, out_len);
-  return check_returned("logstate_write_get_latest", ls, st, out_cp, out_len);
+  st = ls->be->methods->write_get_latest(ls->be, w->txn, out_cp, out_len);
+  return check_returned("logstate_write_get_latest", ls, st, out_cp, out_len, w->log_id, w->log_id_len);
 }
 
 logstate_status logstate_write_set(logstate_write *w, const uint8_t *cp, size_t len) {
   if (w == NULL)
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_write_set: write ops is NULL");
-  if (w->ended)
-    return ls_err(LOGSTATE_FAILED_PRECONDITION,
-                  "logstate_write_set: the transaction already ended with logstate_write_set; only "
-                  "logstate_write_close is allowed now");
-  logstate_status st = ls_check_checkpoint("logstate_write_set", w->ls->max_checkpoint_len, cp, len);
+  logstate_status st = ls_write_usable("logstate_write_set", w->ended);
+  if (st == LOGSTATE_OK)
+    st = ls_check_checkpoint("logstate_write_set", w->ls->policy.max_checkpoint_len, cp, len);
   if (st != LOGSTATE_OK)
     return st; /* nothing reached the backend: the transaction stays usable */
   w->ended = 1;
@@ -381,76 +371,47 @@ logstate_status logstate_write_close(logstate_write *w) {
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_write_close: write ops is NULL");
   logstate *ls = w->ls;
   logstate_status st = ls->be->methods->write_end(ls->be, w->txn);
+  free(w->log_id);
   free(w);
   handle_release(ls);
   return st;
 }
 
-/* Randomized exponential backoff between update attempts, so that writers
- * that collided do not collide again in lockstep. */
-static void backoff(unsigned int attempt) {
-  static _Thread_local uint64_t rng;
-  if (rng == 0) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    rng = ((uint64_t)now.tv_nsec << 20) ^ (uint64_t)(uintptr_t)&rng ^ (uint64_t)now.tv_sec;
-    rng |= 1;
-  }
-  rng ^= rng << 13; /* xorshift64 */
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  unsigned int shift = attempt < 8 ? attempt : 8;
-  uint64_t cap_us = 50u << shift; /* 100 us after the first loss, up to 12.8 ms */
-  uint64_t us = rng % (cap_us + 1);
+static void sleep_us(uint64_t us) {
   struct timespec ts = {(time_t)(us / 1000000), (long)(us % 1000000) * 1000};
   nanosleep(&ts, NULL);
 }
 
 logstate_status logstate_update(logstate *ls, const char *log_id, logstate_update_fn fn, void *arg) {
+  static const char fname[] = "logstate_update";
   size_t n;
   if (ls == NULL || fn == NULL)
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_update: %s is NULL", ls ? "update function" : "handle");
-  logstate_status st = ls_check_log_id("logstate_update", log_id, &n);
-  if (st != LOGSTATE_OK)
-    return st;
-  char q[LS_QUOTE_BUFSZ];
-  for (unsigned int attempt = 1;; attempt++) {
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: %s is NULL", fname, ls ? "update function" : "handle");
+  logstate_status st = ls_check_log_id(fname, log_id, &n);
+  for (unsigned int attempt = 1; st == LOGSTATE_OK; attempt++) {
     logstate_write *w;
-    st = logstate_write_ops(ls, log_id, &w);
-    if (st != LOGSTATE_OK)
+    if ((st = logstate_write_ops(ls, log_id, &w)) != LOGSTATE_OK)
       return st;
     uint8_t *cur = NULL, *next = NULL;
     size_t cur_len = 0, next_len = 0;
     st = logstate_write_get_latest(w, &cur, &cur_len);
-    if (st != LOGSTATE_OK && st != LOGSTATE_NOT_FOUND) {
-      logstate_write_close(w);
-      return st;
-    }
-    st = fn(cur, cur_len, &next, &next_len, arg);
+    int set = (st == LOGSTATE_OK || st == LOGSTATE_NOT_FOUND) &&
+              ls_update_apply(fname, &ls->policy, fn, arg, log_id, n, cur, cur_len, &next, &next_len, &st);
     free(cur);
-    if (st != LOGSTATE_OK || next == NULL) {
+    if (set) {
+      st = logstate_write_set(w, next, next_len);
       free(next);
-      logstate_write_close(w);
-      if (st != LOGSTATE_OK)
-        ls_err(st, "logstate_update: the update function for log %s returned %s", ls_quote(q, sizeof(q), log_id, n),
-               logstate_status_name(st));
-      return st; /* unchanged; OK with no next value means "no change" */
     }
-    if (next_len == 0) {
-      free(next);
-      logstate_write_close(w);
-      return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_update: the update function returned an empty checkpoint");
-    }
-    st = logstate_write_set(w, next, next_len);
-    free(next);
     /* The set decided the outcome; a failing close after it changes
      * nothing stored, so its status is not the caller's concern. */
     logstate_write_close(w);
-    if (st != LOGSTATE_ABORTED)
+    uint64_t delay_us;
+    if (st != LOGSTATE_ABORTED || !set)
       return st;
-    if (attempt >= ls->update_attempts)
-      return ls_err(LOGSTATE_ABORTED, "logstate_update: log %s: another writer won the race %u times in a row",
-                    ls_quote(q, sizeof(q), log_id, n), attempt);
-    backoff(attempt);
+    if (!ls_update_retry(fname, &ls->policy, attempt, log_id, n, &delay_us))
+      return LOGSTATE_ABORTED;
+    sleep_us(delay_us);
+    st = LOGSTATE_OK;
   }
+  return st;
 }

@@ -3,6 +3,7 @@
 #define LOGSTATE_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "logstate/logstate.h"
 #include "logstate/sys/backend.h"
@@ -30,5 +31,43 @@ void ls_sort_unique(char **ids, size_t *n);
 
 /* Constructor of the in-memory backend, from what follows "memory:". */
 logstate_status ls_memory_backend_new(logstate_backend **out, const char *name);
+
+/* --- policy.c: the policy the sync and the async API share ------------- */
+
+/* logstate_options, resolved: every field has its value. */
+typedef struct ls_policy {
+  unsigned int update_attempts;
+  size_t max_checkpoint_len;
+} ls_policy;
+
+/* Validates `o` (NULL: defaults) into `out`; messages name `fn`. */
+logstate_status ls_policy_from_options(const char *fn, const logstate_options *o, ls_policy *out);
+
+/* Records "no checkpoint stored for log X" and returns NOT_FOUND. */
+logstate_status ls_not_found(const char *log_id, size_t log_id_len);
+
+/* A transaction's snapshot handed to the caller: a malloc()ed copy of `cp`,
+ * or NOT_FOUND when cp is NULL (no checkpoint). */
+logstate_status ls_snapshot_copy(const uint8_t *cp, size_t len, const char *log_id, size_t log_id_len,
+                                 uint8_t **out_cp, size_t *out_len);
+
+/* The set-once rule of write objects: OK while `ended` is 0, else
+ * FAILED_PRECONDITION naming `fn`. */
+logstate_status ls_write_usable(const char *fn, int ended);
+
+/* One step of Update(origin, f): calls `f` with the current checkpoint and
+ * checks what it returns. Returns 1 with the next checkpoint to set
+ * (malloc()ed, the caller's); or 0 with *out_st: OK for "no change", f's own
+ * status, or INVALID_ARGUMENT for an empty or oversized value, with the
+ * message recorded. */
+int ls_update_apply(const char *fn, const ls_policy *p, logstate_update_fn f, void *arg, const char *log_id,
+                    size_t log_id_len, const uint8_t *cur, size_t cur_len, uint8_t **out_next, size_t *out_next_len,
+                    logstate_status *out_st);
+
+/* After attempt number `attempt` lost its race: 1 and the randomized
+ * backoff to wait before the next attempt, or 0 when every attempt is used
+ * (ABORTED recorded). */
+int ls_update_retry(const char *fn, const ls_policy *p, unsigned int attempt, const char *log_id, size_t log_id_len,
+                    uint64_t *out_delay_us);
 
 #endif

@@ -153,17 +153,12 @@ static logstate_status read_entry(mem_store *s, const mem_entry *probe, uint8_t 
   return st;
 }
 
-static logstate_status not_found(const char *id, size_t n) {
-  char q[LS_QUOTE_BUFSZ];
-  return ls_err(LOGSTATE_NOT_FOUND, "memory: no checkpoint stored for log %s", ls_quote(q, sizeof(q), id, n));
-}
-
 static logstate_status mem_get_latest(logstate_backend *be, const char *log_id, size_t log_id_len, uint8_t **out_cp,
                                       size_t *out_len) {
   mem_entry probe = {.id = (char *)log_id, .id_len = log_id_len, .hash = fnv1a(log_id, log_id_len)};
   uint64_t version;
   logstate_status st = read_entry(((mem_backend *)be)->store, &probe, out_cp, out_len, &version);
-  return st == LOGSTATE_NOT_FOUND ? not_found(log_id, log_id_len) : st;
+  return st == LOGSTATE_NOT_FOUND ? ls_not_found(log_id, log_id_len) : st;
 }
 
 static logstate_status mem_write_begin(logstate_backend *be, const char *log_id, size_t log_id_len,
@@ -188,12 +183,7 @@ static logstate_status mem_write_begin(logstate_backend *be, const char *log_id,
 static logstate_status mem_write_get_latest(logstate_backend *be, logstate_backend_txn *t, uint8_t **out_cp,
                                             size_t *out_len) {
   (void)be;
-  if (t->cp == NULL)
-    return not_found(t->probe.id, t->probe.id_len);
-  if ((*out_cp = ls_memdup(t->cp, t->cp_len)) == NULL)
-    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "memory: out of memory copying a checkpoint");
-  *out_len = t->cp_len;
-  return LOGSTATE_OK;
+  return ls_snapshot_copy(t->cp, t->cp_len, t->probe.id, t->probe.id_len, out_cp, out_len);
 }
 
 static logstate_status mem_write_set(logstate_backend *be, logstate_backend_txn *t, const uint8_t *cp, size_t len) {

@@ -386,14 +386,7 @@ static logstate_status rd_write_begin(logstate_backend *be, const char *log_id, 
 static logstate_status rd_write_get_latest(logstate_backend *be, logstate_backend_txn *t, uint8_t **out_cp,
                                            size_t *out_len) {
   (void)be;
-  char q[LS_QUOTE_BUFSZ];
-  if (t->cp == NULL)
-    return ls_err(LOGSTATE_NOT_FOUND, "redis: no checkpoint stored for log %s",
-                  ls_quote(q, sizeof(q), t->log_id, t->log_id_len));
-  if ((*out_cp = ls_memdup(t->cp, t->cp_len)) == NULL)
-    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory copying a checkpoint");
-  *out_len = t->cp_len;
-  return LOGSTATE_OK;
+  return ls_snapshot_copy(t->cp, t->cp_len, t->log_id, t->log_id_len, out_cp, out_len);
 }
 
 /* EVALSHA set.lua with the transaction's expectations. */

@@ -123,11 +123,6 @@ static logstate_status read_snapshot(sq_backend *b, const char *id, size_t id_le
   return LOGSTATE_OK;
 }
 
-static logstate_status not_found(const char *id, size_t n) {
-  char q[LS_QUOTE_BUFSZ];
-  return ls_err(LOGSTATE_NOT_FOUND, "sqlite: no checkpoint stored for log %s", ls_quote(q, sizeof(q), id, n));
-}
-
 static logstate_status sq_init(logstate_backend *be) {
   sq_backend *b = (sq_backend *)be;
   pthread_mutex_lock(&b->mu);
@@ -200,7 +195,7 @@ static logstate_status sq_get_latest(logstate_backend *be, const char *log_id, s
   if (st != LOGSTATE_OK)
     return st;
   if (s.cp == NULL)
-    return not_found(log_id, log_id_len);
+    return ls_not_found(log_id, log_id_len);
   *out_cp = s.cp;
   *out_len = s.cp_len;
   return LOGSTATE_OK;
@@ -227,12 +222,7 @@ static logstate_status sq_write_begin(logstate_backend *be, const char *log_id, 
 static logstate_status sq_write_get_latest(logstate_backend *be, logstate_backend_txn *t, uint8_t **out_cp,
                                            size_t *out_len) {
   (void)be;
-  if (t->snap.cp == NULL)
-    return not_found(t->id, t->id_len);
-  if ((*out_cp = ls_memdup(t->snap.cp, t->snap.cp_len)) == NULL)
-    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "sqlite: out of memory");
-  *out_len = t->snap.cp_len;
-  return LOGSTATE_OK;
+  return ls_snapshot_copy(t->snap.cp, t->snap.cp_len, t->id, t->id_len, out_cp, out_len);
 }
 
 static int same_snapshot(const snapshot *a, const snapshot *b) {

@@ -1,0 +1,115 @@
+/* The policy every API and backend shares, written once: option
+ * resolution, the update step and its messages, the backoff between update
+ * attempts, the write object's set-once rule, the snapshot copy and the
+ * NOT_FOUND message. The sync core (core.c) and the async core
+ * (async/async.c) both call these, so the two APIs cannot drift apart. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+#define MAX_UPDATE_ATTEMPTS 1000000u
+
+logstate_status ls_policy_from_options(const char *fn, const logstate_options *o, ls_policy *out) {
+  out->update_attempts = LOGSTATE_DEFAULT_UPDATE_ATTEMPTS;
+  out->max_checkpoint_len = LOGSTATE_DEFAULT_MAX_CHECKPOINT_LEN;
+  if (o == NULL)
+    return LOGSTATE_OK;
+  if (o->version != LOGSTATE_OPTIONS_VERSION)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: options version %u is not supported (expected %u)", fn, o->version,
+                  LOGSTATE_OPTIONS_VERSION);
+  if (o->update_attempts > MAX_UPDATE_ATTEMPTS)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: update_attempts %u is above %u", fn, o->update_attempts,
+                  MAX_UPDATE_ATTEMPTS);
+  if (o->update_attempts)
+    out->update_attempts = o->update_attempts;
+  if (o->max_checkpoint_len)
+    out->max_checkpoint_len = o->max_checkpoint_len;
+  return LOGSTATE_OK;
+}
+
+logstate_status ls_not_found(const char *log_id, size_t log_id_len) {
+  char q[LS_QUOTE_BUFSZ];
+  return ls_err(LOGSTATE_NOT_FOUND, "no checkpoint stored for log %s", ls_quote(q, sizeof(q), log_id, log_id_len));
+}
+
+logstate_status ls_snapshot_copy(const uint8_t *cp, size_t len, const char *log_id, size_t log_id_len,
+                                 uint8_t **out_cp, size_t *out_len) {
+  if (cp == NULL)
+    return ls_not_found(log_id, log_id_len);
+  if ((*out_cp = ls_memdup(cp, len)) == NULL)
+    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "out of memory copying a checkpoint");
+  *out_len = len;
+  return LOGSTATE_OK;
+}
+
+logstate_status ls_write_usable(const char *fn, int ended) {
+  if (!ended)
+    return LOGSTATE_OK;
+  return ls_err(LOGSTATE_FAILED_PRECONDITION,
+                "%s: the transaction already ended with a set; only closing it is allowed now", fn);
+}
+
+int ls_update_apply(const char *fn, const ls_policy *p, logstate_update_fn f, void *arg, const char *log_id,
+                    size_t log_id_len, const uint8_t *cur, size_t cur_len, uint8_t **out_next, size_t *out_next_len,
+                    logstate_status *out_st) {
+  uint8_t *next = NULL;
+  size_t next_len = 0;
+  char q[LS_QUOTE_BUFSZ];
+  logstate_status st = f(cur, cur_len, &next, &next_len, arg);
+  if (st != LOGSTATE_OK) {
+    free(next);
+    *out_st = ls_err(st, "%s: the update function for log %s returned %s", fn,
+                     ls_quote(q, sizeof(q), log_id, log_id_len), logstate_status_name(st));
+    return 0;
+  }
+  if (next == NULL) { /* OK with no value: no change */
+    *out_st = LOGSTATE_OK;
+    return 0;
+  }
+  if (next_len == 0) {
+    free(next);
+    *out_st = ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: the update function returned an empty checkpoint", fn);
+    return 0;
+  }
+  if ((*out_st = ls_check_checkpoint(fn, p->max_checkpoint_len, next, next_len)) != LOGSTATE_OK) {
+    free(next);
+    return 0;
+  }
+  *out_next = next;
+  *out_next_len = next_len;
+  return 1;
+}
+
+/* One random source for every backoff: xorshift64, per thread (the async
+ * core runs on its loop's thread), seeded from the clock and the thread. */
+static uint64_t next_random(void) {
+  static _Thread_local uint64_t rng;
+  if (rng == 0) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    rng = ((uint64_t)now.tv_nsec << 20) ^ (uint64_t)(uintptr_t)&rng ^ (uint64_t)now.tv_sec;
+    rng |= 1;
+  }
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return rng;
+}
+
+int ls_update_retry(const char *fn, const ls_policy *p, unsigned int attempt, const char *log_id, size_t log_id_len,
+                    uint64_t *out_delay_us) {
+  char q[LS_QUOTE_BUFSZ];
+  if (attempt >= p->update_attempts) {
+    ls_err(LOGSTATE_ABORTED, "%s: log %s: another writer won the race %u times in a row", fn,
+           ls_quote(q, sizeof(q), log_id, log_id_len), attempt);
+    return 0;
+  }
+  /* Randomized exponential backoff, so that writers that collided do not
+   * collide again in lockstep: 100 us after the first loss, up to 12.8 ms. */
+  unsigned int shift = attempt < 8 ? attempt : 8;
+  uint64_t cap_us = (uint64_t)50 << shift;
+  *out_delay_us = next_random() % (cap_us + 1);
+  return 1;
+}
