@@ -32,6 +32,33 @@ void ls_sort_unique(char **ids, size_t *n);
 /* Constructor of the in-memory backend, from what follows "memory:". */
 logstate_status ls_memory_backend_new(logstate_backend **out, const char *name);
 
+/* --- url.c: what every URL scheme shares ------------------------------- */
+
+/* Percent-decodes s[0..n) into a new string. NULL and *bad set on a bad
+ * escape or an encoded NUL; NULL alone when out of memory. */
+char *ls_pct_decode(const char *s, size_t n, int *bad);
+/* A decimal in [0, max], the whole of s[0..n): 1 and *out, else 0. */
+int ls_parse_uint(const char *s, size_t n, unsigned long max, unsigned int *out);
+
+/* One key=value of a URL query. */
+typedef struct ls_query_param {
+  const char *key, *val;
+  size_t key_len, val_len;
+} ls_query_param;
+
+/* Reads the next parameter of the query at *q (after the '?') and advances
+ * *q: 1 with *p filled, 0 at the end, -1 for a parameter without '='
+ * (INVALID_ARGUMENT recorded; `what` names the scheme in the message). */
+int ls_query_next(const char *what, const char **q, ls_query_param *p);
+/* Whether the parameter's key is `key`. */
+int ls_query_is(const ls_query_param *p, const char *key);
+/* Records INVALID_ARGUMENT for an unknown key, listing the `known` ones. */
+logstate_status ls_query_unknown(const char *what, const ls_query_param *p, const char *known);
+/* The parameter's value as a whole number in [min, max], else
+ * INVALID_ARGUMENT naming the key and the range. */
+logstate_status ls_query_uint(const char *what, const ls_query_param *p, unsigned long min, unsigned long max,
+                              unsigned int *out);
+
 /* --- policy.c: the policy the sync and the async API share ------------- */
 
 /* logstate_options, resolved: every field has its value. */

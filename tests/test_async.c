@@ -617,8 +617,12 @@ static void test_logs_and_submit_errors(void **state) {
   logstate_async_free(NULL);
 
   logstate_async *b = (logstate_async *)1;
-  assert_status(logstate_async_open(&b, evb, "memory:", NULL), LOGSTATE_INVALID_ARGUMENT);
+  assert_status(logstate_async_open(&b, evb, "nosuch:", NULL), LOGSTATE_INVALID_ARGUMENT);
   assert_null(b);
+  logstate_options bad_opts = LOGSTATE_OPTIONS_INIT;
+  bad_opts.update_attempts = 2000000; /* the sync API refuses it: so must this */
+  assert_status(logstate_async_open(&b, evb, "memory:", &bad_opts), LOGSTATE_INVALID_ARGUMENT);
+  assert_status(logstate_async_open(&b, evb, make_url(&server, NULL), &bad_opts), LOGSTATE_INVALID_ARGUMENT);
   assert_status(logstate_async_open(&b, NULL, "redis://127.0.0.1/", NULL), LOGSTATE_INVALID_ARGUMENT);
   assert_status(logstate_async_open(&b, evb, "redis://127.0.0.1/?pool=x", NULL), LOGSTATE_INVALID_ARGUMENT);
   assert_status(logstate_async_open(NULL, evb, "redis://127.0.0.1/", NULL), LOGSTATE_INVALID_ARGUMENT);

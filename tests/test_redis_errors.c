@@ -11,7 +11,7 @@
 
 #include <string.h>
 
-#include "redis_common.h"
+#include "redis/proto.h"
 
 static void expect_mapping(const char *server_text, logstate_status want) {
   ls_redis_config cfg;

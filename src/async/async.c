@@ -1,0 +1,631 @@
+/* The async API's core, the same over every driver: argument checks, the
+ * callbacks and their exactly-once rule, per-log queues, and the update loop
+ * (its policy from policy.c, shared with the sync API).
+ *
+ * Lifetimes:
+ * - An op finishes exactly once, in finish(): from a request's result, a
+ *   backoff or validation failure, or logstate_async_free(). Its request,
+ *   if one is still out, is abandoned (owner = NULL); the driver drops it.
+ * - The handle's memory lives until no call from the loop is on the stack
+ *   (`depth`) and no write object refers to it (`refs`), so a callback may
+ *   free the handle.
+ * - Sets and updates of one handle on one log wait in that log's lane and
+ *   run one at a time, in order: one handle never races itself. */
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "async/driver.h"
+#include "async/lanes.h"
+#include "logstate/async.h"
+
+typedef enum { OP_INIT, OP_LOGS, OP_GET, OP_OPEN, OP_SET, OP_UPDATE } op_kind;
+
+struct ls_aop {
+  ls_lane_item li;            /* first: its place in the lane */
+  struct ls_aop *prev, *next; /* the handle's unfinished ops */
+  ls_lane *lane;              /* SET and UPDATE: the log's lane */
+  logstate_async *a;
+  op_kind kind;
+  int finished, busy; /* busy: fn is running; free the op after it */
+  ls_areq *req;       /* the request out, if any */
+  struct event *timer; /* UPDATE: the backoff before the next attempt */
+  logstate_async_done_cb done_cb;
+  logstate_async_get_cb get_cb;
+  logstate_async_logs_cb logs_cb;
+  logstate_async_write_cb write_cb;
+  void *arg;
+  char *log_id;
+  size_t log_id_len;
+  ls_asnap snap; /* SET: the snapshot to set against */
+  uint8_t *cp;   /* SET: the checkpoint */
+  size_t cp_len;
+  logstate_update_fn fn;
+  void *fn_arg;
+  unsigned int attempt;
+};
+typedef struct ls_aop op;
+
+struct logstate_async {
+  struct event_base *base;
+  ls_adriver *drv;
+  ls_policy policy;
+  ls_lanes lanes;
+  op *ops;
+  logstate_async_write *writes; /* open write objects */
+  int depth, closing;
+  unsigned int refs; /* the user's handle + open write objects */
+};
+
+struct logstate_async_write {
+  logstate_async *a;
+  logstate_async_write *prev, *next;
+  char *log_id;
+  size_t log_id_len;
+  ls_asnap snap;
+  int ended, orphaned; /* orphaned: the handle was freed */
+};
+
+/* --- requests ----------------------------------------------------------- */
+
+ls_areq *ls_areq_new(ls_areq_kind kind) {
+  ls_areq *r = calloc(1, sizeof(*r));
+  if (r)
+    r->kind = kind;
+  return r;
+}
+
+void ls_areq_result(ls_areq *r, logstate_status st) {
+  r->st = st;
+  if (st != LOGSTATE_OK)
+    snprintf(r->msg, sizeof(r->msg), "%s", logstate_last_error());
+}
+
+void ls_areq_finish(ls_adriver *d, ls_areq *r) {
+  if (r->owner) {
+    if (r->st != LOGSTATE_OK)
+      ls_err(r->st, "%s", r->msg);
+    r->done(r);
+  }
+  if (r->snap.txn)
+    d->m->release(d, &r->snap);
+  free(r->snap.cp);
+  free(r->log_id);
+  free(r->cp);
+  free(r->out_cp);
+  logstate_logs_free(r->ids, r->n);
+  free(r);
+}
+
+/* --- handle lifetime ---------------------------------------------------- */
+
+static void destroy(logstate_async *a) {
+  ls_lanes_free(&a->lanes);
+  free(a);
+}
+
+static void enter(logstate_async *a) { a->depth++; }
+
+static void leave(logstate_async *a) {
+  if (--a->depth == 0 && a->closing && a->refs == 0)
+    destroy(a);
+}
+
+static void op_free(op *o) {
+  if (o->timer)
+    event_free(o->timer);
+  free(o->log_id);
+  free(o->cp);
+  free(o->snap.cp);
+  free(o);
+}
+
+static int start(op *o);
+static void finish(op *o, logstate_status st, const uint8_t *cp, size_t len, const char *const *ids, size_t n,
+                   logstate_async_write *w);
+
+/* Takes `o` out of its lane and starts the op behind it. */
+static void lane_leave(op *o) {
+  logstate_async *a = o->a;
+  ls_lane *l = o->lane;
+  if (l == NULL)
+    return;
+  o->lane = NULL;
+  op *next = (op *)ls_lane_pop(&a->lanes, l, &o->li);
+  if (next && !a->closing && !start(next))
+    finish(next, LOGSTATE_RESOURCE_EXHAUSTED, NULL, 0, NULL, 0, NULL);
+}
+
+/* Finishes an op: exactly once. A non-OK status's message must already be
+ * recorded. */
+static void finish(op *o, logstate_status st, const uint8_t *cp, size_t len, const char *const *ids, size_t n,
+                   logstate_async_write *w) {
+  logstate_async *a = o->a;
+  o->finished = 1;
+  if (o->prev)
+    o->prev->next = o->next;
+  else
+    a->ops = o->next;
+  if (o->next)
+    o->next->prev = o->prev;
+  if (o->req)
+    o->req->owner = NULL; /* the driver drops it */
+  o->req = NULL;
+  if (o->timer)
+    evtimer_del(o->timer);
+  if (o->snap.txn)
+    a->drv->m->release(a->drv, &o->snap);
+  lane_leave(o);
+  switch (o->kind) {
+  case OP_GET:
+    o->get_cb(st, cp, len, o->arg);
+    break;
+  case OP_LOGS:
+    o->logs_cb(st, ids, n, o->arg);
+    break;
+  case OP_OPEN:
+    o->write_cb(st, w, o->arg);
+    break;
+  default:
+    o->done_cb(st, o->arg);
+    break;
+  }
+  if (!o->busy)
+    op_free(o);
+}
+
+static void finish_status(op *o, logstate_status st) { finish(o, st, NULL, 0, NULL, 0, NULL); }
+
+/* --- running ops -------------------------------------------------------- */
+
+static void on_done(ls_areq *r);
+
+/* Sends a request for `o`; 0 (RESOURCE_EXHAUSTED recorded) when out of
+ * memory. A SET hands the op's snapshot and checkpoint to the request. */
+static int submit(op *o, ls_areq_kind kind) {
+  logstate_async *a = o->a;
+  ls_areq *r = ls_areq_new(kind);
+  if (r == NULL || (o->log_id && (r->log_id = ls_memdup(o->log_id, o->log_id_len)) == NULL)) {
+    free(r);
+    ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "logstate async: out of memory");
+    return 0;
+  }
+  r->log_id_len = o->log_id_len;
+  if (kind == LS_AREQ_SET) {
+    r->snap = o->snap;
+    memset(&o->snap, 0, sizeof(o->snap));
+    r->cp = o->cp;
+    r->cp_len = o->cp_len;
+    o->cp = NULL;
+  }
+  r->owner = o;
+  r->done = on_done;
+  o->req = r;
+  a->drv->m->submit(a->drv, r);
+  return 1;
+}
+
+/* The first request of an op; sets and updates start when their lane gets
+ * to them. */
+static int start(op *o) {
+  static const ls_areq_kind first[] = {LS_AREQ_INIT, LS_AREQ_LOGS, LS_AREQ_GET,
+                                       LS_AREQ_OPEN, LS_AREQ_SET,  LS_AREQ_OPEN};
+  return submit(o, first[o->kind]);
+}
+
+static void on_backoff(evutil_socket_t fd, short what, void *arg) {
+  (void)fd, (void)what;
+  op *o = arg;
+  logstate_async *a = o->a;
+  enter(a);
+  if (!submit(o, LS_AREQ_OPEN))
+    finish_status(o, LOGSTATE_RESOURCE_EXHAUSTED);
+  leave(a);
+}
+
+/* The update read its snapshot: call fn, then set what it returned. */
+static void update_apply(op *o, ls_areq *r) {
+  logstate_async *a = o->a;
+  uint8_t *next = NULL;
+  size_t next_len = 0;
+  logstate_status st;
+  o->snap = r->snap;
+  memset(&r->snap, 0, sizeof(r->snap));
+  o->busy = 1; /* fn may free the handle, which finishes this op */
+  int set = ls_update_apply("logstate_async_update", &a->policy, o->fn, o->fn_arg, o->log_id, o->log_id_len,
+                            o->snap.cp, o->snap.len, &next, &next_len, &st);
+  o->busy = 0;
+  if (o->finished) {
+    free(next);
+    op_free(o);
+    return;
+  }
+  if (!set) {
+    finish_status(o, st); /* OK: no change */
+    return;
+  }
+  free(o->snap.cp);
+  o->snap.cp = NULL;
+  o->cp = next;
+  o->cp_len = next_len;
+  if (!submit(o, LS_AREQ_SET))
+    finish_status(o, LOGSTATE_RESOURCE_EXHAUSTED);
+}
+
+/* The update's set returned: done, or back off and read again. */
+static void update_set_done(op *o, const ls_areq *r) {
+  uint64_t us;
+  if (r->st != LOGSTATE_ABORTED) {
+    finish_status(o, r->st);
+    return;
+  }
+  if (!ls_update_retry("logstate_async_update", &o->a->policy, o->attempt, o->log_id, o->log_id_len, &us)) {
+    finish_status(o, LOGSTATE_ABORTED);
+    return;
+  }
+  o->attempt++;
+  struct timeval tv = {(time_t)(us / 1000000), (suseconds_t)(us % 1000000)};
+  evtimer_add(o->timer, &tv);
+}
+
+static void open_done(op *o, ls_areq *r) {
+  logstate_async *a = o->a;
+  logstate_async_write *w = r->st == LOGSTATE_OK ? calloc(1, sizeof(*w)) : NULL;
+  if (r->st != LOGSTATE_OK || w == NULL) {
+    finish_status(o, r->st != LOGSTATE_OK ? r->st : ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "logstate async: out of memory"));
+    return;
+  }
+  w->a = a;
+  w->snap = r->snap; /* the transaction takes over the snapshot and the ID */
+  memset(&r->snap, 0, sizeof(r->snap));
+  w->log_id = o->log_id;
+  w->log_id_len = o->log_id_len;
+  o->log_id = NULL;
+  w->next = a->writes;
+  if (a->writes)
+    a->writes->prev = w;
+  a->writes = w;
+  a->refs++;
+  finish(o, LOGSTATE_OK, NULL, 0, NULL, 0, w);
+}
+
+static void on_done(ls_areq *r) {
+  op *o = r->owner;
+  logstate_async *a = o->a;
+  o->req = NULL;
+  enter(a);
+  switch (o->kind) {
+  case OP_LOGS:
+    if (r->st == LOGSTATE_OK)
+      ls_sort_unique(r->ids, &r->n);
+    finish(o, r->st, NULL, 0, r->st == LOGSTATE_OK ? (const char *const *)r->ids : NULL,
+           r->st == LOGSTATE_OK ? r->n : 0, NULL);
+    break;
+  case OP_GET:
+    finish(o, r->st, r->out_cp, r->out_len, NULL, 0, NULL);
+    break;
+  case OP_OPEN:
+    open_done(o, r);
+    break;
+  case OP_UPDATE:
+    if (r->kind == LS_AREQ_OPEN && r->st == LOGSTATE_OK)
+      update_apply(o, r);
+    else if (r->kind == LS_AREQ_OPEN)
+      finish_status(o, r->st);
+    else
+      update_set_done(o, r);
+    break;
+  default: /* INIT, SET */
+    finish_status(o, r->st);
+    break;
+  }
+  leave(a);
+}
+
+/* --- submitting --------------------------------------------------------- */
+
+static logstate_status check_handle(const char *fn, logstate_async *a, const void *cb) {
+  if (a == NULL || cb == NULL)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: %s is NULL", fn, a ? "callback" : "handle");
+  if (a->closing)
+    return ls_err(LOGSTATE_FAILED_PRECONDITION, "%s: the handle is being freed", fn);
+  return LOGSTATE_OK;
+}
+
+/* A new op, linked into the handle; with `log_id`, the ID is checked and
+ * copied. NULL with the status recorded. */
+static op *op_new(const char *fn, logstate_async *a, op_kind kind, const char *log_id, void *arg,
+                  logstate_status *st) {
+  size_t n = 0;
+  if (log_id && (*st = ls_check_log_id(fn, log_id, &n)) != LOGSTATE_OK)
+    return NULL;
+  op *o = calloc(1, sizeof(*o));
+  if (o == NULL || (log_id && (o->log_id = ls_memdup(log_id, n)) == NULL) ||
+      (kind == OP_UPDATE && (o->timer = evtimer_new(a->base, on_backoff, o)) == NULL)) {
+    if (o)
+      op_free(o);
+    *st = ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "%s: out of memory", fn);
+    return NULL;
+  }
+  o->a = a;
+  o->kind = kind;
+  o->arg = arg;
+  o->log_id_len = n;
+  o->attempt = 1;
+  o->next = a->ops;
+  if (a->ops)
+    a->ops->prev = o;
+  a->ops = o;
+  *st = LOGSTATE_OK;
+  return o;
+}
+
+/* Undoes op_new for an op that never got going: no callback. */
+static void op_abandon(op *o) {
+  logstate_async *a = o->a;
+  if (o->prev)
+    o->prev->next = o->next;
+  else
+    a->ops = o->next;
+  if (o->next)
+    o->next->prev = o->prev;
+  if (o->lane) {
+    ls_lane_pop(&a->lanes, o->lane, &o->li); /* it was the head: nothing waits behind it yet */
+    o->lane = NULL;
+  }
+  op_free(o);
+}
+
+/* Starts `o` now, or queues it behind its log's earlier sets and updates. */
+static logstate_status launch(const char *fn, op *o, int laned) {
+  int run = 1;
+  if (laned && (o->lane = ls_lane_push(&o->a->lanes, o->log_id, o->log_id_len, &o->li, &run)) == NULL) {
+    op_abandon(o);
+    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "%s: out of memory", fn);
+  }
+  if (run && !start(o)) {
+    op_abandon(o);
+    return LOGSTATE_RESOURCE_EXHAUSTED;
+  }
+  return LOGSTATE_OK;
+}
+
+logstate_status logstate_async_init(logstate_async *a, logstate_async_done_cb cb, void *arg) {
+  logstate_status st = check_handle("logstate_async_init", a, (const void *)cb);
+  op *o = st == LOGSTATE_OK ? op_new("logstate_async_init", a, OP_INIT, NULL, arg, &st) : NULL;
+  if (o == NULL)
+    return st;
+  o->done_cb = cb;
+  return launch("logstate_async_init", o, 0);
+}
+
+logstate_status logstate_async_logs(logstate_async *a, logstate_async_logs_cb cb, void *arg) {
+  logstate_status st = check_handle("logstate_async_logs", a, (const void *)cb);
+  op *o = st == LOGSTATE_OK ? op_new("logstate_async_logs", a, OP_LOGS, NULL, arg, &st) : NULL;
+  if (o == NULL)
+    return st;
+  o->logs_cb = cb;
+  return launch("logstate_async_logs", o, 0);
+}
+
+logstate_status logstate_async_get_latest(logstate_async *a, const char *log_id, logstate_async_get_cb cb, void *arg) {
+  static const char fn[] = "logstate_async_get_latest";
+  logstate_status st = check_handle(fn, a, (const void *)cb);
+  if (st == LOGSTATE_OK && log_id == NULL)
+    st = ls_check_log_id(fn, log_id, NULL);
+  op *o = st == LOGSTATE_OK ? op_new(fn, a, OP_GET, log_id, arg, &st) : NULL;
+  if (o == NULL)
+    return st;
+  o->get_cb = cb;
+  return launch(fn, o, 0);
+}
+
+logstate_status logstate_async_write_ops(logstate_async *a, const char *log_id, logstate_async_write_cb cb, void *arg) {
+  static const char fn[] = "logstate_async_write_ops";
+  logstate_status st = check_handle(fn, a, (const void *)cb);
+  if (st == LOGSTATE_OK && log_id == NULL)
+    st = ls_check_log_id(fn, log_id, NULL);
+  op *o = st == LOGSTATE_OK ? op_new(fn, a, OP_OPEN, log_id, arg, &st) : NULL;
+  if (o == NULL)
+    return st;
+  o->write_cb = cb;
+  return launch(fn, o, 0);
+}
+
+logstate_status logstate_async_update(logstate_async *a, const char *log_id, logstate_update_fn fn, void *fn_arg,
+                                      logstate_async_done_cb cb, void *arg) {
+  static const char name[] = "logstate_async_update";
+  logstate_status st = check_handle(name, a, (const void *)cb);
+  if (st == LOGSTATE_OK && fn == NULL)
+    st = ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: update function is NULL", name);
+  if (st == LOGSTATE_OK && log_id == NULL)
+    st = ls_check_log_id(name, log_id, NULL);
+  op *o = st == LOGSTATE_OK ? op_new(name, a, OP_UPDATE, log_id, arg, &st) : NULL;
+  if (o == NULL)
+    return st;
+  o->fn = fn;
+  o->fn_arg = fn_arg;
+  o->done_cb = cb;
+  return launch(name, o, 1);
+}
+
+/* --- write transactions ------------------------------------------------- */
+
+static logstate_status check_write(const char *fn, logstate_async_write *w) {
+  logstate_status st = ls_write_usable(fn, w->ended);
+  if (st == LOGSTATE_OK && (w->orphaned || w->a->closing))
+    st = ls_err(LOGSTATE_FAILED_PRECONDITION, "%s: the handle was freed", fn);
+  return st;
+}
+
+logstate_status logstate_async_write_get_latest(logstate_async_write *w, const uint8_t **out_cp, size_t *out_len) {
+  static const char fn[] = "logstate_async_write_get_latest";
+  if (out_cp)
+    *out_cp = NULL;
+  if (out_len)
+    *out_len = 0;
+  if (w == NULL || out_cp == NULL || out_len == NULL)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: %s is NULL", fn,
+                  w == NULL        ? "write ops"
+                  : out_cp == NULL ? "out_cp"
+                                   : "out_len");
+  logstate_status st = check_write(fn, w);
+  if (st != LOGSTATE_OK)
+    return st;
+  if (w->snap.cp == NULL)
+    return ls_not_found(w->log_id, w->log_id_len);
+  *out_cp = w->snap.cp;
+  *out_len = w->snap.len;
+  return LOGSTATE_OK;
+}
+
+logstate_status logstate_async_write_set(logstate_async_write *w, const uint8_t *cp, size_t len,
+                                         logstate_async_done_cb cb, void *arg) {
+  static const char fn[] = "logstate_async_write_set";
+  if (w == NULL || cb == NULL)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: %s is NULL", fn, w ? "callback" : "write ops");
+  logstate_status st = check_write(fn, w);
+  if (st == LOGSTATE_OK)
+    st = ls_check_checkpoint(fn, w->a->policy.max_checkpoint_len, cp, len);
+  op *o = st == LOGSTATE_OK ? op_new(fn, w->a, OP_SET, w->log_id, arg, &st) : NULL;
+  if (o == NULL)
+    return st;
+  if ((o->cp = ls_memdup(cp, len)) == NULL) {
+    op_abandon(o);
+    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "%s: out of memory", fn);
+  }
+  o->cp_len = len;
+  o->done_cb = cb;
+  o->snap = w->snap; /* the set consumes the snapshot */
+  memset(&w->snap, 0, sizeof(w->snap));
+  w->ended = 1;
+  st = launch(fn, o, 1);
+  return st;
+}
+
+logstate_status logstate_async_write_close(logstate_async_write *w) {
+  if (w == NULL)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_async_write_close: write ops is NULL");
+  logstate_async *a = w->a;
+  if (!w->orphaned) {
+    if (w->snap.txn)
+      a->drv->m->release(a->drv, &w->snap);
+    if (w->prev)
+      w->prev->next = w->next;
+    else
+      a->writes = w->next;
+    if (w->next)
+      w->next->prev = w->prev;
+  }
+  free(w->snap.cp);
+  free(w->log_id);
+  free(w);
+  if (--a->refs == 0 && a->closing && a->depth == 0)
+    destroy(a);
+  return LOGSTATE_OK;
+}
+
+/* --- the handle --------------------------------------------------------- */
+
+static logstate_status handle_new(logstate_async **out, struct event_base *base, ls_adriver *drv,
+                                  const ls_policy *policy) {
+  logstate_async *a = calloc(1, sizeof(*a));
+  if (a == NULL) {
+    drv->m->free(drv);
+    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "logstate_async_open: out of memory");
+  }
+  a->base = base;
+  a->drv = drv;
+  a->policy = *policy;
+  a->refs = 1;
+  *out = a;
+  return LOGSTATE_OK;
+}
+
+static logstate_status check_open(logstate_async **out, struct event_base *base, const logstate_options *opts,
+                                  ls_policy *policy) {
+  if (out)
+    *out = NULL;
+  if (out == NULL || base == NULL)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_async_open: %s is NULL", out ? "event base" : "out");
+  return ls_policy_from_options("logstate_async_open", opts, policy);
+}
+
+static int is_redis_url(const char *url) {
+  return strncmp(url, "redis://", 8) == 0 || strncmp(url, "redis+unix://", 13) == 0;
+}
+
+logstate_status logstate_async_open(logstate_async **out, struct event_base *base, const char *url,
+                                    const logstate_options *opts) {
+  ls_policy policy;
+  ls_adriver *drv = NULL;
+  logstate_status st = check_open(out, base, opts, &policy);
+  if (st == LOGSTATE_OK && url == NULL)
+    st = ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_async_open: url is NULL");
+  if (st != LOGSTATE_OK)
+    return st;
+  if (is_redis_url(url)) {
+#ifdef LOGSTATE_HAVE_REDIS
+    ls_redis_config cfg;
+    if ((st = ls_redis_config_from_url(&cfg, url)) == LOGSTATE_OK &&
+        (st = ls_adriver_redis_new(&drv, base, &cfg)) != LOGSTATE_OK)
+      ls_redis_config_free(&cfg);
+#endif
+  } else {
+    logstate *ls = NULL;
+    if ((st = logstate_open_ext(&ls, url, opts)) == LOGSTATE_OK &&
+        (st = ls_adriver_threaded_new(&drv, base, ls)) != LOGSTATE_OK)
+      logstate_free(ls);
+  }
+  return st == LOGSTATE_OK ? handle_new(out, base, drv, &policy) : st;
+}
+
+logstate_status logstate_async_open_redis(logstate_async **out, struct event_base *base,
+                                          const logstate_redis_options *ro, const logstate_options *opts) {
+  ls_policy policy;
+  ls_adriver *drv = NULL;
+  logstate_status st = check_open(out, base, opts, &policy);
+  if (st != LOGSTATE_OK)
+    return st;
+#ifdef LOGSTATE_HAVE_REDIS
+  ls_redis_config cfg;
+  if ((st = ls_redis_config_from_options(&cfg, ro)) == LOGSTATE_OK &&
+      (st = ls_adriver_redis_new(&drv, base, &cfg)) != LOGSTATE_OK)
+    ls_redis_config_free(&cfg);
+#else
+  (void)ro;
+  st = ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_async_open_redis: this build has no Redis backend");
+#endif
+  return st == LOGSTATE_OK ? handle_new(out, base, drv, &policy) : st;
+}
+
+void logstate_async_free(logstate_async *a) {
+  if (a == NULL || a->closing)
+    return;
+  enter(a);
+  a->closing = 1;
+  while (a->ops) {
+    ls_err(LOGSTATE_UNAVAILABLE, "logstate_async_free: the handle was freed with the operation pending");
+    finish_status(a->ops, LOGSTATE_UNAVAILABLE);
+  }
+  for (logstate_async_write *w = a->writes; w; w = w->next) {
+    if (w->snap.txn)
+      a->drv->m->release(a->drv, &w->snap);
+    w->orphaned = 1;
+  }
+  a->writes = NULL;
+  a->drv->m->free(a->drv);
+  a->drv = NULL;
+  a->refs--;
+  leave(a);
+}
+
+logstate_status logstate_async_get_stats(logstate_async *a, logstate_redis_stats *out) {
+  if (a == NULL || out == NULL)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_async_get_stats: %s is NULL", a ? "out" : "handle");
+  if (a->closing || a->drv->m->stats == NULL)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_async_get_stats: %s",
+                  a->closing ? "the handle is being freed" : "the handle is not on the Redis backend");
+  a->drv->m->stats(a->drv, out);
+  return LOGSTATE_OK;
+}

@@ -1,0 +1,233 @@
+/* The async driver over any sync backend (memory, SQLite): the backend's
+ * calls, fsync included, run on one worker thread, so the loop never waits
+ * for a disk. Finished requests come back through a pipe the loop watches,
+ * and are finished on the loop's thread, on a later iteration than their
+ * submit. */
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "async/driver.h"
+
+typedef struct queue {
+  ls_areq *head, *tail;
+} queue;
+
+typedef struct threaded {
+  ls_adriver base;
+  logstate *ls;
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  queue todo, done; /* to the worker, and back to the loop */
+  int stop;
+  int dispatching, freed; /* th_free ran inside on_wake: free at its end */
+  int pipe[2]; /* the worker wakes the loop with a byte */
+  struct event *wake;
+} threaded;
+
+static void push(queue *q, ls_areq *r) {
+  r->next = NULL;
+  if (q->tail)
+    q->tail->next = r;
+  else
+    q->head = r;
+  q->tail = r;
+}
+
+static ls_areq *take_all(queue *q) {
+  ls_areq *r = q->head;
+  q->head = q->tail = NULL;
+  return r;
+}
+
+/* Runs one request with the sync API, on the worker. */
+static void run(logstate *ls, ls_areq *r) {
+  logstate_status st = LOGSTATE_OK;
+  switch (r->kind) {
+  case LS_AREQ_INIT:
+    st = logstate_init(ls);
+    break;
+  case LS_AREQ_LOGS:
+    st = logstate_logs(ls, &r->ids, &r->n);
+    break;
+  case LS_AREQ_GET: {
+    logstate_read *rd = NULL;
+    if ((st = logstate_read_ops(ls, r->log_id, &rd)) == LOGSTATE_OK)
+      st = logstate_read_get_latest(rd, &r->out_cp, &r->out_len);
+    logstate_read_free(rd);
+    break;
+  }
+  case LS_AREQ_OPEN: {
+    logstate_write *w = NULL;
+    if ((st = logstate_write_ops(ls, r->log_id, &w)) != LOGSTATE_OK)
+      break;
+    st = logstate_write_get_latest(w, &r->snap.cp, &r->snap.len);
+    if (st == LOGSTATE_NOT_FOUND)
+      st = LOGSTATE_OK; /* a snapshot of an absent log */
+    if (st == LOGSTATE_OK)
+      r->snap.txn = w;
+    else
+      logstate_write_close(w);
+    break;
+  }
+  case LS_AREQ_SET: {
+    logstate_write *w = r->snap.txn;
+    r->snap.txn = NULL;
+    st = logstate_write_set(w, r->cp, r->cp_len);
+    logstate_write_close(w);
+    break;
+  }
+  }
+  ls_areq_result(r, st);
+}
+
+static void *worker(void *arg) {
+  threaded *t = arg;
+  pthread_mutex_lock(&t->mu);
+  for (;;) {
+    while (t->todo.head == NULL && !t->stop)
+      pthread_cond_wait(&t->cv, &t->mu);
+    if (t->stop)
+      break;
+    ls_areq *r = t->todo.head;
+    if ((t->todo.head = r->next) == NULL)
+      t->todo.tail = NULL;
+    int abandoned = r->owner == NULL;
+    pthread_mutex_unlock(&t->mu);
+    if (!abandoned)
+      run(t->ls, r);
+    pthread_mutex_lock(&t->mu);
+    int was_empty = t->done.head == NULL;
+    push(&t->done, r);
+    if (was_empty) { /* one byte per batch; the loop takes the whole batch */
+      ssize_t w = write(t->pipe[1], "", 1);
+      (void)w; /* a full pipe already holds a wake-up */
+    }
+  }
+  pthread_mutex_unlock(&t->mu);
+  return NULL;
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg) {
+  (void)what;
+  threaded *t = arg;
+  char buf[64];
+  while (read(fd, buf, sizeof(buf)) > 0) {
+  }
+  pthread_mutex_lock(&t->mu);
+  ls_areq *r = take_all(&t->done);
+  pthread_mutex_unlock(&t->mu);
+  /* A callback may free the handle, and with it this driver: th_free then
+   * leaves the memory to us, and the rest of the batch has no owner. */
+  t->dispatching = 1;
+  while (r) {
+    ls_areq *next = r->next;
+    if (t->freed)
+      r->owner = NULL;
+    ls_areq_finish(&t->base, r);
+    r = next;
+  }
+  t->dispatching = 0;
+  if (t->freed) {
+    event_free(t->wake);
+    free(t);
+  }
+}
+
+static void th_submit(ls_adriver *d, ls_areq *r) {
+  threaded *t = (threaded *)d;
+  pthread_mutex_lock(&t->mu);
+  push(&t->todo, r);
+  pthread_cond_signal(&t->cv);
+  pthread_mutex_unlock(&t->mu);
+}
+
+static void th_release(ls_adriver *d, ls_asnap *s) {
+  (void)d;
+  /* Closing a write object without a set only frees memory: it never
+   * blocks, so it may run on the loop. */
+  logstate_write_close(s->txn);
+  s->txn = NULL;
+}
+
+static void drop_all(threaded *t, ls_areq *r) {
+  while (r) {
+    ls_areq *next = r->next;
+    r->owner = NULL;
+    ls_areq_finish(&t->base, r);
+    r = next;
+  }
+}
+
+static void th_free(ls_adriver *d) {
+  threaded *t = (threaded *)d;
+  pthread_mutex_lock(&t->mu);
+  t->stop = 1;
+  pthread_cond_signal(&t->cv);
+  pthread_mutex_unlock(&t->mu);
+  pthread_join(t->thread, NULL); /* waits for the request it is running, if any */
+  drop_all(t, take_all(&t->todo));
+  drop_all(t, take_all(&t->done));
+  close(t->pipe[0]);
+  close(t->pipe[1]);
+  logstate_free(t->ls);
+  pthread_cond_destroy(&t->cv);
+  pthread_mutex_destroy(&t->mu);
+  if (t->dispatching) {
+    event_del(t->wake);
+    t->freed = 1;
+    return;
+  }
+  event_free(t->wake);
+  free(t);
+}
+
+static const ls_adriver_methods threaded_methods = {
+    .submit = th_submit,
+    .release = th_release,
+    .stats = NULL,
+    .free = th_free,
+};
+
+logstate_status ls_adriver_threaded_new(ls_adriver **out, struct event_base *base, logstate *ls) {
+  threaded *t = calloc(1, sizeof(*t));
+  if (t == NULL)
+    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "logstate_async_open: out of memory");
+  t->pipe[0] = t->pipe[1] = -1;
+  if (pipe(t->pipe) != 0 || fcntl(t->pipe[0], F_SETFL, O_NONBLOCK) != 0 ||
+      fcntl(t->pipe[1], F_SETFL, O_NONBLOCK) != 0 || fcntl(t->pipe[0], F_SETFD, FD_CLOEXEC) != 0 ||
+      fcntl(t->pipe[1], F_SETFD, FD_CLOEXEC) != 0 ||
+      (t->wake = event_new(base, t->pipe[0], EV_READ | EV_PERSIST, on_wake, t)) == NULL ||
+      event_add(t->wake, NULL) != 0) {
+    int e = errno;
+    if (t->wake)
+      event_free(t->wake);
+    if (t->pipe[0] >= 0)
+      close(t->pipe[0]);
+    if (t->pipe[1] >= 0)
+      close(t->pipe[1]);
+    free(t);
+    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "logstate_async_open: cannot set up the worker's pipe: %s",
+                  strerror(e));
+  }
+  pthread_mutex_init(&t->mu, NULL);
+  pthread_cond_init(&t->cv, NULL);
+  t->base.m = &threaded_methods;
+  t->ls = ls;
+  if (pthread_create(&t->thread, NULL, worker, t) != 0) {
+    pthread_cond_destroy(&t->cv);
+    pthread_mutex_destroy(&t->mu);
+    event_free(t->wake);
+    close(t->pipe[0]);
+    close(t->pipe[1]);
+    free(t);
+    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "logstate_async_open: cannot start the worker thread");
+  }
+  *out = &t->base;
+  return LOGSTATE_OK;
+}

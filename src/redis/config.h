@@ -1,0 +1,49 @@
+/* The validated configuration of a Redis store, from typed options or a
+ * redis:// URL. Shared by the protocol module and both drivers. */
+#ifndef LOGSTATE_REDIS_CONFIG_H
+#define LOGSTATE_REDIS_CONFIG_H
+
+#include "internal.h"
+#include "logstate/redis.h"
+
+typedef struct ls_redis_config {
+  char *host;
+  unsigned int port;
+  char *unix_path;
+  char *user;
+  char *password;
+  unsigned int db;
+  char *prefix;
+  unsigned int pool;
+  unsigned int connect_timeout_ms;
+  unsigned int timeout_ms;
+  logstate_redis_durability durability;
+  unsigned int min_replicas;
+  unsigned int replica_timeout_ms;
+  logstate_redis_guard guard;
+  void (*log)(void *log_arg, const char *message);
+  void *log_arg;
+  /* Derived key names: {N}:logs, {N}:meta and the {N}:log: prefix. */
+  char *key_logs, *key_meta, *key_log_prefix;
+  size_t key_logs_len, key_meta_len, key_log_prefix_len;
+} ls_redis_config;
+
+/* Validates `o` (NULL: defaults) into `c`, copying every string. On failure
+ * `c` holds nothing to free. */
+logstate_status ls_redis_config_from_options(ls_redis_config *c, const logstate_redis_options *o);
+/* Parses a redis:// or redis+unix:// URL. Messages never repeat a password. */
+logstate_status ls_redis_config_from_url(ls_redis_config *c, const char *url);
+void ls_redis_config_free(ls_redis_config *c);
+/* "host:port" or the socket path, for messages. */
+void ls_redis_config_where(const ls_redis_config *c, char *buf, size_t bufsz);
+/* Reports a warning through the configured log callback (or stderr). */
+void ls_redis_log(const ls_redis_config *c, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* {N}:log:<logID>, malloc()ed, with its length. NULL when out of memory. */
+char *ls_redis_log_key(const ls_redis_config *c, const char *log_id, size_t log_id_len, size_t *out_len);
+
+#endif

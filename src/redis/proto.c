@@ -1,0 +1,385 @@
+/* logstate's Redis protocol: every command, key, hash field and reply index
+ * of an operation (the set-up checks of init are in proto_init.c). See
+ * proto.h for how a driver runs an op. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "redis/proto.h"
+
+/* The hash fields of {N}:log:<logID>, as lua/set.lua writes them. */
+#define F_VERSION "version"
+#define F_CHECKPOINT "checkpoint"
+
+enum { STEP_FIRST = 0, STEP_RELOAD = 1 }; /* SET: after NOSCRIPT, load and run again */
+
+logstate_status ls_rp_begin(const ls_redis_proto *p, ls_rp_op *op) {
+  op->step = STEP_FIRST;
+  op->key = NULL;
+  op->key_len = 0;
+  op->version = 0;
+  op->out_cp = NULL;
+  op->out_len = 0;
+  op->ids = NULL;
+  op->n = 0;
+  if (op->kind != LS_RP_GET && op->kind != LS_RP_OPEN && op->kind != LS_RP_SET)
+    return LOGSTATE_OK;
+  if ((op->key = ls_redis_log_key(&p->cfg, op->log_id, op->log_id_len, &op->key_len)) == NULL)
+    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory");
+  return LOGSTATE_OK;
+}
+
+void ls_rp_end(ls_rp_op *op) {
+  free(op->key);
+  free(op->out_cp);
+  logstate_logs_free(op->ids, op->n);
+  op->key = NULL;
+  op->out_cp = NULL;
+  op->ids = NULL;
+  op->n = 0;
+}
+
+/* --- plans -------------------------------------------------------------- */
+
+void ls_rp_cmd_set(ls_rp_cmd *c, int argc, const char *const *argv, const size_t *len) {
+  c->argc = argc;
+  for (int i = 0; i < argc; i++) {
+    c->argv[i] = argv[i];
+    c->len[i] = len ? len[i] : strlen(argv[i]);
+  }
+}
+
+static void add(ls_rp_plan *plan, int argc, const char *const *argv, const size_t *len) {
+  ls_rp_cmd_set(&plan->cmd[plan->n++], argc, argv, len);
+}
+
+void ls_rp_cmd_script_load(ls_rp_cmd *c) {
+  const char *argv[] = {"SCRIPT", "LOAD", ls_lua_set};
+  size_t len[] = {6, 4, ls_lua_set_len};
+  ls_rp_cmd_set(c, 3, argv, len);
+}
+
+static void plan_connect(const ls_redis_config *c, ls_rp_plan *plan) {
+  if (c->password && c->user)
+    add(plan, 3, (const char *[]){"AUTH", c->user, c->password}, NULL);
+  else if (c->password)
+    add(plan, 2, (const char *[]){"AUTH", c->password}, NULL);
+  if (c->db) {
+    snprintf(plan->num[0], sizeof(plan->num[0]), "%u", c->db);
+    add(plan, 2, (const char *[]){"SELECT", plan->num[0]}, NULL);
+  }
+  add(plan, 1, (const char *[]){"PING"}, NULL);
+}
+
+/* The set script's calling convention (lua/set.lua): KEYS log, index; ARGV
+ * expected version, checkpoint, log ID, guard. */
+static void plan_evalsha(const ls_redis_proto *p, const ls_rp_op *op, ls_rp_plan *plan) {
+  const ls_redis_config *c = &p->cfg;
+  const char *guard = c->guard == LOGSTATE_REDIS_GUARD_SIZE ? "size" : "none";
+  snprintf(plan->num[1], sizeof(plan->num[1]), "%llu", (unsigned long long)op->expect);
+  const char *argv[] = {"EVALSHA",     ls_lua_set_sha1,       "2",        op->key, c->key_logs,
+                        plan->num[1], (const char *)op->cp, op->log_id, guard};
+  size_t len[] = {7, 40, 1, op->key_len, c->key_logs_len, strlen(plan->num[1]), op->cp_len, op->log_id_len,
+                  strlen(guard)};
+  add(plan, 9, argv, len);
+}
+
+static void plan_set(const ls_redis_proto *p, const ls_rp_op *op, ls_rp_plan *plan) {
+  const ls_redis_config *c = &p->cfg;
+  if (op->step == STEP_RELOAD) {
+    /* The WATCH is gone (EXEC cleared it), but the script compares the
+     * version read at open: still a compare-and-set. */
+    ls_rp_cmd_script_load(&plan->cmd[plan->n++]);
+    plan_evalsha(p, op, plan);
+  } else if (op->watch) {
+    add(plan, 1, (const char *[]){"MULTI"}, NULL);
+    plan_evalsha(p, op, plan);
+    add(plan, 1, (const char *[]){"EXEC"}, NULL);
+  } else {
+    plan_evalsha(p, op, plan);
+  }
+  if (c->min_replicas) { /* after EXEC: inside MULTI, WAIT returns at once */
+    snprintf(plan->num[0], sizeof(plan->num[0]), "%u", c->min_replicas);
+    snprintf(plan->num[2], sizeof(plan->num[2]), "%u", c->replica_timeout_ms);
+    add(plan, 3, (const char *[]){"WAIT", plan->num[0], plan->num[2]}, NULL);
+  }
+}
+
+void ls_rp_plan_next(const ls_redis_proto *p, ls_rp_op *op, ls_rp_plan *plan) {
+  const ls_redis_config *c = &p->cfg;
+  plan->n = 0;
+  switch (op->kind) {
+  case LS_RP_CONNECT:
+    plan_connect(c, plan);
+    break;
+  case LS_RP_INIT:
+    ls_rp_plan_init(p, plan);
+    break;
+  case LS_RP_GET:
+    add(plan, 3, (const char *[]){"HGET", op->key, F_CHECKPOINT}, (const size_t[]){4, op->key_len, 10});
+    break;
+  case LS_RP_LOGS:
+    add(plan, 2, (const char *[]){"SMEMBERS", c->key_logs}, (const size_t[]){8, c->key_logs_len});
+    break;
+  case LS_RP_OPEN:
+    if (op->unwatch)
+      add(plan, 1, (const char *[]){"UNWATCH"}, NULL);
+    if (op->watch)
+      add(plan, 2, (const char *[]){"WATCH", op->key}, (const size_t[]){5, op->key_len});
+    add(plan, 4, (const char *[]){"HMGET", op->key, F_VERSION, F_CHECKPOINT}, (const size_t[]){5, op->key_len, 7, 10});
+    break;
+  case LS_RP_SET:
+    plan_set(p, op, plan);
+    break;
+  }
+}
+
+/* --- judges ------------------------------------------------------------- */
+
+static logstate_status judge_connect(const ls_redis_config *c, const redisReply *const *r) {
+  char where[300];
+  int i = 0;
+  if (c->password) {
+    if (r[i]->type == REDIS_REPLY_ERROR) {
+      /* Any AUTH refusal is a permission problem, whatever its code. The
+       * server's text never contains the password. */
+      ls_redis_config_where(c, where, sizeof(where));
+      return ls_err(LOGSTATE_PERMISSION_DENIED, "redis %s: authentication as %s failed: %.*s", where,
+                    c->user ? c->user : "the default user", (int)(r[i]->len > 300 ? 300 : r[i]->len), r[i]->str);
+    }
+    i++;
+  }
+  if (c->db && r[i++]->type == REDIS_REPLY_ERROR)
+    return ls_redis_reply_error(c, r[i - 1], "SELECT", NULL, 0);
+  if (r[i]->type == REDIS_REPLY_ERROR)
+    return ls_redis_reply_error(c, r[i], "PING", NULL, 0);
+  return LOGSTATE_OK;
+}
+
+static logstate_status judge_get(const ls_redis_config *c, ls_rp_op *op, const redisReply *r) {
+  char q[LS_QUOTE_BUFSZ];
+  if (r->type == REDIS_REPLY_NIL)
+    return ls_not_found(op->log_id, op->log_id_len);
+  if (r->type == REDIS_REPLY_ERROR)
+    return ls_redis_reply_error(c, r, "reading a checkpoint", op->key, op->key_len);
+  if (r->type != REDIS_REPLY_STRING || r->len == 0)
+    return ls_err(LOGSTATE_INTERNAL, "redis: key %s holds an empty or non-string checkpoint",
+                  ls_quote(q, sizeof(q), op->key, op->key_len));
+  if ((op->out_cp = ls_memdup(r->str, r->len)) == NULL)
+    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory copying a checkpoint");
+  op->out_len = r->len;
+  return LOGSTATE_OK;
+}
+
+static logstate_status judge_logs(const ls_redis_config *c, ls_rp_op *op, const redisReply *r) {
+  if (r->type == REDIS_REPLY_ERROR)
+    return ls_redis_reply_error(c, r, "listing logs", c->key_logs, c->key_logs_len);
+  if (r->type != REDIS_REPLY_ARRAY)
+    return ls_redis_unexpected("SMEMBERS", r);
+  if (r->elements == 0)
+    return LOGSTATE_OK;
+  if ((op->ids = calloc(r->elements, sizeof(*op->ids))) == NULL)
+    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory listing logs");
+  for (size_t i = 0; i < r->elements; i++) {
+    const redisReply *e = r->element[i];
+    if (e->type != REDIS_REPLY_STRING || e->len == 0 || e->len > LOGSTATE_MAX_LOG_ID_LEN ||
+        memchr(e->str, '\0', e->len))
+      return ls_err(LOGSTATE_INTERNAL, "redis: the index %s holds a member that is not a valid log ID", c->key_logs);
+    if ((op->ids[i] = ls_memdup(e->str, e->len)) == NULL)
+      return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory listing logs");
+    op->n = i + 1;
+  }
+  return LOGSTATE_OK;
+}
+
+/* A positive decimal without sign or leading zeros, as the script writes. */
+static int parse_version(const char *s, size_t n, uint64_t *out) {
+  uint64_t v = 0;
+  if (n == 0 || n > 19 || s[0] == '0')
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9')
+      return 0;
+    v = v * 10 + (uint64_t)(s[i] - '0');
+  }
+  *out = v;
+  return 1;
+}
+
+static logstate_status judge_open(const ls_redis_config *c, ls_rp_op *op, const redisReply *const *r, int n) {
+  char q[LS_QUOTE_BUFSZ];
+  for (int i = 0; i < n - 1; i++) /* UNWATCH, WATCH */
+    if (r[i]->type == REDIS_REPLY_ERROR)
+      return ls_redis_reply_error(c, r[i], i == n - 2 && op->watch ? "WATCH" : "UNWATCH", op->key, op->key_len);
+  const redisReply *h = r[n - 1]; /* HMGET version checkpoint */
+  if (h->type == REDIS_REPLY_ERROR)
+    return ls_redis_reply_error(c, h, "reading the log", op->key, op->key_len);
+  if (h->type != REDIS_REPLY_ARRAY || h->elements != 2)
+    return ls_redis_unexpected("HMGET", h);
+  const redisReply *v = h->element[0], *cp = h->element[1];
+  if (v->type == REDIS_REPLY_NIL && cp->type == REDIS_REPLY_NIL)
+    return LOGSTATE_OK; /* absent: version 0, no checkpoint */
+  if (v->type != REDIS_REPLY_STRING || cp->type != REDIS_REPLY_STRING || !parse_version(v->str, v->len, &op->version) ||
+      cp->len == 0)
+    return ls_err(LOGSTATE_INTERNAL, "redis: key %s is corrupt: it needs a checkpoint and a positive version",
+                  ls_quote(q, sizeof(q), op->key, op->key_len));
+  if ((op->out_cp = ls_memdup(cp->str, cp->len)) == NULL)
+    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory copying a checkpoint");
+  op->out_len = cp->len;
+  return LOGSTATE_OK;
+}
+
+/* The script's reply: {"OK", new version} or {"CONFLICT", current version}. */
+static logstate_status judge_script(ls_redis_proto *p, ls_rp_op *op, const redisReply *r) {
+  char q[LS_QUOTE_BUFSZ];
+  if (r->type == REDIS_REPLY_ERROR)
+    return ls_redis_reply_error(&p->cfg, r, "set script", op->key, op->key_len);
+  if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 || r->element[0]->type != REDIS_REPLY_STRING ||
+      r->element[1]->type != REDIS_REPLY_INTEGER)
+    return ls_redis_unexpected("set script", r);
+  const redisReply *s = r->element[0];
+  if (s->len == 2 && memcmp(s->str, "OK", 2) == 0) {
+    op->version = (uint64_t)r->element[1]->integer;
+    return LOGSTATE_OK;
+  }
+  if (s->len == 8 && memcmp(s->str, "CONFLICT", 8) == 0) {
+    atomic_fetch_add(&p->conflicts, 1);
+    return ls_err(LOGSTATE_ABORTED, "redis: log key %s changed since the transaction began (now at version %lld)",
+                  ls_quote(q, sizeof(q), op->key, op->key_len), r->element[1]->integer);
+  }
+  return ls_redis_unexpected("set script", r);
+}
+
+static logstate_status judge_wait(const ls_redis_config *c, const redisReply *r) {
+  if (r->type == REDIS_REPLY_ERROR)
+    return ls_redis_reply_error(c, r, "WAIT for replicas", NULL, 0);
+  if (r->type != REDIS_REPLY_INTEGER)
+    return ls_redis_unexpected("WAIT", r);
+  if (r->integer < (long long)c->min_replicas)
+    return ls_err(LOGSTATE_UNAVAILABLE,
+                  "redis: the checkpoint is stored on the primary, but only %lld of the %u required replicas "
+                  "acknowledged it within %u ms",
+                  r->integer, c->min_replicas, c->replica_timeout_ms);
+  return LOGSTATE_OK;
+}
+
+static int is_noscript(const redisReply *r) {
+  return r->type == REDIS_REPLY_ERROR && r->len >= 8 && memcmp(r->str, "NOSCRIPT", 8) == 0;
+}
+
+/* Replies: [SCRIPT LOAD] EVALSHA [WAIT], or MULTI QUEUED EXEC [WAIT]. */
+static int judge_set(ls_redis_proto *p, ls_rp_op *op, const redisReply *const *r, logstate_status *st) {
+  const ls_redis_config *c = &p->cfg;
+  const redisReply *script;
+  int next = 1;
+  if (op->step == STEP_RELOAD) {
+    if (r[0]->type == REDIS_REPLY_ERROR) {
+      *st = ls_redis_reply_error(c, r[0], "SCRIPT LOAD", NULL, 0);
+      return 1;
+    }
+    script = r[1];
+    next = 2;
+  } else if (op->watch) {
+    const redisReply *multi = r[0], *queued = r[1], *exec = r[2];
+    next = 3;
+    if (multi->type == REDIS_REPLY_ERROR) {
+      *st = ls_redis_reply_error(c, multi, "MULTI", NULL, 0);
+      return 1;
+    }
+    if (exec->type == REDIS_REPLY_NIL) {
+      atomic_fetch_add(&p->conflicts, 1);
+      *st = ls_err(LOGSTATE_ABORTED, "redis: another writer committed to this log since the transaction began");
+      return 1;
+    }
+    if (exec->type == REDIS_REPLY_ERROR) { /* EXECABORT: the queued command's reply says why */
+      *st = ls_redis_reply_error(c, queued->type == REDIS_REPLY_ERROR ? queued : exec, "setting a checkpoint",
+                                 op->key, op->key_len);
+      return 1;
+    }
+    if (exec->type != REDIS_REPLY_ARRAY || exec->elements != 1) {
+      *st = ls_redis_unexpected("EXEC", exec);
+      return 1;
+    }
+    script = exec->element[0];
+  } else {
+    script = r[0];
+  }
+  if (op->step == STEP_FIRST && is_noscript(script)) {
+    /* Nothing was applied: load the script and run it again. */
+    atomic_fetch_add(&p->script_reloads, 1);
+    op->step = STEP_RELOAD;
+    return 0;
+  }
+  *st = judge_script(p, op, script);
+  if (*st == LOGSTATE_OK && c->min_replicas)
+    *st = judge_wait(c, r[next]);
+  return 1;
+}
+
+int ls_rp_judge(ls_redis_proto *p, ls_rp_op *op, const redisReply *const *r, int n, logstate_status *st) {
+  const ls_redis_config *c = &p->cfg;
+  switch (op->kind) {
+  case LS_RP_CONNECT:
+    *st = judge_connect(c, r);
+    return 1;
+  case LS_RP_INIT:
+    *st = ls_rp_judge_init(p, r, n);
+    return 1;
+  case LS_RP_GET:
+    *st = judge_get(c, op, r[0]);
+    return 1;
+  case LS_RP_LOGS:
+    *st = judge_logs(c, op, r[0]);
+    return 1;
+  case LS_RP_OPEN:
+    *st = judge_open(c, op, r, n);
+    return 1;
+  case LS_RP_SET:
+    return judge_set(p, op, r, st);
+  }
+  *st = ls_err(LOGSTATE_INTERNAL, "redis: unknown operation %d", (int)op->kind);
+  return 1;
+}
+
+/* --- failures ----------------------------------------------------------- */
+
+static const char *what_of(const ls_rp_op *op) {
+  switch (op->kind) {
+  case LS_RP_CONNECT:
+    return "connecting";
+  case LS_RP_INIT:
+    return "init";
+  case LS_RP_GET:
+    return "reading a checkpoint";
+  case LS_RP_LOGS:
+    return "listing logs";
+  case LS_RP_OPEN:
+    return "opening a write transaction";
+  case LS_RP_SET:
+    break;
+  }
+  return "setting a checkpoint (the set may or may not have been applied: read again before retrying)";
+}
+
+unsigned int ls_rp_timeout_ms(const ls_redis_proto *p, const ls_rp_op *op) {
+  const ls_redis_config *c = &p->cfg;
+  return c->timeout_ms + (op->kind == LS_RP_SET && c->min_replicas ? c->replica_timeout_ms : 0);
+}
+
+logstate_status ls_rp_failed(const ls_redis_proto *p, const ls_rp_op *op, int err, const char *errstr) {
+  char where[300];
+  if (err)
+    return ls_redis_io_error(&p->cfg, err, errstr, what_of(op));
+  ls_redis_config_where(&p->cfg, where, sizeof(where));
+  return ls_err(LOGSTATE_UNAVAILABLE, "redis %s: %s: the connection went with the request in flight (%s)", where,
+                what_of(op), errstr && errstr[0] ? errstr : "closed");
+}
+
+logstate_status ls_rp_timed_out(const ls_redis_proto *p, const ls_rp_op *op) {
+  char where[300];
+  ls_redis_config_where(&p->cfg, where, sizeof(where));
+  return ls_err(LOGSTATE_UNAVAILABLE, "redis %s: %s: timed out after %u ms", where, what_of(op),
+                ls_rp_timeout_ms(p, op));
+}
+
+int ls_rp_ends_watch(const ls_rp_op *op) { return op->kind == LS_RP_SET && op->watch; }

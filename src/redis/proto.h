@@ -1,0 +1,127 @@
+/* logstate's Redis protocol, without I/O.
+ *
+ * For each operation it plans the next pipeline (the commands to send in one
+ * round trip) and judges the replies: either the operation is done, with a
+ * status (and its message recorded) and data, or there is a next plan to
+ * send. The sync driver (sync.c) and the async driver (async.c) only move
+ * plans and replies; every command, key, hash field and reply index is
+ * written in proto.c (and proto_init.c for the set-up checks).
+ *
+ *   ls_rp_op op = {.kind = LS_RP_GET, .log_id = id, .log_id_len = n};
+ *   st = ls_rp_begin(p, &op);
+ *   do { ls_rp_plan_next(p, &op, &plan); send plan; read plan.n replies; }
+ *   while (!ls_rp_judge(p, &op, replies, plan.n, &st));
+ *   ... use op.out_cp ...; ls_rp_end(&op);
+ */
+#ifndef LOGSTATE_REDIS_PROTO_H
+#define LOGSTATE_REDIS_PROTO_H
+
+#include <hiredis/hiredis.h>
+#include <stdatomic.h>
+
+#include "redis/config.h"
+
+/* What every operation of one handle shares: the configuration, and the
+ * counters of what the replies showed (atomic: sync threads share them). */
+typedef struct ls_redis_proto {
+  ls_redis_config cfg;
+  atomic_uint_fast64_t conflicts;      /* sets that found another version */
+  atomic_uint_fast64_t script_reloads; /* NOSCRIPT recoveries */
+} ls_redis_proto;
+
+typedef enum {
+  LS_RP_CONNECT, /* [AUTH] [SELECT] PING on a new connection */
+  LS_RP_INIT,    /* server version, schema, script, durability */
+  LS_RP_GET,     /* the checkpoint of a log */
+  LS_RP_LOGS,    /* the index of logs */
+  LS_RP_OPEN,    /* a snapshot: version and checkpoint [under WATCH] */
+  LS_RP_SET      /* the set script, a compare-and-set on the version */
+} ls_rp_kind;
+
+#define LS_RP_MAX_CMDS 8
+#define LS_RP_MAX_ARGS 9
+
+typedef struct ls_rp_cmd {
+  int argc;
+  const char *argv[LS_RP_MAX_ARGS];
+  size_t len[LS_RP_MAX_ARGS];
+} ls_rp_cmd;
+
+/* One pipeline. Its arguments point into the op, the proto and `num`, so a
+ * plan is sent before the op changes. */
+typedef struct ls_rp_plan {
+  int n;
+  ls_rp_cmd cmd[LS_RP_MAX_CMDS];
+  char num[3][24];
+} ls_rp_plan;
+
+typedef struct ls_rp_op {
+  ls_rp_kind kind;
+  /* Inputs, borrowed for the op's life. */
+  const char *log_id; /* GET, OPEN, SET */
+  size_t log_id_len;
+  int watch;        /* OPEN: WATCH the key; SET: run the script in MULTI/EXEC */
+  int unwatch;      /* OPEN: UNWATCH first (a WATCH may linger on the connection) */
+  uint64_t expect;  /* SET: the version the snapshot saw, 0 for none */
+  const uint8_t *cp; /* SET: the new checkpoint */
+  size_t cp_len;
+  /* Progress. */
+  int step;
+  char *key; /* {N}:log:<logID> */
+  size_t key_len;
+  /* Results of a judge that returned OK; the caller may take them (and
+   * set them to NULL), ls_rp_end frees what is left. */
+  uint64_t version; /* OPEN: the snapshot's (0: absent); SET: the new one */
+  uint8_t *out_cp;  /* GET, OPEN: the checkpoint (OPEN: NULL when absent) */
+  size_t out_len;
+  char **ids; /* LOGS */
+  size_t n;
+} ls_rp_op;
+
+/* Prepares `op` (its inputs set): RESOURCE_EXHAUSTED when out of memory. */
+logstate_status ls_rp_begin(const ls_redis_proto *p, ls_rp_op *op);
+/* Frees what the op holds. */
+void ls_rp_end(ls_rp_op *op);
+/* The next pipeline to send for `op`. */
+void ls_rp_plan_next(const ls_redis_proto *p, ls_rp_op *op, ls_rp_plan *plan);
+/* Judges the `n` replies of the last plan. Returns 1 when the op is done
+ * (*st set, its message recorded), 0 when the next plan must be sent. */
+int ls_rp_judge(ls_redis_proto *p, ls_rp_op *op, const redisReply *const *r, int n, logstate_status *st);
+
+/* How long the last plan may take: timeout_ms, plus replica_timeout_ms for a
+ * set that WAITs. */
+unsigned int ls_rp_timeout_ms(const ls_redis_proto *p, const ls_rp_op *op);
+/* The connection failed with the last plan in flight (hiredis error `err`,
+ * `errstr`; err 0 for a connection the driver dropped or lost, `errstr`
+ * saying why). Records the message (a set says that it may or may not have
+ * been applied) and returns the status. */
+logstate_status ls_rp_failed(const ls_redis_proto *p, const ls_rp_op *op, int err, const char *errstr);
+/* The last plan got no reply within ls_rp_timeout_ms. */
+logstate_status ls_rp_timed_out(const ls_redis_proto *p, const ls_rp_op *op);
+/* Whether the last plan ended a WATCH on its connection (EXEC was sent). */
+int ls_rp_ends_watch(const ls_rp_op *op);
+
+/* --- for proto.c and proto_init.c only ---------------------------------- */
+
+/* Maps a server error reply to a status and records "redis: <what>: <text>";
+ * `key` (may be NULL) is named for WRONGTYPE. */
+logstate_status ls_redis_reply_error(const ls_redis_config *c, const redisReply *r, const char *what, const char *key,
+                                     size_t key_len);
+/* Maps a dead hiredis context's error to a status and message. */
+logstate_status ls_redis_io_error(const ls_redis_config *cfg, int err, const char *errstr, const char *what);
+/* INTERNAL: "redis: <what>: unexpected reply of type T". */
+logstate_status ls_redis_unexpected(const char *what, const redisReply *r);
+/* Fills `c` with argv (lengths from `len`, or strlen when NULL). */
+void ls_rp_cmd_set(ls_rp_cmd *c, int argc, const char *const *argv, const size_t *len);
+/* SCRIPT LOAD of the set script. */
+void ls_rp_cmd_script_load(ls_rp_cmd *c);
+/* The INIT op's plan and judge (proto_init.c). */
+void ls_rp_plan_init(const ls_redis_proto *p, ls_rp_plan *plan);
+logstate_status ls_rp_judge_init(const ls_redis_proto *p, const redisReply *const *r, int n);
+
+/* The set script (lua/set.lua, embedded at build time) and its SHA1. */
+extern const char ls_lua_set[];
+extern const size_t ls_lua_set_len;
+extern const char ls_lua_set_sha1[];
+
+#endif
