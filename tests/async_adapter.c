@@ -169,7 +169,7 @@ static void ad_free(logstate_backend *be) {
 
 static const logstate_backend_methods adapter_methods = {
     .version = LOGSTATE_BACKEND_VERSION,
-    .name = "redis-async",
+    .name = "async",
     .init = ad_init,
     .logs = ad_logs,
     .get_latest = ad_get,

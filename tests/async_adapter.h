@@ -7,7 +7,7 @@
 
 #include "logstate/logstate.h"
 
-/* A conformance `open`: ctx is a redis URL format with one %u. */
+/* A conformance `open`: ctx is a URL format (any scheme) with one %u. */
 logstate_status async_adapter_open(void *ctx, unsigned int store, logstate **out);
 
 #endif

@@ -50,4 +50,28 @@ logstate_status logstate_conformance_open_url(void *ctx, unsigned int store, log
  * (0 when all passed), suitable as main()'s exit status. */
 int logstate_conformance_run(const logstate_conformance_target *t);
 
+/**
+ * The native async suite: the async API (logstate/async.h) itself on a
+ * libevent loop, including the lost-update case through
+ * logstate_async_update() with several handles and many updates in flight,
+ * and one handle's updates on one log never racing each other.
+ */
+typedef struct logstate_conformance_async_target {
+  /** Shown in cmocka's group name. */
+  const char *name;
+  /** A printf format for the URL with one %u, the store number; as for
+   *  `open` above, a number no earlier test used gives an empty store. */
+  const char *url;
+  /** Non-zero when two handles on one URL share the store. */
+  int shares_store;
+  /** Lost-update size: handles (default 3), in flight per handle (64),
+   *  updates per handle (300). */
+  unsigned int handles, in_flight, updates;
+  /** Updates in the one-handle case (default 3000, 128 in flight). */
+  unsigned int self_race;
+} logstate_conformance_async_target;
+
+/** Runs the native async suite; returns the number of failed tests. */
+int logstate_conformance_async_run(const logstate_conformance_async_target *t);
+
 #endif
