@@ -34,7 +34,7 @@ typedef struct rreq {
   ls_areq *r;   /* the core's request; NULL for a connection's set-up */
   ls_rp_op op;
   rq_state state;
-  int finished;
+  int finished, in_finish; /* in_finish: finish_rq is on the stack, it frees */
   int pending;     /* hiredis callbacks still owed */
   int expect, got; /* replies of the plan in flight */
   redisReply *copies[LS_RP_MAX_CMDS];
@@ -373,6 +373,7 @@ static void setup_failed(radrv *d, logstate_status st) {
 static void finish_rq(rreq *q, logstate_status st) {
   radrv *d = q->d;
   q->finished = 1;
+  q->in_finish = 1; /* dropping the connection below hands back its replies */
   unlink_rq(q);
   evtimer_del(q->timer);
   drop_copies(q);
@@ -400,6 +401,7 @@ static void finish_rq(rreq *q, logstate_status st) {
     ls_areq_result(r, st);
     ls_areq_finish(&d->base, r);
   }
+  q->in_finish = 0;
   if (q->pending == 0)
     rreq_free(q);
 }
@@ -409,7 +411,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv) {
   redisReply *r = reply;
   q->pending--;
   if (q->finished) {
-    if (q->pending == 0)
+    if (q->pending == 0 && !q->in_finish)
       rreq_free(q);
     return;
   }
@@ -481,9 +483,9 @@ static void on_rq_timer(evutil_socket_t fd, short what, void *arg) {
   } else if (q->state == RQ_WAITING) {
     finish_rq(q, ls_rp_timed_out(&d->p, &q->op));
   } else {
-    finish_rq(q, ls_rp_timed_out(&d->p, &q->op));
     /* Later replies queue behind the missing one: the connection is stuck. */
     snprintf(msg, sizeof(msg), "dropped after a request timed out after %u ms", ls_rp_timeout_ms(&d->p, &q->op));
+    finish_rq(q, ls_rp_timed_out(&d->p, &q->op));
     if (!d->closing)
       drop_connection(d, msg);
   }
