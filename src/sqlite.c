@@ -13,11 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "internal.h"
 #include "logstate/sqlite.h"
 
 #define DEFAULT_BUSY_TIMEOUT_MS 5000
+#define MAX_BUSY_TIMEOUT_MS 3600000u
 
 typedef struct sq_backend {
   logstate_backend base;
@@ -322,14 +324,36 @@ static int pragma(sq_backend *b, const char *sql, char *buf, size_t bufsz) {
   return rc;
 }
 
+/* The directory a database file goes in must exist: SQLite would say
+ * "unable to open", which reads like an outage rather than a typo. */
+static logstate_status check_directory(const char *path) {
+  const char *slash = strrchr(path, '/');
+  if (slash == NULL || strcmp(path, ":memory:") == 0)
+    return LOGSTATE_OK;
+  char *dir = ls_memdup(path, slash == path ? 1 : (size_t)(slash - path));
+  if (dir == NULL)
+    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "sqlite: out of memory");
+  struct stat sb;
+  int missing = stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode);
+  char q[LS_QUOTE_BUFSZ];
+  logstate_status st = missing ? ls_err(LOGSTATE_INVALID_ARGUMENT, "sqlite: the directory %s does not exist",
+                                        ls_quote(q, sizeof(q), dir, strlen(dir)))
+                               : LOGSTATE_OK;
+  free(dir);
+  return st;
+}
+
 static logstate_status backend_new(logstate_backend **out, const char *path, const logstate_sqlite_options *so) {
   if (so && so->version != LOGSTATE_SQLITE_OPTIONS_VERSION)
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "sqlite: options version %u is not supported", so->version);
   if (path == NULL || path[0] == '\0')
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "sqlite: the database path is empty (as in sqlite:witness.db)");
   unsigned int busy = so && so->busy_timeout_ms ? so->busy_timeout_ms : DEFAULT_BUSY_TIMEOUT_MS;
-  if (busy > 3600000)
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "sqlite: busy_timeout_ms must be at most 3600000");
+  if (busy > MAX_BUSY_TIMEOUT_MS)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "sqlite: busy_timeout_ms must be at most %u", MAX_BUSY_TIMEOUT_MS);
+  logstate_status dst = check_directory(path);
+  if (dst != LOGSTATE_OK)
+    return dst;
   sq_backend *b = calloc(1, sizeof(*b));
   if (b == NULL)
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "sqlite: out of memory");
@@ -363,8 +387,26 @@ static logstate_status backend_new(logstate_backend **out, const char *path, con
   return LOGSTATE_OK;
 }
 
+/* sqlite:PATH[?busy_timeout_ms=N]; PATH is percent-decoded (write a
+ * literal ? as %3F). */
 logstate_status ls_sqlite_backend_from_url(logstate_backend **out, const char *url) {
-  return backend_new(out, url + strlen("sqlite:"), NULL);
+  const char *rest = url + strlen("sqlite:"), *q = strchr(rest, '?');
+  logstate_sqlite_options so = LOGSTATE_SQLITE_OPTIONS_INIT;
+  ls_query_param p;
+  int more = 0, bad = 0;
+  logstate_status st = LOGSTATE_OK;
+  for (const char *at = q ? q + 1 : ""; st == LOGSTATE_OK && (more = ls_query_next("sqlite", &at, &p)) > 0;)
+    st = ls_query_is(&p, "busy_timeout_ms") ? ls_query_uint("sqlite", &p, 1, MAX_BUSY_TIMEOUT_MS, &so.busy_timeout_ms)
+                                            : ls_query_unknown("sqlite", &p, "busy_timeout_ms");
+  if (st != LOGSTATE_OK || more < 0)
+    return more < 0 ? LOGSTATE_INVALID_ARGUMENT : st;
+  char *path = ls_pct_decode(rest, q ? (size_t)(q - rest) : strlen(rest), &bad);
+  if (path == NULL)
+    return bad ? ls_err(LOGSTATE_INVALID_ARGUMENT, "sqlite URL: bad %%-escape in the path")
+               : ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "sqlite: out of memory");
+  st = backend_new(out, path, &so);
+  free(path);
+  return st;
 }
 
 logstate_status logstate_sqlite_open(logstate **out, const char *path, const logstate_sqlite_options *so,

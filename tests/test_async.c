@@ -590,6 +590,37 @@ static void test_fail_fast_when_down(void **state) {
   test_redis_stop(&own);
 }
 
+/* A host name is resolved with evdns, never with a blocking getaddrinfo on
+ * the loop: "localhost" comes from /etc/hosts; a name nobody answers for
+ * fails within the request's timeout while the loop keeps running. */
+static void test_host_names(void **state) {
+  (void)state;
+  char u[256];
+  logstate_async *a = NULL;
+  snprintf(u, sizeof(u), "redis://localhost:%d/?prefix=byname", server.port);
+  assert_status(logstate_async_open(&a, evb, u, NULL), LOGSTATE_OK);
+  done_rec d = {0};
+  assert_status(logstate_async_update(a, "log", fn_write, "by name", on_done, &d), LOGSTATE_OK);
+  assert_int_equal(d.calls, 0);
+  run_until(&d.calls, 1, 10);
+  assert_status(d.st, LOGSTATE_OK);
+  logstate_async_free(a);
+  char buf[32];
+  snprintf(u, sizeof(u), "redis://127.0.0.1:%d/?prefix=byname", server.port);
+  assert_status(sync_get(u, "log", buf, sizeof(buf)), LOGSTATE_OK);
+  assert_string_equal(buf, "by name");
+
+  snprintf(u, sizeof(u), "redis://no-such-host.invalid:%d/?timeout_ms=500", server.port);
+  assert_status(logstate_async_open(&a, evb, u, NULL), LOGSTATE_OK);
+  d.calls = 0;
+  double t0 = now_s();
+  assert_status(logstate_async_init(a, on_done, &d), LOGSTATE_OK);
+  assert_true(now_s() - t0 < 0.2); /* the submit did not wait for DNS */
+  run_until(&d.calls, 1, 10);
+  assert_status(d.st, LOGSTATE_UNAVAILABLE);
+  logstate_async_free(a);
+}
+
 /* --- transactions, scripts, errors -------------------------------------- */
 
 static void test_write_transactions(void **state) {
@@ -768,6 +799,7 @@ int main(void) {
       cmocka_unit_test(test_free_inside_callback),
       cmocka_unit_test(test_timeout_under_sigstop),
       cmocka_unit_test(test_fail_fast_when_down),
+      cmocka_unit_test(test_host_names),
       cmocka_unit_test(test_write_transactions),
       cmocka_unit_test(test_update_semantics_and_noscript),
       cmocka_unit_test(test_logs_and_submit_errors),

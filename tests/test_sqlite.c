@@ -11,6 +11,7 @@
 
 #include <sqlite3.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -116,7 +117,9 @@ static void test_pragmas_checked(void **state) {
   assert_non_null(strstr(logstate_last_error(), "wal"));
   assert_status(logstate_open(&ls, "sqlite:"), LOGSTATE_INVALID_ARGUMENT);
   assert_status(logstate_sqlite_open(&ls, NULL, NULL, NULL), LOGSTATE_INVALID_ARGUMENT);
-  assert_status(logstate_open(&ls, "sqlite:/nonexistent-dir/x.db"), LOGSTATE_UNAVAILABLE);
+  /* A typo in the directory is the caller's mistake, not an outage. */
+  assert_status(logstate_open(&ls, "sqlite:/nonexistent-dir/x.db"), LOGSTATE_INVALID_ARGUMENT);
+  assert_non_null(strstr(logstate_last_error(), "/nonexistent-dir"));
   /* A file that is not a database. */
   new_path(path, sizeof(path));
   FILE *f = fopen(path, "w");
@@ -137,6 +140,40 @@ static void test_pragmas_checked(void **state) {
   assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
   sqlite3_finalize(st);
   sqlite3_close(db);
+}
+
+/* sqlite: URLs take ?key=value options like redis:// ones; an unknown key
+ * is refused before any file is made, and %3F is a literal ? in the path. */
+static void test_url_options(void **state) {
+  (void)state;
+  logstate *ls = NULL;
+  char url[300], path[200];
+  struct stat sb;
+  snprintf(url, sizeof(url), "sqlite:%s/state.db?history=3", dir);
+  assert_status(logstate_open(&ls, url), LOGSTATE_INVALID_ARGUMENT);
+  assert_non_null(strstr(logstate_last_error(), "history"));
+  snprintf(path, sizeof(path), "%s/state.db?history=3", dir);
+  assert_int_equal(stat(path, &sb), -1); /* no file named after the query */
+  snprintf(path, sizeof(path), "%s/state.db", dir);
+  assert_int_equal(stat(path, &sb), -1);
+  const char *bad[] = {"?busy_timeout_ms=abc", "?busy_timeout_ms=0", "?busy_timeout_ms=3600001", "?busy_timeout_ms",
+                       "?busy_timeout_ms=10&x=1"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    snprintf(url, sizeof(url), "sqlite:%s/opt.db%s", dir, bad[i]);
+    if (logstate_open(&ls, url) != LOGSTATE_INVALID_ARGUMENT)
+      fail_msg("%s was accepted", url);
+  }
+  snprintf(url, sizeof(url), "sqlite:%s/odd%%3Fname.db?busy_timeout_ms=250", dir);
+  assert_status(logstate_open(&ls, url), LOGSTATE_OK);
+  assert_status(logstate_init(ls), LOGSTATE_OK);
+  assert_status(test_put(ls, "log", "v"), LOGSTATE_OK);
+  logstate_free(ls);
+  snprintf(path, sizeof(path), "%s/odd?name.db", dir);
+  assert_int_equal(stat(path, &sb), 0);
+  assert_status(logstate_open(&ls, "memory:name?x=1"), LOGSTATE_INVALID_ARGUMENT);
+  assert_status(logstate_open(&ls, "memory:bad%zzname"), LOGSTATE_INVALID_ARGUMENT);
+  assert_status(logstate_open(&ls, "memory:fine%20name"), LOGSTATE_OK);
+  logstate_free(ls);
 }
 
 static void test_go_witness_database(void **state) {
@@ -236,6 +273,7 @@ int main(void) {
       cmocka_unit_test(test_processes_share_a_file),
       cmocka_unit_test(test_busy_is_pushback),
       cmocka_unit_test(test_pragmas_checked),
+      cmocka_unit_test(test_url_options),
       cmocka_unit_test(test_go_witness_database),
       cmocka_unit_test(test_foreign_writer_is_a_conflict),
       cmocka_unit_test(test_use_before_init),

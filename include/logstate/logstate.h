@@ -101,10 +101,14 @@ typedef struct logstate_options {
  *
  * URL forms:
  * - "memory:" a new, private, empty in-process store;
- * - "memory:NAME" the in-process store called NAME, shared by every handle
- *   opened with that name and kept while any of them is open;
+ * - "memory:NAME" the in-process store called NAME (percent-decoded),
+ *   shared by every handle opened with that name and kept while any of
+ *   them is open; it takes no query keys;
  * - "sqlite:PATH" and "redis://..." where the library was built with those
  *   backends (see their headers).
+ *
+ * Every scheme reads options from a `?key=value&...` query the same way
+ * and refuses a key it does not know (INVALID_ARGUMENT).
  *
  * Opening does not contact a remote backend; logstate_init() does.
  *

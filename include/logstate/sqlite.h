@@ -1,5 +1,9 @@
 /*
- * The SQLite backend: `sqlite:PATH`, or logstate_sqlite_open().
+ * The SQLite backend: `sqlite:PATH[?busy_timeout_ms=N]`, or
+ * logstate_sqlite_open(). PATH is percent-decoded (write a literal `?` as
+ * %3F); an unknown query key is refused with INVALID_ARGUMENT, so a typo
+ * never becomes part of a file name. The directory must exist
+ * (INVALID_ARGUMENT otherwise); the file is created when missing.
  *
  * It uses the Go witness's table, so an existing witness database opens as
  * it is:
@@ -46,7 +50,8 @@ typedef struct logstate_sqlite_options {
  * @param out receives the handle (caller frees with logstate_free()).
  * @param so SQLite options, NULL for the defaults. @param opts as logstate.h.
  * @return LOGSTATE_OK; LOGSTATE_INVALID_ARGUMENT for NULL or empty
- *         arguments and bad options; LOGSTATE_UNAVAILABLE when the file
+ *         arguments, bad options, or a directory that does not exist;
+ *         LOGSTATE_UNAVAILABLE when the file
  *         cannot be opened; LOGSTATE_PERMISSION_DENIED when it may not be
  *         written; LOGSTATE_FAILED_PRECONDITION when WAL or synchronous=FULL
  *         did not take effect; LOGSTATE_INTERNAL for a file that is not a
