@@ -171,6 +171,15 @@ void logstate_free(logstate *ls) {
 
 logstate_backend *logstate_get_backend(logstate *ls) { return ls ? ls->be : NULL; }
 
+logstate_status logstate_describe(logstate *ls, logstate_info *out) {
+  if (ls == NULL || out == NULL)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_describe: %s is NULL", ls ? "out" : "handle");
+  const logstate_backend_methods *m = ls->be->methods;
+  out->backend = m->name;
+  out->durability = m->version >= 2 && m->durability ? m->durability(ls->be) : LOGSTATE_DURABILITY_UNKNOWN;
+  return LOGSTATE_OK;
+}
+
 logstate_status logstate_init(logstate *ls) {
   if (ls == NULL)
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_init: handle is NULL");

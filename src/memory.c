@@ -252,6 +252,11 @@ static void mem_free(logstate_backend *be) {
   free(m);
 }
 
+static logstate_durability mem_durability(logstate_backend *be) {
+  (void)be;
+  return LOGSTATE_DURABILITY_NONE;
+}
+
 static const logstate_backend_methods mem_methods = {
     .version = LOGSTATE_BACKEND_VERSION,
     .name = "memory",
@@ -263,6 +268,7 @@ static const logstate_backend_methods mem_methods = {
     .write_set = mem_write_set,
     .write_end = mem_write_end,
     .free = mem_free,
+    .durability = mem_durability,
 };
 
 logstate_status ls_memory_backend_new(logstate_backend **out, const char *name) {

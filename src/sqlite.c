@@ -295,6 +295,12 @@ static void sq_free(logstate_backend *be) {
   free(b);
 }
 
+/* Opening refuses a database unless WAL and synchronous=FULL took effect. */
+static logstate_durability sq_durability(logstate_backend *be) {
+  (void)be;
+  return LOGSTATE_DURABILITY_VERIFIED;
+}
+
 static const logstate_backend_methods sq_methods = {
     .version = LOGSTATE_BACKEND_VERSION,
     .name = "sqlite",
@@ -306,6 +312,7 @@ static const logstate_backend_methods sq_methods = {
     .write_set = sq_write_set,
     .write_end = sq_write_end,
     .free = sq_free,
+    .durability = sq_durability,
 };
 
 /* Runs a pragma and returns its first column as text in buf. */

@@ -138,6 +138,75 @@ expect 5 "check on an unreachable store" -- "$L" --url "redis://127.0.0.1:1/?con
 expect 0 "check" -- "$L" check
 check "check reports the logs" grep -q "ok: sqlite backend" "$work/out"
 
+# --- import checks the whole input first, with jansson ---
+good='{"log": "ok.example/log", "log_b64": "b2suZXhhbXBsZS9sb2c=", "checkpoint_b64": "eA=="}'
+imp() { # imp DESCRIPTION CONTENT...: import must refuse it (2) and store nothing
+  local what=$1
+  shift
+  rm -f imp.db*
+  printf '%s\n' "$@" >imp.jsonl
+  expect 2 "import refuses: $what" -- "$L" --url sqlite:imp.db import imp.jsonl
+  "$L" --url sqlite:imp.db logs >imp.logs 2>/dev/null
+  check "import stored nothing: $what" test ! -s imp.logs
+}
+imp "garbage around the fields" "$good" 'garbage "log_b64": "YQ==", "checkpoint_b64": "eA==" garbage'
+imp "an array" "$good" '[{"log_b64": "YQ==", "checkpoint_b64": "eA=="}]'
+imp "trailing garbage" "$good" '{"log_b64": "YQ==", "checkpoint_b64": "eA=="} x'
+imp "a duplicate key" "$good" '{"log_b64": "YQ==", "log_b64": "Yg==", "checkpoint_b64": "eA=="}'
+imp "log disagreeing with log_b64" "$good" '{"log": "b", "log_b64": "YQ==", "checkpoint_b64": "eA=="}'
+imp "an unknown field" "$good" '{"log_b64": "YQ==", "checkpoint_b64": "eA==", "chekpoint": 1}'
+imp "a missing checkpoint" "$good" '{"log_b64": "YQ=="}'
+imp "bad base64" "$good" '{"log_b64": "YQ=", "checkpoint_b64": "eA=="}'
+check "the message names the line and the field" grep -q 'imp.jsonl line 2: field "log_b64" is not standard' "$work/err"
+imp "two lines for one log" "$good" "$good"
+check "the message names both lines" grep -q 'imp.jsonl lines 1 and 2 are for the same log' "$work/err"
+imp "one bad line among good ones" "$good" '{"log_b64": 5, "checkpoint_b64": "eA=="}'
+check "a wrong type is named" grep -q 'line 2: field "log_b64" is not a string' "$work/err"
+rm -f imp.db*
+printf '%s\n' '{"log": "caf\u00e9", "log_b64": "Y2Fmw6k=", "checkpoint_b64": "eA=="}' "" "$good" >imp.jsonl
+expect 0 "import accepts \\u escapes and empty lines" -- "$L" --url sqlite:imp.db import imp.jsonl
+expect 0 "the escaped log is there" -- "$L" --url sqlite:imp.db get "caf$(printf '\xc3\xa9')"
+
+# --- options, exit codes, output errors ---
+expect 0 "set with -- before a dash ID" -- "$L" set -- -dash-id v3
+expect 0 "get with -- before a dash ID" -- "$L" get -- -dash-id
+check "the dash ID holds v3" test "$(cat "$work/out")" = "v3"
+expect 2 "a dash ID without --" -- "$L" get -dash-id
+expect 0 "--version" -- "$L" --version
+check "--version names the version" grep -qE '^logstate [0-9]+\.[0-9]+\.[0-9]+$' "$work/out"
+expect 0 "logs -0" -- "$L" logs -0
+check "logs -0 ends each ID with a NUL" test "$(tr -cd '\0' <"$work/out" | wc -c)" -eq "$("$L" export | wc -l)"
+check "logs -0 keeps a newline inside an ID" bash -c "tr '\\000\\n' '|#' <'$work/out' | grep -qE '(^|[|])new#line[|]'"
+expect 2 "--expect-absent with --expect" -- "$L" set log v3 --expect-absent --expect v2
+expect 2 "a SQLite directory that does not exist" -- "$L" --url sqlite:/nonexistent-dir/x.db logs
+check "the message names the directory" grep -q "nonexistent-dir" "$work/err"
+mkdir -p fresh && cd fresh
+expect 2 "a usage error" -- "$L" set log v3 --bogus
+check "a usage error creates no store" test ! -e logstate.db
+cd ..
+if [ -w /dev/full ]; then
+  expect 1 "logs to a full disk" -- bash -c "'$L' logs >/dev/full"
+  check "the reason is given" grep -q "No space left on device" "$work/err"
+  expect 1 "get to a full disk" -- bash -c "'$L' get example.com/log >/dev/full"
+fi
+expect 0 "check on memory" -- "$L" --url memory: check
+check "memory: check says nothing survives" grep -q "in-process store" "$work/out"
+check "memory: check claims no durability" bash -c "! grep -q 'durability settings verified' '$work/out'"
+expect 0 "check on sqlite" -- "$L" check
+check "sqlite: check says durability was verified" grep -q "durability settings verified" "$work/out"
+
+# --- progress on a terminal only ---
+for i in $(seq 1 40); do printf 'cp %s' "$i" | "$L" --url sqlite:many.db set "log-$i" - 2>/dev/null; done
+expect 0 "copy, not on a terminal" -- "$L" --url sqlite:many.db copy --to sqlite:many2.db
+check "no progress when stderr is not a terminal" test ! -s "$work/err"
+if command -v script >/dev/null; then
+  expect 0 "copy on a terminal" -- script -qec "'$L' --url sqlite:many.db copy --to sqlite:many3.db" /dev/null
+  check "progress on a terminal" grep -q "copy: 40/40 logs" "$work/out"
+  "$L" --url sqlite:many.db export >many.jsonl
+  expect 0 "import on a terminal" -- script -qec "'$L' --url sqlite:many4.db import many.jsonl" /dev/null
+  check "import progress on a terminal" grep -q "import: 40/40 logs" "$work/out"
+fi
+
 # --- a Go witness database, read and copied to Redis ---
 sqlite3 go.db "CREATE TABLE chkpts (logID BLOB PRIMARY KEY, chkpt BLOB, range BLOB);
 INSERT INTO chkpts VALUES ('go.example/log', 'go.example/log
@@ -165,7 +234,11 @@ printf changed | "$L" --url "$url" set go.example/log -
 set +e
 "$L" --url sqlite:go.db copy --to "$url"; test $? -eq 4 || exit 9
 "$L" --url sqlite:go.db copy --to "$url" --force | grep -q "copied 1"
-"$L" --url "$url" check
+"$L" --url "$url" check | grep -q "durability settings verified"
+"$L" --url "${url}?durability=ignore" check | grep -q "durability not checked"
+printf "g.example\n10\nx\n" > g10; printf "g.example\n5\nx\n" > g5
+"$L" --url "${url}?guard=size" set g.example g10
+"$L" --url "${url}?guard=size" set g.example g5; test $? -eq 4 || exit 8
 echo copy-ok
 '
 expect 0 "copy a Go witness database to Redis, and verify" -- "$RWR" --expect-output "copy-ok" --expect-output "copied 2" -- /bin/bash -c "$copy_script" bash "$L" @URL@

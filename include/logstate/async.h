@@ -1,17 +1,26 @@
 /*
- * The asynchronous API, on libevent and hiredis's async client, for
- * event-driven witnesses that must never block their loop. Redis only.
+ * The asynchronous API, on libevent, for event-driven witnesses that must
+ * never block their loop. It works on every backend:
+ *
+ * - redis:// and redis+unix://: hiredis's async client, one pipelined
+ *   connection, the same URL, options, key layout, Lua script and statuses
+ *   as the sync Redis backend (redis.h). A host name is resolved with
+ *   libevent's evdns, never with a blocking lookup on the loop.
+ * - memory: and sqlite:: the sync backend runs on one worker thread per
+ *   handle, so a slow disk (SQLite's fsync) never stalls the loop. Use it to
+ *   unit-test async code without a server.
  *
  * An async handle is bound to the caller's `struct event_base` and is used
- * from the thread that runs that loop (it is not thread-safe). It takes the
- * same URL and options as the sync Redis backend (include/logstate/redis.h)
- * and uses the same key layout, the same Lua script and the same statuses.
+ * from the thread that runs that loop (it is not thread-safe).
  *
- * Operations are pipelined on one connection. Because one connection serves
- * many operations at once, WATCH cannot isolate them: a write transaction's
- * set is a compare-and-set on the log's `version` inside the set script. The
- * semantics are those of the sync API (logstate.h): the snapshot is taken at
- * open, the set commits only if nobody committed since, else ABORTED.
+ * Write transactions: the snapshot is taken at open; the set commits only if
+ * nobody committed since (a compare-and-set on the log's version), else
+ * ABORTED, as in the sync API (logstate.h).
+ *
+ * Ordering: the sets and updates that one handle has in flight on one log
+ * run one at a time, in the order they were submitted, so a handle never
+ * races itself: only another handle or process can make an update retry.
+ * Reads, opens and operations on other logs are not held back.
  *
  * Callbacks:
  * - A submit function that returns LOGSTATE_OK calls its callback exactly
@@ -24,19 +33,21 @@
  *   during the call: copy what you keep.
  * - logstate_last_error() inside a callback describes that callback's
  *   non-OK status.
- * - A callback may submit new operations, close its write object, and free
- *   the handle.
+ * - A callback (and an update function) may submit new operations, close
+ *   its write object, and free the handle.
  *
- * Timeouts: every request has `timeout_ms` (a libevent timer; hiredis 0.14
- * has none). A request that times out means the pipelined connection is
- * stuck, so the connection is dropped: every operation in flight on it
+ * Redis timeouts: every request has `timeout_ms` (a libevent timer; hiredis
+ * 0.14 has none). A request that times out means the pipelined connection
+ * is stuck, so the connection is dropped: every operation in flight on it
  * completes with UNAVAILABLE, and the handle reconnects.
  *
- * Connection loss: in-flight operations complete with UNAVAILABLE (a set may
- * or may not have been applied: read again before retrying). The handle
- * reconnects with exponential backoff (50 ms doubling to 2 s). Operations
- * submitted while it is disconnected FAIL FAST: their callback runs on the
- * next loop iteration with UNAVAILABLE. (They do not wait.)
+ * Redis connection loss: in-flight operations complete with UNAVAILABLE (a
+ * set may or may not have been applied: read again before retrying). The
+ * handle reconnects with exponential backoff (50 ms doubling to 2 s).
+ * Operations submitted while it waits to reconnect FAIL FAST: their
+ * callback runs on the next loop iteration with UNAVAILABLE. Operations
+ * submitted while a host name is being resolved wait for the address (up to
+ * their timeout).
  */
 #ifndef LOGSTATE_ASYNC_H
 #define LOGSTATE_ASYNC_H
@@ -53,7 +64,7 @@ extern "C" {
 
 struct event_base;
 
-/** An asynchronous handle on a Redis store. */
+/** An asynchronous handle on a store. */
 typedef struct logstate_async logstate_async;
 /** An asynchronous write transaction on one log. */
 typedef struct logstate_async_write logstate_async_write;
@@ -74,14 +85,16 @@ typedef void (*logstate_async_logs_cb)(logstate_status st, const char *const *id
 typedef void (*logstate_async_write_cb)(logstate_status st, logstate_async_write *w, void *arg);
 
 /**
- * Opens an async handle on `base` from a redis:// or redis+unix:// URL (see
- * redis.h). No connection is made until the first operation; call
- * logstate_async_init() first, as with the sync API.
+ * Opens an async handle on `base` from any URL logstate_open() takes
+ * (memory:, sqlite:, redis://, redis+unix://). No connection is made until
+ * the first operation; call logstate_async_init() first, as with the sync
+ * API. `opts` (NULL: defaults) is checked as logstate_open_ext() checks it.
  *
  * @param out receives the handle; the caller frees it with
  *        logstate_async_free() (before freeing `base`).
  * @return LOGSTATE_OK; LOGSTATE_INVALID_ARGUMENT for NULL arguments, a bad
- *         URL or options; LOGSTATE_RESOURCE_EXHAUSTED.
+ *         URL or options; LOGSTATE_RESOURCE_EXHAUSTED; for sqlite:, the
+ *         statuses of logstate_sqlite_open().
  */
 logstate_status logstate_async_open(logstate_async **out, struct event_base *base, const char *url,
                                     const logstate_options *opts);
@@ -94,7 +107,8 @@ logstate_status logstate_async_open_redis(logstate_async **out, struct event_bas
  * Frees the handle. Pending operations complete, inside this call, with
  * LOGSTATE_UNAVAILABLE. Safe inside a callback. NULL is a no-op. Write
  * objects not yet closed stay valid for logstate_async_write_close() (their
- * other calls return FAILED_PRECONDITION).
+ * other calls return FAILED_PRECONDITION). On memory: and sqlite:, it waits
+ * for the one backend call the worker may be running.
  */
 void logstate_async_free(logstate_async *a);
 
@@ -164,7 +178,8 @@ logstate_status logstate_async_update(logstate_async *a, const char *log_id, log
  * Copies the handle's counters into `*out` (caller-owned). round_trips
  * counts requests sent; pipelined, they overlap in time. Call from the
  * loop's thread, like every function here.
- * @return LOGSTATE_OK; LOGSTATE_INVALID_ARGUMENT for NULL arguments.
+ * @return LOGSTATE_OK; LOGSTATE_INVALID_ARGUMENT for NULL arguments or a
+ *         handle that is not on Redis.
  */
 logstate_status logstate_async_get_stats(logstate_async *a, logstate_redis_stats *out);
 

@@ -151,6 +151,30 @@ void logstate_free(logstate *ls);
  */
 logstate_status logstate_init(logstate *ls);
 
+/** How far logstate_init() verified that an acknowledged write survives a
+ *  crash of the backend. */
+typedef enum logstate_durability {
+  LOGSTATE_DURABILITY_UNKNOWN = 0, /* not checked (or logstate_init() not run yet) */
+  LOGSTATE_DURABILITY_VERIFIED,    /* the settings were read back and are durable */
+  LOGSTATE_DURABILITY_AT_RISK,     /* settings that may lose writes were accepted (a "warn" option) */
+  LOGSTATE_DURABILITY_NONE         /* the store lives in this process only (memory:) */
+} logstate_durability;
+
+/** What a handle is on, for tools and logs. */
+typedef struct logstate_info {
+  const char *backend;            /* "memory", "sqlite", "redis", ...: static, never NULL */
+  logstate_durability durability; /* as far as logstate_init() found */
+} logstate_info;
+
+/**
+ * Describes a handle: its backend and what logstate_init() verified of its
+ * durability. No I/O. Thread-safe.
+ *
+ * @param out filled on LOGSTATE_OK (caller-owned; the strings are static).
+ * @return LOGSTATE_OK; LOGSTATE_INVALID_ARGUMENT for NULL arguments.
+ */
+logstate_status logstate_describe(logstate *ls, logstate_info *out);
+
 /**
  * Lists the IDs of every log that has a checkpoint: sorted bytewise
  * (strcmp order), without duplicates.

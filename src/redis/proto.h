@@ -27,6 +27,7 @@ typedef struct ls_redis_proto {
   ls_redis_config cfg;
   atomic_uint_fast64_t conflicts;      /* sets that found another version */
   atomic_uint_fast64_t script_reloads; /* NOSCRIPT recoveries */
+  atomic_int durability;               /* logstate_durability the last init found */
 } ls_redis_proto;
 
 typedef enum {
@@ -117,7 +118,7 @@ void ls_rp_cmd_set(ls_rp_cmd *c, int argc, const char *const *argv, const size_t
 void ls_rp_cmd_script_load(ls_rp_cmd *c);
 /* The INIT op's plan and judge (proto_init.c). */
 void ls_rp_plan_init(const ls_redis_proto *p, ls_rp_plan *plan);
-logstate_status ls_rp_judge_init(const ls_redis_proto *p, const redisReply *const *r, int n);
+logstate_status ls_rp_judge_init(ls_redis_proto *p, const redisReply *const *r, int n);
 
 /* The set script (lua/set.lua, embedded at build time) and its SHA1. */
 extern const char ls_lua_set[];

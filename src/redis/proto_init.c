@@ -63,7 +63,7 @@ void ls_rp_plan_init(const ls_redis_proto *p, ls_rp_plan *plan) {
   plan->n = 8;
 }
 
-logstate_status ls_rp_judge_init(const ls_redis_proto *p, const redisReply *const *rr, int n) {
+logstate_status ls_rp_judge_init(ls_redis_proto *p, const redisReply *const *rr, int n) {
   const ls_redis_config *c = &p->cfg;
   int durable = n == 8; /* the durability replies are there */
   char buf[128], q[LS_QUOTE_BUFSZ];
@@ -94,13 +94,18 @@ logstate_status ls_rp_judge_init(const ls_redis_proto *p, const redisReply *cons
   if (s->type != REDIS_REPLY_STRING || s->len != 40 || strncasecmp(s->str, ls_lua_set_sha1, 40) != 0)
     return ls_err(LOGSTATE_INTERNAL, "redis: SCRIPT LOAD returned an unexpected SHA1 for the set script");
 
-  if (!durable)
+  if (!durable) {
+    atomic_store(&p->durability, LOGSTATE_DURABILITY_UNKNOWN);
     return LOGSTATE_OK;
+  }
   char problems[900] = "";
-  if (durability_problems(rr, problems, sizeof(problems)) == 0)
+  if (durability_problems(rr, problems, sizeof(problems)) == 0) {
+    atomic_store(&p->durability, LOGSTATE_DURABILITY_VERIFIED);
     return LOGSTATE_OK;
+  }
   if (c->durability == LOGSTATE_REDIS_DURABILITY_WARN) {
     ls_redis_log(c, "redis: the server may lose acknowledged writes: %s", problems);
+    atomic_store(&p->durability, LOGSTATE_DURABILITY_AT_RISK);
     return LOGSTATE_OK;
   }
   return ls_err(LOGSTATE_FAILED_PRECONDITION,

@@ -344,6 +344,10 @@ static void rd_free(logstate_backend *be) {
   free(b);
 }
 
+static logstate_durability rd_durability(logstate_backend *be) {
+  return (logstate_durability)atomic_load(&((redis_backend *)be)->p.durability);
+}
+
 static const logstate_backend_methods redis_methods = {
     .version = LOGSTATE_BACKEND_VERSION,
     .name = "redis",
@@ -355,6 +359,7 @@ static const logstate_backend_methods redis_methods = {
     .write_set = rd_write_set,
     .write_end = rd_write_end,
     .free = rd_free,
+    .durability = rd_durability,
 };
 
 static logstate_status backend_new(logstate_backend **out, ls_redis_config *cfg) {

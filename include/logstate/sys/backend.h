@@ -35,15 +35,15 @@ extern "C" {
 #endif
 
 /** The version of logstate_backend_methods this header describes. */
-#define LOGSTATE_BACKEND_VERSION 1
+#define LOGSTATE_BACKEND_VERSION 2
 
 typedef struct logstate_backend logstate_backend;
 /** A backend's write transaction; its definition is the backend's own. */
 typedef struct logstate_backend_txn logstate_backend_txn;
 
 typedef struct logstate_backend_methods {
-  /** Must be LOGSTATE_BACKEND_VERSION (or an older version this core still
-   *  accepts: currently only 1). */
+  /** Must be LOGSTATE_BACKEND_VERSION or an older version this core still
+   *  accepts (1 and 2); a version-1 table ends before `durability`. */
   unsigned int version;
   /** Short name used in messages ("memory", "redis"). Must provide. */
   const char *name;
@@ -82,6 +82,12 @@ typedef struct logstate_backend_methods {
   /** Releases the backend. Called once, when the last handle reference goes.
    *  Must provide. */
   void (*free)(logstate_backend *be);
+
+  /* --- version 2 --- */
+
+  /** What init verified of the backend's durability (logstate_describe()).
+   *  Thread-safe. May provide; if NULL, LOGSTATE_DURABILITY_UNKNOWN. */
+  logstate_durability (*durability)(logstate_backend *be);
 } logstate_backend_methods;
 
 /** The first member of every backend struct. */

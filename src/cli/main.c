@@ -1,0 +1,146 @@
+/* logstate: the command-line tool.
+ *
+ *   logstate [--url URL] COMMAND [OPTIONS] [ARGS]
+ *
+ * The URL comes from --url, else $LOGSTATE_URL, else sqlite:logstate.db.
+ * Exit codes (stable): 0 ok, 1 any other error, 2 usage or invalid input,
+ * 3 not found, 4 conflict, 5 unavailable. Errors are one line on stderr. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define DEFAULT_URL "sqlite:logstate.db"
+
+static const char usage_main[] =
+    "usage: logstate [--url URL] COMMAND [OPTIONS] [ARGS]\n"
+    "\n"
+    "Stores and reads the latest checkpoint per log of a transparency-log witness.\n"
+    "\n"
+    "commands:\n"
+    "  logs [-0]                    list the logs, one ID per line (-0: NUL after each)\n"
+    "  get LOG                      write LOG's checkpoint to stdout, byte for byte\n"
+    "  set LOG [FILE|-]             store a checkpoint (from FILE or stdin)\n"
+    "  export [FILE|-]              every log and checkpoint, as JSON Lines\n"
+    "  import [FILE|-]              store what export wrote\n"
+    "  copy --to URL                copy every log to another store, and verify\n"
+    "  check                        connectivity, schema, durability, number of logs\n"
+    "  help [COMMAND]               this text, or a command's\n"
+    "\n"
+    "options: --url URL, --help, --version; '--' ends the options (for a LOG that\n"
+    "starts with '-').\n"
+    "The URL is --url, else $LOGSTATE_URL, else " DEFAULT_URL ".\n"
+    "URLs: memory:, sqlite:PATH[?busy_timeout_ms=N], redis://[user[:password]@]host[:port][/db][?...],\n"
+    "redis+unix:///path.sock (the Redis password may come from $LOGSTATE_REDIS_PASSWORD).\n"
+    "\n"
+    "exit codes: 0 ok, 1 other error, 2 usage or invalid input, 3 not found,\n"
+    "4 conflict, 5 unavailable.\n";
+
+typedef struct command {
+  const char *name;
+  int (*run)(const char *url, int argc, char **argv);
+  const char *help;
+} command;
+
+static const command commands[] = {
+    {"logs", cli_logs,
+     "usage: logstate logs [-0|--null]\n\nLists the IDs of the logs that have a checkpoint, sorted, one per line;\n"
+     "with -0, each followed by a NUL instead (IDs may contain newlines).\n"},
+    {"get", cli_get,
+     "usage: logstate get [--] LOG\n\nWrites LOG's latest checkpoint to stdout exactly (no newline added).\n"
+     "Exit 3 when LOG has none.\n"},
+    {"set", cli_set,
+     "usage: logstate set LOG [FILE|-] [--expect-absent | --expect FILE]\n\n"
+     "Stores the checkpoint read from FILE (or stdin) as LOG's latest, in one write\n"
+     "transaction. --expect-absent stores only if LOG has no checkpoint;\n"
+     "--expect FILE only if the stored checkpoint is exactly FILE's bytes.\n"
+     "Exit 4 when the expectation fails, another writer won the race, or the\n"
+     "store's guard refused the checkpoint.\n"},
+    {"export", cli_export,
+     "usage: logstate export [FILE|-]\n\n"
+     "Writes every log as one JSON object per line:\n"
+     "  {\"log\": \"ID\", \"log_b64\": \"...\", \"checkpoint_b64\": \"...\"}\n"
+     "log_b64 and checkpoint_b64 are base64 of the exact bytes (lossless); \"log\" is\n"
+     "for people and appears when the ID is valid UTF-8.\n"},
+    {"import", cli_import,
+     "usage: logstate import [FILE|-] [--force]\n\n"
+     "Stores every line export wrote. The whole input is checked first: one bad\n"
+     "line (named with its field) and nothing is imported (exit 2). A log that\n"
+     "already holds a different checkpoint is refused (exit 4) unless --force; an\n"
+     "equal one is left alone. Progress goes to stderr when it is a terminal.\n"},
+    {"copy", cli_copy,
+     "usage: logstate copy --to URL [--force]\n\n"
+     "Copies every log of the current store (--url) to URL, then reads each back\n"
+     "from URL to verify it. A log that holds a different checkpoint at URL is\n"
+     "refused (exit 4) unless --force. Progress goes to stderr when it is a\n"
+     "terminal. For example, from a Go witness database:\n"
+     "  logstate --url sqlite:witness.db copy --to redis://127.0.0.1:6379/\n"},
+    {"check", cli_check,
+     "usage: logstate check\n\n"
+     "Connects, initializes (creating tables or the schema key if missing, and\n"
+     "checking the durability settings where the backend has any), and counts the\n"
+     "logs. It says whether durability was verified. Run it first.\n"},
+    {"help", NULL, "usage: logstate help [COMMAND]\n"},
+};
+
+static const command *find(const char *name) {
+  for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+    if (strcmp(commands[i].name, name) == 0)
+      return &commands[i];
+  return NULL;
+}
+
+static int help(const char *name) {
+  const command *c = name ? find(name) : NULL;
+  if (name && c == NULL)
+    return cli_usage_error("unknown command %s", name);
+  fputs(c ? c->help : usage_main, stdout);
+  return cli_finish_output(stdout, "standard output");
+}
+
+/* --help anywhere before a "--" asks for the command's help. */
+static int wants_help(int argc, char **argv) {
+  for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+      return 1;
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  static const struct option opts[] = {{"url", required_argument, NULL, 'u'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {"version", no_argument, NULL, 'V'},
+                                       {NULL, 0, NULL, 0}};
+  const char *url = NULL;
+  int c;
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
+    if (c == 'u')
+      url = optarg;
+    else if (c == 'h')
+      return help(NULL);
+    else if (c == 'V')
+      return printf("logstate %d.%d.%d\n", LOGSTATE_VERSION_MAJOR, LOGSTATE_VERSION_MINOR, LOGSTATE_VERSION_PATCH) < 0;
+    else
+      return cli_usage_error("unknown option, or an option without its value: %s", argv[optind - 1]);
+  }
+  if (optind == argc) {
+    fputs(usage_main, stderr);
+    return EXIT_USAGE;
+  }
+  const command *cmd = find(argv[optind]);
+  int nargs = argc - optind;
+  char **args = argv + optind;
+  if (cmd == NULL)
+    return cli_usage_error("unknown command %s", args[0]);
+  if (cmd->run == NULL)
+    return nargs > 2 ? cli_usage_error("help takes at most one COMMAND") : help(nargs == 2 ? args[1] : NULL);
+  if (wants_help(nargs, args))
+    return help(cmd->name);
+  if (url == NULL)
+    url = getenv("LOGSTATE_URL");
+  if (url == NULL || url[0] == '\0')
+    url = DEFAULT_URL;
+  return cmd->run(url, nargs, args);
+}
