@@ -21,6 +21,9 @@ const char *ls_quote(char *buf, size_t bufsz, const char *s, size_t n);
  * same way. NULL when out of memory. */
 void *ls_memdup(const void *p, size_t n);
 
+/* A 64-bit hash of n bytes (FNV-1a), for the in-process hash tables. */
+uint64_t ls_hash(const char *s, size_t n);
+
 /* The argument checks of the public API, shared with the async API. They
  * record a message naming `fn` and return INVALID_ARGUMENT. */
 logstate_status ls_check_log_id(const char *fn, const char *log_id, size_t *out_len);

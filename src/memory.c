@@ -44,15 +44,6 @@ struct logstate_backend_txn {
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static mem_store *registry;
 
-static uint64_t fnv1a(const char *s, size_t n) {
-  uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i < n; i++) {
-    h ^= (unsigned char)s[i];
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
 static mem_entry *find(mem_store *s, const mem_entry *probe) {
   for (mem_entry *e = s->buckets[probe->hash % s->nbuckets]; e; e = e->next)
     if (e->hash == probe->hash && e->id_len == probe->id_len && memcmp(e->id, probe->id, e->id_len) == 0)
@@ -155,7 +146,7 @@ static logstate_status read_entry(mem_store *s, const mem_entry *probe, uint8_t 
 
 static logstate_status mem_get_latest(logstate_backend *be, const char *log_id, size_t log_id_len, uint8_t **out_cp,
                                       size_t *out_len) {
-  mem_entry probe = {.id = (char *)log_id, .id_len = log_id_len, .hash = fnv1a(log_id, log_id_len)};
+  mem_entry probe = {.id = (char *)log_id, .id_len = log_id_len, .hash = ls_hash(log_id, log_id_len)};
   uint64_t version;
   logstate_status st = read_entry(((mem_backend *)be)->store, &probe, out_cp, out_len, &version);
   return st == LOGSTATE_NOT_FOUND ? ls_not_found(log_id, log_id_len) : st;
@@ -169,7 +160,7 @@ static logstate_status mem_write_begin(logstate_backend *be, const char *log_id,
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "memory: out of memory opening a transaction");
   }
   t->probe.id_len = log_id_len;
-  t->probe.hash = fnv1a(log_id, log_id_len);
+  t->probe.hash = ls_hash(log_id, log_id_len);
   logstate_status st = read_entry(((mem_backend *)be)->store, &t->probe, &t->cp, &t->cp_len, &t->version);
   if (st != LOGSTATE_OK && st != LOGSTATE_NOT_FOUND) {
     free(t->probe.id);

@@ -297,7 +297,7 @@ static void serve(int fd, fake *f) {
     int count;
     size_t used = whole_commands(buf, have, &count);
     for (int i = 0; i < count; i++)
-      if (write(fd, loading, sizeof(loading) - 1) < 0)
+      if (send(fd, loading, sizeof(loading) - 1, MSG_NOSIGNAL) < 0)
         return;
     memmove(buf, buf + used, have - used);
     have -= used;

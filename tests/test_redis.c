@@ -792,6 +792,7 @@ static void test_urls(void **state) {
       "redis://127.0.0.1/?nosuchkey=1",
       "redis://127.0.0.1/?prefix",
       "redis://127.0.0.1/?prefix={x}",
+      "redis://127.0.0.1/?prefix=a&prefix=b",
       "redis://127.0.0.1/?prefix=",
       "redis://127.0.0.1/?timeout_ms=99999999999",
       "redis://[::1/",

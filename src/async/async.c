@@ -66,37 +66,6 @@ struct logstate_async_write {
   int ended, orphaned; /* orphaned: the handle was freed */
 };
 
-/* --- requests ----------------------------------------------------------- */
-
-ls_areq *ls_areq_new(ls_areq_kind kind) {
-  ls_areq *r = calloc(1, sizeof(*r));
-  if (r)
-    r->kind = kind;
-  return r;
-}
-
-void ls_areq_result(ls_areq *r, logstate_status st) {
-  r->st = st;
-  if (st != LOGSTATE_OK)
-    snprintf(r->msg, sizeof(r->msg), "%s", logstate_last_error());
-}
-
-void ls_areq_finish(ls_adriver *d, ls_areq *r) {
-  if (r->owner) {
-    if (r->st != LOGSTATE_OK)
-      ls_err(r->st, "%s", r->msg);
-    r->done(r);
-  }
-  if (r->snap.txn)
-    d->m->release(d, &r->snap);
-  free(r->snap.cp);
-  free(r->log_id);
-  free(r->cp);
-  free(r->out_cp);
-  logstate_logs_free(r->ids, r->n);
-  free(r);
-}
-
 /* --- handle lifetime ---------------------------------------------------- */
 
 static void destroy(logstate_async *a) {
@@ -360,6 +329,17 @@ static op *op_new(const char *fn, logstate_async *a, op_kind kind, const char *l
   return o;
 }
 
+/* The start of every submit: the handle, callback and log ID checked, and
+ * a new op. NULL with *st recorded. */
+static op *begin(const char *fn, logstate_async *a, op_kind kind, const void *cb, const char *log_id, void *arg,
+                 logstate_status *st) {
+  int needs_id = kind == OP_GET || kind == OP_OPEN || kind == OP_UPDATE;
+  *st = check_handle(fn, a, cb);
+  if (*st == LOGSTATE_OK && needs_id && log_id == NULL)
+    *st = ls_check_log_id(fn, log_id, NULL);
+  return *st == LOGSTATE_OK ? op_new(fn, a, kind, log_id, arg, st) : NULL;
+}
+
 /* Undoes op_new for an op that never got going: no callback. */
 static void op_abandon(op *o) {
   logstate_async *a = o->a;
@@ -391,8 +371,8 @@ static logstate_status launch(const char *fn, op *o, int laned) {
 }
 
 logstate_status logstate_async_init(logstate_async *a, logstate_async_done_cb cb, void *arg) {
-  logstate_status st = check_handle("logstate_async_init", a, (const void *)cb);
-  op *o = st == LOGSTATE_OK ? op_new("logstate_async_init", a, OP_INIT, NULL, arg, &st) : NULL;
+  logstate_status st;
+  op *o = begin("logstate_async_init", a, OP_INIT, (const void *)cb, NULL, arg, &st);
   if (o == NULL)
     return st;
   o->done_cb = cb;
@@ -400,8 +380,8 @@ logstate_status logstate_async_init(logstate_async *a, logstate_async_done_cb cb
 }
 
 logstate_status logstate_async_logs(logstate_async *a, logstate_async_logs_cb cb, void *arg) {
-  logstate_status st = check_handle("logstate_async_logs", a, (const void *)cb);
-  op *o = st == LOGSTATE_OK ? op_new("logstate_async_logs", a, OP_LOGS, NULL, arg, &st) : NULL;
+  logstate_status st;
+  op *o = begin("logstate_async_logs", a, OP_LOGS, (const void *)cb, NULL, arg, &st);
   if (o == NULL)
     return st;
   o->logs_cb = cb;
@@ -409,38 +389,30 @@ logstate_status logstate_async_logs(logstate_async *a, logstate_async_logs_cb cb
 }
 
 logstate_status logstate_async_get_latest(logstate_async *a, const char *log_id, logstate_async_get_cb cb, void *arg) {
-  static const char fn[] = "logstate_async_get_latest";
-  logstate_status st = check_handle(fn, a, (const void *)cb);
-  if (st == LOGSTATE_OK && log_id == NULL)
-    st = ls_check_log_id(fn, log_id, NULL);
-  op *o = st == LOGSTATE_OK ? op_new(fn, a, OP_GET, log_id, arg, &st) : NULL;
+  logstate_status st;
+  op *o = begin("logstate_async_get_latest", a, OP_GET, (const void *)cb, log_id, arg, &st);
   if (o == NULL)
     return st;
   o->get_cb = cb;
-  return launch(fn, o, 0);
+  return launch("logstate_async_get_latest", o, 0);
 }
 
 logstate_status logstate_async_write_ops(logstate_async *a, const char *log_id, logstate_async_write_cb cb, void *arg) {
-  static const char fn[] = "logstate_async_write_ops";
-  logstate_status st = check_handle(fn, a, (const void *)cb);
-  if (st == LOGSTATE_OK && log_id == NULL)
-    st = ls_check_log_id(fn, log_id, NULL);
-  op *o = st == LOGSTATE_OK ? op_new(fn, a, OP_OPEN, log_id, arg, &st) : NULL;
+  logstate_status st;
+  op *o = begin("logstate_async_write_ops", a, OP_OPEN, (const void *)cb, log_id, arg, &st);
   if (o == NULL)
     return st;
   o->write_cb = cb;
-  return launch(fn, o, 0);
+  return launch("logstate_async_write_ops", o, 0);
 }
 
 logstate_status logstate_async_update(logstate_async *a, const char *log_id, logstate_update_fn fn, void *fn_arg,
                                       logstate_async_done_cb cb, void *arg) {
   static const char name[] = "logstate_async_update";
-  logstate_status st = check_handle(name, a, (const void *)cb);
-  if (st == LOGSTATE_OK && fn == NULL)
-    st = ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: update function is NULL", name);
-  if (st == LOGSTATE_OK && log_id == NULL)
-    st = ls_check_log_id(name, log_id, NULL);
-  op *o = st == LOGSTATE_OK ? op_new(name, a, OP_UPDATE, log_id, arg, &st) : NULL;
+  logstate_status st;
+  if (a != NULL && cb != NULL && fn == NULL)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: update function is NULL", name);
+  op *o = begin(name, a, OP_UPDATE, (const void *)cb, log_id, arg, &st);
   if (o == NULL)
     return st;
   o->fn = fn;

@@ -5,15 +5,6 @@
 #include "async/lanes.h"
 #include "internal.h"
 
-static uint64_t fnv1a(const char *s, size_t n) {
-  uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i < n; i++) {
-    h ^= (unsigned char)s[i];
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
 /* Doubles the table when it holds as many lanes as buckets; a failed
  * allocation keeps the old table, which still works. */
 static void maybe_grow(ls_lanes *t) {
@@ -39,7 +30,7 @@ ls_lane *ls_lane_push(ls_lanes *t, const char *id, size_t len, ls_lane_item *it,
   maybe_grow(t);
   if (t->buckets == NULL)
     return NULL;
-  uint64_t h = fnv1a(id, len);
+  uint64_t h = ls_hash(id, len);
   ls_lane *l = t->buckets[h % t->nbuckets];
   while (l && !(l->hash == h && l->len == len && memcmp(l->id, id, len) == 0))
     l = l->next_in_bucket;

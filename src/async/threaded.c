@@ -97,10 +97,11 @@ static void *worker(void *arg) {
     ls_areq *r = t->todo.head;
     if ((t->todo.head = r->next) == NULL)
       t->todo.tail = NULL;
-    int abandoned = r->owner == NULL;
+    /* r->owner belongs to the loop's thread: not read here. A request
+     * abandoned by logstate_async_free is still queued only until th_free
+     * stops this thread, which takes no job after `stop`. */
     pthread_mutex_unlock(&t->mu);
-    if (!abandoned)
-      run(t->ls, r);
+    run(t->ls, r);
     pthread_mutex_lock(&t->mu);
     int was_empty = t->done.head == NULL;
     push(&t->done, r);

@@ -48,7 +48,7 @@ static int logs_opt(int c, void *arg) {
 
 int cli_logs(const char *url, int argc, char **argv) {
   static const struct option opts[] = {{"null", no_argument, NULL, '0'}, {NULL, 0, NULL, 0}};
-  int nul = 0, first, rc;
+  int nul = 0, first = 0, rc;
   if ((rc = parse(argc, argv, "+0", opts, logs_opt, &nul, &first)) != EXIT_OK ||
       (rc = positional("logs", argc - first, 0, 0)) != EXIT_OK)
     return rc;
@@ -73,7 +73,7 @@ int cli_logs(const char *url, int argc, char **argv) {
 
 int cli_get(const char *url, int argc, char **argv) {
   static const struct option opts[] = {{NULL, 0, NULL, 0}};
-  int first, rc;
+  int first = 0, rc;
   if ((rc = parse(argc, argv, "+", opts, no_opts, NULL, &first)) != EXIT_OK ||
       (rc = positional("get", argc - first, 1, 1)) != EXIT_OK)
     return rc;
@@ -113,7 +113,7 @@ int cli_set(const char *url, int argc, char **argv) {
   static const struct option opts[] = {
       {"expect-absent", no_argument, NULL, 'a'}, {"expect", required_argument, NULL, 'e'}, {NULL, 0, NULL, 0}};
   set_args a = {0, NULL};
-  int first, rc;
+  int first = 0, rc;
   if ((rc = parse(argc, argv, "", opts, set_opt, &a, &first)) != EXIT_OK ||
       (rc = positional("set", argc - first, 1, 2)) != EXIT_OK)
     return rc;
@@ -194,7 +194,7 @@ int cli_copy(const char *url, int argc, char **argv) {
   static const struct option opts[] = {
       {"to", required_argument, NULL, 't'}, {"force", no_argument, NULL, 'f'}, {NULL, 0, NULL, 0}};
   copy_args a = {NULL, 0};
-  int first, rc;
+  int first = 0, rc;
   if ((rc = parse(argc, argv, "", opts, copy_opt, &a, &first)) != EXIT_OK ||
       (rc = positional("copy", argc - first, 0, 0)) != EXIT_OK)
     return rc;
@@ -240,7 +240,7 @@ int cli_check(const char *url, int argc, char **argv) {
       [LOGSTATE_DURABILITY_AT_RISK] = "WARNING: durability settings may lose acknowledged writes",
       [LOGSTATE_DURABILITY_NONE] = "in-process store (nothing survives the process)",
   };
-  int first, rc;
+  int first = 0, rc;
   if ((rc = parse(argc, argv, "+", opts, no_opts, NULL, &first)) != EXIT_OK ||
       (rc = positional("check", argc - first, 0, 0)) != EXIT_OK)
     return rc;

@@ -1,68 +1,17 @@
-/* The async Redis driver, on hiredis's async client and libevent: one
- * pipelined connection, a timer per request (hiredis 0.14 has none), host
- * names resolved with evdns so the loop never blocks, and reconnection with
- * backoff. What to send and how to judge the replies is the protocol
- * module's (proto.h); this file only moves plans and replies.
+/* The async Redis driver, on hiredis's async client and libevent: requests
+ * pipelined on one connection (async_conn.c), a timer per request (hiredis
+ * 0.14 has none). What to send and how to judge the replies is the
+ * protocol module's (proto.h); this file only moves plans and replies.
  *
  * Lifetimes: a request (rreq) lives until it is finished AND hiredis has
  * handed back every reply it owed (`pending`: hiredis calls each command's
  * callback exactly once, with NULL when the connection goes). The driver
  * lives until it is freed and no call from the loop is on its stack. */
-#include <arpa/inet.h>
-#include <event2/dns.h>
-#include <event2/event.h>
-#include <event2/util.h>
-#include <hiredis/adapters/libevent.h>
-#include <hiredis/async.h>
-#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "async/driver.h"
-#include "redis/proto.h"
+#include "redis/async_int.h"
 
-#define BACKOFF_MIN_MS 50
-#define BACKOFF_MAX_MS 2000
-
-typedef enum { RQ_WAITING, RQ_SENT, RQ_FAILING } rq_state;
-
-typedef struct radrv radrv;
-
-typedef struct rreq {
-  struct rreq *prev, *next; /* the driver's unfinished requests */
-  radrv *d;
-  ls_areq *r;   /* the core's request; NULL for a connection's set-up */
-  ls_rp_op op;
-  rq_state state;
-  int finished, in_finish; /* in_finish: finish_rq is on the stack, it frees */
-  int pending;     /* hiredis callbacks still owed */
-  int expect, got; /* replies of the plan in flight */
-  redisReply *copies[LS_RP_MAX_CMDS];
-  struct event *timer; /* timeout, or the deferred failure */
-  logstate_status fail_st;
-  char fail_msg[700];
-} rreq;
-
-struct radrv {
-  ls_adriver base;
-  struct event_base *evb;
-  ls_redis_proto p;
-  redisAsyncContext *ac;
-  struct evdns_base *dns;
-  struct evdns_getaddrinfo_request *resolve_req;
-  int resolving;
-  struct event *reconnect_timer, *connect_timer;
-  struct event *fail_timer; /* finishes `failed`: requests refused for lack of memory */
-  ls_areq *failed;
-  unsigned int backoff_ms;
-  char conn_error[300]; /* why the last connection ended */
-  rreq *reqs, *reqs_tail; /* in submission order */
-  int depth, closing;
-  uint64_t round_trips, connects;
-};
-
-static void finish_rq(rreq *q, logstate_status st);
-static void send_plan(rreq *q);
 
 /* --- replies we keep ---------------------------------------------------- */
 
@@ -119,9 +68,9 @@ static void destroy(radrv *d) {
   free(d);
 }
 
-static void enter(radrv *d) { d->depth++; }
+void ls_ra_enter(radrv *d) { d->depth++; }
 
-static void leave(radrv *d) {
+void ls_ra_leave(radrv *d) {
   if (--d->depth == 0 && d->closing)
     destroy(d);
 }
@@ -134,63 +83,9 @@ static void rreq_free(rreq *q) {
   free(q);
 }
 
-/* --- the connection ----------------------------------------------------- */
-
-static void schedule_reconnect(radrv *d) {
-  if (d->closing || evtimer_pending(d->reconnect_timer, NULL))
-    return;
-  struct timeval tv = {(time_t)(d->backoff_ms / 1000), (suseconds_t)(d->backoff_ms % 1000) * 1000};
-  evtimer_add(d->reconnect_timer, &tv);
-  d->backoff_ms = d->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : d->backoff_ms * 2;
-}
-
-/* Frees the connection now: hiredis calls every pending reply callback with
- * NULL, so every request in flight on it fails with UNAVAILABLE. */
-static void drop_connection(radrv *d, const char *why) {
-  redisAsyncContext *ac = d->ac;
-  if (ac == NULL)
-    return;
-  snprintf(d->conn_error, sizeof(d->conn_error), "%s", why);
-  d->ac = NULL;
-  evtimer_del(d->connect_timer);
-  ac->data = NULL; /* its connect/disconnect callbacks no longer concern us */
-  redisAsyncFree(ac);
-  schedule_reconnect(d);
-}
-
-static void on_connect(const redisAsyncContext *ac, int status) {
-  radrv *d = ac->data;
-  if (d == NULL)
-    return;
-  enter(d);
-  evtimer_del(d->connect_timer);
-  if (status != REDIS_OK) { /* hiredis frees the context after this */
-    snprintf(d->conn_error, sizeof(d->conn_error), "cannot connect: %s", ac->c.errstr);
-    d->ac = NULL;
-    schedule_reconnect(d);
-  } else {
-    d->backoff_ms = BACKOFF_MIN_MS;
-  }
-  leave(d);
-}
-
-static void on_disconnect(const redisAsyncContext *ac, int status) {
-  radrv *d = ac->data;
-  if (d == NULL)
-    return;
-  enter(d);
-  snprintf(d->conn_error, sizeof(d->conn_error), "connection lost: %s",
-           status == REDIS_OK ? "closed"
-           : ac->c.errstr[0]  ? ac->c.errstr
-                              : "I/O error");
-  d->ac = NULL; /* hiredis frees it after this callback */
-  schedule_reconnect(d);
-  leave(d);
-}
-
 static void on_rq_timer(evutil_socket_t fd, short what, void *arg);
 
-static rreq *rreq_new(radrv *d, ls_areq *r) {
+rreq *ls_ra_rreq_new(radrv *d, ls_areq *r) {
   rreq *q = calloc(1, sizeof(*q));
   if (q == NULL || (q->timer = evtimer_new(d->evb, on_rq_timer, q)) == NULL) {
     free(q);
@@ -209,136 +104,6 @@ static rreq *rreq_new(radrv *d, ls_areq *r) {
 
 /* A new connection: the CONNECT op (AUTH, SELECT, PING) goes first, the
  * requests that waited for the connection right behind it. */
-static void attach(radrv *d, redisAsyncContext *ac) {
-  const ls_redis_config *c = &d->p.cfg;
-  ac->data = d;
-  if (redisLibeventAttach(ac, d->evb) != REDIS_OK) {
-    snprintf(d->conn_error, sizeof(d->conn_error), "cannot attach to the event loop");
-    ac->data = NULL;
-    redisAsyncFree(ac);
-    schedule_reconnect(d);
-    return;
-  }
-  redisAsyncSetConnectCallback(ac, on_connect);
-  redisAsyncSetDisconnectCallback(ac, on_disconnect);
-  if (!c->unix_path)
-    redisEnableKeepAlive(&ac->c);
-  d->ac = ac;
-  d->connects++;
-  struct timeval tv = {(time_t)(c->connect_timeout_ms / 1000), (suseconds_t)(c->connect_timeout_ms % 1000) * 1000};
-  evtimer_add(d->connect_timer, &tv);
-  rreq *setup = rreq_new(d, NULL), *last = setup;
-  if (setup) {
-    setup->op.kind = LS_RP_CONNECT;
-    ls_rp_begin(&d->p, &setup->op);
-    send_plan(setup);
-  }
-  for (rreq *q = d->reqs; q && d->ac && q != last; q = q->next)
-    if (q->state == RQ_WAITING)
-      send_plan(q);
-}
-
-static void fail_waiting(radrv *d, logstate_status st) {
-  char msg[700];
-  snprintf(msg, sizeof(msg), "%s", logstate_last_error());
-  for (rreq *q = d->reqs, *next; q; q = next) {
-    next = q->next;
-    if (q->state == RQ_WAITING) {
-      ls_err(st, "%s", msg);
-      finish_rq(q, st);
-    }
-  }
-}
-
-static void on_resolved(int result, struct evutil_addrinfo *res, void *arg) {
-  if (result == EVUTIL_EAI_CANCEL)
-    return; /* the driver is being freed */
-  radrv *d = arg;
-  char addr[INET6_ADDRSTRLEN] = "";
-  enter(d);
-  d->resolving = 0;
-  d->resolve_req = NULL;
-  if (result == 0 && res)
-    evutil_inet_ntop(res->ai_family,
-                     res->ai_family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr
-                                                : (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr,
-                     addr, sizeof(addr));
-  if (res)
-    evutil_freeaddrinfo(res);
-  redisAsyncContext *ac = addr[0] ? redisAsyncConnect(addr, (int)d->p.cfg.port) : NULL;
-  if (ac && !ac->err) {
-    attach(d, ac);
-  } else {
-    snprintf(d->conn_error, sizeof(d->conn_error), "cannot %s %s: %s", addr[0] ? "connect to" : "resolve",
-             d->p.cfg.host, ac ? ac->errstr : result ? evutil_gai_strerror(result) : "no address");
-    if (ac)
-      redisAsyncFree(ac);
-    ls_err(LOGSTATE_UNAVAILABLE, "redis %s:%u: %s", d->p.cfg.host, d->p.cfg.port, d->conn_error);
-    fail_waiting(d, LOGSTATE_UNAVAILABLE);
-    schedule_reconnect(d);
-  }
-  leave(d);
-}
-
-/* Starts resolving the host name without blocking the loop. */
-static void resolve(radrv *d) {
-  struct evutil_addrinfo hints;
-  memset(&hints, 0, sizeof(hints));
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  if (d->dns == NULL && (d->dns = evdns_base_new(d->evb, EVDNS_BASE_INITIALIZE_NAMESERVERS)) == NULL) {
-    snprintf(d->conn_error, sizeof(d->conn_error), "cannot start the DNS resolver");
-    schedule_reconnect(d);
-    return;
-  }
-  d->resolving = 1;
-  struct evdns_getaddrinfo_request *req = evdns_getaddrinfo(d->dns, d->p.cfg.host, NULL, &hints, on_resolved, d);
-  if (d->resolving) /* NULL when it answered at once (the callback ran) */
-    d->resolve_req = req;
-}
-
-static int is_numeric_host(const char *h) {
-  unsigned char buf[sizeof(struct in6_addr)];
-  return evutil_inet_pton(AF_INET, h, buf) == 1 || evutil_inet_pton(AF_INET6, h, buf) == 1;
-}
-
-static void connect_now(radrv *d) {
-  const ls_redis_config *c = &d->p.cfg;
-  if (d->ac || d->resolving || d->closing)
-    return;
-  if (!c->unix_path && !is_numeric_host(c->host)) {
-    resolve(d);
-    return;
-  }
-  redisAsyncContext *ac = c->unix_path ? redisAsyncConnectUnix(c->unix_path) : redisAsyncConnect(c->host, (int)c->port);
-  if (ac == NULL || ac->err) {
-    snprintf(d->conn_error, sizeof(d->conn_error), "cannot connect: %s", ac ? ac->errstr : "out of memory");
-    if (ac)
-      redisAsyncFree(ac);
-    schedule_reconnect(d);
-    return;
-  }
-  attach(d, ac);
-}
-
-static void on_reconnect_timer(evutil_socket_t fd, short what, void *arg) {
-  (void)fd, (void)what;
-  radrv *d = arg;
-  enter(d);
-  connect_now(d);
-  leave(d);
-}
-
-static void on_connect_timer(evutil_socket_t fd, short what, void *arg) {
-  (void)fd, (void)what;
-  radrv *d = arg;
-  char msg[64];
-  enter(d);
-  snprintf(msg, sizeof(msg), "connect timed out after %u ms", d->p.cfg.connect_timeout_ms);
-  drop_connection(d, msg);
-  leave(d);
-}
-
 /* --- requests ----------------------------------------------------------- */
 
 static void unlink_rq(rreq *q) {
@@ -363,14 +128,14 @@ static void setup_failed(radrv *d, logstate_status st) {
     next = q->next;
     if (q->state == RQ_SENT && !q->finished) {
       ls_err(st, "%s", msg);
-      finish_rq(q, st);
+      ls_ra_finish_rq(q, st);
     }
   }
-  drop_connection(d, msg);
+  ls_ra_drop_connection(d, msg);
 }
 
 /* Finishes a request: hands the op's results to the core's request. */
-static void finish_rq(rreq *q, logstate_status st) {
+void ls_ra_finish_rq(rreq *q, logstate_status st) {
   radrv *d = q->d;
   q->finished = 1;
   q->in_finish = 1; /* dropping the connection below hands back its replies */
@@ -417,13 +182,13 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv) {
   }
   radrv *d = q->d;
   logstate_status st;
-  enter(d);
+  ls_ra_enter(d);
   if (r == NULL) {
     const char *why = ac->c.errstr[0] ? ac->c.errstr : d->conn_error[0] ? d->conn_error : "connection closed";
-    finish_rq(q, ls_rp_failed(&d->p, &q->op, 0, why));
+    ls_ra_finish_rq(q, ls_rp_failed(&d->p, &q->op, 0, why));
   } else if (q->got < q->expect - 1) {
     if ((q->copies[q->got++] = reply_dup(r)) == NULL)
-      finish_rq(q, ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory keeping a reply"));
+      ls_ra_finish_rq(q, ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory keeping a reply"));
   } else {
     const redisReply *all[LS_RP_MAX_CMDS];
     for (int i = 0; i < q->expect - 1; i++)
@@ -432,11 +197,11 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv) {
     evtimer_del(q->timer);
     int n = q->expect;
     if (ls_rp_judge(&d->p, &q->op, all, n, &st))
-      finish_rq(q, st);
+      ls_ra_finish_rq(q, st);
     else
-      send_plan(q); /* the next plan: NOSCRIPT's reload */
+      ls_ra_send_plan(q); /* the next plan: NOSCRIPT's reload */
   }
-  leave(d);
+  ls_ra_leave(d);
 }
 
 /* Fails `q` on the next loop iteration: never inside a submit. */
@@ -449,7 +214,7 @@ static void defer_failure(rreq *q, logstate_status st) {
 }
 
 /* Sends the op's next plan: one round trip, one timeout. */
-static void send_plan(rreq *q) {
+void ls_ra_send_plan(rreq *q) {
   radrv *d = q->d;
   ls_rp_plan plan;
   drop_copies(q);
@@ -476,20 +241,20 @@ static void on_rq_timer(evutil_socket_t fd, short what, void *arg) {
   rreq *q = arg;
   radrv *d = q->d;
   char msg[100];
-  enter(d);
+  ls_ra_enter(d);
   if (q->state == RQ_FAILING) {
     ls_err(q->fail_st, "%s", q->fail_msg);
-    finish_rq(q, q->fail_st);
+    ls_ra_finish_rq(q, q->fail_st);
   } else if (q->state == RQ_WAITING) {
-    finish_rq(q, ls_rp_timed_out(&d->p, &q->op));
+    ls_ra_finish_rq(q, ls_rp_timed_out(&d->p, &q->op));
   } else {
     /* Later replies queue behind the missing one: the connection is stuck. */
     snprintf(msg, sizeof(msg), "dropped after a request timed out after %u ms", ls_rp_timeout_ms(&d->p, &q->op));
-    finish_rq(q, ls_rp_timed_out(&d->p, &q->op));
+    ls_ra_finish_rq(q, ls_rp_timed_out(&d->p, &q->op));
     if (!d->closing)
-      drop_connection(d, msg);
+      ls_ra_drop_connection(d, msg);
   }
-  leave(d);
+  ls_ra_leave(d);
 }
 
 static void finish_failed(radrv *d) {
@@ -503,9 +268,9 @@ static void finish_failed(radrv *d) {
 static void on_fail_timer(evutil_socket_t fd, short what, void *arg) {
   (void)fd, (void)what;
   radrv *d = arg;
-  enter(d);
+  ls_ra_enter(d);
   finish_failed(d);
-  leave(d);
+  ls_ra_leave(d);
 }
 
 static const ls_rp_kind rp_kind[] = {LS_RP_INIT, LS_RP_LOGS, LS_RP_GET, LS_RP_OPEN, LS_RP_SET};
@@ -513,7 +278,7 @@ static const ls_rp_kind rp_kind[] = {LS_RP_INIT, LS_RP_LOGS, LS_RP_GET, LS_RP_OP
 static void rd_submit(ls_adriver *drv, ls_areq *r) {
   radrv *d = (radrv *)drv;
   char where[300];
-  rreq *q = rreq_new(d, r);
+  rreq *q = ls_ra_rreq_new(d, r);
   if (q == NULL) {
     /* Fail it on the next iteration with the driver's own timer, which
      * needs no memory. */
@@ -536,9 +301,9 @@ static void rd_submit(ls_adriver *drv, ls_areq *r) {
     return;
   }
   if (d->ac == NULL && !evtimer_pending(d->reconnect_timer, NULL))
-    connect_now(d);
+    ls_ra_connect_now(d);
   if (d->ac) {
-    send_plan(q);
+    ls_ra_send_plan(q);
   } else if (d->resolving) { /* sent when the address is known; the timeout runs already */
     unsigned int ms = ls_rp_timeout_ms(&d->p, &q->op);
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
@@ -565,10 +330,10 @@ static void rd_stats(ls_adriver *drv, logstate_redis_stats *out) {
 
 static void rd_free(ls_adriver *drv) {
   radrv *d = (radrv *)drv;
-  enter(d);
+  ls_ra_enter(d);
   d->closing = 1;
   while (d->reqs) /* every owner is gone: this only frees */
-    finish_rq(d->reqs, LOGSTATE_UNAVAILABLE);
+    ls_ra_finish_rq(d->reqs, LOGSTATE_UNAVAILABLE);
   finish_failed(d);
   evtimer_del(d->fail_timer);
   if (d->resolve_req)
@@ -583,7 +348,7 @@ static void rd_free(ls_adriver *drv) {
     ac->data = NULL;
     redisAsyncFree(ac); /* deferred by hiredis when inside its callback */
   }
-  leave(d);
+  ls_ra_leave(d);
 }
 
 static const ls_adriver_methods redis_async_methods = {
@@ -595,8 +360,8 @@ static const ls_adriver_methods redis_async_methods = {
 
 logstate_status ls_adriver_redis_new(ls_adriver **out, struct event_base *base, ls_redis_config *cfg) {
   radrv *d = calloc(1, sizeof(*d));
-  if (d == NULL || (d->reconnect_timer = evtimer_new(base, on_reconnect_timer, d)) == NULL ||
-      (d->connect_timer = evtimer_new(base, on_connect_timer, d)) == NULL ||
+  if (d == NULL || (d->reconnect_timer = evtimer_new(base, ls_ra_on_reconnect_timer, d)) == NULL ||
+      (d->connect_timer = evtimer_new(base, ls_ra_on_connect_timer, d)) == NULL ||
       (d->fail_timer = evtimer_new(base, on_fail_timer, d)) == NULL) {
     if (d && d->reconnect_timer)
       event_free(d->reconnect_timer);

@@ -18,6 +18,7 @@
 #define MAX_TIMEOUT_MS 3600000u
 #define MAX_POOL 1024u
 #define MAX_PREFIX_LEN 256
+#define DEFAULT_PREFIX "logstate"
 
 /* --- configuration ------------------------------------------------------ */
 
@@ -37,23 +38,13 @@ void ls_redis_config_free(ls_redis_config *c) {
   memset(c, 0, sizeof(*c));
 }
 
-static char *make_key(const char *prefix, const char *suffix, size_t *out_len) {
-  size_t n = strlen(prefix) + strlen(suffix) + 3;
-  char *k = malloc(n + 1);
-  if (k)
-    *out_len = (size_t)snprintf(k, n + 1, "{%s}:%s", prefix, suffix);
-  return k;
-}
-
-logstate_status ls_redis_config_from_options(ls_redis_config *c, const logstate_redis_options *o) {
-  static const logstate_redis_options defaults = LOGSTATE_REDIS_OPTIONS_INIT;
-  memset(c, 0, sizeof(*c));
-  if (o == NULL)
-    o = &defaults;
+/* Checks every field of `o`; *password gets the password to use (the
+ * option, else $LOGSTATE_REDIS_PASSWORD, else NULL). */
+static logstate_status check_options(const logstate_redis_options *o, const char **password) {
   if (o->version != LOGSTATE_REDIS_OPTIONS_VERSION)
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "redis: options version %u is not supported (expected %u)", o->version,
                   LOGSTATE_REDIS_OPTIONS_VERSION);
-  const char *prefix = o->prefix ? o->prefix : "logstate";
+  const char *prefix = o->prefix ? o->prefix : DEFAULT_PREFIX;
   if (prefix[0] == '\0' || strlen(prefix) > MAX_PREFIX_LEN)
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "redis: prefix must be 1 to %d bytes", MAX_PREFIX_LEN);
   if (strpbrk(prefix, "{}"))
@@ -78,15 +69,27 @@ logstate_status ls_redis_config_from_options(ls_redis_config *c, const logstate_
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "redis: host is empty");
   if (o->unix_path && o->unix_path[0] == '\0')
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "redis: unix socket path is empty");
-  const char *password = o->password;
-  if (password == NULL) {
+  *password = o->password;
+  if (*password == NULL) {
     const char *env = getenv("LOGSTATE_REDIS_PASSWORD");
-    password = env && env[0] ? env : NULL;
+    *password = env && env[0] ? env : NULL;
   }
-  if (o->user && o->user[0] && password == NULL)
+  if (o->user && o->user[0] && *password == NULL)
     return ls_err(LOGSTATE_INVALID_ARGUMENT,
                   "redis: user given without a password (set one in the URL, the options or LOGSTATE_REDIS_PASSWORD)");
+  return LOGSTATE_OK;
+}
 
+logstate_status ls_redis_config_from_options(ls_redis_config *c, const logstate_redis_options *o) {
+  static const logstate_redis_options defaults = LOGSTATE_REDIS_OPTIONS_INIT;
+  const char *password = NULL;
+  memset(c, 0, sizeof(*c));
+  if (o == NULL)
+    o = &defaults;
+  logstate_status st = check_options(o, &password);
+  if (st != LOGSTATE_OK)
+    return st;
+  const char *prefix = o->prefix ? o->prefix : DEFAULT_PREFIX;
   c->host = dup_or_null(o->host ? o->host : "127.0.0.1");
   c->unix_path = dup_or_null(o->unix_path);
   c->user = o->user && o->user[0] ? dup_or_null(o->user) : NULL;
@@ -103,11 +106,8 @@ logstate_status ls_redis_config_from_options(ls_redis_config *c, const logstate_
   c->guard = o->guard;
   c->log = o->log;
   c->log_arg = o->log_arg;
-  c->key_logs = make_key(prefix, "logs", &c->key_logs_len);
-  c->key_meta = make_key(prefix, "meta", &c->key_meta_len);
-  c->key_log_prefix = make_key(prefix, "log:", &c->key_log_prefix_len);
   if (!c->host || (o->unix_path && !c->unix_path) || (o->user && o->user[0] && !c->user) ||
-      (password && !c->password) || !c->prefix || !c->key_logs || !c->key_meta || !c->key_log_prefix) {
+      (password && !c->password) || !c->prefix || ls_redis_derive_keys(c) != LOGSTATE_OK) {
     ls_redis_config_free(c);
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory");
   }
@@ -135,6 +135,15 @@ static void url_parts_free(url_parts *p) {
 
 #define URL_ERR(...) ls_err(LOGSTATE_INVALID_ARGUMENT, __VA_ARGS__)
 
+/* Decodes s[0..n) into *out, kept in `p` for freeing. */
+static logstate_status decode(url_parts *p, const char *s, size_t n, const char **out) {
+  int bad = 0;
+  if ((*out = keep(p, ls_pct_decode(s, n, &bad))) != NULL)
+    return LOGSTATE_OK;
+  return bad ? URL_ERR("redis URL: bad %%-escape in the user, password, host or path")
+             : ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis URL: out of memory");
+}
+
 #define REDIS_KEYS "prefix, pool, connect_timeout_ms, timeout_ms, durability, min_replicas, replica_timeout_ms, guard"
 
 /* A value from a fixed list: its index, or -1. */
@@ -149,11 +158,9 @@ static logstate_status parse_param(url_parts *p, const ls_query_param *q, int is
   static const char *const durability[] = {"require", "warn", "ignore"}, *const guard[] = {"none", "size"};
   logstate_redis_options *o = &p->o;
   if (ls_query_is(q, "prefix")) {
-    int bad = 0;
-    if ((o->prefix = keep(p, ls_pct_decode(q->val, q->val_len, &bad))) == NULL)
-      return bad ? URL_ERR("redis URL: prefix has a bad %%-escape")
-                 : ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "out of memory");
-    return LOGSTATE_OK;
+    if (o->prefix) /* also bounds what `p` keeps */
+      return URL_ERR("redis URL: prefix is given twice");
+    return decode(p, q->val, q->val_len, &o->prefix);
   }
   if (ls_query_is(q, "pool"))
     return ls_query_uint("redis", q, 1, MAX_POOL, &o->pool);
@@ -191,6 +198,56 @@ static logstate_status parse_query(url_parts *p, const char *q, int is_unix) {
   return more == 0 ? LOGSTATE_OK : LOGSTATE_INVALID_ARGUMENT;
 }
 
+/* user[:password] before the '@' at `at`. */
+static logstate_status parse_userinfo(url_parts *p, const char *s, const char *at) {
+  const char *colon = memchr(s, ':', (size_t)(at - s));
+  size_t ulen = colon ? (size_t)(colon - s) : (size_t)(at - s);
+  logstate_status st = ulen ? decode(p, s, ulen, &p->o.user) : LOGSTATE_OK;
+  if (st == LOGSTATE_OK && colon)
+    st = decode(p, colon + 1, (size_t)(at - colon - 1), &p->o.password);
+  if (st == LOGSTATE_OK && p->o.password && p->o.password[0] == '\0')
+    p->o.password = NULL;
+  return st;
+}
+
+/* host[:port][/db] in s[0..end). */
+static logstate_status parse_host(url_parts *p, const char *s, const char *end) {
+  const char *hend;
+  logstate_status st;
+  if (*s == '[') {
+    const char *rb = memchr(s, ']', (size_t)(end - s));
+    if (rb == NULL)
+      return URL_ERR("redis URL: unclosed [ in an IPv6 host");
+    st = decode(p, s + 1, (size_t)(rb - s - 1), &p->o.host);
+    hend = rb + 1;
+  } else {
+    hend = s + strcspn(s, ":/?");
+    if (hend > end)
+      hend = end;
+    st = decode(p, s, (size_t)(hend - s), &p->o.host);
+  }
+  if (st != LOGSTATE_OK)
+    return st;
+  if (p->o.host[0] == '\0')
+    return URL_ERR("redis URL: no host (as in redis://127.0.0.1:6379)");
+  const char *r = hend;
+  if (r < end && *r == ':') {
+    size_t plen = strcspn(r + 1, "/?");
+    unsigned int port;
+    if (!ls_parse_uint(r + 1, plen, 65535, &port) || port == 0)
+      return URL_ERR("redis URL: the port must be a number from 1 to 65535");
+    p->o.port = port;
+    r += 1 + plen;
+  }
+  if (r < end && *r == '/') {
+    size_t dlen = (size_t)(end - r - 1);
+    if (dlen && !ls_parse_uint(r + 1, dlen, INT_MAX, &p->o.db))
+      return URL_ERR("redis URL: the path must be a database number, as in redis://host:6379/0");
+    r = end;
+  }
+  return r == end ? LOGSTATE_OK : URL_ERR("redis URL: unexpected text after the host");
+}
+
 static logstate_status parse_url(url_parts *p, const char *url) {
   int is_unix = strncmp(url, "redis+unix://", 13) == 0;
   if (!is_unix && strncmp(url, "redis://", 8) != 0)
@@ -198,77 +255,25 @@ static logstate_status parse_url(url_parts *p, const char *url) {
   const char *s = url + (is_unix ? 13 : 8);
   if (strchr(s, '#'))
     return URL_ERR("redis URL: fragments (#) are not supported; percent-encode # as %%23");
-  const char *qmark = strchr(s, '?');
-  size_t main_len = qmark ? (size_t)(qmark - s) : strlen(s);
+  const char *qmark = strchr(s, '?'), *at = NULL;
   /* userinfo ends at the last '@' before the path. */
-  size_t auth_len = strcspn(s, "/?");
-  const char *at = NULL;
-  for (size_t i = 0; i < auth_len; i++)
+  for (size_t i = 0, n = strcspn(s, "/?"); i < n; i++)
     if (s[i] == '@')
       at = s + i;
-  int bad = 0;
-  if (at) {
-    const char *colon = memchr(s, ':', (size_t)(at - s));
-    size_t ulen = colon ? (size_t)(colon - s) : (size_t)(at - s);
-    if (ulen) {
-      if ((p->o.user = keep(p, ls_pct_decode(s, ulen, &bad))) == NULL)
-        goto decode_failed;
-    }
-    if (colon) {
-      if ((p->o.password = keep(p, ls_pct_decode(colon + 1, (size_t)(at - colon - 1), &bad))) == NULL)
-        goto decode_failed;
-      if (p->o.password[0] == '\0')
-        p->o.password = NULL;
-    }
+  logstate_status st = at ? parse_userinfo(p, s, at) : LOGSTATE_OK;
+  if (at)
     s = at + 1;
-    main_len = qmark ? (size_t)(qmark - s) : strlen(s);
-  }
-  if (is_unix) {
-    if (main_len == 0 || s[0] != '/')
+  const char *end = qmark ? qmark : s + strlen(s);
+  if (st == LOGSTATE_OK && is_unix) {
+    if (end == s || s[0] != '/')
       return URL_ERR("redis URL: redis+unix:// needs an absolute socket path, as in redis+unix:///run/redis.sock");
-    if ((p->o.unix_path = keep(p, ls_pct_decode(s, main_len, &bad))) == NULL)
-      goto decode_failed;
-  } else {
-    const char *h = s, *end = s + main_len;
-    const char *hend;
-    if (*h == '[') {
-      const char *rb = memchr(h, ']', (size_t)(end - h));
-      if (rb == NULL)
-        return URL_ERR("redis URL: unclosed [ in an IPv6 host");
-      if ((p->o.host = keep(p, ls_pct_decode(h + 1, (size_t)(rb - h - 1), &bad))) == NULL)
-        goto decode_failed;
-      hend = rb + 1;
-    } else {
-      hend = h + strcspn(h, ":/?");
-      if (hend > end)
-        hend = end;
-      if ((p->o.host = keep(p, ls_pct_decode(h, (size_t)(hend - h), &bad))) == NULL)
-        goto decode_failed;
-    }
-    if (p->o.host[0] == '\0')
-      return URL_ERR("redis URL: no host (as in redis://127.0.0.1:6379)");
-    const char *r = hend;
-    if (r < end && *r == ':') {
-      size_t plen = strcspn(r + 1, "/?");
-      unsigned int port;
-      if (!ls_parse_uint(r + 1, plen, 65535, &port) || port == 0)
-        return URL_ERR("redis URL: the port must be a number from 1 to 65535");
-      p->o.port = port;
-      r += 1 + plen;
-    }
-    if (r < end && *r == '/') {
-      size_t dlen = (size_t)(end - r - 1);
-      if (dlen && !ls_parse_uint(r + 1, dlen, INT_MAX, &p->o.db))
-        return URL_ERR("redis URL: the path must be a database number, as in redis://host:6379/0");
-      r = end;
-    }
-    if (r != end)
-      return URL_ERR("redis URL: unexpected text after the host");
+    st = decode(p, s, (size_t)(end - s), &p->o.unix_path);
+  } else if (st == LOGSTATE_OK) {
+    st = parse_host(p, s, end);
   }
-  return qmark ? parse_query(p, qmark + 1, is_unix) : LOGSTATE_OK;
-decode_failed:
-  return bad ? URL_ERR("redis URL: bad %%-escape in the user, password, host or path")
-             : ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis URL: out of memory");
+  if (st == LOGSTATE_OK && qmark)
+    st = parse_query(p, qmark + 1, is_unix);
+  return st;
 }
 
 logstate_status ls_redis_config_from_url(ls_redis_config *c, const char *url) {
@@ -300,15 +305,4 @@ void ls_redis_log(const ls_redis_config *c, const char *fmt, ...) {
     c->log(c->log_arg, msg);
   else
     fprintf(stderr, "logstate: warning: %s\n", msg);
-}
-
-char *ls_redis_log_key(const ls_redis_config *c, const char *log_id, size_t log_id_len, size_t *out_len) {
-  char *k = malloc(c->key_log_prefix_len + log_id_len + 1);
-  if (k == NULL)
-    return NULL;
-  memcpy(k, c->key_log_prefix, c->key_log_prefix_len);
-  memcpy(k + c->key_log_prefix_len, log_id, log_id_len);
-  k[c->key_log_prefix_len + log_id_len] = '\0';
-  *out_len = c->key_log_prefix_len + log_id_len;
-  return k;
 }

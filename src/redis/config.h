@@ -43,7 +43,10 @@ void ls_redis_log(const ls_redis_config *c, const char *fmt, ...)
 #endif
     ;
 
-/* {N}:log:<logID>, malloc()ed, with its length. NULL when out of memory. */
+/* proto.c: fills the derived key names from c->prefix. */
+logstate_status ls_redis_derive_keys(ls_redis_config *c);
+/* proto.c: {N}:log:<logID>, malloc()ed, with its length. NULL when out of
+ * memory. */
 char *ls_redis_log_key(const ls_redis_config *c, const char *log_id, size_t log_id_len, size_t *out_len);
 
 #endif

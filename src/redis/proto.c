@@ -11,7 +11,37 @@
 #define F_VERSION "version"
 #define F_CHECKPOINT "checkpoint"
 
-enum { STEP_FIRST = 0, STEP_RELOAD = 1 }; /* SET: after NOSCRIPT, load and run again */
+enum { STEP_FIRST = 0, STEP_RELOAD = 1 };
+
+/* --- keys: {N}:logs, {N}:meta, {N}:log:<logID> (README "Key layout") ---- */
+
+static char *make_key(const char *prefix, const char *suffix, size_t *out_len) {
+  size_t n = strlen(prefix) + strlen(suffix) + 3;
+  char *k = malloc(n + 1);
+  if (k)
+    *out_len = (size_t)snprintf(k, n + 1, "{%s}:%s", prefix, suffix);
+  return k;
+}
+
+logstate_status ls_redis_derive_keys(ls_redis_config *c) {
+  c->key_logs = make_key(c->prefix, "logs", &c->key_logs_len);
+  c->key_meta = make_key(c->prefix, "meta", &c->key_meta_len);
+  c->key_log_prefix = make_key(c->prefix, "log:", &c->key_log_prefix_len);
+  if (c->key_logs && c->key_meta && c->key_log_prefix)
+    return LOGSTATE_OK;
+  return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory");
+}
+
+char *ls_redis_log_key(const ls_redis_config *c, const char *log_id, size_t log_id_len, size_t *out_len) {
+  char *k = malloc(c->key_log_prefix_len + log_id_len + 1);
+  if (k == NULL)
+    return NULL;
+  memcpy(k, c->key_log_prefix, c->key_log_prefix_len);
+  memcpy(k + c->key_log_prefix_len, log_id, log_id_len);
+  k[c->key_log_prefix_len + log_id_len] = '\0';
+  *out_len = c->key_log_prefix_len + log_id_len;
+  return k;
+} /* SET: after NOSCRIPT, load and run again */
 
 logstate_status ls_rp_begin(const ls_redis_proto *p, ls_rp_op *op) {
   op->step = STEP_FIRST;

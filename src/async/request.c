@@ -1,0 +1,35 @@
+/* The requests the async core hands its drivers (driver.h): made by the
+ * core, finished by a driver on the loop's thread. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "async/driver.h"
+
+ls_areq *ls_areq_new(ls_areq_kind kind) {
+  ls_areq *r = calloc(1, sizeof(*r));
+  if (r)
+    r->kind = kind;
+  return r;
+}
+
+void ls_areq_result(ls_areq *r, logstate_status st) {
+  r->st = st;
+  if (st != LOGSTATE_OK)
+    snprintf(r->msg, sizeof(r->msg), "%s", logstate_last_error());
+}
+
+void ls_areq_finish(ls_adriver *d, ls_areq *r) {
+  if (r->owner) {
+    if (r->st != LOGSTATE_OK)
+      ls_err(r->st, "%s", r->msg);
+    r->done(r);
+  }
+  if (r->snap.txn)
+    d->m->release(d, &r->snap);
+  free(r->snap.cp);
+  free(r->log_id);
+  free(r->cp);
+  free(r->out_cp);
+  logstate_logs_free(r->ids, r->n);
+  free(r);
+}
