@@ -1,6 +1,7 @@
 /* SQLite-specific behaviour: several processes on one file, pushback when
- * the database stays busy, the pragma checks, and compatibility with a
- * database the Go witness (or the sqlite3 shell) wrote. */
+ * the database stays busy, the pragma checks, compatibility with a database
+ * the Go witness (or the sqlite3 shell) wrote, and the async API keeping
+ * SQLite's blocking work off the loop. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +18,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
+#include "logstate/async.h"
 #include "logstate/logstate.h"
 #include "logstate/sqlite.h"
 
@@ -176,6 +180,66 @@ static void test_url_options(void **state) {
   logstate_free(ls);
 }
 
+typedef struct tick_ctx {
+  int ticks, done;
+  logstate_status st;
+} tick_ctx;
+
+static void on_tick(evutil_socket_t fd, short what, void *arg) {
+  (void)fd, (void)what;
+  ((tick_ctx *)arg)->ticks++;
+}
+
+static void on_updated(logstate_status st, void *arg) {
+  ((tick_ctx *)arg)->st = st;
+  ((tick_ctx *)arg)->done++;
+}
+
+static logstate_status fn_v(const uint8_t *cur, size_t cur_len, uint8_t **out_next, size_t *out_next_len, void *arg) {
+  (void)cur, (void)cur_len, (void)arg;
+  *out_next = (uint8_t *)strdup("async v");
+  *out_next_len = 7;
+  return LOGSTATE_OK;
+}
+
+/* An async update whose write waits for a lock another connection holds
+ * does not stall the loop: a 10 ms timer keeps firing meanwhile, and the
+ * update completes once the lock goes. (Run on the loop, the write would
+ * block it until the busy timeout, and the lock would never go.) */
+static void test_async_blocking_off_the_loop(void **state) {
+  (void)state;
+  char path[128], url[200];
+  new_path(path, sizeof(path));
+  logstate_free(open_path(path)); /* the tables exist */
+  sqlite3 *other = NULL;
+  assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+  struct event_base *evb = event_base_new();
+  logstate_async *a = NULL;
+  snprintf(url, sizeof(url), "sqlite:%s?busy_timeout_ms=20000", path);
+  assert_status(logstate_async_open(&a, evb, url, NULL), LOGSTATE_OK);
+  tick_ctx c = {0, 0, LOGSTATE_OK};
+  struct event *tick = event_new(evb, -1, EV_PERSIST, on_tick, &c);
+  struct timeval ten_ms = {0, 10000};
+  event_add(tick, &ten_ms);
+  assert_status(logstate_async_update(a, "log", fn_v, NULL, on_updated, &c), LOGSTATE_OK);
+  while (c.ticks < 20 && !c.done)
+    event_base_loop(evb, EVLOOP_ONCE);
+  assert_int_equal(c.done, 0); /* still waiting for the lock, and the loop ran */
+  assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+  while (!c.done && c.ticks < 1000)
+    event_base_loop(evb, EVLOOP_ONCE);
+  assert_int_equal(c.done, 1);
+  assert_status(c.st, LOGSTATE_OK);
+  event_free(tick);
+  logstate_async_free(a);
+  event_base_free(evb);
+  sqlite3_close(other);
+  logstate *ls = open_path(path);
+  test_expect_stored(ls, "log", "async v");
+  logstate_free(ls);
+}
+
 static void test_go_witness_database(void **state) {
   (void)state;
   char path[128];
@@ -277,6 +341,7 @@ int main(void) {
       cmocka_unit_test(test_go_witness_database),
       cmocka_unit_test(test_foreign_writer_is_a_conflict),
       cmocka_unit_test(test_use_before_init),
+      cmocka_unit_test(test_async_blocking_off_the_loop),
   };
   return cmocka_run_group_tests_name("sqlite", tests, setup, teardown);
 }
