@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Throughput of logstate updates on Redis: the sync path against pipelined
  * async updates, with redis-benchmark as the baseline measured in the same
  * run on the same server.
@@ -17,6 +18,7 @@
  *   numbers are noisy on shared machines: compare the ratios, which are
  *   printed last, within one run.
  */
+#define _POSIX_C_SOURCE 200809L
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>

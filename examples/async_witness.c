@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A minimal witness-like updater on the async API, for reading in one
  * sitting.
  *
@@ -12,6 +13,7 @@
  *
  * Exit status: 0 when every checkpoint was stored or refused on its merits,
  * 1 on a storage error, 2 on bad usage. */
+#define _POSIX_C_SOURCE 200809L
 #include <event2/event.h>
 #include <logstate/async.h>
 #include <stdio.h>

@@ -1,4 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The README's example: trust on first use, then a checked update. */
+#define _POSIX_C_SOURCE 200809L
 #include <logstate/logstate.h>
 #include <stdio.h>
 #include <stdlib.h>

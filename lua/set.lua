@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- logstate: the atomic set. A compare-and-set of one log's checkpoint.
 --
 -- KEYS[1]  {N}:log:<logID>   HASH with fields checkpoint, version, updated_ms

@@ -1,5 +1,7 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The handle, argument checks, the write state machine and the update loop:
  * everything every backend shares. Backends only see valid calls. */
+#define _POSIX_C_SOURCE 200809L
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +172,8 @@ void logstate_free(logstate *ls) {
 }
 
 logstate_backend *logstate_get_backend(logstate *ls) { return ls ? ls->be : NULL; }
+
+const char *logstate_version(void) { return LOGSTATE_VERSION_STRING; }
 
 logstate_status logstate_describe(logstate *ls, logstate_info *out) {
   if (ls == NULL || out == NULL)

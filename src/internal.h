@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Internal helpers shared by the core and the bundled backends. */
 #ifndef LOGSTATE_INTERNAL_H
 #define LOGSTATE_INTERNAL_H

@@ -1,7 +1,9 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The in-memory backend: a hash table of log ID -> (checkpoint, version)
  * under one mutex per store. Write transactions hold no lock: they remember
  * the version they saw, and the set compares it (like the Go inmemory
  * package's snapshot check), so one thread may hold many at once. */
+#define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,8 +1,10 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The policy every API and backend shares, written once: option
  * resolution, the update step and its messages, the backoff between update
  * attempts, the write object's set-once rule, the snapshot copy and the
  * NOT_FOUND message. The sync core (core.c) and the async core
  * (async/async.c) both call these, so the two APIs cannot drift apart. */
+#define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The SQLite backend, on the Go witness's chkpts table.
  *
  * A handle has one connection, used under a mutex. Opening a transaction
@@ -8,6 +9,7 @@
  * catches logstate writers that restored an earlier value, and the
  * checkpoint comparison catches writers that do not know the version table
  * (the Go witness). */
+#define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>

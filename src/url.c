@@ -1,6 +1,8 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The URL helpers every backend uses: percent-decoding, whole numbers, and
  * the `?key=value&...` query, so that every scheme reads its options the
  * same way and refuses a key it does not know. */
+#define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Runs the conformance suite through the async API: a logstate backend whose
  * every method submits an async operation and runs a private event loop
  * until its callback fires. A mutex serializes the methods, so threads can

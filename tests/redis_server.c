@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #define _GNU_SOURCE /* mkdtemp, nftw details */
 #include "redis_server.h"
 

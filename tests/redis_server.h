@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A throwaway redis-server for tests: 127.0.0.1 on a free port, a temporary
  * directory, appendonly yes + appendfsync always, stopped by pid. It dies
  * with the test process (PR_SET_PDEATHSIG) even if the test crashes. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Runs a program against a throwaway redis-server, for tests of the
  * examples and the command-line tool:
  *
@@ -6,6 +7,7 @@
  * "@URL@" in an argument becomes redis://127.0.0.1:PORT/. The program's
  * stdout is captured and echoed; the exit status must be N (default 0) and
  * the output must contain every TEXT. */
+#define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The allocation-failure loop: the core and the memory backend run a whole
  * scenario with the N-th allocation failing, for N = 0, 1, 2, ... until the
  * scenario needs no more. Every call must return OK or RESOURCE_EXHAUSTED
@@ -7,6 +8,7 @@
  * This program replaces malloc, calloc, realloc and free (forwarding to
  * glibc's __libc_* functions), so it is not built under sanitizers, which
  * own the allocator. */
+#define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

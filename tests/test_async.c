@@ -1,7 +1,9 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The async API on a real libevent loop against throwaway redis-servers:
  * many operations in flight, races with the sync API, the server killed or
  * stopped with operations in flight, freeing with operations pending and
  * from inside a callback. Every callback must run exactly once. */
+#define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Drives the built `logstate` binary from outside: every command, every exit
 # code, bad input, binary data, odd log IDs, and a Go witness database copied
 # to Redis. Usage: test_cli.sh LOGSTATE_BINARY RUN_WITH_REDIS_BINARY
@@ -243,6 +244,20 @@ echo copy-ok
 '
 expect 0 "copy a Go witness database to Redis, and verify" -- "$RWR" --expect-output "copy-ok" --expect-output "copied 2" -- /bin/bash -c "$copy_script" bash "$L" @URL@
 check "Redis holds the Go logs" grep -q "other.example/log" "$work/out"
+
+# --- the README's by-hand recipe for lua/set.lua keeps the bytes exact ---
+printf 'hand.example\n3\nx\n\n' >hand.cp # ends with two newlines
+lua_script='
+set -e
+L=$1; url=$2; lua=$3
+cp=$(cat hand.cp; printf x); cp=${cp%x}     # keeps the trailing newlines
+redis-cli -u "$url" --eval "$lua" "{logstate}:log:hand.example" "{logstate}:logs" , 0 "$cp" hand.example none
+"$L" --url "$url" get hand.example > hand.back
+cmp hand.cp hand.back
+echo lua-ok
+'
+LUA=$(realpath "$(dirname "$0")/../lua/set.lua")
+expect 0 "the README's redis-cli --eval recipe stores the exact bytes" -- "$RWR" --expect-output "lua-ok" -- /bin/bash -c "$lua_script" bash "$L" @URL@ "$LUA"
 
 echo "test_cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The conformance suites through the async API, on one backend:
  *
  *   conformance_async memory|sqlite|redis

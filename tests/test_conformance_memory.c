@@ -1,6 +1,8 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The conformance suite on the in-memory backend. Named stores
  * ("memory:NAME") are shared between handles, so the two-witness cases run
  * too. */
+#define _POSIX_C_SOURCE 200809L
 #include "conformance/conformance.h"
 
 int main(void) {

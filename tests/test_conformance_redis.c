@@ -1,12 +1,21 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The conformance suite on the Redis backend, against a throwaway
  * redis-server. Each test gets its own key prefix (the store number), and two
  * handles with one prefix share a store, as two witness processes would. */
+#define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 
 #include "conformance/conformance.h"
 #include "redis_server.h"
 
-int main(void) {
+int main(int argc, char **argv) {
+  /* conformance_redis URL-FORMAT: against a server someone else runs, with
+   * %u (the store number) anywhere in the URL, such as the database. */
+  if (argc == 2) {
+    logstate_conformance_target t = {
+        .name = "redis", .open = logstate_conformance_open_url, .ctx = argv[1], .shares_store = 1};
+    return logstate_conformance_run(&t);
+  }
   test_redis server;
   if (test_redis_start(&server, NULL) != 0)
     return 1;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The conformance suite on the SQLite backend: one database file per store
  * number in a temporary directory; two handles on one file share a store. */
 #define _GNU_SOURCE

@@ -1,7 +1,9 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* What the core guarantees for every backend, checked with a fake backend
  * that counts calls and can be told to fail: argument checks never reach the
  * backend, the write state machine, the update retry bound, and the handle's
  * reference counting. Also the memory backend's named stores. */
+#define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,9 +1,11 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Sync/async parity: each Redis failure the library maps (WRONGTYPE, OOM,
  * NOPERM, WRONGPASS, READONLY, LOADING, NOSCRIPT, a timeout) is provoked
  * on a real server, and the same operation through the sync API and the
  * async API must end with the same status. LOADING comes from a tiny fake
  * server that answers every command with it: a real server only says it
  * while it loads a large dataset. */
+#define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,8 +1,10 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Redis-specific behaviour: the key layout as redis-cli sees it, the
  * round-trip budget, NOSCRIPT recovery, restarts, hung servers, stale
  * WATCHes, authentication, ACLs, the durability check, WRONGTYPE, the size
  * guard, URL parsing and the pool. Each test uses its own key prefix on one
  * shared throwaway server, or a server of its own when it must break it. */
+#define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,7 +1,9 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The mapping of every Redis error the issue names to a status, checked on
  * fabricated replies: most of these (LOADING, MASTERDOWN, MOVED...) are hard
  * to provoke from a single local server. The message must carry the
  * server's text. */
+#define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

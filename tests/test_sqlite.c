@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* SQLite-specific behaviour: several processes on one file, pushback when
  * the database stays busy, the pragma checks, compatibility with a database
  * the Go witness (or the sqlite3 shell) wrote, and the async API keeping
@@ -18,10 +19,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "logstate/logstate.h"
+#ifdef LOGSTATE_HAVE_ASYNC
 #include <event2/event.h>
 
 #include "logstate/async.h"
-#include "logstate/logstate.h"
+#endif
 #include "logstate/sqlite.h"
 
 #include "test_util.h"
@@ -180,6 +183,7 @@ static void test_url_options(void **state) {
   logstate_free(ls);
 }
 
+#ifdef LOGSTATE_HAVE_ASYNC
 typedef struct tick_ctx {
   int ticks, done;
   logstate_status st;
@@ -239,6 +243,7 @@ static void test_async_blocking_off_the_loop(void **state) {
   test_expect_stored(ls, "log", "async v");
   logstate_free(ls);
 }
+#endif
 
 static void test_go_witness_database(void **state) {
   (void)state;
@@ -341,7 +346,9 @@ int main(void) {
       cmocka_unit_test(test_go_witness_database),
       cmocka_unit_test(test_foreign_writer_is_a_conflict),
       cmocka_unit_test(test_use_before_init),
+#ifdef LOGSTATE_HAVE_ASYNC
       cmocka_unit_test(test_async_blocking_off_the_loop),
+#endif
   };
   return cmocka_run_group_tests_name("sqlite", tests, setup, teardown);
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Helpers shared by the test programs. Include after cmocka.h. */
 #ifndef LOGSTATE_TEST_UTIL_H
 #define LOGSTATE_TEST_UTIL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The asynchronous API, on libevent, for event-driven witnesses that must
  * never block their loop. It works on every backend:
@@ -56,7 +57,9 @@
 #include <stdint.h>
 
 #include "logstate.h"
+#ifdef LOGSTATE_HAVE_REDIS
 #include "redis.h"
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -96,12 +99,14 @@ typedef void (*logstate_async_write_cb)(logstate_status st, logstate_async_write
  *         URL or options; LOGSTATE_RESOURCE_EXHAUSTED; for sqlite:, the
  *         statuses of logstate_sqlite_open().
  */
-logstate_status logstate_async_open(logstate_async **out, struct event_base *base, const char *url,
+LOGSTATE_API logstate_status logstate_async_open(logstate_async **out, struct event_base *base, const char *url,
                                     const logstate_options *opts);
 
+#ifdef LOGSTATE_HAVE_REDIS
 /** As logstate_async_open(), with typed Redis options (NULL: defaults). */
-logstate_status logstate_async_open_redis(logstate_async **out, struct event_base *base,
+LOGSTATE_API logstate_status logstate_async_open_redis(logstate_async **out, struct event_base *base,
                                           const logstate_redis_options *ro, const logstate_options *opts);
+#endif
 
 /**
  * Frees the handle. Pending operations complete, inside this call, with
@@ -110,7 +115,7 @@ logstate_status logstate_async_open_redis(logstate_async **out, struct event_bas
  * other calls return FAILED_PRECONDITION). On memory: and sqlite:, it waits
  * for the one backend call the worker may be running.
  */
-void logstate_async_free(logstate_async *a);
+LOGSTATE_API void logstate_async_free(logstate_async *a);
 
 /**
  * Connects, checks the server and loads the script, like logstate_init().
@@ -118,21 +123,21 @@ void logstate_async_free(logstate_async *a);
  *         documents); LOGSTATE_INVALID_ARGUMENT for NULL `a` or `cb`;
  *         LOGSTATE_FAILED_PRECONDITION after logstate_async_free().
  */
-logstate_status logstate_async_init(logstate_async *a, logstate_async_done_cb cb, void *arg);
+LOGSTATE_API logstate_status logstate_async_init(logstate_async *a, logstate_async_done_cb cb, void *arg);
 
 /** Lists the logs (SMEMBERS), like logstate_logs(). Submit statuses as for
  *  logstate_async_init(). */
-logstate_status logstate_async_logs(logstate_async *a, logstate_async_logs_cb cb, void *arg);
+LOGSTATE_API logstate_status logstate_async_logs(logstate_async *a, logstate_async_logs_cb cb, void *arg);
 
 /** Reads a log's latest checkpoint, like logstate_read_get_latest(). Submit
  *  statuses as for logstate_async_init(), plus INVALID_ARGUMENT for a bad
  *  log ID (the rules of logstate.h). */
-logstate_status logstate_async_get_latest(logstate_async *a, const char *log_id, logstate_async_get_cb cb, void *arg);
+LOGSTATE_API logstate_status logstate_async_get_latest(logstate_async *a, const char *log_id, logstate_async_get_cb cb, void *arg);
 
 /** Opens a write transaction: reads the snapshot (one round trip), then
  *  calls `cb` with the transaction. Submit statuses as for
  *  logstate_async_get_latest(). */
-logstate_status logstate_async_write_ops(logstate_async *a, const char *log_id, logstate_async_write_cb cb, void *arg);
+LOGSTATE_API logstate_status logstate_async_write_ops(logstate_async *a, const char *log_id, logstate_async_write_cb cb, void *arg);
 
 /**
  * The transaction's snapshot, without I/O. `*out_cp` is borrowed: valid until
@@ -141,7 +146,7 @@ logstate_status logstate_async_write_ops(logstate_async *a, const char *log_id, 
  *         LOGSTATE_INVALID_ARGUMENT for NULL arguments;
  *         LOGSTATE_FAILED_PRECONDITION after a set.
  */
-logstate_status logstate_async_write_get_latest(logstate_async_write *w, const uint8_t **out_cp, size_t *out_len);
+LOGSTATE_API logstate_status logstate_async_write_get_latest(logstate_async_write *w, const uint8_t **out_cp, size_t *out_len);
 
 /**
  * Sets the checkpoint if nobody committed since the snapshot; `cp` is
@@ -151,7 +156,7 @@ logstate_status logstate_async_write_get_latest(logstate_async_write *w, const u
  *         empty or oversized checkpoint (the transaction stays usable);
  *         LOGSTATE_FAILED_PRECONDITION for a second set or a freed handle.
  */
-logstate_status logstate_async_write_set(logstate_async_write *w, const uint8_t *cp, size_t len,
+LOGSTATE_API logstate_status logstate_async_write_set(logstate_async_write *w, const uint8_t *cp, size_t len,
                                          logstate_async_done_cb cb, void *arg);
 
 /**
@@ -159,7 +164,7 @@ logstate_status logstate_async_write_set(logstate_async_write *w, const uint8_t 
  * and its callback is still called.
  * @return LOGSTATE_OK; LOGSTATE_INVALID_ARGUMENT for NULL.
  */
-logstate_status logstate_async_write_close(logstate_async_write *w);
+LOGSTATE_API logstate_status logstate_async_write_close(logstate_async_write *w);
 
 /**
  * Update(origin, f) without blocking: reads, calls `fn` (logstate.h's
@@ -171,9 +176,10 @@ logstate_status logstate_async_write_close(logstate_async_write *w);
  * Submit statuses as for logstate_async_get_latest(), plus INVALID_ARGUMENT
  * for a NULL `fn`.
  */
-logstate_status logstate_async_update(logstate_async *a, const char *log_id, logstate_update_fn fn, void *fn_arg,
+LOGSTATE_API logstate_status logstate_async_update(logstate_async *a, const char *log_id, logstate_update_fn fn, void *fn_arg,
                                       logstate_async_done_cb cb, void *arg);
 
+#ifdef LOGSTATE_HAVE_REDIS
 /**
  * Copies the handle's counters into `*out` (caller-owned). round_trips
  * counts requests sent; pipelined, they overlap in time. Call from the
@@ -181,7 +187,8 @@ logstate_status logstate_async_update(logstate_async *a, const char *log_id, log
  * @return LOGSTATE_OK; LOGSTATE_INVALID_ARGUMENT for NULL arguments or a
  *         handle that is not on Redis.
  */
-logstate_status logstate_async_get_stats(logstate_async *a, logstate_redis_stats *out);
+LOGSTATE_API logstate_status logstate_async_get_stats(logstate_async *a, logstate_redis_stats *out);
+#endif
 
 #ifdef __cplusplus
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The Redis backend (hiredis 0.14), for several witness processes sharing one
  * Redis. Opened with logstate_open(&ls, "redis://...") or, typed, with
@@ -92,7 +93,7 @@ typedef struct logstate_redis_options {
  *         option (named in the message); LOGSTATE_RESOURCE_EXHAUSTED.
  *         Thread-safe.
  */
-logstate_status logstate_redis_open(logstate **out, const logstate_redis_options *ro, const logstate_options *opts);
+LOGSTATE_API logstate_status logstate_redis_open(logstate **out, const logstate_redis_options *ro, const logstate_options *opts);
 
 /** Counters of one Redis handle, for tests and monitoring. */
 typedef struct logstate_redis_stats {
@@ -108,7 +109,7 @@ typedef struct logstate_redis_stats {
  * @return LOGSTATE_OK; LOGSTATE_INVALID_ARGUMENT for NULL arguments or a
  *         handle that is not on the Redis backend. Thread-safe.
  */
-logstate_status logstate_redis_get_stats(logstate *ls, logstate_redis_stats *out);
+LOGSTATE_API logstate_status logstate_redis_get_stats(logstate *ls, logstate_redis_stats *out);
 
 #ifdef __cplusplus
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The SQLite backend: `sqlite:PATH[?busy_timeout_ms=N]`, or
  * logstate_sqlite_open(). PATH is percent-decoded (write a literal `?` as
@@ -57,7 +58,7 @@ typedef struct logstate_sqlite_options {
  *         did not take effect; LOGSTATE_INTERNAL for a file that is not a
  *         database. Thread-safe.
  */
-logstate_status logstate_sqlite_open(logstate **out, const char *path, const logstate_sqlite_options *so,
+LOGSTATE_API logstate_status logstate_sqlite_open(logstate **out, const char *path, const logstate_sqlite_options *so,
                                      const logstate_options *opts);
 
 #ifdef __cplusplus

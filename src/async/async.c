@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The async API's core, the same over every driver: argument checks, the
  * callbacks and their exactly-once rule, per-log queues, and the update loop
  * (its policy from policy.c, shared with the sync API).
@@ -11,6 +12,7 @@
  *   free the handle.
  * - Sets and updates of one handle on one log wait in that log's lane and
  *   run one at a time, in order: one handle never races itself. */
+#define _POSIX_C_SOURCE 200809L
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
@@ -523,35 +525,39 @@ static logstate_status check_open(logstate_async **out, struct event_base *base,
   return ls_policy_from_options("logstate_async_open", opts, policy);
 }
 
+#ifdef LOGSTATE_HAVE_REDIS
 static int is_redis_url(const char *url) {
   return strncmp(url, "redis://", 8) == 0 || strncmp(url, "redis+unix://", 13) == 0;
 }
+#endif
 
 logstate_status logstate_async_open(logstate_async **out, struct event_base *base, const char *url,
                                     const logstate_options *opts) {
   ls_policy policy;
   ls_adriver *drv = NULL;
+  logstate *ls = NULL;
   logstate_status st = check_open(out, base, opts, &policy);
   if (st == LOGSTATE_OK && url == NULL)
     st = ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_async_open: url is NULL");
   if (st != LOGSTATE_OK)
     return st;
-  if (is_redis_url(url)) {
 #ifdef LOGSTATE_HAVE_REDIS
+  if (is_redis_url(url)) {
     ls_redis_config cfg;
     if ((st = ls_redis_config_from_url(&cfg, url)) == LOGSTATE_OK &&
         (st = ls_adriver_redis_new(&drv, base, &cfg)) != LOGSTATE_OK)
       ls_redis_config_free(&cfg);
-#endif
-  } else {
-    logstate *ls = NULL;
-    if ((st = logstate_open_ext(&ls, url, opts)) == LOGSTATE_OK &&
-        (st = ls_adriver_threaded_new(&drv, base, ls)) != LOGSTATE_OK)
-      logstate_free(ls);
+    return st == LOGSTATE_OK ? handle_new(out, base, drv, &policy) : st;
   }
+#endif
+  /* Any other scheme: its sync backend, on a worker thread. */
+  if ((st = logstate_open_ext(&ls, url, opts)) == LOGSTATE_OK &&
+      (st = ls_adriver_threaded_new(&drv, base, ls)) != LOGSTATE_OK)
+    logstate_free(ls);
   return st == LOGSTATE_OK ? handle_new(out, base, drv, &policy) : st;
 }
 
+#ifdef LOGSTATE_HAVE_REDIS
 logstate_status logstate_async_open_redis(logstate_async **out, struct event_base *base,
                                           const logstate_redis_options *ro, const logstate_options *opts) {
   ls_policy policy;
@@ -559,17 +565,13 @@ logstate_status logstate_async_open_redis(logstate_async **out, struct event_bas
   logstate_status st = check_open(out, base, opts, &policy);
   if (st != LOGSTATE_OK)
     return st;
-#ifdef LOGSTATE_HAVE_REDIS
   ls_redis_config cfg;
   if ((st = ls_redis_config_from_options(&cfg, ro)) == LOGSTATE_OK &&
       (st = ls_adriver_redis_new(&drv, base, &cfg)) != LOGSTATE_OK)
     ls_redis_config_free(&cfg);
-#else
-  (void)ro;
-  st = ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_async_open_redis: this build has no Redis backend");
-#endif
   return st == LOGSTATE_OK ? handle_new(out, base, drv, &policy) : st;
 }
+#endif
 
 void logstate_async_free(logstate_async *a) {
   if (a == NULL || a->closing)
@@ -592,6 +594,7 @@ void logstate_async_free(logstate_async *a) {
   leave(a);
 }
 
+#ifdef LOGSTATE_HAVE_REDIS
 logstate_status logstate_async_get_stats(logstate_async *a, logstate_redis_stats *out) {
   if (a == NULL || out == NULL)
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_async_get_stats: %s is NULL", a ? "out" : "handle");
@@ -601,3 +604,4 @@ logstate_status logstate_async_get_stats(logstate_async *a, logstate_redis_stats
   a->drv->m->stats(a->drv, out);
   return LOGSTATE_OK;
 }
+#endif

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The contract between the async core (async.c: the public async API, its
  * callbacks, per-log queues and the update loop) and an async driver: the
  * Redis one (redis/async.c, on hiredis's async client) or the threaded one
@@ -12,7 +13,9 @@
 #include <stdint.h>
 
 #include "internal.h"
+#ifdef LOGSTATE_HAVE_REDIS
 #include "logstate/redis.h"
+#endif
 
 struct event_base;
 
@@ -61,8 +64,10 @@ typedef struct ls_adriver_methods {
   /* Drops a snapshot that will not be set. On the loop's thread; must not
    * block. */
   void (*release)(ls_adriver *d, ls_asnap *s);
+#ifdef LOGSTATE_HAVE_REDIS
   /* Counters; NULL when the driver has none (not Redis). */
   void (*stats)(ls_adriver *d, logstate_redis_stats *out);
+#endif
   /* Frees the driver. Every request's owner is NULL by now: the driver
    * drops them (releasing their snapshots) and never calls the core again. */
   void (*free)(ls_adriver *d);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Per-log queues of one async handle: the sets and updates a handle has on
  * one log run one at a time, in the order they were submitted. A hash
  * table from log ID to a FIFO of items, each embedded in an operation. */

@@ -1,8 +1,10 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The async driver over any sync backend (memory, SQLite): the backend's
  * calls, fsync included, run on one worker thread, so the loop never waits
  * for a disk. Finished requests come back through a pipe the loop watches,
  * and are finished on the loop's thread, on a later iteration than their
  * submit. */
+#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
@@ -191,7 +193,6 @@ static void th_free(ls_adriver *d) {
 static const ls_adriver_methods threaded_methods = {
     .submit = th_submit,
     .release = th_release,
-    .stats = NULL,
     .free = th_free,
 };
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* What the parts of the `logstate` tool share: exit codes, reporting, and
  * small I/O helpers. The tool uses only the public API. */
 #ifndef LOGSTATE_CLI_H

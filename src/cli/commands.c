@@ -1,6 +1,8 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The tool's commands but export and import (jsonl.c): logs, get, set,
  * copy, check. Each parses its own options with getopt_long; `--` ends
  * them, so a log ID may start with '-'. */
+#define _POSIX_C_SOURCE 200809L
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* export and import: every log as one JSON object per line,
  *
  *   {"log": "ID", "log_b64": "...", "checkpoint_b64": "..."}
@@ -6,6 +7,7 @@
  * "log" is for people, written when the ID is valid UTF-8. Export writes
  * this shape byte for byte as earlier versions did. Import parses each line
  * with jansson and validates the whole input before its first write. */
+#define _POSIX_C_SOURCE 200809L
 #include <getopt.h>
 #include <jansson.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* logstate: the command-line tool.
  *
  *   logstate [--url URL] COMMAND [OPTIONS] [ARGS]
@@ -5,6 +6,7 @@
  * The URL comes from --url, else $LOGSTATE_URL, else sqlite:logstate.db.
  * Exit codes (stable): 0 ok, 1 any other error, 2 usage or invalid input,
  * 3 not found, 4 conflict, 5 unavailable. Errors are one line on stderr. */
+#define _POSIX_C_SOURCE 200809L
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The async Redis driver, on hiredis's async client and libevent: requests
  * pipelined on one connection (async_conn.c), a timer per request (hiredis
  * 0.14 has none). What to send and how to judge the replies is the
@@ -7,6 +8,7 @@
  * handed back every reply it owed (`pending`: hiredis calls each command's
  * callback exactly once, with NULL when the connection goes). The driver
  * lives until it is freed and no call from the loop is on its stack. */
+#define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <string.h>
 

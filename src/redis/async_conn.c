@@ -1,7 +1,9 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The async Redis driver's connection: host names resolved with evdns
  * (hiredis 0.14 would block the loop on getaddrinfo), hiredis's async
  * connect, the CONNECT op first on every new connection, reconnection with
  * exponential backoff, and dropping a stuck connection. */
+#define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
 #include <event2/util.h>
 #include <hiredis/adapters/libevent.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The async Redis driver's own types, shared by its two files: async.c
  * (requests: sending plans, judging replies, timeouts, the driver's
  * lifetime) and async_conn.c (the connection: resolve, connect, set-up,

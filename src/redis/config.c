@@ -1,6 +1,8 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The Redis configuration: typed options and redis:// URLs into one
  * validated ls_redis_config, and the names derived from it (where the
  * server is, for messages). Both drivers start from here. */
+#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>

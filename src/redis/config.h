@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The validated configuration of a Redis store, from typed options or a
  * redis:// URL. Shared by the protocol module and both drivers. */
 #ifndef LOGSTATE_REDIS_CONFIG_H

@@ -1,6 +1,8 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* How Redis failures become statuses: the server's error codes, a dead
  * connection, a reply of the wrong shape. Messages carry the server's own
  * text, never a password. */
+#define _POSIX_C_SOURCE 200809L
 #include <string.h>
 
 #include "redis/proto.h"

@@ -1,6 +1,8 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* logstate's Redis protocol: every command, key, hash field and reply index
  * of an operation (the set-up checks of init are in proto_init.c). See
  * proto.h for how a driver runs an op. */
+#define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* logstate's Redis protocol, without I/O.
  *
  * For each operation it plans the next pipeline (the commands to send in one

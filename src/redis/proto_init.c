@@ -1,6 +1,8 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The init op: what logstate_init() asks the server and how it judges the
  * answers (server version, schema key, the set script, and the settings
  * that decide whether an acknowledged write survives a crash). */
+#define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

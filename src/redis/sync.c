@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The sync Redis driver (hiredis 0.14): a pool of blocking connections,
  * each operation a loop of plan, send, read the replies, judge (proto.h).
  *
@@ -15,6 +16,7 @@
  * logs, init, opening a transaction) retry once on a fresh connection when a
  * pooled connection turns out to be dead, so a server restart costs no
  * operation once the server is back. */
+#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The logstate conformance suite: one set of cmocka tests that every backend
  * runs unchanged (memory, SQLite, Redis sync, Redis async, and third-party
@@ -14,8 +15,10 @@
  *     };
  *     int main(void) { return logstate_conformance_run(&t); }
  *
- * and link the program with the `logstate_conformance` library (CMake target
- * of the same name), cmocka and pthreads. A backend that is not reachable by
+ * and link the program with the conformance library: in the source tree the
+ * CMake target `logstate_conformance`; installed, `logstate::conformance`
+ * from find_package(logstate CONFIG), or -llogstate_conformance with cmocka,
+ * logstate and pthreads. Installed, this header is <logstate/conformance.h>. A backend that is not reachable by
  * URL supplies its own `open` function instead.
  */
 #ifndef LOGSTATE_CONFORMANCE_H
@@ -50,6 +53,7 @@ logstate_status logstate_conformance_open_url(void *ctx, unsigned int store, log
  * (0 when all passed), suitable as main()'s exit status. */
 int logstate_conformance_run(const logstate_conformance_target *t);
 
+#ifdef LOGSTATE_HAVE_ASYNC
 /**
  * The native async suite: the async API (logstate/async.h) itself on a
  * libevent loop, including the lost-update case through
@@ -73,5 +77,6 @@ typedef struct logstate_conformance_async_target {
 
 /** Runs the native async suite; returns the number of failed tests. */
 int logstate_conformance_async_run(const logstate_conformance_async_target *t);
+#endif
 
 #endif

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * logstate backend interface: for authors of storage backends.
  *
@@ -105,7 +106,7 @@ struct logstate_backend {
  *         unsupported methods version, a missing required method or bad
  *         options; LOGSTATE_RESOURCE_EXHAUSTED when out of memory.
  */
-logstate_status logstate_open_backend(logstate **out, logstate_backend *be, const logstate_options *opts);
+LOGSTATE_API logstate_status logstate_open_backend(logstate **out, logstate_backend *be, const logstate_options *opts);
 
 /**
  * The backend of a handle, borrowed for as long as the handle lives, or NULL
@@ -113,7 +114,7 @@ logstate_status logstate_open_backend(logstate **out, logstate_backend *be, cons
  * logstate_redis_get_stats()) use it, checking `methods` to recognise their
  * own backend. Thread-safe.
  */
-logstate_backend *logstate_get_backend(logstate *ls);
+LOGSTATE_API logstate_backend *logstate_get_backend(logstate *ls);
 
 /**
  * Records the calling thread's last error and returns `st`, so a backend can
@@ -121,14 +122,14 @@ logstate_backend *logstate_get_backend(logstate *ls);
  * The message is truncated to fit the library's buffer. Never put a password
  * in it. Thread-safe.
  */
-logstate_status logstate_error_set(logstate_status st, const char *fmt, ...)
+LOGSTATE_API logstate_status logstate_error_set(logstate_status st, const char *fmt, ...)
 #if defined(__GNUC__) || defined(__clang__)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
 
 /** As logstate_error_set(), with a va_list. */
-logstate_status logstate_error_setv(logstate_status st, const char *fmt, va_list ap);
+LOGSTATE_API logstate_status logstate_error_setv(logstate_status st, const char *fmt, va_list ap);
 
 #ifdef __cplusplus
 }
