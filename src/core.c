@@ -274,8 +274,8 @@ logstate_status ls_check_checkpoint(const char *fn, size_t max_len, const uint8_
 
 /* A backend that says OK must hand over at least one byte: an empty stored
  * value can only come from outside the library, so it is corrupt data. */
-static logstate_status check_returned(const char *fn, const logstate *ls, logstate_status st, uint8_t **cp,
-                                      size_t *len, const char *log_id, size_t log_id_len) {
+static logstate_status check_returned(const char *fn, const logstate *ls, logstate_status st, uint8_t **cp, size_t *len,
+                                      const char *log_id, size_t log_id_len) {
   if (st == LOGSTATE_OK && (*cp == NULL || *len == 0)) {
     free(*cp);
     *cp = NULL;

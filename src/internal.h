@@ -79,8 +79,8 @@ logstate_status ls_not_found(const char *log_id, size_t log_id_len);
 
 /* A transaction's snapshot handed to the caller: a malloc()ed copy of `cp`,
  * or NOT_FOUND when cp is NULL (no checkpoint). */
-logstate_status ls_snapshot_copy(const uint8_t *cp, size_t len, const char *log_id, size_t log_id_len,
-                                 uint8_t **out_cp, size_t *out_len);
+logstate_status ls_snapshot_copy(const uint8_t *cp, size_t len, const char *log_id, size_t log_id_len, uint8_t **out_cp,
+                                 size_t *out_len);
 
 /* The set-once rule of write objects: OK while `ended` is 0, else
  * FAILED_PRECONDITION naming `fn`. */

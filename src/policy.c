@@ -36,8 +36,8 @@ logstate_status ls_not_found(const char *log_id, size_t log_id_len) {
   return ls_err(LOGSTATE_NOT_FOUND, "no checkpoint stored for log %s", ls_quote(q, sizeof(q), log_id, log_id_len));
 }
 
-logstate_status ls_snapshot_copy(const uint8_t *cp, size_t len, const char *log_id, size_t log_id_len,
-                                 uint8_t **out_cp, size_t *out_len) {
+logstate_status ls_snapshot_copy(const uint8_t *cp, size_t len, const char *log_id, size_t log_id_len, uint8_t **out_cp,
+                                 size_t *out_len) {
   if (cp == NULL)
     return ls_not_found(log_id, log_id_len);
   if ((*out_cp = ls_memdup(cp, len)) == NULL)

@@ -70,7 +70,8 @@ int ls_query_next(const char *what, const char **q, ls_query_param *p) {
   size_t len = strcspn(s, "&");
   const char *eq = memchr(s, '=', len);
   if (eq == NULL) {
-    ls_err(LOGSTATE_INVALID_ARGUMENT, "%s URL: query parameter %s has no value", what, ls_quote(qk, sizeof(qk), s, len));
+    ls_err(LOGSTATE_INVALID_ARGUMENT, "%s URL: query parameter %s has no value", what,
+           ls_quote(qk, sizeof(qk), s, len));
     return -1;
   }
   p->key = s;

@@ -195,8 +195,7 @@ static void test_noperm_and_wrongpass(void **state) {
   unsigned int p = prefix_no;
   test_redis_do(&server, "ACL SETUSER limited reset on >lpass ~{parity%u}:* +@all -evalsha -evalsha_ro", p);
   char url2[512];
-  snprintf(url2, sizeof(url2), "redis://limited:lpass@127.0.0.1:%d/?prefix=parity%u&durability=ignore", server.port,
-           p);
+  snprintf(url2, sizeof(url2), "redis://limited:lpass@127.0.0.1:%d/?prefix=parity%u&durability=ignore", server.port, p);
   expect_both(url2, OP_GET, "log", LOGSTATE_NOT_FOUND);
   expect_both(url2, OP_SET, "log", LOGSTATE_PERMISSION_DENIED);
   expect_both(url2, OP_UPDATE, "log", LOGSTATE_PERMISSION_DENIED);
@@ -358,8 +357,12 @@ static int group_teardown(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_wrongtype),        cmocka_unit_test(test_oom),     cmocka_unit_test(test_noperm_and_wrongpass),
-      cmocka_unit_test(test_readonly_replica), cmocka_unit_test(test_noscript), cmocka_unit_test(test_timeout),
+      cmocka_unit_test(test_wrongtype),
+      cmocka_unit_test(test_oom),
+      cmocka_unit_test(test_noperm_and_wrongpass),
+      cmocka_unit_test(test_readonly_replica),
+      cmocka_unit_test(test_noscript),
+      cmocka_unit_test(test_timeout),
       cmocka_unit_test(test_loading),
   };
   return cmocka_run_group_tests_name("sync/async parity", tests, group_setup, group_teardown);

@@ -100,12 +100,12 @@ typedef void (*logstate_async_write_cb)(logstate_status st, logstate_async_write
  *         statuses of logstate_sqlite_open().
  */
 LOGSTATE_API logstate_status logstate_async_open(logstate_async **out, struct event_base *base, const char *url,
-                                    const logstate_options *opts);
+                                                 const logstate_options *opts);
 
 #ifdef LOGSTATE_HAVE_REDIS
 /** As logstate_async_open(), with typed Redis options (NULL: defaults). */
 LOGSTATE_API logstate_status logstate_async_open_redis(logstate_async **out, struct event_base *base,
-                                          const logstate_redis_options *ro, const logstate_options *opts);
+                                                       const logstate_redis_options *ro, const logstate_options *opts);
 #endif
 
 /**
@@ -132,12 +132,14 @@ LOGSTATE_API logstate_status logstate_async_logs(logstate_async *a, logstate_asy
 /** Reads a log's latest checkpoint, like logstate_read_get_latest(). Submit
  *  statuses as for logstate_async_init(), plus INVALID_ARGUMENT for a bad
  *  log ID (the rules of logstate.h). */
-LOGSTATE_API logstate_status logstate_async_get_latest(logstate_async *a, const char *log_id, logstate_async_get_cb cb, void *arg);
+LOGSTATE_API logstate_status logstate_async_get_latest(logstate_async *a, const char *log_id, logstate_async_get_cb cb,
+                                                       void *arg);
 
 /** Opens a write transaction: reads the snapshot (one round trip), then
  *  calls `cb` with the transaction. Submit statuses as for
  *  logstate_async_get_latest(). */
-LOGSTATE_API logstate_status logstate_async_write_ops(logstate_async *a, const char *log_id, logstate_async_write_cb cb, void *arg);
+LOGSTATE_API logstate_status logstate_async_write_ops(logstate_async *a, const char *log_id, logstate_async_write_cb cb,
+                                                      void *arg);
 
 /**
  * The transaction's snapshot, without I/O. `*out_cp` is borrowed: valid until
@@ -146,7 +148,8 @@ LOGSTATE_API logstate_status logstate_async_write_ops(logstate_async *a, const c
  *         LOGSTATE_INVALID_ARGUMENT for NULL arguments;
  *         LOGSTATE_FAILED_PRECONDITION after a set.
  */
-LOGSTATE_API logstate_status logstate_async_write_get_latest(logstate_async_write *w, const uint8_t **out_cp, size_t *out_len);
+LOGSTATE_API logstate_status logstate_async_write_get_latest(logstate_async_write *w, const uint8_t **out_cp,
+                                                             size_t *out_len);
 
 /**
  * Sets the checkpoint if nobody committed since the snapshot; `cp` is
@@ -157,7 +160,7 @@ LOGSTATE_API logstate_status logstate_async_write_get_latest(logstate_async_writ
  *         LOGSTATE_FAILED_PRECONDITION for a second set or a freed handle.
  */
 LOGSTATE_API logstate_status logstate_async_write_set(logstate_async_write *w, const uint8_t *cp, size_t len,
-                                         logstate_async_done_cb cb, void *arg);
+                                                      logstate_async_done_cb cb, void *arg);
 
 /**
  * Ends the transaction and frees `w`, always. A set still in flight goes on
@@ -176,8 +179,8 @@ LOGSTATE_API logstate_status logstate_async_write_close(logstate_async_write *w)
  * Submit statuses as for logstate_async_get_latest(), plus INVALID_ARGUMENT
  * for a NULL `fn`.
  */
-LOGSTATE_API logstate_status logstate_async_update(logstate_async *a, const char *log_id, logstate_update_fn fn, void *fn_arg,
-                                      logstate_async_done_cb cb, void *arg);
+LOGSTATE_API logstate_status logstate_async_update(logstate_async *a, const char *log_id, logstate_update_fn fn,
+                                                   void *fn_arg, logstate_async_done_cb cb, void *arg);
 
 #ifdef LOGSTATE_HAVE_REDIS
 /**

@@ -93,7 +93,8 @@ typedef struct logstate_redis_options {
  *         option (named in the message); LOGSTATE_RESOURCE_EXHAUSTED.
  *         Thread-safe.
  */
-LOGSTATE_API logstate_status logstate_redis_open(logstate **out, const logstate_redis_options *ro, const logstate_options *opts);
+LOGSTATE_API logstate_status logstate_redis_open(logstate **out, const logstate_redis_options *ro,
+                                                 const logstate_options *opts);
 
 /** Counters of one Redis handle, for tests and monitoring. */
 typedef struct logstate_redis_stats {

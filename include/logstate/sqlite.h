@@ -59,7 +59,7 @@ typedef struct logstate_sqlite_options {
  *         database. Thread-safe.
  */
 LOGSTATE_API logstate_status logstate_sqlite_open(logstate **out, const char *path, const logstate_sqlite_options *so,
-                                     const logstate_options *opts);
+                                                  const logstate_options *opts);
 
 #ifdef __cplusplus
 }

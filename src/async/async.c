@@ -29,8 +29,8 @@ struct ls_aop {
   ls_lane *lane;              /* SET and UPDATE: the log's lane */
   logstate_async *a;
   op_kind kind;
-  int finished, busy; /* busy: fn is running; free the op after it */
-  ls_areq *req;       /* the request out, if any */
+  int finished, busy;  /* busy: fn is running; free the op after it */
+  ls_areq *req;        /* the request out, if any */
   struct event *timer; /* UPDATE: the backoff before the next attempt */
   logstate_async_done_cb done_cb;
   logstate_async_get_cb get_cb;
@@ -203,8 +203,8 @@ static void update_apply(op *o, ls_areq *r) {
   o->snap = r->snap;
   memset(&r->snap, 0, sizeof(r->snap));
   o->busy = 1; /* fn may free the handle, which finishes this op */
-  int set = ls_update_apply("logstate_async_update", &a->policy, o->fn, o->fn_arg, o->log_id, o->log_id_len,
-                            o->snap.cp, o->snap.len, &next, &next_len, &st);
+  int set = ls_update_apply("logstate_async_update", &a->policy, o->fn, o->fn_arg, o->log_id, o->log_id_len, o->snap.cp,
+                            o->snap.len, &next, &next_len, &st);
   o->busy = 0;
   if (o->finished) {
     free(next);
@@ -243,7 +243,8 @@ static void open_done(op *o, ls_areq *r) {
   logstate_async *a = o->a;
   logstate_async_write *w = r->st == LOGSTATE_OK ? calloc(1, sizeof(*w)) : NULL;
   if (r->st != LOGSTATE_OK || w == NULL) {
-    finish_status(o, r->st != LOGSTATE_OK ? r->st : ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "logstate async: out of memory"));
+    finish_status(o,
+                  r->st != LOGSTATE_OK ? r->st : ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "logstate async: out of memory"));
     return;
   }
   w->a = a;
@@ -305,8 +306,7 @@ static logstate_status check_handle(const char *fn, logstate_async *a, const voi
 
 /* A new op, linked into the handle; with `log_id`, the ID is checked and
  * copied. NULL with the status recorded. */
-static op *op_new(const char *fn, logstate_async *a, op_kind kind, const char *log_id, void *arg,
-                  logstate_status *st) {
+static op *op_new(const char *fn, logstate_async *a, op_kind kind, const char *log_id, void *arg, logstate_status *st) {
   size_t n = 0;
   if (log_id && (*st = ls_check_log_id(fn, log_id, &n)) != LOGSTATE_OK)
     return NULL;

@@ -28,7 +28,7 @@ typedef struct threaded {
   queue todo, done; /* to the worker, and back to the loop */
   int stop;
   int dispatching, freed; /* th_free ran inside on_wake: free at its end */
-  int pipe[2]; /* the worker wakes the loop with a byte */
+  int pipe[2];            /* the worker wakes the loop with a byte */
   struct event *wake;
 } threaded;
 
@@ -214,8 +214,7 @@ logstate_status ls_adriver_threaded_new(ls_adriver **out, struct event_base *bas
     if (t->pipe[1] >= 0)
       close(t->pipe[1]);
     free(t);
-    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "logstate_async_open: cannot set up the worker's pipe: %s",
-                  strerror(e));
+    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "logstate_async_open: cannot set up the worker's pipe: %s", strerror(e));
   }
   pthread_mutex_init(&t->mu, NULL);
   pthread_cond_init(&t->cv, NULL);

@@ -14,7 +14,6 @@
 
 #include "redis/async_int.h"
 
-
 /* --- replies we keep ---------------------------------------------------- */
 
 /* hiredis frees an async reply when its callback returns; a plan of
@@ -222,8 +221,8 @@ void ls_ra_send_plan(rreq *q) {
   drop_copies(q);
   ls_rp_plan_next(&d->p, &q->op, &plan);
   for (int i = 0; i < plan.n; i++) {
-    if (redisAsyncCommandArgv(d->ac, on_reply, q, plan.cmd[i].argc, (const char **)plan.cmd[i].argv,
-                              plan.cmd[i].len) != REDIS_OK) {
+    if (redisAsyncCommandArgv(d->ac, on_reply, q, plan.cmd[i].argc, (const char **)plan.cmd[i].argv, plan.cmd[i].len) !=
+        REDIS_OK) {
       ls_err(LOGSTATE_UNAVAILABLE, "redis: the connection is closing");
       defer_failure(q, LOGSTATE_UNAVAILABLE);
       return;

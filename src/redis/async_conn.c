@@ -128,7 +128,10 @@ static void on_resolved(int result, struct evutil_addrinfo *res, void *arg) {
     attach(d, ac);
   } else {
     snprintf(d->conn_error, sizeof(d->conn_error), "cannot %s %s: %s", addr[0] ? "connect to" : "resolve",
-             d->p.cfg.host, ac ? ac->errstr : result ? evutil_gai_strerror(result) : "no address");
+             d->p.cfg.host,
+             ac       ? ac->errstr
+             : result ? evutil_gai_strerror(result)
+                      : "no address");
     if (ac)
       redisAsyncFree(ac);
     ls_err(LOGSTATE_UNAVAILABLE, "redis %s:%u: %s", d->p.cfg.host, d->p.cfg.port, d->conn_error);
@@ -196,4 +199,3 @@ void ls_ra_on_connect_timer(evutil_socket_t fd, short what, void *arg) {
   ls_ra_drop_connection(d, msg);
   ls_ra_leave(d);
 }
-

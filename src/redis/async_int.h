@@ -23,12 +23,12 @@ typedef struct radrv radrv;
 typedef struct rreq {
   struct rreq *prev, *next; /* the driver's unfinished requests */
   radrv *d;
-  ls_areq *r;   /* the core's request; NULL for a connection's set-up */
+  ls_areq *r; /* the core's request; NULL for a connection's set-up */
   ls_rp_op op;
   rq_state state;
   int finished, in_finish; /* in_finish: finish_rq is on the stack, it frees */
-  int pending;     /* hiredis callbacks still owed */
-  int expect, got; /* replies of the plan in flight */
+  int pending;             /* hiredis callbacks still owed */
+  int expect, got;         /* replies of the plan in flight */
   redisReply *copies[LS_RP_MAX_CMDS];
   struct event *timer; /* timeout, or the deferred failure */
   logstate_status fail_st;
@@ -47,7 +47,7 @@ struct radrv {
   struct event *fail_timer; /* finishes `failed`: requests refused for lack of memory */
   ls_areq *failed;
   unsigned int backoff_ms;
-  char conn_error[300]; /* why the last connection ended */
+  char conn_error[300];   /* why the last connection ended */
   rreq *reqs, *reqs_tail; /* in submission order */
   int depth, closing;
   uint64_t round_trips, connects;

@@ -7,7 +7,6 @@
 
 #include "redis/proto.h"
 
-
 static const struct {
   const char *code;
   logstate_status st;

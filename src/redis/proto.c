@@ -109,10 +109,10 @@ static void plan_evalsha(const ls_redis_proto *p, const ls_rp_op *op, ls_rp_plan
   const ls_redis_config *c = &p->cfg;
   const char *guard = c->guard == LOGSTATE_REDIS_GUARD_SIZE ? "size" : "none";
   snprintf(plan->num[1], sizeof(plan->num[1]), "%llu", (unsigned long long)op->expect);
-  const char *argv[] = {"EVALSHA",     ls_lua_set_sha1,       "2",        op->key, c->key_logs,
+  const char *argv[] = {"EVALSHA",    ls_lua_set_sha1,      "2",        op->key, c->key_logs,
                         plan->num[1], (const char *)op->cp, op->log_id, guard};
-  size_t len[] = {7, 40, 1, op->key_len, c->key_logs_len, strlen(plan->num[1]), op->cp_len, op->log_id_len,
-                  strlen(guard)};
+  size_t len[] = {
+      7, 40, 1, op->key_len, c->key_logs_len, strlen(plan->num[1]), op->cp_len, op->log_id_len, strlen(guard)};
   add(plan, 9, argv, len);
 }
 
@@ -324,8 +324,8 @@ static int judge_set(ls_redis_proto *p, ls_rp_op *op, const redisReply *const *r
       return 1;
     }
     if (exec->type == REDIS_REPLY_ERROR) { /* EXECABORT: the queued command's reply says why */
-      *st = ls_redis_reply_error(c, queued->type == REDIS_REPLY_ERROR ? queued : exec, "setting a checkpoint",
-                                 op->key, op->key_len);
+      *st = ls_redis_reply_error(c, queued->type == REDIS_REPLY_ERROR ? queued : exec, "setting a checkpoint", op->key,
+                                 op->key_len);
       return 1;
     }
     if (exec->type != REDIS_REPLY_ARRAY || exec->elements != 1) {

@@ -62,9 +62,9 @@ typedef struct ls_rp_op {
   /* Inputs, borrowed for the op's life. */
   const char *log_id; /* GET, OPEN, SET */
   size_t log_id_len;
-  int watch;        /* OPEN: WATCH the key; SET: run the script in MULTI/EXEC */
-  int unwatch;      /* OPEN: UNWATCH first (a WATCH may linger on the connection) */
-  uint64_t expect;  /* SET: the version the snapshot saw, 0 for none */
+  int watch;         /* OPEN: WATCH the key; SET: run the script in MULTI/EXEC */
+  int unwatch;       /* OPEN: UNWATCH first (a WATCH may linger on the connection) */
+  uint64_t expect;   /* SET: the version the snapshot saw, 0 for none */
   const uint8_t *cp; /* SET: the new checkpoint */
   size_t cp_len;
   /* Progress. */

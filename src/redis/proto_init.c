@@ -44,7 +44,16 @@ static int config_value(const redisReply *r, char *buf, size_t bufsz, char *why,
 
 /* The init pipeline, in this order; the last four only when durability is
  * checked. */
-enum { R_INFO_SERVER, R_META_SETNX, R_META_GET, R_SCRIPT_LOAD, R_APPENDONLY, R_APPENDFSYNC, R_INFO_PERSIST, R_EVICTION };
+enum {
+  R_INFO_SERVER,
+  R_META_SETNX,
+  R_META_GET,
+  R_SCRIPT_LOAD,
+  R_APPENDONLY,
+  R_APPENDFSYNC,
+  R_INFO_PERSIST,
+  R_EVICTION
+};
 
 static size_t durability_problems(const redisReply *const *rr, char *problems, size_t psize);
 
@@ -123,10 +132,10 @@ static size_t durability_problems(const redisReply *const *rr, char *problems, s
   size_t pn = 0;
 #define PROBLEM(...)                                                                                                   \
   do {                                                                                                                 \
-    if (pn < psize)                                                                                         \
-      pn += (size_t)snprintf(problems + pn, psize - pn, "%s", pn ? "; " : "");                              \
-    if (pn < psize)                                                                                         \
-      pn += (size_t)snprintf(problems + pn, psize - pn, __VA_ARGS__);                                       \
+    if (pn < psize)                                                                                                    \
+      pn += (size_t)snprintf(problems + pn, psize - pn, "%s", pn ? "; " : "");                                         \
+    if (pn < psize)                                                                                                    \
+      pn += (size_t)snprintf(problems + pn, psize - pn, __VA_ARGS__);                                                  \
   } while (0)
   char why[300];
   char aof_status[32];

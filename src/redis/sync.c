@@ -66,11 +66,9 @@ static void conn_drop(conn *k) {
 
 /* Sends one plan and reads all its replies: one round trip. On an I/O error
  * the connection is dead (hiredis keeps c->err) and is dropped on release. */
-static logstate_status exchange(redis_backend *b, conn *k, const ls_rp_op *op, const ls_rp_plan *plan,
-                                redisReply **r) {
+static logstate_status exchange(redis_backend *b, conn *k, const ls_rp_op *op, const ls_rp_plan *plan, redisReply **r) {
   for (int i = 0; i < plan->n; i++)
-    if (redisAppendCommandArgv(k->c, plan->cmd[i].argc, (const char **)plan->cmd[i].argv, plan->cmd[i].len) !=
-        REDIS_OK)
+    if (redisAppendCommandArgv(k->c, plan->cmd[i].argc, (const char **)plan->cmd[i].argv, plan->cmd[i].len) != REDIS_OK)
       return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory building commands");
   atomic_fetch_add(&b->round_trips, 1);
   for (int i = 0; i < plan->n; i++) {
@@ -168,7 +166,8 @@ static logstate_status conn_acquire(redis_backend *b, conn **out, int *reused) {
   conn *k = NULL;
   pthread_mutex_lock(&b->mu);
   while (b->nidle == 0 && b->created >= b->p.cfg.pool) {
-    if (pthread_cond_timedwait(&b->cv, &b->mu, &deadline) == ETIMEDOUT && b->nidle == 0 && b->created >= b->p.cfg.pool) {
+    if (pthread_cond_timedwait(&b->cv, &b->mu, &deadline) == ETIMEDOUT && b->nidle == 0 &&
+        b->created >= b->p.cfg.pool) {
       pthread_mutex_unlock(&b->mu);
       return pool_timeout(b);
     }

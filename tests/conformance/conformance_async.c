@@ -352,8 +352,7 @@ static void pump_fill(pump *p) {
   while (p->failed == LOGSTATE_OK && p->in_flight < p->depth && p->ok + p->in_flight < p->target) {
     p->in_flight++;
     in_submit = 1;
-    logstate_status st =
-        logstate_async_update(p->a, COUNTER, fn_counted, p, p->done_cb ? p->done_cb : on_pumped, p);
+    logstate_status st = logstate_async_update(p->a, COUNTER, fn_counted, p, p->done_cb ? p->done_cb : on_pumped, p);
     in_submit = 0;
     if (st != LOGSTATE_OK) {
       p->in_flight--;
@@ -514,12 +513,9 @@ static int group_teardown(void **state) {
 
 int logstate_conformance_async_run(const logstate_conformance_async_target *t) {
   static const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_async_read_write),
-      cmocka_unit_test(test_async_two_writers),
-      cmocka_unit_test(test_async_update_semantics),
-      cmocka_unit_test(test_async_bad_arguments),
-      cmocka_unit_test(test_async_free_with_pending),
-      cmocka_unit_test(test_async_no_lost_updates),
+      cmocka_unit_test(test_async_read_write),         cmocka_unit_test(test_async_two_writers),
+      cmocka_unit_test(test_async_update_semantics),   cmocka_unit_test(test_async_bad_arguments),
+      cmocka_unit_test(test_async_free_with_pending),  cmocka_unit_test(test_async_no_lost_updates),
       cmocka_unit_test(test_async_never_races_itself),
   };
   char name[128];
