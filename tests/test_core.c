@@ -401,6 +401,24 @@ static void test_messages_quote_log_ids(void **state) {
   logstate_free(ls);
 }
 
+/* One version source: the headers' macros and the linked library agree. */
+static void test_version(void **state) {
+  (void)state;
+  char want[32];
+  snprintf(want, sizeof(want), "%d.%d.%d", LOGSTATE_VERSION_MAJOR, LOGSTATE_VERSION_MINOR, LOGSTATE_VERSION_PATCH);
+  assert_string_equal(logstate_version(), want);
+  assert_string_equal(LOGSTATE_VERSION_STRING, want);
+  logstate *ls = NULL;
+  logstate_info info;
+  assert_status(logstate_open(&ls, "memory:"), LOGSTATE_OK);
+  assert_status(logstate_describe(ls, &info), LOGSTATE_OK);
+  assert_string_equal(info.backend, "memory");
+  assert_int_equal(info.durability, LOGSTATE_DURABILITY_NONE);
+  assert_status(logstate_describe(NULL, &info), LOGSTATE_INVALID_ARGUMENT);
+  assert_status(logstate_describe(ls, NULL), LOGSTATE_INVALID_ARGUMENT);
+  logstate_free(ls);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_status_names),
@@ -415,6 +433,7 @@ int main(void) {
       cmocka_unit_test(test_handle_outlives_user_reference),
       cmocka_unit_test(test_memory_named_stores),
       cmocka_unit_test(test_messages_quote_log_ids),
+      cmocka_unit_test(test_version),
   };
   return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }

@@ -10,7 +10,12 @@ headers=("$inc/logstate/logstate.h" "$inc/logstate/sys/backend.h")
 grep -q '^#define LOGSTATE_HAVE_REDIS' "$features" && headers+=("$inc/logstate/redis.h")
 grep -q '^#define LOGSTATE_HAVE_SQLITE' "$features" && headers+=("$inc/logstate/sqlite.h")
 grep -q '^#define LOGSTATE_HAVE_ASYNC' "$features" && headers+=("$inc/logstate/async.h")
-want=$(grep -ho '^LOGSTATE_API [^(]*(' "${headers[@]}" | sed -E 's/.*[ *]([A-Za-z_0-9]+)\($/\1/' | sort -u)
+# Preprocessed, so that declarations a build leaves out (#ifdef) do not count.
+src=$(mktemp /tmp/logstate-symbols-XXXXXX.c)
+trap 'rm -f "$src"' EXIT
+printf '#include "%s"\n' "${headers[@]}" >"$src"
+want=$(cc -E -P -I "$gen" -I "$inc" "$src" | tr '\n' ' ' |
+  grep -oE 'visibility\("default"\)\)\) [^;(]*\(' | sed -E 's/.*[ *]([A-Za-z_0-9]+)\($/\1/' | sort -u)
 # Names starting with '_' belong to the toolchain (sanitizers, _init, _fini).
 got=$(nm -D --defined-only "$lib" | awk 'NF == 3 && $2 ~ /^[TDBRWV]$/ && $3 !~ /^_/ {print $3}' | sort -u)
 if [ "$want" != "$got" ]; then

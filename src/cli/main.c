@@ -123,7 +123,7 @@ int main(int argc, char **argv) {
     else if (c == 'h')
       return help(NULL);
     else if (c == 'V')
-      return printf("logstate %d.%d.%d\n", LOGSTATE_VERSION_MAJOR, LOGSTATE_VERSION_MINOR, LOGSTATE_VERSION_PATCH) < 0;
+      return printf("logstate %s\n", logstate_version()) < 0;
     else
       return cli_usage_error("unknown option, or an option without its value: %s", argv[optind - 1]);
   }
