@@ -8,8 +8,11 @@
 -- ARGV[3]  the log ID, added to the index set
 -- ARGV[4]  the guard: "none", or "size" (same origin line, tree size never smaller)
 --
--- Returns {"OK", new_version} when stored, {"CONFLICT", current_version} when
--- another writer committed since ARGV[1] was read (nothing stored). Errors:
+-- Returns {"OK", new_version} when stored, {"CONFLICT", current_version,
+-- current_checkpoint} when another writer committed since ARGV[1] was read
+-- (nothing stored; the checkpoint is left out when there is none), so that
+-- the writer can retry without reading again. A caller that reads only the
+-- first two elements keeps working. Errors:
 -- "LOGSTATE_GUARD ..." (refused by the guard), "LOGSTATE_CORRUPT ..." (stored
 -- hash unreadable), and Redis's own (WRONGTYPE when an operator overwrote a key).
 --
@@ -39,6 +42,9 @@ elseif cur[2] then
 end
 
 if version ~= tonumber(ARGV[1]) then
+  if cur[2] then
+    return {'CONFLICT', version, cur[2]}
+  end
   return {'CONFLICT', version}
 end
 

@@ -5,18 +5,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "internal.h"
 
-struct logstate {
-  logstate_backend *be;
-  /* One reference for the user's handle, one per open read or write object:
-   * freeing the handle early must not pull the backend out from under
-   * them. */
-  atomic_uint refs;
-  ls_policy policy;
-};
 
 struct logstate_read {
   logstate *ls;
@@ -76,6 +67,7 @@ static const struct {
 static void handle_release(logstate *ls) {
   if (atomic_fetch_sub(&ls->refs, 1) == 1) {
     ls->be->methods->free(ls->be);
+    ls_cache_free(ls->cache);
     free(ls);
   }
 }
@@ -99,6 +91,8 @@ static logstate_status check_methods(const logstate_backend_methods *m) {
   if (missing)
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_open_backend: backend does not provide the required method %s",
                   missing);
+  if (m->version >= 3 && (m->read_state == NULL) != (m->cas == NULL))
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_open_backend: backend provides only one of read_state and cas");
   return LOGSTATE_OK;
 }
 
@@ -114,8 +108,10 @@ logstate_status logstate_open_backend(logstate **out, logstate_backend *be, cons
   if (st != LOGSTATE_OK)
     return st;
   logstate *ls = calloc(1, sizeof(*ls));
-  if (ls == NULL)
+  if (ls == NULL || (ls->cache = ls_cache_new(LS_CACHE_LOGS, LS_CACHE_BYTES)) == NULL) {
+    free(ls);
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "logstate_open_backend: out of memory");
+  }
   ls->be = be;
   atomic_init(&ls->refs, 1);
   ls->policy = policy;
@@ -403,44 +399,5 @@ logstate_status logstate_write_close(logstate_write *w) {
   free(w->log_id);
   free(w);
   handle_release(ls);
-  return st;
-}
-
-static void sleep_us(uint64_t us) {
-  struct timespec ts = {(time_t)(us / 1000000), (long)(us % 1000000) * 1000};
-  nanosleep(&ts, NULL);
-}
-
-logstate_status logstate_update(logstate *ls, const char *log_id, logstate_update_fn fn, void *arg) {
-  static const char fname[] = "logstate_update";
-  size_t n;
-  if (ls == NULL || fn == NULL)
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: %s is NULL", fname, ls ? "update function" : "handle");
-  logstate_status st = ls_check_log_id(fname, log_id, &n);
-  for (unsigned int attempt = 1; st == LOGSTATE_OK; attempt++) {
-    logstate_write *w;
-    if ((st = logstate_write_ops(ls, log_id, &w)) != LOGSTATE_OK)
-      return st;
-    uint8_t *cur = NULL, *next = NULL;
-    size_t cur_len = 0, next_len = 0;
-    st = logstate_write_get_latest(w, &cur, &cur_len);
-    int set = (st == LOGSTATE_OK || st == LOGSTATE_NOT_FOUND) &&
-              ls_update_apply(fname, &ls->policy, fn, arg, log_id, n, cur, cur_len, &next, &next_len, &st);
-    free(cur);
-    if (set) {
-      st = logstate_write_set(w, next, next_len);
-      free(next);
-    }
-    /* The set decided the outcome; a failing close after it changes
-     * nothing stored, so its status is not the caller's concern. */
-    logstate_write_close(w);
-    uint64_t delay_us;
-    if (st != LOGSTATE_ABORTED || !set)
-      return st;
-    if (!ls_update_retry(fname, &ls->policy, attempt, log_id, n, &delay_us))
-      return LOGSTATE_ABORTED;
-    sleep_us(delay_us);
-    st = LOGSTATE_OK;
-  }
   return st;
 }

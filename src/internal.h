@@ -4,6 +4,7 @@
 #define LOGSTATE_INTERNAL_H
 
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "logstate/logstate.h"
@@ -97,8 +98,41 @@ int ls_update_apply(const char *fn, const ls_policy *p, logstate_update_fn f, vo
 
 /* After attempt number `attempt` lost its race: 1 and the randomized
  * backoff to wait before the next attempt, or 0 when every attempt is used
- * (ABORTED recorded). */
-int ls_update_retry(const char *fn, const ls_policy *p, unsigned int attempt, const char *log_id, size_t log_id_len,
-                    uint64_t *out_delay_us);
+ * (ABORTED recorded). With `fresh` (the lost race told the current state),
+ * the first retry goes at once: it has what a read would give. */
+int ls_update_retry(const char *fn, const ls_policy *p, unsigned int attempt, int fresh, const char *log_id,
+                    size_t log_id_len, uint64_t *out_delay_us);
+
+/* --- cache.c: the state a handle last saw per log ----------------------- */
+
+typedef struct ls_cache ls_cache;
+/* NULL when out of memory. At most max_entries logs and max_bytes of
+ * checkpoints; the least recently used go first. Thread-safe. */
+ls_cache *ls_cache_new(size_t max_entries, size_t max_bytes);
+void ls_cache_free(ls_cache *c);
+/* 1 and a copy of the cached state (*cp malloc()ed, NULL for version 0);
+ * 0 when the log is not cached (or out of memory). Counts hits, misses. */
+int ls_cache_get(ls_cache *c, const char *id, size_t n, uint64_t *version, uint8_t **cp, size_t *len);
+/* Caches a copy of the state (cp NULL: no checkpoint, version 0). */
+void ls_cache_put(ls_cache *c, const char *id, size_t n, uint64_t version, const uint8_t *cp, size_t len);
+void ls_cache_drop(ls_cache *c, const char *id, size_t n);
+void ls_cache_counts(ls_cache *c, uint64_t *hits, uint64_t *misses);
+/* Bounds of a handle's cache. */
+#define LS_CACHE_LOGS 4096
+#define LS_CACHE_BYTES ((size_t)16 << 20)
+
+/* A handle (core.c; update.c runs its updates). */
+struct logstate {
+  logstate_backend *be;
+  /* One reference for the user's handle, one per open read or write object:
+   * freeing the handle early must not pull the backend out from under
+   * them. */
+  atomic_uint refs;
+  ls_policy policy;
+  ls_cache *cache; /* the state of the logs this handle updated */
+};
+
+/* The cache hits of a sync handle's updates (logstate_redis_get_stats). */
+uint64_t ls_core_cache_hits(logstate *ls);
 
 #endif

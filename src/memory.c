@@ -179,33 +179,41 @@ static logstate_status mem_write_get_latest(logstate_backend *be, logstate_backe
   return ls_snapshot_copy(t->cp, t->cp_len, t->probe.id, t->probe.id_len, out_cp, out_len);
 }
 
-static logstate_status mem_write_set(logstate_backend *be, logstate_backend_txn *t, const uint8_t *cp, size_t len) {
-  mem_store *s = ((mem_backend *)be)->store;
+/* Stores `cp` if the log is still at version `expect`: the one atomic step
+ * of the memory backend. On a mismatch, *fresh gets the current state when
+ * it is not NULL. */
+static logstate_status store_if(mem_store *s, const mem_entry *probe, uint64_t expect, const uint8_t *cp, size_t len,
+                                uint64_t *out_version, logstate_backend_state *fresh, int *fresh_known) {
   char q[LS_QUOTE_BUFSZ];
   /* Allocate before taking the lock, and everything that may fail, so that
    * a failure leaves the store as it was. */
   uint8_t *copy = ls_memdup(cp, len);
-  mem_entry *fresh = calloc(1, sizeof(*fresh));
-  if (copy == NULL || fresh == NULL) {
-    free(copy);
-    free(fresh);
-    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "memory: out of memory storing a checkpoint");
+  mem_entry *fresh_entry = calloc(1, sizeof(*fresh_entry));
+  char *id = ls_memdup(probe->id, probe->id_len);
+  logstate_status st = LOGSTATE_OK;
+  if (copy == NULL || fresh_entry == NULL || id == NULL) {
+    st = ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "memory: out of memory storing a checkpoint");
+    goto out;
   }
   pthread_mutex_lock(&s->mu);
-  mem_entry *e = find(s, &t->probe);
-  if ((e ? e->version : 0) != t->version) {
+  mem_entry *e = find(s, probe);
+  if ((e ? e->version : 0) != expect) {
+    if (fresh && e && (fresh->cp = ls_memdup(e->cp, e->cp_len)) != NULL) {
+      fresh->version = e->version;
+      fresh->len = e->cp_len;
+      *fresh_known = 1;
+    }
     pthread_mutex_unlock(&s->mu);
-    free(copy);
-    free(fresh);
-    return ls_err(LOGSTATE_ABORTED, "memory: log %s changed since the transaction began",
-                  ls_quote(q, sizeof(q), t->probe.id, t->probe.id_len));
+    st = ls_err(LOGSTATE_ABORTED, "memory: log %s changed since the transaction began",
+                ls_quote(q, sizeof(q), probe->id, probe->id_len));
+    goto out;
   }
   if (e == NULL) {
-    /* The entry takes over the transaction's copy of the ID. */
-    *fresh = t->probe;
-    t->probe.id = NULL;
-    e = fresh;
-    fresh = NULL;
+    *fresh_entry = *probe;
+    fresh_entry->id = id;
+    id = NULL;
+    e = fresh_entry;
+    fresh_entry = NULL;
     maybe_grow(s);
     e->next = s->buckets[e->hash % s->nbuckets];
     s->buckets[e->hash % s->nbuckets] = e;
@@ -213,11 +221,34 @@ static logstate_status mem_write_set(logstate_backend *be, logstate_backend_txn 
   }
   free(e->cp);
   e->cp = copy;
+  copy = NULL;
   e->cp_len = len;
-  e->version++;
+  *out_version = ++e->version;
   pthread_mutex_unlock(&s->mu);
-  free(fresh);
-  return LOGSTATE_OK;
+out:
+  free(copy);
+  free(fresh_entry);
+  free(id);
+  return st;
+}
+
+static logstate_status mem_write_set(logstate_backend *be, logstate_backend_txn *t, const uint8_t *cp, size_t len) {
+  uint64_t version;
+  return store_if(((mem_backend *)be)->store, &t->probe, t->version, cp, len, &version, NULL, NULL);
+}
+
+static logstate_status mem_read_state(logstate_backend *be, const char *log_id, size_t log_id_len,
+                                      logstate_backend_state *out) {
+  mem_entry probe = {.id = (char *)log_id, .id_len = log_id_len, .hash = ls_hash(log_id, log_id_len)};
+  logstate_status st = read_entry(((mem_backend *)be)->store, &probe, &out->cp, &out->len, &out->version);
+  return st == LOGSTATE_NOT_FOUND ? LOGSTATE_OK : st;
+}
+
+static logstate_status mem_cas(logstate_backend *be, const char *log_id, size_t log_id_len,
+                               const logstate_backend_state *expect, const uint8_t *cp, size_t len,
+                               uint64_t *out_version, logstate_backend_state *fresh, int *fresh_known) {
+  mem_entry probe = {.id = (char *)log_id, .id_len = log_id_len, .hash = ls_hash(log_id, log_id_len)};
+  return store_if(((mem_backend *)be)->store, &probe, expect->version, cp, len, out_version, fresh, fresh_known);
 }
 
 static logstate_status mem_write_end(logstate_backend *be, logstate_backend_txn *t) {
@@ -262,6 +293,8 @@ static const logstate_backend_methods mem_methods = {
     .write_end = mem_write_end,
     .free = mem_free,
     .durability = mem_durability,
+    .read_state = mem_read_state,
+    .cas = mem_cas,
 };
 
 logstate_status ls_memory_backend_new(logstate_backend **out, const char *name) {

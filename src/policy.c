@@ -100,13 +100,17 @@ static uint64_t next_random(void) {
   return rng;
 }
 
-int ls_update_retry(const char *fn, const ls_policy *p, unsigned int attempt, const char *log_id, size_t log_id_len,
-                    uint64_t *out_delay_us) {
+int ls_update_retry(const char *fn, const ls_policy *p, unsigned int attempt, int fresh, const char *log_id,
+                    size_t log_id_len, uint64_t *out_delay_us) {
   char q[LS_QUOTE_BUFSZ];
   if (attempt >= p->update_attempts) {
     ls_err(LOGSTATE_ABORTED, "%s: log %s: another writer won the race %u times in a row", fn,
            ls_quote(q, sizeof(q), log_id, log_id_len), attempt);
     return 0;
+  }
+  if (fresh && attempt == 1) {
+    *out_delay_us = 0;
+    return 1;
   }
   /* Randomized exponential backoff, so that writers that collided do not
    * collide again in lockstep: 100 us after the first loss, up to 12.8 ms. */

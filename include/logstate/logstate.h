@@ -309,10 +309,9 @@ LOGSTATE_API logstate_status logstate_write_close(logstate_write *w);
  *
  * The function may run more than once (once per attempt), so it must have no
  * side effects beyond computing the next value. It may call other functions
- * on the same handle: no lock is held while it runs. A write it makes to the
- * same log makes the current attempt lose its race and start again. With the
- * Redis backend each nested call takes another pool connection, so a pool
- * of one would wait `timeout_ms` and fail with RESOURCE_EXHAUSTED.
+ * on the same handle: no lock and no backend connection is held while it
+ * runs. A write it makes to the same log makes the current attempt lose its
+ * race and start again.
  */
 typedef logstate_status (*logstate_update_fn)(const uint8_t *cur, size_t cur_len, /* cur == NULL: none stored */
                                               uint8_t **out_next, size_t *out_next_len, void *arg);
@@ -320,9 +319,19 @@ typedef logstate_status (*logstate_update_fn)(const uint8_t *cur, size_t cur_len
 /**
  * Read-modify-write of one log in one transaction: Update(origin, f).
  *
- * Opens a write transaction, calls `fn` with the snapshot, stores what it
- * returns, and starts again from the read when another writer won the race,
- * up to the configured number of attempts (with a short randomized backoff).
+ * Reads the log's state, calls `fn` with it, stores what it returns with a
+ * compare-and-set, and starts again when another writer won the race, up to
+ * the configured number of attempts (with a short randomized backoff after
+ * the first retry).
+ *
+ * On backends with one-step compare-and-set (memory, Redis), the handle
+ * caches the state it last read or wrote per log (up to 4096 logs and 16 MiB
+ * of checkpoints, least recently used first out): an update of a log the
+ * handle already knows is one round trip, and a lost race brings the current
+ * state back with it. A stale cache costs a retry, never a lost update, and
+ * an outcome decided without a set ("no change", or fn's own status) on
+ * cached state is returned only after a read shows that state current.
+ * Other backends (SQLite) run each attempt as a write transaction.
  *
  * @return LOGSTATE_OK when stored (or when `fn` asked for no change);
  *         any non-OK status from `fn`, unchanged, with nothing written;

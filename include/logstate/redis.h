@@ -102,6 +102,7 @@ typedef struct logstate_redis_stats {
   uint64_t connects;       /* connections made (first ones and reconnects) */
   uint64_t script_reloads; /* NOSCRIPT recoveries */
   uint64_t conflicts;      /* sets that returned ABORTED */
+  uint64_t cache_hits;     /* updates that started from the state the handle cached: no read */
 } logstate_redis_stats;
 
 /**

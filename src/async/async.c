@@ -230,7 +230,7 @@ static void update_set_done(op *o, const ls_areq *r) {
     finish_status(o, r->st);
     return;
   }
-  if (!ls_update_retry("logstate_async_update", &o->a->policy, o->attempt, o->log_id, o->log_id_len, &us)) {
+  if (!ls_update_retry("logstate_async_update", &o->a->policy, o->attempt, 0, o->log_id, o->log_id_len, &us)) {
     finish_status(o, LOGSTATE_ABORTED);
     return;
   }

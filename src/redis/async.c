@@ -327,6 +327,7 @@ static void rd_stats(ls_adriver *drv, logstate_redis_stats *out) {
   out->connects = d->connects;
   out->script_reloads = atomic_load(&d->p.script_reloads);
   out->conflicts = atomic_load(&d->p.conflicts);
+  out->cache_hits = 0; /* the async core adds its own */
 }
 
 static void rd_free(ls_adriver *drv) {

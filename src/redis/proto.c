@@ -52,6 +52,7 @@ logstate_status ls_rp_begin(const ls_redis_proto *p, ls_rp_op *op) {
   op->version = 0;
   op->out_cp = NULL;
   op->out_len = 0;
+  op->fresh = 0;
   op->ids = NULL;
   op->n = 0;
   if (op->kind != LS_RP_GET && op->kind != LS_RP_OPEN && op->kind != LS_RP_SET)
@@ -261,7 +262,23 @@ static logstate_status judge_open(const ls_redis_config *c, ls_rp_op *op, const 
   return LOGSTATE_OK;
 }
 
-/* The script's reply: {"OK", new version} or {"CONFLICT", current version}. */
+/* The script's CONFLICT reply carries the log's current state: the version
+ * and, when there is one, the checkpoint (element 3). */
+static logstate_status take_fresh(ls_rp_op *op, const redisReply *r) {
+  const redisReply *cp = r->elements >= 3 ? r->element[2] : NULL;
+  if (r->element[1]->integer < 0 || (cp && (cp->type != REDIS_REPLY_STRING || cp->len == 0)) ||
+      ((cp != NULL) != (r->element[1]->integer > 0)))
+    return LOGSTATE_OK; /* not a state this version knows: read again instead */
+  if (cp && (op->out_cp = ls_memdup(cp->str, cp->len)) == NULL)
+    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory copying a checkpoint");
+  op->out_len = cp ? cp->len : 0;
+  op->version = (uint64_t)r->element[1]->integer;
+  op->fresh = 1;
+  return LOGSTATE_OK;
+}
+
+/* The script's reply: {"OK", new version} or {"CONFLICT", current version
+ * [, current checkpoint]}. */
 static logstate_status judge_script(ls_redis_proto *p, ls_rp_op *op, const redisReply *r) {
   char q[LS_QUOTE_BUFSZ];
   if (r->type == REDIS_REPLY_ERROR)
@@ -276,6 +293,9 @@ static logstate_status judge_script(ls_redis_proto *p, ls_rp_op *op, const redis
   }
   if (s->len == 8 && memcmp(s->str, "CONFLICT", 8) == 0) {
     atomic_fetch_add(&p->conflicts, 1);
+    logstate_status st = take_fresh(op, r);
+    if (st != LOGSTATE_OK)
+      return st;
     return ls_err(LOGSTATE_ABORTED, "redis: log key %s changed since the transaction began (now at version %lld)",
                   ls_quote(q, sizeof(q), op->key, op->key_len), r->element[1]->integer);
   }

@@ -76,6 +76,8 @@ typedef struct ls_rp_op {
   uint64_t version; /* OPEN: the snapshot's (0: absent); SET: the new one */
   uint8_t *out_cp;  /* GET, OPEN: the checkpoint (OPEN: NULL when absent) */
   size_t out_len;
+  int fresh; /* SET that returned ABORTED: version and out_cp are the log's
+              * current state, from the script's CONFLICT reply */
   char **ids; /* LOGS */
   size_t n;
 } ls_rp_op;

@@ -345,6 +345,76 @@ static void rd_free(logstate_backend *be) {
   free(b);
 }
 
+/* --- one-round-trip updates (backend methods version 3) ---------------- */
+
+static logstate_status rd_read_state(logstate_backend *be, const char *log_id, size_t log_id_len,
+                                     logstate_backend_state *out) {
+  redis_backend *b = (redis_backend *)be;
+  ls_rp_op op = {.kind = LS_RP_OPEN, .log_id = log_id, .log_id_len = log_id_len};
+  logstate_status st = ls_rp_begin(&b->p, &op);
+  if (st == LOGSTATE_OK)
+    st = run_idempotent(b, &op, NULL);
+  if (st == LOGSTATE_OK) {
+    out->version = op.version;
+    out->cp = op.out_cp;
+    out->len = op.out_len;
+    op.out_cp = NULL;
+  }
+  ls_rp_end(&op);
+  return st;
+}
+
+/* The set script alone, without WATCH: it compares the version itself. */
+static logstate_status cas_on(redis_backend *b, conn *k, ls_rp_op *op, int *io_failed) {
+  op->step = 0;
+  return run_op(b, k, op, io_failed);
+}
+
+static logstate_status rd_cas(logstate_backend *be, const char *log_id, size_t log_id_len,
+                              const logstate_backend_state *expect, const uint8_t *cp, size_t len,
+                              uint64_t *out_version, logstate_backend_state *fresh, int *fresh_known) {
+  redis_backend *b = (redis_backend *)be;
+  ls_rp_op op = {.kind = LS_RP_SET,
+                 .log_id = log_id,
+                 .log_id_len = log_id_len,
+                 .expect = expect->version,
+                 .cp = cp,
+                 .cp_len = len};
+  conn *k = NULL;
+  int reused = 0, io_failed = 0;
+  logstate_status st = ls_rp_begin(&b->p, &op);
+  if (st == LOGSTATE_OK && (st = conn_acquire(b, &k, &reused)) == LOGSTATE_OK) {
+    st = cas_on(b, k, &op, &io_failed);
+    if (io_failed && reused) {
+      /* A pooled connection gone stale (a server restart): once more on a
+       * new one. If the first script did run, this one finds version
+       * expect + 1 holding exactly our bytes: that write was ours. */
+      conn_release(b, k);
+      k = NULL;
+      if ((st = conn_acquire(b, &k, &reused)) == LOGSTATE_OK)
+        st = cas_on(b, k, &op, &io_failed);
+      if (st == LOGSTATE_ABORTED && op.fresh && op.version == expect->version + 1 && op.out_len == len &&
+          memcmp(op.out_cp, cp, len) == 0) {
+        op.version = expect->version + 1;
+        st = LOGSTATE_OK;
+      }
+    }
+    if (k)
+      conn_release(b, k);
+  }
+  if (st == LOGSTATE_OK)
+    *out_version = op.version;
+  if (st == LOGSTATE_ABORTED && op.fresh) {
+    fresh->version = op.version;
+    fresh->cp = op.out_cp;
+    fresh->len = op.out_len;
+    op.out_cp = NULL;
+    *fresh_known = 1;
+  }
+  ls_rp_end(&op);
+  return st;
+}
+
 static logstate_durability rd_durability(logstate_backend *be) {
   return (logstate_durability)atomic_load(&((redis_backend *)be)->p.durability);
 }
@@ -361,6 +431,8 @@ static const logstate_backend_methods redis_methods = {
     .write_end = rd_write_end,
     .free = rd_free,
     .durability = rd_durability,
+    .read_state = rd_read_state,
+    .cas = rd_cas,
 };
 
 static logstate_status backend_new(logstate_backend **out, ls_redis_config *cfg) {
@@ -415,5 +487,6 @@ logstate_status logstate_redis_get_stats(logstate *ls, logstate_redis_stats *out
   out->connects = atomic_load(&b->connects);
   out->script_reloads = atomic_load(&b->p.script_reloads);
   out->conflicts = atomic_load(&b->p.conflicts);
+  out->cache_hits = ls_core_cache_hits(ls);
   return LOGSTATE_OK;
 }

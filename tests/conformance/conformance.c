@@ -607,6 +607,34 @@ static void test_update_reentrant_and_retries(void **state) {
   expect_latest_str(f->ls, "log", "competitor+");
 }
 
+/* An update decided without a set ("no change", or fn's own status) is
+ * decided on the log's current state, never on a state the handle cached
+ * before another handle wrote: fn's last call saw the other handle's value. */
+static void test_update_decides_on_current_state(void **state) {
+  fixture *f = *state;
+  if (!target->shares_store) {
+    skip();
+    return;
+  }
+  seen_arg a = {.next = "X", .next_len = 1};
+  assert_status(logstate_update(f->ls, "log", fn_record, &a), LOGSTATE_OK); /* f->ls now knows "X" */
+  logstate *other = open_store(f->store);
+  put_str(other, "log", "Y");
+  seen_arg none = {.next = NULL};
+  assert_status(logstate_update(f->ls, "log", fn_record, &none), LOGSTATE_OK);
+  assert_string_equal(none.saw, "Y");
+  pass_arg refuse = {LOGSTATE_FAILED_PRECONDITION, 0};
+  put_str(other, "log", "Z");
+  assert_status(logstate_update(f->ls, "log", fn_return, &refuse), LOGSTATE_FAILED_PRECONDITION);
+  /* A set on a stale state loses and is redone on the current one. */
+  put_str(other, "log", "W");
+  seen_arg b = {.next = "V", .next_len = 1};
+  assert_status(logstate_update(f->ls, "log", fn_record, &b), LOGSTATE_OK);
+  assert_string_equal(b.saw, "W");
+  expect_latest_str(other, "log", "V");
+  logstate_free(other);
+}
+
 /* The lost-update check: many threads increment one counter. */
 #define COUNTER_LOG "conformance.example/counter"
 
@@ -732,6 +760,7 @@ int logstate_conformance_run(const logstate_conformance_target *t) {
       T(test_update_passes_status_through),
       T(test_update_reads_and_writes),
       T(test_update_reentrant_and_retries),
+      T(test_update_decides_on_current_state),
       T(test_update_no_lost_updates),
       T(test_init_twice_and_second_handle),
       T(test_objects_outlive_handle),

@@ -36,15 +36,23 @@ extern "C" {
 #endif
 
 /** The version of logstate_backend_methods this header describes. */
-#define LOGSTATE_BACKEND_VERSION 2
+#define LOGSTATE_BACKEND_VERSION 3
 
 typedef struct logstate_backend logstate_backend;
+
+/** A log's stored state, with the backend's version of it (version 3). */
+typedef struct logstate_backend_state {
+  uint64_t version; /* 0: no checkpoint; it grows by one with every set */
+  uint8_t *cp;      /* malloc()ed; NULL when there is no checkpoint */
+  size_t len;
+} logstate_backend_state;
 /** A backend's write transaction; its definition is the backend's own. */
 typedef struct logstate_backend_txn logstate_backend_txn;
 
 typedef struct logstate_backend_methods {
   /** Must be LOGSTATE_BACKEND_VERSION or an older version this core still
-   *  accepts (1 and 2); a version-1 table ends before `durability`. */
+   *  accepts (1 to 3); an older table ends before the methods of later
+   *  versions. */
   unsigned int version;
   /** Short name used in messages ("memory", "redis"). Must provide. */
   const char *name;
@@ -89,6 +97,25 @@ typedef struct logstate_backend_methods {
   /** What init verified of the backend's durability (logstate_describe()).
    *  Thread-safe. May provide; if NULL, LOGSTATE_DURABILITY_UNKNOWN. */
   logstate_durability (*durability)(logstate_backend *be);
+
+  /* --- version 3: an update in one round trip when the state is known --- */
+
+  /** The log's version and checkpoint, in one read (out->cp malloc()ed, the
+   *  core takes it over). May provide, together with `cas`. */
+  logstate_status (*read_state)(logstate_backend *be, const char *log_id, size_t log_id_len,
+                                logstate_backend_state *out);
+
+  /** Stores `cp` if the log is still at `expect` (its version; the
+   *  checkpoint too where the backend cannot trust versions alone), without
+   *  a transaction object. On LOGSTATE_OK, *out_version is the new version.
+   *  On LOGSTATE_ABORTED nothing was stored, and when the backend learned
+   *  the current state in the same step it fills *fresh and sets
+   *  *fresh_known (the core takes fresh->cp over). Must provide with
+   *  `read_state`; the core then runs logstate_update() through these two,
+   *  starting from the state it cached. */
+  logstate_status (*cas)(logstate_backend *be, const char *log_id, size_t log_id_len,
+                         const logstate_backend_state *expect, const uint8_t *cp, size_t len, uint64_t *out_version,
+                         logstate_backend_state *fresh, int *fresh_known);
 } logstate_backend_methods;
 
 /** The first member of every backend struct. */
