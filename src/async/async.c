@@ -13,73 +13,23 @@
  * - Sets and updates of one handle on one log wait in that log's lane and
  *   run one at a time, in order: one handle never races itself. */
 #define _POSIX_C_SOURCE 200809L
-#include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "async/driver.h"
-#include "async/lanes.h"
-#include "logstate/async.h"
-
-typedef enum { OP_INIT, OP_LOGS, OP_GET, OP_OPEN, OP_SET, OP_UPDATE } op_kind;
-
-struct ls_aop {
-  ls_lane_item li;            /* first: its place in the lane */
-  struct ls_aop *prev, *next; /* the handle's unfinished ops */
-  ls_lane *lane;              /* SET and UPDATE: the log's lane */
-  logstate_async *a;
-  op_kind kind;
-  int finished, busy;  /* busy: fn is running; free the op after it */
-  ls_areq *req;        /* the request out, if any */
-  struct event *timer; /* UPDATE: the backoff before the next attempt */
-  logstate_async_done_cb done_cb;
-  logstate_async_get_cb get_cb;
-  logstate_async_logs_cb logs_cb;
-  logstate_async_write_cb write_cb;
-  void *arg;
-  char *log_id;
-  size_t log_id_len;
-  ls_asnap snap; /* SET: the snapshot to set against */
-  uint8_t *cp;   /* SET: the checkpoint */
-  size_t cp_len;
-  logstate_update_fn fn;
-  void *fn_arg;
-  unsigned int attempt;
-};
-typedef struct ls_aop op;
-
-struct logstate_async {
-  struct event_base *base;
-  ls_adriver *drv;
-  ls_policy policy;
-  ls_lanes lanes;
-  op *ops;
-  logstate_async_write *writes; /* open write objects */
-  int depth, closing;
-  unsigned int refs; /* the user's handle + open write objects */
-};
-
-struct logstate_async_write {
-  logstate_async *a;
-  logstate_async_write *prev, *next;
-  char *log_id;
-  size_t log_id_len;
-  ls_asnap snap;
-  int ended, orphaned; /* orphaned: the handle was freed */
-};
+#include "async/core.h"
 
 /* --- handle lifetime ---------------------------------------------------- */
 
-static void destroy(logstate_async *a) {
+void ls_async_destroy(logstate_async *a) {
   ls_lanes_free(&a->lanes);
   free(a);
 }
 
-static void enter(logstate_async *a) { a->depth++; }
+void ls_async_enter(logstate_async *a) { a->depth++; }
 
-static void leave(logstate_async *a) {
+void ls_async_leave(logstate_async *a) {
   if (--a->depth == 0 && a->closing && a->refs == 0)
-    destroy(a);
+    ls_async_destroy(a);
 }
 
 static void op_free(op *o) {
@@ -147,6 +97,13 @@ static void finish(op *o, logstate_status st, const uint8_t *cp, size_t len, con
 
 static void finish_status(op *o, logstate_status st) { finish(o, st, NULL, 0, NULL, 0, NULL); }
 
+void ls_aop_finish_all(logstate_async *a) {
+  while (a->ops) {
+    ls_err(LOGSTATE_UNAVAILABLE, "logstate_async_free: the handle was freed with the operation pending");
+    finish_status(a->ops, LOGSTATE_UNAVAILABLE);
+  }
+}
+
 /* --- running ops -------------------------------------------------------- */
 
 static void on_done(ls_areq *r);
@@ -188,10 +145,10 @@ static void on_backoff(evutil_socket_t fd, short what, void *arg) {
   (void)fd, (void)what;
   op *o = arg;
   logstate_async *a = o->a;
-  enter(a);
+  ls_async_enter(a);
   if (!submit(o, LS_AREQ_OPEN))
     finish_status(o, LOGSTATE_RESOURCE_EXHAUSTED);
-  leave(a);
+  ls_async_leave(a);
 }
 
 /* The update read its snapshot: call fn, then set what it returned. */
@@ -265,7 +222,7 @@ static void on_done(ls_areq *r) {
   op *o = r->owner;
   logstate_async *a = o->a;
   o->req = NULL;
-  enter(a);
+  ls_async_enter(a);
   switch (o->kind) {
   case OP_LOGS:
     if (r->st == LOGSTATE_OK)
@@ -291,7 +248,7 @@ static void on_done(ls_areq *r) {
     finish_status(o, r->st);
     break;
   }
-  leave(a);
+  ls_async_leave(a);
 }
 
 /* --- submitting --------------------------------------------------------- */
@@ -306,7 +263,7 @@ static logstate_status check_handle(const char *fn, logstate_async *a, const voi
 
 /* A new op, linked into the handle; with `log_id`, the ID is checked and
  * copied. NULL with the status recorded. */
-static op *op_new(const char *fn, logstate_async *a, op_kind kind, const char *log_id, void *arg, logstate_status *st) {
+op *ls_aop_new(const char *fn, logstate_async *a, op_kind kind, const char *log_id, void *arg, logstate_status *st) {
   size_t n = 0;
   if (log_id && (*st = ls_check_log_id(fn, log_id, &n)) != LOGSTATE_OK)
     return NULL;
@@ -339,11 +296,11 @@ static op *begin(const char *fn, logstate_async *a, op_kind kind, const void *cb
   *st = check_handle(fn, a, cb);
   if (*st == LOGSTATE_OK && needs_id && log_id == NULL)
     *st = ls_check_log_id(fn, log_id, NULL);
-  return *st == LOGSTATE_OK ? op_new(fn, a, kind, log_id, arg, st) : NULL;
+  return *st == LOGSTATE_OK ? ls_aop_new(fn, a, kind, log_id, arg, st) : NULL;
 }
 
 /* Undoes op_new for an op that never got going: no callback. */
-static void op_abandon(op *o) {
+void ls_aop_abandon(op *o) {
   logstate_async *a = o->a;
   if (o->prev)
     o->prev->next = o->next;
@@ -359,14 +316,14 @@ static void op_abandon(op *o) {
 }
 
 /* Starts `o` now, or queues it behind its log's earlier sets and updates. */
-static logstate_status launch(const char *fn, op *o, int laned) {
+logstate_status ls_aop_launch(const char *fn, op *o, int laned) {
   int run = 1;
   if (laned && (o->lane = ls_lane_push(&o->a->lanes, o->log_id, o->log_id_len, &o->li, &run)) == NULL) {
-    op_abandon(o);
+    ls_aop_abandon(o);
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "%s: out of memory", fn);
   }
   if (run && !start(o)) {
-    op_abandon(o);
+    ls_aop_abandon(o);
     return LOGSTATE_RESOURCE_EXHAUSTED;
   }
   return LOGSTATE_OK;
@@ -378,7 +335,7 @@ logstate_status logstate_async_init(logstate_async *a, logstate_async_done_cb cb
   if (o == NULL)
     return st;
   o->done_cb = cb;
-  return launch("logstate_async_init", o, 0);
+  return ls_aop_launch("logstate_async_init", o, 0);
 }
 
 logstate_status logstate_async_logs(logstate_async *a, logstate_async_logs_cb cb, void *arg) {
@@ -387,7 +344,7 @@ logstate_status logstate_async_logs(logstate_async *a, logstate_async_logs_cb cb
   if (o == NULL)
     return st;
   o->logs_cb = cb;
-  return launch("logstate_async_logs", o, 0);
+  return ls_aop_launch("logstate_async_logs", o, 0);
 }
 
 logstate_status logstate_async_get_latest(logstate_async *a, const char *log_id, logstate_async_get_cb cb, void *arg) {
@@ -396,7 +353,7 @@ logstate_status logstate_async_get_latest(logstate_async *a, const char *log_id,
   if (o == NULL)
     return st;
   o->get_cb = cb;
-  return launch("logstate_async_get_latest", o, 0);
+  return ls_aop_launch("logstate_async_get_latest", o, 0);
 }
 
 logstate_status logstate_async_write_ops(logstate_async *a, const char *log_id, logstate_async_write_cb cb, void *arg) {
@@ -405,7 +362,7 @@ logstate_status logstate_async_write_ops(logstate_async *a, const char *log_id, 
   if (o == NULL)
     return st;
   o->write_cb = cb;
-  return launch("logstate_async_write_ops", o, 0);
+  return ls_aop_launch("logstate_async_write_ops", o, 0);
 }
 
 logstate_status logstate_async_update(logstate_async *a, const char *log_id, logstate_update_fn fn, void *fn_arg,
@@ -420,188 +377,5 @@ logstate_status logstate_async_update(logstate_async *a, const char *log_id, log
   o->fn = fn;
   o->fn_arg = fn_arg;
   o->done_cb = cb;
-  return launch(name, o, 1);
+  return ls_aop_launch(name, o, 1);
 }
-
-/* --- write transactions ------------------------------------------------- */
-
-static logstate_status check_write(const char *fn, logstate_async_write *w) {
-  logstate_status st = ls_write_usable(fn, w->ended);
-  if (st == LOGSTATE_OK && (w->orphaned || w->a->closing))
-    st = ls_err(LOGSTATE_FAILED_PRECONDITION, "%s: the handle was freed", fn);
-  return st;
-}
-
-logstate_status logstate_async_write_get_latest(logstate_async_write *w, const uint8_t **out_cp, size_t *out_len) {
-  static const char fn[] = "logstate_async_write_get_latest";
-  if (out_cp)
-    *out_cp = NULL;
-  if (out_len)
-    *out_len = 0;
-  if (w == NULL || out_cp == NULL || out_len == NULL)
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: %s is NULL", fn,
-                  w == NULL        ? "write ops"
-                  : out_cp == NULL ? "out_cp"
-                                   : "out_len");
-  logstate_status st = check_write(fn, w);
-  if (st != LOGSTATE_OK)
-    return st;
-  if (w->snap.cp == NULL)
-    return ls_not_found(w->log_id, w->log_id_len);
-  *out_cp = w->snap.cp;
-  *out_len = w->snap.len;
-  return LOGSTATE_OK;
-}
-
-logstate_status logstate_async_write_set(logstate_async_write *w, const uint8_t *cp, size_t len,
-                                         logstate_async_done_cb cb, void *arg) {
-  static const char fn[] = "logstate_async_write_set";
-  if (w == NULL || cb == NULL)
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: %s is NULL", fn, w ? "callback" : "write ops");
-  logstate_status st = check_write(fn, w);
-  if (st == LOGSTATE_OK)
-    st = ls_check_checkpoint(fn, w->a->policy.max_checkpoint_len, cp, len);
-  op *o = st == LOGSTATE_OK ? op_new(fn, w->a, OP_SET, w->log_id, arg, &st) : NULL;
-  if (o == NULL)
-    return st;
-  if ((o->cp = ls_memdup(cp, len)) == NULL) {
-    op_abandon(o);
-    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "%s: out of memory", fn);
-  }
-  o->cp_len = len;
-  o->done_cb = cb;
-  o->snap = w->snap; /* the set consumes the snapshot */
-  memset(&w->snap, 0, sizeof(w->snap));
-  w->ended = 1;
-  st = launch(fn, o, 1);
-  return st;
-}
-
-logstate_status logstate_async_write_close(logstate_async_write *w) {
-  if (w == NULL)
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_async_write_close: write ops is NULL");
-  logstate_async *a = w->a;
-  if (!w->orphaned) {
-    if (w->snap.txn)
-      a->drv->m->release(a->drv, &w->snap);
-    if (w->prev)
-      w->prev->next = w->next;
-    else
-      a->writes = w->next;
-    if (w->next)
-      w->next->prev = w->prev;
-  }
-  free(w->snap.cp);
-  free(w->log_id);
-  free(w);
-  if (--a->refs == 0 && a->closing && a->depth == 0)
-    destroy(a);
-  return LOGSTATE_OK;
-}
-
-/* --- the handle --------------------------------------------------------- */
-
-static logstate_status handle_new(logstate_async **out, struct event_base *base, ls_adriver *drv,
-                                  const ls_policy *policy) {
-  logstate_async *a = calloc(1, sizeof(*a));
-  if (a == NULL) {
-    drv->m->free(drv);
-    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "logstate_async_open: out of memory");
-  }
-  a->base = base;
-  a->drv = drv;
-  a->policy = *policy;
-  a->refs = 1;
-  *out = a;
-  return LOGSTATE_OK;
-}
-
-static logstate_status check_open(logstate_async **out, struct event_base *base, const logstate_options *opts,
-                                  ls_policy *policy) {
-  if (out)
-    *out = NULL;
-  if (out == NULL || base == NULL)
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_async_open: %s is NULL", out ? "event base" : "out");
-  return ls_policy_from_options("logstate_async_open", opts, policy);
-}
-
-#ifdef LOGSTATE_HAVE_REDIS
-static int is_redis_url(const char *url) {
-  return strncmp(url, "redis://", 8) == 0 || strncmp(url, "redis+unix://", 13) == 0;
-}
-#endif
-
-logstate_status logstate_async_open(logstate_async **out, struct event_base *base, const char *url,
-                                    const logstate_options *opts) {
-  ls_policy policy;
-  ls_adriver *drv = NULL;
-  logstate *ls = NULL;
-  logstate_status st = check_open(out, base, opts, &policy);
-  if (st == LOGSTATE_OK && url == NULL)
-    st = ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_async_open: url is NULL");
-  if (st != LOGSTATE_OK)
-    return st;
-#ifdef LOGSTATE_HAVE_REDIS
-  if (is_redis_url(url)) {
-    ls_redis_config cfg;
-    if ((st = ls_redis_config_from_url(&cfg, url)) == LOGSTATE_OK &&
-        (st = ls_adriver_redis_new(&drv, base, &cfg)) != LOGSTATE_OK)
-      ls_redis_config_free(&cfg);
-    return st == LOGSTATE_OK ? handle_new(out, base, drv, &policy) : st;
-  }
-#endif
-  /* Any other scheme: its sync backend, on a worker thread. */
-  if ((st = logstate_open_ext(&ls, url, opts)) == LOGSTATE_OK &&
-      (st = ls_adriver_threaded_new(&drv, base, ls)) != LOGSTATE_OK)
-    logstate_free(ls);
-  return st == LOGSTATE_OK ? handle_new(out, base, drv, &policy) : st;
-}
-
-#ifdef LOGSTATE_HAVE_REDIS
-logstate_status logstate_async_open_redis(logstate_async **out, struct event_base *base,
-                                          const logstate_redis_options *ro, const logstate_options *opts) {
-  ls_policy policy;
-  ls_adriver *drv = NULL;
-  logstate_status st = check_open(out, base, opts, &policy);
-  if (st != LOGSTATE_OK)
-    return st;
-  ls_redis_config cfg;
-  if ((st = ls_redis_config_from_options(&cfg, ro)) == LOGSTATE_OK &&
-      (st = ls_adriver_redis_new(&drv, base, &cfg)) != LOGSTATE_OK)
-    ls_redis_config_free(&cfg);
-  return st == LOGSTATE_OK ? handle_new(out, base, drv, &policy) : st;
-}
-#endif
-
-void logstate_async_free(logstate_async *a) {
-  if (a == NULL || a->closing)
-    return;
-  enter(a);
-  a->closing = 1;
-  while (a->ops) {
-    ls_err(LOGSTATE_UNAVAILABLE, "logstate_async_free: the handle was freed with the operation pending");
-    finish_status(a->ops, LOGSTATE_UNAVAILABLE);
-  }
-  for (logstate_async_write *w = a->writes; w; w = w->next) {
-    if (w->snap.txn)
-      a->drv->m->release(a->drv, &w->snap);
-    w->orphaned = 1;
-  }
-  a->writes = NULL;
-  a->drv->m->free(a->drv);
-  a->drv = NULL;
-  a->refs--;
-  leave(a);
-}
-
-#ifdef LOGSTATE_HAVE_REDIS
-logstate_status logstate_async_get_stats(logstate_async *a, logstate_redis_stats *out) {
-  if (a == NULL || out == NULL)
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_async_get_stats: %s is NULL", a ? "out" : "handle");
-  if (a->closing || a->drv->m->stats == NULL)
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_async_get_stats: %s",
-                  a->closing ? "the handle is being freed" : "the handle is not on the Redis backend");
-  a->drv->m->stats(a->drv, out);
-  return LOGSTATE_OK;
-}
-#endif

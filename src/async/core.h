@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The async core's own types, shared by async.c (operations: callbacks,
+ * lanes, the update loop) and handle.c (the handle and its write objects). */
+#ifndef LOGSTATE_ASYNC_CORE_H
+#define LOGSTATE_ASYNC_CORE_H
+
+#include <event2/event.h>
+
+#include "async/driver.h"
+#include "async/lanes.h"
+#include "logstate/async.h"
+
+typedef enum { OP_INIT, OP_LOGS, OP_GET, OP_OPEN, OP_SET, OP_UPDATE } op_kind;
+
+struct ls_aop {
+  ls_lane_item li;            /* first: its place in the lane */
+  struct ls_aop *prev, *next; /* the handle's unfinished ops */
+  ls_lane *lane;              /* SET and UPDATE: the log's lane */
+  logstate_async *a;
+  op_kind kind;
+  int finished, busy;  /* busy: fn is running; free the op after it */
+  ls_areq *req;        /* the request out, if any */
+  struct event *timer; /* UPDATE: the backoff before the next attempt */
+  logstate_async_done_cb done_cb;
+  logstate_async_get_cb get_cb;
+  logstate_async_logs_cb logs_cb;
+  logstate_async_write_cb write_cb;
+  void *arg;
+  char *log_id;
+  size_t log_id_len;
+  ls_asnap snap; /* SET: the snapshot to set against */
+  uint8_t *cp;   /* SET: the checkpoint */
+  size_t cp_len;
+  logstate_update_fn fn;
+  void *fn_arg;
+  unsigned int attempt;
+};
+typedef struct ls_aop op;
+
+struct logstate_async {
+  struct event_base *base;
+  ls_adriver *drv;
+  ls_policy policy;
+  ls_lanes lanes;
+  op *ops;
+  logstate_async_write *writes; /* open write objects */
+  int depth, closing;
+  unsigned int refs; /* the user's handle + open write objects */
+};
+
+struct logstate_async_write {
+  logstate_async *a;
+  logstate_async_write *prev, *next;
+  char *log_id;
+  size_t log_id_len;
+  ls_asnap snap;
+  int ended, orphaned; /* orphaned: the handle was freed */
+};
+
+/* async.c */
+void ls_async_destroy(logstate_async *a);
+/* A call from the loop is on the stack (enter), or leaves it: the handle is
+ * destroyed once freed, with no call on the stack and no write object. */
+void ls_async_enter(logstate_async *a);
+void ls_async_leave(logstate_async *a);
+op *ls_aop_new(const char *fn, logstate_async *a, op_kind kind, const char *log_id, void *arg, logstate_status *st);
+void ls_aop_abandon(op *o);
+logstate_status ls_aop_launch(const char *fn, op *o, int laned);
+void ls_aop_finish_all(logstate_async *a);
+
+#endif
