@@ -22,6 +22,7 @@
 
 void ls_async_destroy(logstate_async *a) {
   ls_lanes_free(&a->lanes);
+  ls_cache_free(a->cache);
   free(a);
 }
 
@@ -133,32 +134,63 @@ static int submit(op *o, ls_areq_kind kind) {
   return 1;
 }
 
+/* The handle's cache of each log's state: only with a driver that sets
+ * against a version (Redis); the threaded driver needs its transaction. */
+static void cache_put(op *o, const ls_asnap *s) {
+  if (o->a->drv->m->cas_by_version)
+    ls_cache_put(o->a->cache, o->log_id, o->log_id_len, s->version, s->cp, s->len);
+}
+
+static void cache_drop(op *o) { ls_cache_drop(o->a->cache, o->log_id, o->log_id_len); }
+
+static void run_later(op *o, uint64_t us, int apply) {
+  struct timeval tv = {(time_t)(us / 1000000), (suseconds_t)(us % 1000000)};
+  o->apply_next = apply;
+  evtimer_add(o->timer, &tv);
+}
+
+/* An update starts from the cached state when there is one: fn then runs on
+ * the next loop iteration (never inside the submit), and the set follows. */
+static int update_start(op *o) {
+  logstate_async *a = o->a;
+  if (a->drv->m->cas_by_version &&
+      ls_cache_get(a->cache, o->log_id, o->log_id_len, &o->snap.version, &o->snap.cp, &o->snap.len)) {
+    a->cache_hits++;
+    o->from_cache = 1;
+    run_later(o, 0, 1);
+    return 1;
+  }
+  return submit(o, LS_AREQ_OPEN);
+}
+
 /* The first request of an op; sets and updates start when their lane gets
  * to them. */
 static int start(op *o) {
-  static const ls_areq_kind first[] = {LS_AREQ_INIT, LS_AREQ_LOGS, LS_AREQ_GET,
-                                       LS_AREQ_OPEN, LS_AREQ_SET,  LS_AREQ_OPEN};
-  return submit(o, first[o->kind]);
+  static const ls_areq_kind first[] = {LS_AREQ_INIT, LS_AREQ_LOGS, LS_AREQ_GET, LS_AREQ_OPEN, LS_AREQ_SET};
+  return o->kind == OP_UPDATE ? update_start(o) : submit(o, first[o->kind]);
 }
 
-static void on_backoff(evutil_socket_t fd, short what, void *arg) {
+static void apply(op *o);
+
+static void on_timer(evutil_socket_t fd, short what, void *arg) {
   (void)fd, (void)what;
   op *o = arg;
   logstate_async *a = o->a;
   ls_async_enter(a);
-  if (!submit(o, LS_AREQ_OPEN))
+  if (o->apply_next)
+    apply(o);
+  else if (!submit(o, LS_AREQ_OPEN))
     finish_status(o, LOGSTATE_RESOURCE_EXHAUSTED);
   ls_async_leave(a);
 }
 
-/* The update read its snapshot: call fn, then set what it returned. */
-static void update_apply(op *o, ls_areq *r) {
+/* Calls fn on o->snap, then sets what it returned. An outcome without a set
+ * decided on the cached state waits for a read that confirms the state. */
+static void apply(op *o) {
   logstate_async *a = o->a;
   uint8_t *next = NULL;
   size_t next_len = 0;
   logstate_status st;
-  o->snap = r->snap;
-  memset(&r->snap, 0, sizeof(r->snap));
   o->busy = 1; /* fn may free the handle, which finishes this op */
   int set = ls_update_apply("logstate_async_update", &a->policy, o->fn, o->fn_arg, o->log_id, o->log_id_len, o->snap.cp,
                             o->snap.len, &next, &next_len, &st);
@@ -166,6 +198,14 @@ static void update_apply(op *o, ls_areq *r) {
   if (o->finished) {
     free(next);
     op_free(o);
+    return;
+  }
+  if (!set && o->from_cache) {
+    o->decided = st;
+    snprintf(o->decided_msg, sizeof(o->decided_msg), "%s", st == LOGSTATE_OK ? "" : logstate_last_error());
+    o->confirming = 1;
+    if (!submit(o, LS_AREQ_OPEN))
+      finish_status(o, LOGSTATE_RESOURCE_EXHAUSTED);
     return;
   }
   if (!set) {
@@ -180,20 +220,61 @@ static void update_apply(op *o, ls_areq *r) {
     finish_status(o, LOGSTATE_RESOURCE_EXHAUSTED);
 }
 
-/* The update's set returned: done, or back off and read again. */
-static void update_set_done(op *o, const ls_areq *r) {
-  uint64_t us;
-  if (r->st != LOGSTATE_ABORTED) {
+/* The update read the log: confirm a decision, or run fn on the state. */
+static void update_read_done(op *o, ls_areq *r) {
+  if (r->st != LOGSTATE_OK) {
+    cache_drop(o);
     finish_status(o, r->st);
     return;
   }
-  if (!ls_update_retry("logstate_async_update", &o->a->policy, o->attempt, 0, o->log_id, o->log_id_len, &us)) {
+  cache_put(o, &r->snap);
+  if (o->confirming && r->snap.version == o->snap.version) {
+    if (o->decided != LOGSTATE_OK)
+      ls_err(o->decided, "%s", o->decided_msg);
+    finish_status(o, o->decided);
+    return;
+  }
+  o->confirming = 0;
+  o->from_cache = 0;
+  free(o->snap.cp);
+  o->snap = r->snap;
+  memset(&r->snap, 0, sizeof(r->snap));
+  apply(o);
+}
+
+/* The update's set returned: done, or retry: at once on the current state
+ * the lost race brought back, else after a backoff and a read. */
+static void update_set_done(op *o, ls_areq *r) {
+  uint64_t us;
+  if (r->st == LOGSTATE_OK) {
+    ls_asnap stored = {.version = r->out_version, .cp = r->cp, .len = r->cp_len};
+    cache_put(o, &stored);
+  }
+  if (r->st != LOGSTATE_ABORTED) {
+    if (r->st != LOGSTATE_OK)
+      cache_drop(o);
+    finish_status(o, r->st);
+    return;
+  }
+  if (r->fresh)
+    cache_put(o, &r->snap);
+  else
+    cache_drop(o);
+  if (!ls_update_retry("logstate_async_update", &o->a->policy, o->attempt++, r->fresh, o->log_id, o->log_id_len, &us)) {
     finish_status(o, LOGSTATE_ABORTED);
     return;
   }
-  o->attempt++;
-  struct timeval tv = {(time_t)(us / 1000000), (suseconds_t)(us % 1000000)};
-  evtimer_add(o->timer, &tv);
+  if (!r->fresh) {
+    run_later(o, us, 0);
+    return;
+  }
+  o->from_cache = 0;
+  o->snap = r->snap;
+  memset(&r->snap, 0, sizeof(r->snap));
+  if (us)
+    run_later(o, us, 1);
+  else
+    apply(o);
 }
 
 static void open_done(op *o, ls_areq *r) {
@@ -205,6 +286,7 @@ static void open_done(op *o, ls_areq *r) {
     return;
   }
   w->a = a;
+  cache_put(o, &r->snap);
   w->snap = r->snap; /* the transaction takes over the snapshot and the ID */
   memset(&r->snap, 0, sizeof(r->snap));
   w->log_id = o->log_id;
@@ -237,14 +319,23 @@ static void on_done(ls_areq *r) {
     open_done(o, r);
     break;
   case OP_UPDATE:
-    if (r->kind == LS_AREQ_OPEN && r->st == LOGSTATE_OK)
-      update_apply(o, r);
-    else if (r->kind == LS_AREQ_OPEN)
-      finish_status(o, r->st);
+    if (r->kind == LS_AREQ_OPEN)
+      update_read_done(o, r);
     else
       update_set_done(o, r);
     break;
-  default: /* INIT, SET */
+  case OP_SET: /* a write object's set: what it leaves the cache knowing */
+    if (r->st == LOGSTATE_OK) {
+      ls_asnap stored = {.version = r->out_version, .cp = r->cp, .len = r->cp_len};
+      cache_put(o, &stored);
+    } else if (r->st == LOGSTATE_ABORTED && r->fresh) {
+      cache_put(o, &r->snap);
+    } else {
+      cache_drop(o);
+    }
+    finish_status(o, r->st);
+    break;
+  default: /* INIT */
     finish_status(o, r->st);
     break;
   }
@@ -269,7 +360,7 @@ op *ls_aop_new(const char *fn, logstate_async *a, op_kind kind, const char *log_
     return NULL;
   op *o = calloc(1, sizeof(*o));
   if (o == NULL || (log_id && (o->log_id = ls_memdup(log_id, n)) == NULL) ||
-      (kind == OP_UPDATE && (o->timer = evtimer_new(a->base, on_backoff, o)) == NULL)) {
+      (kind == OP_UPDATE && (o->timer = evtimer_new(a->base, on_timer, o)) == NULL)) {
     if (o)
       op_free(o);
     *st = ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "%s: out of memory", fn);

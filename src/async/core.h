@@ -34,6 +34,11 @@ struct ls_aop {
   logstate_update_fn fn;
   void *fn_arg;
   unsigned int attempt;
+  int from_cache; /* UPDATE: snap came from the handle's cache, unconfirmed */
+  int apply_next; /* UPDATE: the timer runs fn (else it reads) */
+  int confirming; /* UPDATE: reading to confirm an outcome decided on the cache */
+  logstate_status decided;
+  char decided_msg[300];
 };
 typedef struct ls_aop op;
 
@@ -44,6 +49,8 @@ struct logstate_async {
   ls_lanes lanes;
   op *ops;
   logstate_async_write *writes; /* open write objects */
+  ls_cache *cache;              /* the state of the logs, when the driver sets by version */
+  uint64_t cache_hits;
   int depth, closing;
   unsigned int refs; /* the user's handle + open write objects */
 };

@@ -53,12 +53,17 @@ struct ls_areq {
   size_t out_len;
   char **ids; /* LOGS */
   size_t n;
-  ls_areq *next; /* for the driver's own lists */
+  uint64_t out_version; /* SET that succeeded: the log's new version */
+  int fresh;            /* SET that returned ABORTED: snap is now the log's current state */
+  ls_areq *next;        /* for the driver's own lists */
 };
 
 typedef struct ls_adriver ls_adriver;
 
 typedef struct ls_adriver_methods {
+  /* Non-zero when a SET may run against a version alone (snap.version, no
+   * snap.txn), so the core may start an update from its cached state. */
+  int cas_by_version;
   /* Takes `r` over; finishes it later, from the loop. */
   void (*submit)(ls_adriver *d, ls_areq *r);
   /* Drops a snapshot that will not be set. On the loop's thread; must not

@@ -90,7 +90,8 @@ logstate_status logstate_async_write_close(logstate_async_write *w) {
 static logstate_status handle_new(logstate_async **out, struct event_base *base, ls_adriver *drv,
                                   const ls_policy *policy) {
   logstate_async *a = calloc(1, sizeof(*a));
-  if (a == NULL) {
+  if (a == NULL || (a->cache = ls_cache_new(LS_CACHE_LOGS, LS_CACHE_BYTES)) == NULL) {
+    free(a);
     drv->m->free(drv);
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "logstate_async_open: out of memory");
   }
@@ -185,6 +186,7 @@ logstate_status logstate_async_get_stats(logstate_async *a, logstate_redis_stats
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_async_get_stats: %s",
                   a->closing ? "the handle is being freed" : "the handle is not on the Redis backend");
   a->drv->m->stats(a->drv, out);
+  out->cache_hits = a->cache_hits;
   return LOGSTATE_OK;
 }
 #endif

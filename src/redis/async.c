@@ -158,6 +158,13 @@ void ls_ra_finish_rq(rreq *q, logstate_status st) {
       r->snap.len = q->op.out_len;
       r->snap.version = q->op.version;
       q->op.out_cp = NULL;
+    } else if (st == LOGSTATE_OK && q->op.kind == LS_RP_SET) {
+      r->out_version = q->op.version;
+    } else if (st == LOGSTATE_ABORTED && q->op.kind == LS_RP_SET && q->op.fresh) {
+      free(r->snap.cp); /* the expected state gives way to the current one */
+      r->snap = (ls_asnap){.version = q->op.version, .cp = q->op.out_cp, .len = q->op.out_len};
+      r->fresh = 1;
+      q->op.out_cp = NULL;
     } else if (st == LOGSTATE_OK && q->op.kind == LS_RP_LOGS) {
       r->ids = q->op.ids;
       r->n = q->op.n;
@@ -354,6 +361,7 @@ static void rd_free(ls_adriver *drv) {
 }
 
 static const ls_adriver_methods redis_async_methods = {
+    .cas_by_version = 1,
     .submit = rd_submit,
     .release = rd_release,
     .stats = rd_stats,

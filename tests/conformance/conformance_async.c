@@ -250,6 +250,61 @@ static void test_async_update_semantics(void **state) {
   logstate_async_free(a);
 }
 
+typedef struct saw_arg {
+  const char *next; /* NULL: no change */
+  char saw[64];
+  int calls;
+} saw_arg;
+
+static logstate_status fn_saw(const uint8_t *cur, size_t cur_len, uint8_t **out_next, size_t *out_next_len, void *arg) {
+  saw_arg *f = arg;
+  f->calls++;
+  snprintf(f->saw, sizeof(f->saw), "%.*s", cur ? (int)cur_len : 0, cur ? (const char *)cur : "");
+  if (f->next) {
+    *out_next = (uint8_t *)strdup(f->next);
+    *out_next_len = strlen(f->next);
+  }
+  return LOGSTATE_OK;
+}
+
+static void update_saw(logstate_async *a, saw_arg *f) {
+  rec r = {0};
+  SUBMIT(logstate_async_update(a, "log", fn_saw, f, on_done, &r), LOGSTATE_OK);
+  await(&r, LOGSTATE_OK);
+}
+
+/* An update decided without a set is decided on the current state, never
+ * on one the handle knew before another writer moved the log on; a set on a
+ * stale state loses and is redone on the current one. */
+static void test_async_decides_on_current_state(void **state) {
+  (void)state;
+  if (!target->shares_store) {
+    skip();
+    return;
+  }
+  unsigned int store = next_store++;
+  logstate_async *a = open_handle(store);
+  char url[1024];
+  logstate *other = NULL;
+  url_of(store, url, sizeof(url));
+  assert_status(logstate_open(&other, url), LOGSTATE_OK);
+  saw_arg x = {"X", "", 0};
+  update_saw(a, &x); /* the handle knows "X" now */
+  assert_status(test_put(other, "log", "Y"), LOGSTATE_OK);
+  saw_arg none = {NULL, "", 0};
+  update_saw(a, &none);
+  assert_string_equal(none.saw, "Y");
+  assert_status(test_put(other, "log", "W"), LOGSTATE_OK);
+  saw_arg v = {"V", "", 0};
+  update_saw(a, &v);
+  assert_string_equal(v.saw, "W");
+  char buf[16];
+  assert_status(test_get(other, "log", buf, sizeof(buf)), LOGSTATE_OK);
+  assert_string_equal(buf, "V");
+  logstate_free(other);
+  logstate_async_free(a);
+}
+
 static void test_async_bad_arguments(void **state) {
   (void)state;
   logstate_async *a = open_handle(next_store++);
@@ -513,10 +568,10 @@ static int group_teardown(void **state) {
 
 int logstate_conformance_async_run(const logstate_conformance_async_target *t) {
   static const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_async_read_write),         cmocka_unit_test(test_async_two_writers),
-      cmocka_unit_test(test_async_update_semantics),   cmocka_unit_test(test_async_bad_arguments),
-      cmocka_unit_test(test_async_free_with_pending),  cmocka_unit_test(test_async_no_lost_updates),
-      cmocka_unit_test(test_async_never_races_itself),
+      cmocka_unit_test(test_async_read_write),       cmocka_unit_test(test_async_two_writers),
+      cmocka_unit_test(test_async_update_semantics), cmocka_unit_test(test_async_decides_on_current_state),
+      cmocka_unit_test(test_async_bad_arguments),    cmocka_unit_test(test_async_free_with_pending),
+      cmocka_unit_test(test_async_no_lost_updates),  cmocka_unit_test(test_async_never_races_itself),
   };
   char name[128];
   target = t;
