@@ -23,6 +23,13 @@
  * races itself: only another handle or process can make an update retry.
  * Reads, opens and operations on other logs are not held back.
  *
+ * State cache (Redis): the handle keeps the version and checkpoint it last
+ * read or wrote per log (up to 4096 logs, 16 MiB; least recently used
+ * first out), so an update of a log it knows is one round trip: fn on the
+ * cached state, then the set script, which compares the version and, on a
+ * lost race, returns the current state for the retry. An outcome decided
+ * without a set on cached state is confirmed by a read first.
+ *
  * Callbacks:
  * - A submit function that returns LOGSTATE_OK calls its callback exactly
  *   once, later, from the event loop (never from inside the submit call):
