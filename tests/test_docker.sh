@@ -19,16 +19,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-passed=0
-failed=0
-check() {
-  local what=$1
-  shift
-  if "$@" >"$work/out" 2>&1; then passed=$((passed + 1)); else
-    failed=$((failed + 1))
-    echo "FAIL: $what: $(head -c 400 "$work/out")"
-  fi
-}
+# shellcheck source=tests/check.sh
+. "$(dirname "$0")/check.sh"
 
 # --- the files ---
 check "compose.yaml parses and names files that exist" python3 - "$src/docker" <<'PY'
@@ -91,5 +83,4 @@ check "the operator may not run the set script" bash -c "redis-cli -p $port --us
 check "the witness may not leave its namespace" bash -c "redis-cli -p $port --user witness --pass $wp --no-auth-warning HSET other:key f v | grep -q NOPERM"
 check "the passwords are not in the server's log" bash -c "! grep -qe '$wp' -e '$op' '$work/redis.log'"
 
-echo "test_docker: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish test_docker

@@ -11,17 +11,8 @@ src=$(realpath "$2")
 work=$(mktemp -d /tmp/logstate-install-XXXXXX)
 trap "rm -rf \"\$work\"" EXIT
 prefix=$work/prefix
-passed=0
-failed=0
-check() {
-  local what=$1
-  shift
-  if "$@" >"$work/out" 2>&1; then passed=$((passed + 1)); else
-    failed=$((failed + 1))
-    echo "FAIL: $what:"
-    tail -n 15 "$work/out"
-  fi
-}
+# shellcheck source=tests/check.sh
+. "$(dirname "$0")/check.sh"
 have() { grep -q "^#define LOGSTATE_HAVE_$1" "$build/include/logstate/features.h"; }
 
 check "cmake --install" cmake --install "$build" --prefix "$prefix"
@@ -94,5 +85,4 @@ if [ -x "$work/consumer/build/my_backend_test" ]; then
   check "the installed conformance suite runs" "$work/consumer/build/my_backend_test"
 fi
 
-echo "test_install: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish test_install
