@@ -87,8 +87,8 @@ double m_rb_hset(bench *b, const figure *f) {
  * expected), so that every call writes: HMGET, SADD, HSET, one fsync. */
 static double evalsha(bench *b, int n, int clients, int pipeline) {
   char args[512];
-  snprintf(args, sizeof(args), "EVALSHA %s 2 '{logstate}:log:rb/__rand_int__' '{logstate}:logs' 0 '%s' rb none", b->sha,
-           cp);
+  snprintf(args, sizeof(args),
+           "EVALSHA %s 2 '{logstate}:log:rb/__rand_int__' '{logstate}:logs' 0 '%s' 'rb/__rand_int__' none", b->sha, cp);
   return rb(b, n, clients, pipeline, args);
 }
 

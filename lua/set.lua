@@ -41,6 +41,12 @@ elseif cur[2] then
   return redis.error_reply('LOGSTATE_CORRUPT the hash has a checkpoint but no version')
 end
 
+-- A log the index lists but whose hash is gone is damage (a deleted key),
+-- not a new log: refuse to trust a first checkpoint for it.
+if version == 0 and redis.call('SISMEMBER', KEYS[2], ARGV[3]) == 1 then
+  return redis.error_reply('LOGSTATE_CORRUPT the index lists this log but its hash is missing: the store is damaged')
+end
+
 if version ~= tonumber(ARGV[1]) then
   if cur[2] then
     return {'CONFLICT', version, cur[2]}

@@ -178,6 +178,18 @@ static logstate_status sq_logs(logstate_backend *be, char ***out_ids, size_t *ou
 }
 
 /* A write transaction's snapshot: both SELECTs in one read transaction. */
+/* A log logstate has set (it has a version) whose checkpoint is gone is
+ * damage, never "no checkpoint yet". */
+static logstate_status check_damage(const snapshot *s, const char *id, size_t id_len) {
+  char q[LS_QUOTE_BUFSZ];
+  if (s->cp != NULL || s->version == 0)
+    return LOGSTATE_OK;
+  return ls_err(LOGSTATE_INTERNAL,
+                "sqlite: the store is damaged: logstate_versions has log %s at version %lld, but chkpts has no "
+                "checkpoint for it (restore it; do not trust a first checkpoint)",
+                ls_quote(q, sizeof(q), id, id_len), (long long)s->version);
+}
+
 static logstate_status snapshot_of(sq_backend *b, const char *id, size_t id_len, snapshot *s) {
   pthread_mutex_lock(&b->mu);
   int rc = exec(b, "BEGIN");
@@ -185,16 +197,22 @@ static logstate_status snapshot_of(sq_backend *b, const char *id, size_t id_len,
   if (rc == SQLITE_OK)
     exec(b, st == LOGSTATE_OK ? "COMMIT" : "ROLLBACK");
   pthread_mutex_unlock(&b->mu);
-  return st;
+  return st == LOGSTATE_OK ? check_damage(s, id, id_len) : st;
 }
 
 static logstate_status sq_get_latest(logstate_backend *be, const char *log_id, size_t log_id_len, uint8_t **out_cp,
                                      size_t *out_len) {
   sq_backend *b = (sq_backend *)be;
   snapshot s;
-  /* A read needs the checkpoint only: one statement, atomic by itself. */
+  /* A read needs the checkpoint only: one statement, atomic by itself;
+   * only an absent checkpoint needs the version too, to tell damage. */
   pthread_mutex_lock(&b->mu);
   logstate_status st = read_snapshot(b, log_id, log_id_len, 0, &s);
+  if (st == LOGSTATE_OK && s.cp == NULL) {
+    st = read_snapshot(b, log_id, log_id_len, 1, &s);
+    if (st == LOGSTATE_OK && (st = check_damage(&s, log_id, log_id_len)) != LOGSTATE_OK)
+      free(s.cp);
+  }
   pthread_mutex_unlock(&b->mu);
   if (st != LOGSTATE_OK)
     return st;

@@ -482,7 +482,8 @@ static void test_wrong_password(void **state) {
 
 /* The ACL rules documented in the README. */
 #define WITNESS_ACL                                                                                                    \
-  "resetchannels -@all +ping +info +config|get +hsetnx +hget +hmget +smembers +watch +unwatch +multi +exec +evalsha "  \
+  "resetchannels -@all +ping +info +config|get +hsetnx +hget +hmget +smembers +sismember +watch +unwatch +multi "      \
+  "+exec +evalsha "                                                                                                    \
   "+script|load +hset +sadd +time"
 #define OPERATOR_ACL "resetchannels -@all +@read +info +ping"
 
@@ -678,7 +679,9 @@ static void test_wrongtype_and_corruption(void **state) {
   test_redis_do(&server, "SET {%s}:logs not-a-set", prefix);
   assert_status(test_put(ls, "fresh", "v1"), LOGSTATE_INTERNAL);
   expect_error_mentions(":logs");
-  assert_status(test_get(ls, "fresh", buf, sizeof(buf)), LOGSTATE_NOT_FOUND);
+  /* With the index broken, absence cannot be told from damage. */
+  assert_status(test_get(ls, "fresh", buf, sizeof(buf)), LOGSTATE_INTERNAL);
+  expect_error_mentions(":logs");
   char **ids;
   size_t n;
   assert_status(logstate_logs(ls, &ids, &n), LOGSTATE_INTERNAL);
@@ -688,6 +691,48 @@ static void test_wrongtype_and_corruption(void **state) {
   test_redis_do(&server, "HSET {%s}:meta schema 2", prefix);
   assert_status(logstate_init(ls), LOGSTATE_FAILED_PRECONDITION);
   expect_error_mentions("schema");
+  logstate_free(ls);
+}
+
+/* A log the index lists whose hash is gone or incomplete is damage, never
+ * "no checkpoint yet": a witness must not trust a first checkpoint for a log
+ * it already cosigned. */
+static void test_damaged_logs(void **state) {
+  (void)state;
+  logstate *ls = open_init(&server, NULL);
+  logstate_write *w = NULL;
+  char buf[64];
+  const char *damage[] = {"DEL {%s}:log:a", "HDEL {%s}:log:a checkpoint", "HDEL {%s}:log:a version"};
+  for (size_t i = 0; i < 3; i++) {
+    assert_status(test_put(ls, "a", "a1"), LOGSTATE_OK);
+    test_redis_do(&server, damage[i], prefix);
+    assert_status(test_get(ls, "a", buf, sizeof(buf)), LOGSTATE_INTERNAL);
+    expect_error_mentions("damaged");
+    expect_error_mentions(":log:a");
+    assert_status(logstate_write_ops(ls, "a", &w), LOGSTATE_INTERNAL);
+    assert_status(logstate_update(ls, "a", fn_append, NULL), LOGSTATE_INTERNAL);
+    test_redis_do(&server, "DEL {%s}:log:a", prefix); /* repair: the log is gone from the index too */
+    test_redis_do(&server, "SREM {%s}:logs a", prefix);
+  }
+  /* A transaction opened before the damage loses its WATCH (ABORTED); the
+   * next one sees the damage. */
+  assert_status(test_put(ls, "b", "b1"), LOGSTATE_OK);
+  assert_status(logstate_write_ops(ls, "b", &w), LOGSTATE_OK);
+  test_redis_do(&server, "DEL {%s}:log:b", prefix);
+  assert_status(logstate_write_set(w, (const uint8_t *)"b2", 2), LOGSTATE_ABORTED);
+  logstate_write_close(w);
+  assert_status(logstate_write_ops(ls, "b", &w), LOGSTATE_INTERNAL);
+  /* An update from the handle's cache sends the set script straight away:
+   * the script itself refuses the first set of a listed log. */
+  assert_status(logstate_update(ls, "c", fn_append, NULL), LOGSTATE_OK); /* the handle knows "c" */
+  test_redis_do(&server, "DEL {%s}:log:c", prefix);
+  assert_status(logstate_update(ls, "c", fn_append, NULL), LOGSTATE_INTERNAL);
+  expect_error_mentions("damaged");
+  redisReply *r = test_redis_cmd(&server, "EXISTS {%s}:log:b {%s}:log:c", prefix, prefix);
+  assert_int_equal(r->integer, 0); /* nothing written */
+  freeReplyObject(r);
+  /* A log that was never set is still simply absent. */
+  assert_status(test_get(ls, "never", buf, sizeof(buf)), LOGSTATE_NOT_FOUND);
   logstate_free(ls);
 }
 
@@ -975,6 +1020,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_acl_users),
       cmocka_unit_test(test_durability_check),
       cmocka_unit_test(test_wrongtype_and_corruption),
+      cmocka_unit_test(test_damaged_logs),
       cmocka_unit_test(test_server_out_of_memory),
       cmocka_unit_test(test_guard_size),
       cmocka_unit_test(test_replicas),

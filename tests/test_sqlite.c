@@ -245,6 +245,31 @@ static void test_async_blocking_off_the_loop(void **state) {
 }
 #endif
 
+/* A log logstate set whose chkpts row is deleted (or nulled) is damage,
+ * never "no checkpoint yet"; a log only the Go witness wrote has no version
+ * row, and deleting it makes it simply absent. */
+static void test_damaged_logs(void **state) {
+  (void)state;
+  char path[128], buf[32];
+  new_path(path, sizeof(path));
+  logstate *ls = open_path(path);
+  logstate_write *w = NULL;
+  assert_status(test_put(ls, "a", "a1"), LOGSTATE_OK);
+  assert_status(test_put(ls, "b", "b1"), LOGSTATE_OK);
+  sql(path, "DELETE FROM chkpts WHERE logID = CAST('a' AS BLOB) OR logID = 'a'");
+  sql(path, "UPDATE chkpts SET chkpt = NULL WHERE logID = CAST('b' AS BLOB) OR logID = 'b'");
+  sql(path, "INSERT INTO chkpts (logID, chkpt) VALUES ('go', 'go1')");
+  const char *damaged[] = {"a", "b"};
+  for (int i = 0; i < 2; i++) {
+    assert_status(test_get(ls, damaged[i], buf, sizeof(buf)), LOGSTATE_INTERNAL);
+    assert_non_null(strstr(logstate_last_error(), "damaged"));
+    assert_status(logstate_write_ops(ls, damaged[i], &w), LOGSTATE_INTERNAL);
+  }
+  sql(path, "DELETE FROM chkpts WHERE logID = 'go'");
+  assert_status(test_get(ls, "go", buf, sizeof(buf)), LOGSTATE_NOT_FOUND);
+  logstate_free(ls);
+}
+
 static void test_go_witness_database(void **state) {
   (void)state;
   char path[128];
@@ -343,6 +368,7 @@ int main(void) {
       cmocka_unit_test(test_busy_is_pushback),
       cmocka_unit_test(test_pragmas_checked),
       cmocka_unit_test(test_url_options),
+      cmocka_unit_test(test_damaged_logs),
       cmocka_unit_test(test_go_witness_database),
       cmocka_unit_test(test_foreign_writer_is_a_conflict),
       cmocka_unit_test(test_use_before_init),

@@ -138,6 +138,14 @@ static void plan_set(const ls_redis_proto *p, const ls_rp_op *op, ls_rp_plan *pl
   }
 }
 
+/* A log's state, and whether the index lists it: HMGET, SISMEMBER. The two
+ * together tell an absent log from a damaged one, in the same round trip. */
+static void plan_state(const ls_redis_config *c, const ls_rp_op *op, ls_rp_plan *plan) {
+  add(plan, 4, (const char *[]){"HMGET", op->key, F_VERSION, F_CHECKPOINT}, (const size_t[]){5, op->key_len, 7, 10});
+  add(plan, 3, (const char *[]){"SISMEMBER", c->key_logs, op->log_id},
+      (const size_t[]){9, c->key_logs_len, op->log_id_len});
+}
+
 void ls_rp_plan_next(const ls_redis_proto *p, ls_rp_op *op, ls_rp_plan *plan) {
   const ls_redis_config *c = &p->cfg;
   plan->n = 0;
@@ -149,7 +157,7 @@ void ls_rp_plan_next(const ls_redis_proto *p, ls_rp_op *op, ls_rp_plan *plan) {
     ls_rp_plan_init(p, plan);
     break;
   case LS_RP_GET:
-    add(plan, 3, (const char *[]){"HGET", op->key, F_CHECKPOINT}, (const size_t[]){4, op->key_len, 10});
+    plan_state(c, op, plan);
     break;
   case LS_RP_LOGS:
     add(plan, 2, (const char *[]){"SMEMBERS", c->key_logs}, (const size_t[]){8, c->key_logs_len});
@@ -159,7 +167,7 @@ void ls_rp_plan_next(const ls_redis_proto *p, ls_rp_op *op, ls_rp_plan *plan) {
       add(plan, 1, (const char *[]){"UNWATCH"}, NULL);
     if (op->watch)
       add(plan, 2, (const char *[]){"WATCH", op->key}, (const size_t[]){5, op->key_len});
-    add(plan, 4, (const char *[]){"HMGET", op->key, F_VERSION, F_CHECKPOINT}, (const size_t[]){5, op->key_len, 7, 10});
+    plan_state(c, op, plan);
     break;
   case LS_RP_SET:
     plan_set(p, op, plan);
@@ -186,21 +194,6 @@ static logstate_status judge_connect(const ls_redis_config *c, const redisReply 
     return ls_redis_reply_error(c, r[i - 1], "SELECT", NULL, 0);
   if (r[i]->type == REDIS_REPLY_ERROR)
     return ls_redis_reply_error(c, r[i], "PING", NULL, 0);
-  return LOGSTATE_OK;
-}
-
-static logstate_status judge_get(const ls_redis_config *c, ls_rp_op *op, const redisReply *r) {
-  char q[LS_QUOTE_BUFSZ];
-  if (r->type == REDIS_REPLY_NIL)
-    return ls_not_found(op->log_id, op->log_id_len);
-  if (r->type == REDIS_REPLY_ERROR)
-    return ls_redis_reply_error(c, r, "reading a checkpoint", op->key, op->key_len);
-  if (r->type != REDIS_REPLY_STRING || r->len == 0)
-    return ls_err(LOGSTATE_INTERNAL, "redis: key %s holds an empty or non-string checkpoint",
-                  ls_quote(q, sizeof(q), op->key, op->key_len));
-  if ((op->out_cp = ls_memdup(r->str, r->len)) == NULL)
-    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory copying a checkpoint");
-  op->out_len = r->len;
   return LOGSTATE_OK;
 }
 
@@ -239,27 +232,49 @@ static int parse_version(const char *s, size_t n, uint64_t *out) {
   return 1;
 }
 
-static logstate_status judge_open(const ls_redis_config *c, ls_rp_op *op, const redisReply *const *r, int n) {
+/* Replies HMGET version checkpoint and SISMEMBER: the state, version 0 for
+ * an absent log; INTERNAL for a hash that is incomplete or missing while
+ * the index lists the log (damage, never "no checkpoint yet"). */
+static logstate_status judge_state(const ls_redis_config *c, ls_rp_op *op, const redisReply *h, const redisReply *m) {
   char q[LS_QUOTE_BUFSZ];
-  for (int i = 0; i < n - 1; i++) /* UNWATCH, WATCH */
-    if (r[i]->type == REDIS_REPLY_ERROR)
-      return ls_redis_reply_error(c, r[i], i == n - 2 && op->watch ? "WATCH" : "UNWATCH", op->key, op->key_len);
-  const redisReply *h = r[n - 1]; /* HMGET version checkpoint */
   if (h->type == REDIS_REPLY_ERROR)
     return ls_redis_reply_error(c, h, "reading the log", op->key, op->key_len);
-  if (h->type != REDIS_REPLY_ARRAY || h->elements != 2)
+  if (m->type == REDIS_REPLY_ERROR)
+    return ls_redis_reply_error(c, m, "reading the index", c->key_logs, c->key_logs_len);
+  if (h->type != REDIS_REPLY_ARRAY || h->elements != 2 || m->type != REDIS_REPLY_INTEGER)
     return ls_redis_unexpected("HMGET", h);
   const redisReply *v = h->element[0], *cp = h->element[1];
-  if (v->type == REDIS_REPLY_NIL && cp->type == REDIS_REPLY_NIL)
+  if (v->type == REDIS_REPLY_NIL && cp->type == REDIS_REPLY_NIL) {
+    if (m->integer == 1)
+      return ls_err(LOGSTATE_INTERNAL,
+                    "redis: the store is damaged: %s lists log %s, but its key %s is missing (restore it; do not "
+                    "trust a first checkpoint)",
+                    c->key_logs, ls_quote(q, sizeof(q), op->log_id, op->log_id_len), op->key);
     return LOGSTATE_OK; /* absent: version 0, no checkpoint */
+  }
   if (v->type != REDIS_REPLY_STRING || cp->type != REDIS_REPLY_STRING || !parse_version(v->str, v->len, &op->version) ||
       cp->len == 0)
-    return ls_err(LOGSTATE_INTERNAL, "redis: key %s is corrupt: it needs a checkpoint and a positive version",
+    return ls_err(LOGSTATE_INTERNAL,
+                  "redis: the store is damaged: key %s is corrupt: it needs a checkpoint and a positive version",
                   ls_quote(q, sizeof(q), op->key, op->key_len));
   if ((op->out_cp = ls_memdup(cp->str, cp->len)) == NULL)
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory copying a checkpoint");
   op->out_len = cp->len;
   return LOGSTATE_OK;
+}
+
+static logstate_status judge_open(const ls_redis_config *c, ls_rp_op *op, const redisReply *const *r, int n) {
+  for (int i = 0; i < n - 2; i++) /* UNWATCH, WATCH */
+    if (r[i]->type == REDIS_REPLY_ERROR)
+      return ls_redis_reply_error(c, r[i], i == n - 3 && op->watch ? "WATCH" : "UNWATCH", op->key, op->key_len);
+  return judge_state(c, op, r[n - 2], r[n - 1]);
+}
+
+static logstate_status judge_get(const ls_redis_config *c, ls_rp_op *op, const redisReply *const *r) {
+  logstate_status st = judge_state(c, op, r[0], r[1]);
+  if (st == LOGSTATE_OK && op->out_cp == NULL)
+    return ls_not_found(op->log_id, op->log_id_len);
+  return st;
 }
 
 /* The script's CONFLICT reply carries the log's current state: the version
@@ -378,7 +393,7 @@ int ls_rp_judge(ls_redis_proto *p, ls_rp_op *op, const redisReply *const *r, int
     *st = ls_rp_judge_init(p, r, n);
     return 1;
   case LS_RP_GET:
-    *st = judge_get(c, op, r[0]);
+    *st = judge_get(c, op, r);
     return 1;
   case LS_RP_LOGS:
     *st = judge_logs(c, op, r[0]);
