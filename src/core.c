@@ -8,7 +8,6 @@
 
 #include "internal.h"
 
-
 struct logstate_read {
   logstate *ls;
   char *log_id;
@@ -170,6 +169,17 @@ void logstate_free(logstate *ls) {
 logstate_backend *logstate_get_backend(logstate *ls) { return ls ? ls->be : NULL; }
 
 const char *logstate_version(void) { return LOGSTATE_VERSION_STRING; }
+
+logstate_status logstate_verify(logstate *ls, logstate_verify_fn report, void *arg, size_t *out_problems) {
+  if (out_problems)
+    *out_problems = 0;
+  if (ls == NULL || out_problems == NULL)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_verify: %s is NULL", ls ? "out_problems" : "handle");
+  const logstate_backend_methods *m = ls->be->methods;
+  if (m->version < 4 || m->verify == NULL)
+    return LOGSTATE_OK;
+  return m->verify(ls->be, report, arg, out_problems);
+}
 
 logstate_status logstate_describe(logstate *ls, logstate_info *out) {
   if (ls == NULL || out == NULL)

@@ -315,6 +315,43 @@ static void sq_free(logstate_backend *be) {
   free(b);
 }
 
+/* logstate_verify(): every log logstate has set (logstate_versions) must
+ * still have its checkpoint in chkpts. The problems are gathered under the
+ * mutex and reported after it, so that `report` may use the handle. */
+static logstate_status sq_verify(logstate_backend *be, logstate_verify_fn report, void *arg, size_t *out_problems) {
+  sq_backend *b = (sq_backend *)be;
+  sqlite3_stmt *st = NULL;
+  char **ids = NULL;
+  size_t n = 0;
+  logstate_status status = LOGSTATE_OK;
+  pthread_mutex_lock(&b->mu);
+  int rc = prepare(b, &st,
+                   "SELECT v.logID FROM logstate_versions v WHERE NOT EXISTS (SELECT 1 FROM chkpts c WHERE (c.logID = "
+                   "v.logID OR c.logID = CAST(v.logID AS TEXT)) AND c.chkpt IS NOT NULL AND length(c.chkpt) > 0)",
+                   NULL, 0, NULL, 0);
+  while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    char **grown = realloc(ids, (n + 1) * sizeof(*ids));
+    if (grown == NULL ||
+        (grown[n] = ls_memdup(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0))) == NULL) {
+      ids = grown ? grown : ids;
+      status = ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "sqlite: out of memory");
+      break;
+    }
+    ids = grown;
+    n++;
+    rc = SQLITE_OK;
+  }
+  if (status == LOGSTATE_OK && rc != SQLITE_DONE)
+    status = sq_err(b, rc, "verifying the store");
+  sqlite3_finalize(st);
+  pthread_mutex_unlock(&b->mu);
+  for (size_t i = 0; i < n && status == LOGSTATE_OK && report; i++)
+    report(arg, ids[i], "logstate_versions has the log, but chkpts has no checkpoint for it");
+  *out_problems = status == LOGSTATE_OK ? n : 0;
+  logstate_logs_free(ids, n);
+  return status;
+}
+
 /* Opening refuses a database unless WAL and synchronous=FULL took effect. */
 static logstate_durability sq_durability(logstate_backend *be) {
   (void)be;
@@ -333,6 +370,7 @@ static const logstate_backend_methods sq_methods = {
     .write_end = sq_write_end,
     .free = sq_free,
     .durability = sq_durability,
+    .verify = sq_verify,
 };
 
 /* Runs a pragma and returns its first column as text in buf. */

@@ -237,6 +237,10 @@ set +e
 "$L" --url sqlite:go.db copy --to "$url" --force | grep -q "copied 1"
 "$L" --url "$url" check | grep -q "durability settings verified"
 "$L" --url "${url}?durability=ignore" check | grep -q "durability not checked"
+redis-cli -u "$url" DEL "{logstate}:log:other.example/log" >/dev/null
+"$L" --url "$url" check > damaged.out; test $? -eq 1 || exit 6
+grep -q "damaged: log other.example/log: key {logstate}:log:other.example/log is missing" damaged.out || exit 7
+"$L" --url "$url" get other.example/log; test $? -eq 1 || exit 10
 printf "g.example\n10\nx\n" > g10; printf "g.example\n5\nx\n" > g5
 "$L" --url "${url}?guard=size" set g.example g10
 "$L" --url "${url}?guard=size" set g.example g5; test $? -eq 4 || exit 8

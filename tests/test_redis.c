@@ -482,7 +482,7 @@ static void test_wrong_password(void **state) {
 
 /* The ACL rules documented in the README. */
 #define WITNESS_ACL                                                                                                    \
-  "resetchannels -@all +ping +info +config|get +hsetnx +hget +hmget +smembers +sismember +watch +unwatch +multi "      \
+  "resetchannels -@all +ping +info +config|get +hsetnx +hget +hmget +smembers +sismember +sscan +scan +watch +unwatch +multi "      \
   "+exec +evalsha "                                                                                                    \
   "+script|load +hset +sadd +time"
 #define OPERATOR_ACL "resetchannels -@all +@read +info +ping"
@@ -734,6 +734,65 @@ static void test_damaged_logs(void **state) {
   /* A log that was never set is still simply absent. */
   assert_status(test_get(ls, "never", buf, sizeof(buf)), LOGSTATE_NOT_FOUND);
   logstate_free(ls);
+}
+
+typedef struct found {
+  size_t n;
+  char ids[8][32];
+} found;
+
+static void on_problem(void *arg, const char *log_id, const char *problem) {
+  found *f = arg;
+  (void)problem;
+  if (f->n < 8)
+    snprintf(f->ids[f->n], sizeof(f->ids[0]), "%s", log_id);
+  f->n++;
+}
+
+static int found_has(const found *f, const char *id) {
+  for (size_t i = 0; i < f->n && i < 8; i++)
+    if (strcmp(f->ids[i], id) == 0)
+      return 1;
+  return 0;
+}
+
+/* logstate_verify walks the namespace (SSCAN, SCAN) and names every
+ * disagreement, and only in its own namespace, whatever the prefix. */
+static void test_verify(void **state) {
+  (void)state;
+  char url[256];
+  snprintf(url, sizeof(url), "redis://127.0.0.1:%d/?prefix=g*%u", server.port, ++prefix_no);
+  logstate *ls = NULL;
+  assert_status(logstate_open(&ls, url), LOGSTATE_OK);
+  assert_status(logstate_init(ls), LOGSTATE_OK);
+  for (int i = 0; i < 300; i++) { /* enough for several scan pages */
+    char id[32];
+    snprintf(id, sizeof(id), "ok-%d", i);
+    assert_status(test_put(ls, id, "v"), LOGSTATE_OK);
+  }
+  found f = {0};
+  size_t problems = 9;
+  assert_status(logstate_verify(ls, on_problem, &f, &problems), LOGSTATE_OK);
+  assert_int_equal(problems, 0);
+  const char *ns = url + strlen(url) - strlen(strchr(url, '=') + 1);
+  assert_status(test_put(ls, "gone", "v"), LOGSTATE_OK);
+  assert_status(test_put(ls, "half", "v"), LOGSTATE_OK);
+  test_redis_do(&server, "DEL {%s}:log:gone", ns);
+  test_redis_do(&server, "HDEL {%s}:log:half version", ns);
+  test_redis_do(&server, "HSET {%s}:log:stray checkpoint v version 1", ns); /* not in the index */
+  /* A namespace the unescaped pattern g*N would match: not this store's. */
+  test_redis_do(&server, "HSET {gX%s}:log:other checkpoint v", ns + 2);
+  assert_status(logstate_verify(ls, on_problem, &f, &problems), LOGSTATE_OK);
+  assert_int_equal(problems, 3);
+  assert_true(found_has(&f, "gone") && found_has(&f, "half") && found_has(&f, "stray"));
+  assert_status(logstate_verify(NULL, NULL, NULL, &problems), LOGSTATE_INVALID_ARGUMENT);
+  assert_status(logstate_verify(ls, NULL, NULL, NULL), LOGSTATE_INVALID_ARGUMENT);
+  logstate_free(ls);
+  logstate *mem = NULL;
+  assert_status(logstate_open(&mem, "memory:"), LOGSTATE_OK);
+  assert_status(logstate_verify(mem, NULL, NULL, &problems), LOGSTATE_OK);
+  assert_int_equal(problems, 0);
+  logstate_free(mem);
 }
 
 static void test_server_out_of_memory(void **state) {
@@ -1021,6 +1080,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_durability_check),
       cmocka_unit_test(test_wrongtype_and_corruption),
       cmocka_unit_test(test_damaged_logs),
+      cmocka_unit_test(test_verify),
       cmocka_unit_test(test_server_out_of_memory),
       cmocka_unit_test(test_guard_size),
       cmocka_unit_test(test_replicas),

@@ -267,6 +267,9 @@ static void test_damaged_logs(void **state) {
   }
   sql(path, "DELETE FROM chkpts WHERE logID = 'go'");
   assert_status(test_get(ls, "go", buf, sizeof(buf)), LOGSTATE_NOT_FOUND);
+  size_t problems = 0;
+  assert_status(logstate_verify(ls, NULL, NULL, &problems), LOGSTATE_OK);
+  assert_int_equal(problems, 2); /* a and b; the Go witness's log had no version */
   logstate_free(ls);
 }
 

@@ -191,6 +191,26 @@ typedef struct logstate_info {
  */
 LOGSTATE_API logstate_status logstate_describe(logstate *ls, logstate_info *out);
 
+/** A problem logstate_verify() found: the log it concerns (NULL when the
+ *  problem is not one log's) and what is wrong, both valid during the call. */
+typedef void (*logstate_verify_fn)(void *arg, const char *log_id, const char *problem);
+
+/**
+ * Walks the whole store and reports every disagreement between its parts,
+ * the damage that would otherwise look like "no checkpoint yet": Redis, a
+ * log the index lists whose hash is missing or incomplete, and a log hash
+ * the index does not list (walked with SSCAN and SCAN, never KEYS); SQLite,
+ * a log logstate has set (logstate_versions) whose checkpoint is gone. The
+ * memory backend has nothing to disagree. Never writes.
+ *
+ * @param report called once per problem (may be NULL to only count).
+ * @param out_problems receives the number of problems.
+ * @return LOGSTATE_OK (whatever the count); LOGSTATE_INVALID_ARGUMENT for a
+ *         NULL handle or out_problems; backend statuses as for
+ *         logstate_logs(). Thread-safe.
+ */
+LOGSTATE_API logstate_status logstate_verify(logstate *ls, logstate_verify_fn report, void *arg, size_t *out_problems);
+
 /**
  * Lists the IDs of every log that has a checkpoint: sorted bytewise
  * (strcmp order), without duplicates.

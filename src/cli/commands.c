@@ -234,6 +234,11 @@ int cli_copy(const char *url, int argc, char **argv) {
 
 /* --- check -------------------------------------------------------------- */
 
+static void on_problem(void *arg, const char *log_id, const char *problem) {
+  (void)arg;
+  printf("damaged: log %s: %s\n", log_id ? log_id : "(none)", problem);
+}
+
 int cli_check(const char *url, int argc, char **argv) {
   static const struct option opts[] = {{NULL, 0, NULL, 0}};
   static const char *const durability[] = {
@@ -252,12 +257,23 @@ int cli_check(const char *url, int argc, char **argv) {
   logstate *ls = NULL;
   if ((rc = cli_open(url, &ls)) != EXIT_OK)
     return rc;
+  /* The index and the logs, checked against each other (SSCAN and SCAN on
+   * Redis). */
+  size_t problems = 0;
   logstate_status st = logstate_logs(ls, &ids, &n);
+  if (st == LOGSTATE_OK)
+    st = logstate_verify(ls, on_problem, NULL, &problems);
   logstate_describe(ls, &info);
   logstate_free(ls);
+  logstate_logs_free(ids, n);
   if (st != LOGSTATE_OK)
     return cli_fail(st, "check");
-  logstate_logs_free(ids, n);
+  if (problems) {
+    printf("damaged: %zu problem%s in the %s store (see above); restore from a backup before a witness uses it\n",
+           problems, problems == 1 ? "" : "s", info.backend);
+    cli_finish_output(stdout, "standard output");
+    return EXIT_ERROR;
+  }
   unsigned int d = (unsigned int)info.durability;
   printf("ok: %s backend reachable, schema accepted, %s, %zu log%s\n", info.backend,
          d < sizeof(durability) / sizeof(durability[0]) ? durability[d] : "durability unknown", n, n == 1 ? "" : "s");

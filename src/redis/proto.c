@@ -55,6 +55,10 @@ logstate_status ls_rp_begin(const ls_redis_proto *p, ls_rp_op *op) {
   op->fresh = 0;
   op->ids = NULL;
   op->n = 0;
+  op->walk = NULL;
+  op->problems = 0;
+  if (op->kind == LS_RP_VERIFY)
+    return ls_rp_walk_begin(&p->cfg, op);
   if (op->kind != LS_RP_GET && op->kind != LS_RP_OPEN && op->kind != LS_RP_SET)
     return LOGSTATE_OK;
   if ((op->key = ls_redis_log_key(&p->cfg, op->log_id, op->log_id_len, &op->key_len)) == NULL)
@@ -63,6 +67,7 @@ logstate_status ls_rp_begin(const ls_redis_proto *p, ls_rp_op *op) {
 }
 
 void ls_rp_end(ls_rp_op *op) {
+  ls_rp_walk_end(op);
   free(op->key);
   free(op->out_cp);
   logstate_logs_free(op->ids, op->n);
@@ -140,10 +145,14 @@ static void plan_set(const ls_redis_proto *p, const ls_rp_op *op, ls_rp_plan *pl
 
 /* A log's state, and whether the index lists it: HMGET, SISMEMBER. The two
  * together tell an absent log from a damaged one, in the same round trip. */
+void ls_rp_plan_state(const ls_redis_config *c, const char *key, size_t key_len, const char *log_id, size_t id_len,
+                      ls_rp_plan *plan) {
+  add(plan, 4, (const char *[]){"HMGET", key, F_VERSION, F_CHECKPOINT}, (const size_t[]){5, key_len, 7, 10});
+  add(plan, 3, (const char *[]){"SISMEMBER", c->key_logs, log_id}, (const size_t[]){9, c->key_logs_len, id_len});
+}
+
 static void plan_state(const ls_redis_config *c, const ls_rp_op *op, ls_rp_plan *plan) {
-  add(plan, 4, (const char *[]){"HMGET", op->key, F_VERSION, F_CHECKPOINT}, (const size_t[]){5, op->key_len, 7, 10});
-  add(plan, 3, (const char *[]){"SISMEMBER", c->key_logs, op->log_id},
-      (const size_t[]){9, c->key_logs_len, op->log_id_len});
+  ls_rp_plan_state(c, op->key, op->key_len, op->log_id, op->log_id_len, plan);
 }
 
 void ls_rp_plan_next(const ls_redis_proto *p, ls_rp_op *op, ls_rp_plan *plan) {
@@ -171,6 +180,9 @@ void ls_rp_plan_next(const ls_redis_proto *p, ls_rp_op *op, ls_rp_plan *plan) {
     break;
   case LS_RP_SET:
     plan_set(p, op, plan);
+    break;
+  case LS_RP_VERIFY:
+    ls_rp_plan_walk(c, op, plan);
     break;
   }
 }
@@ -232,31 +244,53 @@ static int parse_version(const char *s, size_t n, uint64_t *out) {
   return 1;
 }
 
+int ls_rp_classify(const ls_redis_config *c, const redisReply *h, const redisReply *m, const char *key, size_t key_len,
+                   int *listed, logstate_status *st) {
+  uint64_t v;
+  if (h->type == REDIS_REPLY_ERROR) {
+    *st = ls_redis_reply_error(c, h, "reading the log", key, key_len);
+    return -1;
+  }
+  if (m->type == REDIS_REPLY_ERROR) {
+    *st = ls_redis_reply_error(c, m, "reading the index", c->key_logs, c->key_logs_len);
+    return -1;
+  }
+  if (h->type != REDIS_REPLY_ARRAY || h->elements != 2 || m->type != REDIS_REPLY_INTEGER) {
+    *st = ls_redis_unexpected("HMGET", h);
+    return -1;
+  }
+  const redisReply *ver = h->element[0], *cp = h->element[1];
+  *listed = m->integer == 1;
+  if (ver->type == REDIS_REPLY_NIL && cp->type == REDIS_REPLY_NIL)
+    return 0;
+  int whole = ver->type == REDIS_REPLY_STRING && cp->type == REDIS_REPLY_STRING &&
+              parse_version(ver->str, ver->len, &v) && cp->len > 0;
+  return whole ? 1 : 2;
+}
+
 /* Replies HMGET version checkpoint and SISMEMBER: the state, version 0 for
  * an absent log; INTERNAL for a hash that is incomplete or missing while
  * the index lists the log (damage, never "no checkpoint yet"). */
 static logstate_status judge_state(const ls_redis_config *c, ls_rp_op *op, const redisReply *h, const redisReply *m) {
   char q[LS_QUOTE_BUFSZ];
-  if (h->type == REDIS_REPLY_ERROR)
-    return ls_redis_reply_error(c, h, "reading the log", op->key, op->key_len);
-  if (m->type == REDIS_REPLY_ERROR)
-    return ls_redis_reply_error(c, m, "reading the index", c->key_logs, c->key_logs_len);
-  if (h->type != REDIS_REPLY_ARRAY || h->elements != 2 || m->type != REDIS_REPLY_INTEGER)
-    return ls_redis_unexpected("HMGET", h);
-  const redisReply *v = h->element[0], *cp = h->element[1];
-  if (v->type == REDIS_REPLY_NIL && cp->type == REDIS_REPLY_NIL) {
-    if (m->integer == 1)
-      return ls_err(LOGSTATE_INTERNAL,
-                    "redis: the store is damaged: %s lists log %s, but its key %s is missing (restore it; do not "
-                    "trust a first checkpoint)",
-                    c->key_logs, ls_quote(q, sizeof(q), op->log_id, op->log_id_len), op->key);
+  int listed = 0;
+  logstate_status st = LOGSTATE_OK;
+  int kind = ls_rp_classify(c, h, m, op->key, op->key_len, &listed, &st);
+  if (kind < 0)
+    return st;
+  if (kind == 0 && listed)
+    return ls_err(LOGSTATE_INTERNAL,
+                  "redis: the store is damaged: %s lists log %s, but its key %s is missing (restore it; do not "
+                  "trust a first checkpoint)",
+                  c->key_logs, ls_quote(q, sizeof(q), op->log_id, op->log_id_len), op->key);
+  if (kind == 0)
     return LOGSTATE_OK; /* absent: version 0, no checkpoint */
-  }
-  if (v->type != REDIS_REPLY_STRING || cp->type != REDIS_REPLY_STRING || !parse_version(v->str, v->len, &op->version) ||
-      cp->len == 0)
+  if (kind == 2)
     return ls_err(LOGSTATE_INTERNAL,
                   "redis: the store is damaged: key %s is corrupt: it needs a checkpoint and a positive version",
                   ls_quote(q, sizeof(q), op->key, op->key_len));
+  const redisReply *v = h->element[0], *cp = h->element[1];
+  parse_version(v->str, v->len, &op->version);
   if ((op->out_cp = ls_memdup(cp->str, cp->len)) == NULL)
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory copying a checkpoint");
   op->out_len = cp->len;
@@ -403,6 +437,8 @@ int ls_rp_judge(ls_redis_proto *p, ls_rp_op *op, const redisReply *const *r, int
     return 1;
   case LS_RP_SET:
     return judge_set(p, op, r, st);
+  case LS_RP_VERIFY:
+    return ls_rp_judge_walk(c, op, r, n, st);
   }
   *st = ls_err(LOGSTATE_INTERNAL, "redis: unknown operation %d", (int)op->kind);
   return 1;
@@ -422,6 +458,8 @@ static const char *what_of(const ls_rp_op *op) {
     return "listing logs";
   case LS_RP_OPEN:
     return "opening a write transaction";
+  case LS_RP_VERIFY:
+    return "verifying the store";
   case LS_RP_SET:
     break;
   }

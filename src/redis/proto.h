@@ -37,7 +37,8 @@ typedef enum {
   LS_RP_GET,     /* the checkpoint of a log */
   LS_RP_LOGS,    /* the index of logs */
   LS_RP_OPEN,    /* a snapshot: version and checkpoint [under WATCH] */
-  LS_RP_SET      /* the set script, a compare-and-set on the version */
+  LS_RP_SET,     /* the set script, a compare-and-set on the version */
+  LS_RP_VERIFY   /* walk the index and the log keys for disagreements */
 } ls_rp_kind;
 
 #define LS_RP_MAX_CMDS 8
@@ -76,10 +77,14 @@ typedef struct ls_rp_op {
   uint64_t version; /* OPEN: the snapshot's (0: absent); SET: the new one */
   uint8_t *out_cp;  /* GET, OPEN: the checkpoint (OPEN: NULL when absent) */
   size_t out_len;
-  int fresh; /* SET that returned ABORTED: version and out_cp are the log's
-              * current state, from the script's CONFLICT reply */
+  int fresh;  /* SET that returned ABORTED: version and out_cp are the log's
+               * current state, from the script's CONFLICT reply */
   char **ids; /* LOGS */
   size_t n;
+  struct ls_rp_walk *walk;   /* VERIFY: its state (proto_verify.c) */
+  logstate_verify_fn report; /* VERIFY: inputs */
+  void *report_arg;
+  size_t problems; /* VERIFY: the result */
 } ls_rp_op;
 
 /* Prepares `op` (its inputs set): RESOURCE_EXHAUSTED when out of memory. */
@@ -122,6 +127,21 @@ void ls_rp_cmd_script_load(ls_rp_cmd *c);
 /* The INIT op's plan and judge (proto_init.c). */
 void ls_rp_plan_init(const ls_redis_proto *p, ls_rp_plan *plan);
 logstate_status ls_rp_judge_init(ls_redis_proto *p, const redisReply *const *r, int n);
+
+/* HMGET version checkpoint, SISMEMBER index log_id: one log's state and
+ * whether the index lists it (2 commands appended to `plan`). */
+void ls_rp_plan_state(const ls_redis_config *c, const char *key, size_t key_len, const char *log_id, size_t id_len,
+                      ls_rp_plan *plan);
+/* What those two replies say: 0 no hash, 1 a whole hash, 2 a hash without
+ * its version or checkpoint; *listed from SISMEMBER. -1 for an error reply
+ * or an unexpected one (status recorded, naming `key`). */
+int ls_rp_classify(const ls_redis_config *c, const redisReply *h, const redisReply *m, const char *key, size_t key_len,
+                   int *listed, logstate_status *st);
+/* The VERIFY op (proto_verify.c). */
+logstate_status ls_rp_walk_begin(const ls_redis_config *c, ls_rp_op *op);
+void ls_rp_walk_end(ls_rp_op *op);
+void ls_rp_plan_walk(const ls_redis_config *c, ls_rp_op *op, ls_rp_plan *plan);
+int ls_rp_judge_walk(const ls_redis_config *c, ls_rp_op *op, const redisReply *const *r, int n, logstate_status *st);
 
 /* The set script (lua/set.lua, embedded at build time) and its SHA1. */
 extern const char ls_lua_set[];

@@ -415,6 +415,23 @@ static logstate_status rd_cas(logstate_backend *be, const char *log_id, size_t l
   return st;
 }
 
+/* logstate_verify(): the VERIFY op on one connection, never retried (a
+ * retry would report the same problems twice). */
+static logstate_status rd_verify(logstate_backend *be, logstate_verify_fn report, void *arg, size_t *out_problems) {
+  redis_backend *b = (redis_backend *)be;
+  ls_rp_op op = {.kind = LS_RP_VERIFY, .report = report, .report_arg = arg};
+  conn *k = NULL;
+  int reused, io_failed;
+  logstate_status st = ls_rp_begin(&b->p, &op);
+  if (st == LOGSTATE_OK && (st = conn_acquire(b, &k, &reused)) == LOGSTATE_OK) {
+    st = run_op(b, k, &op, &io_failed);
+    conn_release(b, k);
+  }
+  *out_problems = op.problems;
+  ls_rp_end(&op);
+  return st;
+}
+
 static logstate_durability rd_durability(logstate_backend *be) {
   return (logstate_durability)atomic_load(&((redis_backend *)be)->p.durability);
 }
@@ -433,6 +450,7 @@ static const logstate_backend_methods redis_methods = {
     .durability = rd_durability,
     .read_state = rd_read_state,
     .cas = rd_cas,
+    .verify = rd_verify,
 };
 
 static logstate_status backend_new(logstate_backend **out, ls_redis_config *cfg) {

@@ -36,7 +36,7 @@ extern "C" {
 #endif
 
 /** The version of logstate_backend_methods this header describes. */
-#define LOGSTATE_BACKEND_VERSION 3
+#define LOGSTATE_BACKEND_VERSION 4
 
 typedef struct logstate_backend logstate_backend;
 
@@ -51,7 +51,7 @@ typedef struct logstate_backend_txn logstate_backend_txn;
 
 typedef struct logstate_backend_methods {
   /** Must be LOGSTATE_BACKEND_VERSION or an older version this core still
-   *  accepts (1 to 3); an older table ends before the methods of later
+   *  accepts (1 to 4); an older table ends before the methods of later
    *  versions. */
   unsigned int version;
   /** Short name used in messages ("memory", "redis"). Must provide. */
@@ -116,6 +116,13 @@ typedef struct logstate_backend_methods {
   logstate_status (*cas)(logstate_backend *be, const char *log_id, size_t log_id_len,
                          const logstate_backend_state *expect, const uint8_t *cp, size_t len, uint64_t *out_version,
                          logstate_backend_state *fresh, int *fresh_known);
+
+  /* --- version 4 --- */
+
+  /** logstate_verify(): walks the store, calls `report` once per
+   *  disagreement between its parts and counts them. May provide; if NULL,
+   *  the store has nothing to disagree. */
+  logstate_status (*verify)(logstate_backend *be, logstate_verify_fn report, void *arg, size_t *out_problems);
 } logstate_backend_methods;
 
 /** The first member of every backend struct. */

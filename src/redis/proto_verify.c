@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The VERIFY op: walks a namespace for disagreements between the index and
+ * the log hashes, the damage that would otherwise read as "no checkpoint
+ * yet". Phase 0 scans the index (SSCAN) and checks that every listed log has
+ * a whole hash; phase 1 scans the log keys (SCAN, never KEYS) and checks
+ * that the index lists every one. Checks go four logs to a pipeline (the
+ * state of each: HMGET + SISMEMBER, proto.c). */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "redis/proto.h"
+
+#define SCAN_COUNT "200"
+#define CHECKS_PER_PLAN 4
+
+typedef struct ls_rp_walk {
+  int phase;       /* 0: the index, 1: the log keys, 2: done */
+  char cursor[32]; /* of the scan of this phase */
+  char **names;    /* log IDs the last scan returned, to check */
+  size_t n, next;
+  int checking;                                              /* the last plan checked names[next - checking .. next) */
+  int ended;                                                 /* this phase's scan came back to cursor 0 */
+  char keys[CHECKS_PER_PLAN][LOGSTATE_MAX_LOG_ID_LEN + 300]; /* the checks' keys, which a plan points into */
+  size_t key_len[CHECKS_PER_PLAN];
+  char *pattern; /* {N}:log:* with the glob characters of N escaped */
+  size_t pattern_len;
+} ls_rp_walk;
+
+static void drop_names(ls_rp_walk *w) {
+  logstate_logs_free(w->names, w->n);
+  w->names = NULL;
+  w->n = w->next = 0;
+}
+
+logstate_status ls_rp_walk_begin(const ls_redis_config *c, ls_rp_op *op) {
+  ls_rp_walk *w = calloc(1, sizeof(*w));
+  char *pat = malloc(2 * c->key_log_prefix_len + 2);
+  if (w == NULL || pat == NULL) {
+    free(w);
+    free(pat);
+    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory");
+  }
+  size_t o = 0;
+  for (size_t i = 0; i < c->key_log_prefix_len; i++) { /* the prefix is the caller's: never a pattern */
+    if (strchr("*?[]\\", c->key_log_prefix[i]))
+      pat[o++] = '\\';
+    pat[o++] = c->key_log_prefix[i];
+  }
+  pat[o++] = '*';
+  pat[o] = '\0';
+  w->pattern = pat;
+  w->pattern_len = o;
+  snprintf(w->cursor, sizeof(w->cursor), "0");
+  op->walk = w;
+  return LOGSTATE_OK;
+}
+
+void ls_rp_walk_end(ls_rp_op *op) {
+  if (op->walk == NULL)
+    return;
+  drop_names(op->walk);
+  free(op->walk->pattern);
+  free(op->walk);
+  op->walk = NULL;
+}
+
+void ls_rp_plan_walk(const ls_redis_config *c, ls_rp_op *op, ls_rp_plan *plan) {
+  ls_rp_walk *w = op->walk;
+  plan->n = 0;
+  w->checking = 0;
+  while (w->next < w->n && w->checking < CHECKS_PER_PLAN) {
+    const char *id = w->names[w->next++];
+    int k = w->checking++;
+    w->key_len[k] = (size_t)snprintf(w->keys[k], sizeof(w->keys[k]), "%s%s", c->key_log_prefix, id);
+    ls_rp_plan_state(c, w->keys[k], w->key_len[k], id, strlen(id), plan);
+  }
+  if (w->checking)
+    return;
+  if (w->phase == 0)
+    ls_rp_cmd_set(&plan->cmd[plan->n++], 5, (const char *[]){"SSCAN", c->key_logs, w->cursor, "COUNT", SCAN_COUNT},
+                  NULL);
+  else
+    ls_rp_cmd_set(&plan->cmd[plan->n++], 6,
+                  (const char *[]){"SCAN", w->cursor, "MATCH", w->pattern, "COUNT", SCAN_COUNT},
+                  (const size_t[]){4, strlen(w->cursor), 5, w->pattern_len, 5, strlen(SCAN_COUNT)});
+}
+
+/* Takes a scan's reply [cursor, [names]]: log IDs from the index, or log
+ * keys (their IDs: the key less the {N}:log: prefix). */
+static logstate_status take_scan(const ls_redis_config *c, ls_rp_walk *w, const redisReply *r) {
+  if (r->type == REDIS_REPLY_ERROR)
+    return ls_redis_reply_error(c, r, w->phase == 0 ? "SSCAN of the index" : "SCAN of the log keys",
+                                w->phase == 0 ? c->key_logs : NULL, c->key_logs_len);
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING ||
+      r->element[0]->len >= sizeof(w->cursor) || r->element[1]->type != REDIS_REPLY_ARRAY)
+    return ls_redis_unexpected(w->phase == 0 ? "SSCAN" : "SCAN", r);
+  snprintf(w->cursor, sizeof(w->cursor), "%.*s", (int)r->element[0]->len, r->element[0]->str);
+  w->ended = strcmp(w->cursor, "0") == 0;
+  drop_names(w);
+  const redisReply *list = r->element[1];
+  size_t skip = w->phase == 0 ? 0 : c->key_log_prefix_len;
+  if (list->elements && (w->names = calloc(list->elements, sizeof(*w->names))) == NULL)
+    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory");
+  for (size_t i = 0; i < list->elements; i++) {
+    const redisReply *e = list->element[i];
+    if (e->type != REDIS_REPLY_STRING || e->len <= skip || e->len - skip > LOGSTATE_MAX_LOG_ID_LEN ||
+        memchr(e->str + skip, '\0', e->len - skip))
+      continue; /* not a name logstate could have written: not its to judge */
+    if ((w->names[w->n] = ls_memdup(e->str + skip, e->len - skip)) == NULL)
+      return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory");
+    w->n++;
+  }
+  return LOGSTATE_OK;
+}
+
+static void report(ls_rp_op *op, const char *id, const char *fmt, const char *key, const char *index) {
+  char msg[LOGSTATE_MAX_LOG_ID_LEN + 700];
+  snprintf(msg, sizeof(msg), fmt, key, index);
+  op->problems++;
+  if (op->report)
+    op->report(op->report_arg, id, msg);
+}
+
+/* Judges the checks of one plan: phase 0 reports listed logs without a
+ * whole hash, phase 1 hashes the index does not list. */
+static logstate_status take_checks(const ls_redis_config *c, ls_rp_op *op, const redisReply *const *r) {
+  ls_rp_walk *w = op->walk;
+  logstate_status st = LOGSTATE_OK;
+  for (int i = 0; i < w->checking; i++) {
+    const char *id = w->names[w->next - (size_t)w->checking + (size_t)i];
+    int listed = 0, kind = ls_rp_classify(c, r[2 * i], r[2 * i + 1], w->keys[i], w->key_len[i], &listed, &st);
+    if (kind < 0)
+      return st;
+    if (w->phase == 0 && listed && kind == 0)
+      report(op, id, "key %s is missing, but %s lists the log", w->keys[i], c->key_logs);
+    else if (w->phase == 0 && listed && kind == 2)
+      report(op, id, "key %s lacks its version or its checkpoint (%s lists the log)", w->keys[i], c->key_logs);
+    else if (w->phase == 1 && !listed && kind != 0)
+      report(op, id, "key %s exists, but %s does not list the log", w->keys[i], c->key_logs);
+  }
+  return LOGSTATE_OK;
+}
+
+int ls_rp_judge_walk(const ls_redis_config *c, ls_rp_op *op, const redisReply *const *r, int n, logstate_status *st) {
+  ls_rp_walk *w = op->walk;
+  (void)n;
+  *st = w->checking ? take_checks(c, op, r) : take_scan(c, w, r[0]);
+  if (*st != LOGSTATE_OK)
+    return 1;
+  if (w->next == w->n && w->ended) { /* this phase is through: the next, or done */
+    drop_names(w);
+    w->phase++;
+    w->ended = 0;
+    snprintf(w->cursor, sizeof(w->cursor), "0");
+  }
+  return w->phase == 2;
+}
