@@ -147,6 +147,31 @@ void ls_cache_put(ls_cache *c, const char *id, size_t n, uint64_t version, const
   free(copy);
 }
 
+uint64_t ls_cache_version(ls_cache *c, const char *id, size_t n) {
+  pthread_mutex_lock(&c->mu);
+  entry *e = *slot(c, id, n, ls_hash(id, n));
+  uint64_t v = e ? e->version : 0;
+  pthread_mutex_unlock(&c->mu);
+  return v;
+}
+
+uint64_t ls_cache_raise(ls_cache *c, const char *id, size_t n, uint64_t version) {
+  uint64_t h = ls_hash(id, n), before = 0;
+  pthread_mutex_lock(&c->mu);
+  entry *e = *slot(c, id, n, h);
+  if (e) {
+    before = e->version;
+    if (version > e->version)
+      e->version = version;
+    lru_unlink(c, e);
+    lru_push(c, e);
+  }
+  pthread_mutex_unlock(&c->mu);
+  if (e == NULL && version > 0)
+    ls_cache_put(c, id, n, version, NULL, 0); /* a race may lose a raise here: a weaker check, never a false alarm */
+  return before;
+}
+
 void ls_cache_counts(ls_cache *c, uint64_t *hits, uint64_t *misses) {
   pthread_mutex_lock(&c->mu);
   *hits = c->hits;

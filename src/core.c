@@ -67,6 +67,7 @@ static void handle_release(logstate *ls) {
   if (atomic_fetch_sub(&ls->refs, 1) == 1) {
     ls->be->methods->free(ls->be);
     ls_cache_free(ls->cache);
+    ls_cache_free(ls->marks);
     free(ls);
   }
 }
@@ -90,8 +91,8 @@ static logstate_status check_methods(const logstate_backend_methods *m) {
   if (missing)
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_open_backend: backend does not provide the required method %s",
                   missing);
-  if (m->version >= 3 && (m->read_state == NULL) != (m->cas == NULL))
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_open_backend: backend provides only one of read_state and cas");
+  if (m->version >= 3 && m->cas != NULL && m->read_state == NULL)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_open_backend: backend provides cas without read_state");
   return LOGSTATE_OK;
 }
 
@@ -107,7 +108,10 @@ logstate_status logstate_open_backend(logstate **out, logstate_backend *be, cons
   if (st != LOGSTATE_OK)
     return st;
   logstate *ls = calloc(1, sizeof(*ls));
-  if (ls == NULL || (ls->cache = ls_cache_new(LS_CACHE_LOGS, LS_CACHE_BYTES)) == NULL) {
+  if (ls == NULL || (ls->cache = ls_cache_new(LS_CACHE_LOGS, LS_CACHE_BYTES)) == NULL ||
+      (ls->marks = ls_cache_new(LS_MARK_LOGS, LS_CACHE_BYTES)) == NULL) {
+    if (ls)
+      ls_cache_free(ls->cache);
     free(ls);
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "logstate_open_backend: out of memory");
   }
@@ -331,7 +335,16 @@ logstate_status logstate_read_get_latest(logstate_read *r, uint8_t **out_cp, siz
                   : out_cp == NULL ? "out_cp"
                                    : "out_len");
   logstate *ls = r->ls;
-  logstate_status st = ls->be->methods->get_latest(ls->be, r->log_id, r->log_id_len, out_cp, out_len);
+  const logstate_backend_methods *m = ls->be->methods;
+  logstate_status st;
+  if (m->version >= 3 && m->read_state) { /* with the version: a store that went back is told */
+    uint64_t version;
+    st = ls_read_state(ls, "logstate_read_get_latest", r->log_id, r->log_id_len, &version, out_cp, out_len);
+    if (st == LOGSTATE_OK && version == 0)
+      st = LOGSTATE_NOT_FOUND;
+  } else {
+    st = m->get_latest(ls->be, r->log_id, r->log_id_len, out_cp, out_len);
+  }
   return check_returned("logstate_read_get_latest", ls, st, out_cp, out_len, r->log_id, r->log_id_len);
 }
 
@@ -359,7 +372,12 @@ logstate_status logstate_write_ops(logstate *ls, const char *log_id, logstate_wr
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "logstate_write_ops: out of memory");
   }
   w->log_id_len = n;
-  st = ls->be->methods->write_begin(ls->be, log_id, n, &w->txn);
+  const logstate_backend_methods *m = ls->be->methods;
+  uint64_t before = ls_mark_before(ls->marks, log_id, n);
+  st = m->write_begin(ls->be, log_id, n, &w->txn);
+  if (st == LOGSTATE_OK && m->version >= 4 && m->txn_version &&
+      (st = ls_core_mark(ls, "logstate_write_ops", log_id, n, before, m->txn_version(ls->be, w->txn))) != LOGSTATE_OK)
+    m->write_end(ls->be, w->txn);
   if (st != LOGSTATE_OK) {
     free(w->log_id);
     free(w);
@@ -398,7 +416,12 @@ logstate_status logstate_write_set(logstate_write *w, const uint8_t *cp, size_t 
   if (st != LOGSTATE_OK)
     return st; /* nothing reached the backend: the transaction stays usable */
   w->ended = 1;
-  return w->ls->be->methods->write_set(w->ls->be, w->txn, cp, len);
+  logstate *ls = w->ls;
+  const logstate_backend_methods *m = ls->be->methods;
+  st = m->write_set(ls->be, w->txn, cp, len);
+  if (st == LOGSTATE_OK && m->version >= 4 && m->txn_version) /* every set adds one to the version */
+    ls_cache_raise(ls->marks, w->log_id, w->log_id_len, m->txn_version(ls->be, w->txn) + 1);
+  return st;
 }
 
 logstate_status logstate_write_close(logstate_write *w) {

@@ -116,6 +116,24 @@ int ls_cache_get(ls_cache *c, const char *id, size_t n, uint64_t *version, uint8
 /* Caches a copy of the state (cp NULL: no checkpoint, version 0). */
 void ls_cache_put(ls_cache *c, const char *id, size_t n, uint64_t version, const uint8_t *cp, size_t len);
 void ls_cache_drop(ls_cache *c, const char *id, size_t n);
+/* Raises the log's version to `version` if that is higher (entries without
+ * a checkpoint); returns the version it had (0: none). */
+uint64_t ls_cache_raise(ls_cache *c, const char *id, size_t n, uint64_t version);
+/* The cached version of the log, 0 when none. */
+uint64_t ls_cache_version(ls_cache *c, const char *id, size_t n);
+
+/* --- rollback.c: the highest version a handle saw per log -------------- */
+
+#define LS_MARK_LOGS 65536
+/* The version this handle had seen of the log when an operation began:
+ * take it before sending the operation, so that concurrent operations of
+ * the handle finishing first cannot raise it (no false alarm). */
+uint64_t ls_mark_before(ls_cache *marks, const char *log_id, size_t log_id_len);
+/* The operation found the log at `version` (0: no checkpoint): records it
+ * and returns OK, or FAILED_PRECONDITION ("store rolled back") when it is
+ * below `before`. `fn` names the operation. */
+logstate_status ls_mark_seen(ls_cache *marks, const char *fn, const char *log_id, size_t log_id_len, uint64_t before,
+                             uint64_t version);
 void ls_cache_counts(ls_cache *c, uint64_t *hits, uint64_t *misses);
 /* Bounds of a handle's cache. */
 #define LS_CACHE_LOGS 4096
@@ -130,7 +148,19 @@ struct logstate {
   atomic_uint refs;
   ls_policy policy;
   ls_cache *cache; /* the state of the logs this handle updated */
+  ls_cache *marks; /* the highest version this handle saw per log */
+  atomic_uint_fast64_t rollbacks;
 };
+
+/* The rollbacks a sync handle detected (logstate_redis_get_stats). */
+uint64_t ls_core_rollbacks(logstate *ls);
+/* ls_mark_seen on the handle's marks, counting a rollback (update.c). */
+logstate_status ls_core_mark(logstate *ls, const char *fn, const char *log_id, size_t n, uint64_t before,
+                             uint64_t version);
+/* read_state with its checks, the cache and the rollback check (update.c):
+ * version 0 and *cp NULL for an absent log. */
+logstate_status ls_read_state(logstate *ls, const char *fn, const char *log_id, size_t n, uint64_t *version,
+                              uint8_t **cp, size_t *len);
 
 /* The cache hits of a sync handle's updates (logstate_redis_get_stats). */
 uint64_t ls_core_cache_hits(logstate *ls);

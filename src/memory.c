@@ -281,6 +281,11 @@ static logstate_durability mem_durability(logstate_backend *be) {
   return LOGSTATE_DURABILITY_NONE;
 }
 
+static uint64_t mem_txn_version(logstate_backend *be, logstate_backend_txn *t) {
+  (void)be;
+  return t->version;
+}
+
 static const logstate_backend_methods mem_methods = {
     .version = LOGSTATE_BACKEND_VERSION,
     .name = "memory",
@@ -295,6 +300,7 @@ static const logstate_backend_methods mem_methods = {
     .durability = mem_durability,
     .read_state = mem_read_state,
     .cas = mem_cas,
+    .txn_version = mem_txn_version,
 };
 
 logstate_status ls_memory_backend_new(logstate_backend **out, const char *name) {

@@ -352,6 +352,12 @@ static logstate_status sq_verify(logstate_backend *be, logstate_verify_fn report
   return status;
 }
 
+/* logstate's own count of its sets (Go witness writes do not count). */
+static uint64_t sq_txn_version(logstate_backend *be, logstate_backend_txn *t) {
+  (void)be;
+  return (uint64_t)t->snap.version;
+}
+
 /* Opening refuses a database unless WAL and synchronous=FULL took effect. */
 static logstate_durability sq_durability(logstate_backend *be) {
   (void)be;
@@ -371,6 +377,7 @@ static const logstate_backend_methods sq_methods = {
     .free = sq_free,
     .durability = sq_durability,
     .verify = sq_verify,
+    .txn_version = sq_txn_version,
 };
 
 /* Runs a pragma and returns its first column as text in buf. */

@@ -56,15 +56,30 @@ static logstate_status update_txn(logstate *ls, const char *log_id, size_t n, lo
 
 /* --- through read_state and cas ----------------------------------------- */
 
-/* Reads the log's state into *s (and the cache). */
-static logstate_status read_state(logstate *ls, const char *id, size_t n, logstate_backend_state *s) {
+logstate_status ls_core_mark(logstate *ls, const char *fn, const char *log_id, size_t n, uint64_t before,
+                             uint64_t version) {
+  logstate_status st = ls_mark_seen(ls->marks, fn, log_id, n, before, version);
+  if (st != LOGSTATE_OK)
+    atomic_fetch_add(&ls->rollbacks, 1);
+  return st;
+}
+
+uint64_t ls_core_rollbacks(logstate *ls) { return atomic_load(&ls->rollbacks); }
+
+/* Reads the log's state into *s (and the cache), and checks the store did
+ * not go back. */
+static logstate_status read_state_as(logstate *ls, const char *fn, const char *id, size_t n,
+                                     logstate_backend_state *s) {
   char q[LS_QUOTE_BUFSZ];
   memset(s, 0, sizeof(*s));
+  uint64_t before = ls_mark_before(ls->marks, id, n);
   logstate_status st = ls->be->methods->read_state(ls->be, id, n, s);
   if (st == LOGSTATE_OK && (s->version == 0) != (s->cp == NULL || s->len == 0))
-    st = ls_err(LOGSTATE_INTERNAL, "%s: %s backend returned version %llu %s a checkpoint for log %s", fname,
+    st = ls_err(LOGSTATE_INTERNAL, "%s: %s backend returned version %llu %s a checkpoint for log %s", fn,
                 ls->be->methods->name, (unsigned long long)s->version, s->cp ? "with" : "without",
                 ls_quote(q, sizeof(q), id, n));
+  if (st == LOGSTATE_OK)
+    st = ls_core_mark(ls, fn, id, n, before, s->version);
   if (st != LOGSTATE_OK) {
     free(s->cp);
     memset(s, 0, sizeof(*s));
@@ -73,6 +88,20 @@ static logstate_status read_state(logstate *ls, const char *id, size_t n, logsta
   }
   ls_cache_put(ls->cache, id, n, s->version, s->cp, s->len);
   return LOGSTATE_OK;
+}
+
+static logstate_status read_state(logstate *ls, const char *id, size_t n, logstate_backend_state *s) {
+  return read_state_as(ls, fname, id, n, s);
+}
+
+logstate_status ls_read_state(logstate *ls, const char *fn, const char *log_id, size_t n, uint64_t *version,
+                              uint8_t **cp, size_t *len) {
+  logstate_backend_state s;
+  logstate_status st = read_state_as(ls, fn, log_id, n, &s);
+  *version = s.version;
+  *cp = s.cp;
+  *len = s.len;
+  return st;
 }
 
 typedef struct attempt_state {
@@ -87,16 +116,21 @@ static logstate_status cas_once(logstate *ls, const char *id, size_t n, attempt_
   logstate_backend_state now = {0, NULL, 0};
   uint64_t version = 0;
   *fresh = 0;
+  uint64_t before = ls_mark_before(ls->marks, id, n);
   logstate_status st = ls->be->methods->cas(ls->be, id, n, &a->s, next, next_len, &version, &now, fresh);
   free(a->s.cp);
   a->s = now;
   a->from_cache = 0;
-  if (st == LOGSTATE_OK)
+  if (st == LOGSTATE_ABORTED && *fresh && (st = ls_core_mark(ls, fname, id, n, before, now.version)) == LOGSTATE_OK)
+    st = LOGSTATE_ABORTED; /* the current state is not behind what this handle saw */
+  if (st == LOGSTATE_OK) {
     ls_cache_put(ls->cache, id, n, version, next, next_len);
-  else if (st == LOGSTATE_ABORTED && *fresh)
+    ls_cache_raise(ls->marks, id, n, version);
+  } else if (st == LOGSTATE_ABORTED && *fresh) {
     ls_cache_put(ls->cache, id, n, now.version, now.cp, now.len);
-  else
+  } else {
     ls_cache_drop(ls->cache, id, n);
+  }
   free(next);
   return st;
 }

@@ -731,6 +731,34 @@ static void test_warm_update_one_round_trip(void **state) {
   logstate_async_free(a);
 }
 
+/* As the sync handle: a store that shows a log behind what this handle saw
+ * went back, and the operation says so (update from the cache, get). */
+static void test_rollback_detected(void **state) {
+  (void)state;
+  logstate_async *a = open_async(&server, NULL, NULL);
+  done_rec d = {0};
+  for (int i = 0; i < 2; i++) {
+    d.calls = 0;
+    assert_status(logstate_async_update(a, "u", test_fn_increment, NULL, on_done, &d), LOGSTATE_OK);
+    run_until(&d.calls, 1, 10);
+    assert_status(d.st, LOGSTATE_OK);
+  }
+  test_redis_do(&server, "HSET {%s}:log:u version 1", prefix); /* as a lagging replica holds it */
+  d.calls = 0;
+  assert_status(logstate_async_update(a, "u", test_fn_increment, NULL, on_done, &d), LOGSTATE_OK);
+  run_until(&d.calls, 1, 10);
+  assert_status(d.st, LOGSTATE_FAILED_PRECONDITION);
+  get_rec g = {0};
+  total_calls = 0;
+  assert_status(logstate_async_get_latest(a, "u", on_get, &g), LOGSTATE_OK);
+  run_until(&total_calls, 1, 10);
+  assert_status(g.st, LOGSTATE_FAILED_PRECONDITION);
+  logstate_redis_stats st;
+  assert_status(logstate_async_get_stats(a, &st), LOGSTATE_OK);
+  assert_int_equal(st.rollbacks, 2);
+  logstate_async_free(a);
+}
+
 static void test_update_semantics_and_noscript(void **state) {
   (void)state;
   logstate_async *a = open_async(&server, NULL, NULL);
@@ -863,6 +891,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_host_names),
       cmocka_unit_test(test_write_transactions),
       cmocka_unit_test(test_warm_update_one_round_trip),
+      cmocka_unit_test(test_rollback_detected),
       cmocka_unit_test(test_update_semantics_and_noscript),
       cmocka_unit_test(test_logs_and_submit_errors),
   };

@@ -482,7 +482,8 @@ static void test_wrong_password(void **state) {
 
 /* The ACL rules documented in the README. */
 #define WITNESS_ACL                                                                                                    \
-  "resetchannels -@all +ping +info +config|get +hsetnx +hget +hmget +smembers +sismember +sscan +scan +watch +unwatch +multi "      \
+  "resetchannels -@all +ping +info +config|get +hsetnx +hget +hmget +smembers +sismember +sscan +scan +watch "         \
+  "+unwatch +multi "                                                                                                   \
   "+exec +evalsha "                                                                                                    \
   "+script|load +hset +sadd +time"
 #define OPERATOR_ACL "resetchannels -@all +@read +info +ping"
@@ -702,17 +703,18 @@ static void test_damaged_logs(void **state) {
   logstate *ls = open_init(&server, NULL);
   logstate_write *w = NULL;
   char buf[64];
-  const char *damage[] = {"DEL {%s}:log:a", "HDEL {%s}:log:a checkpoint", "HDEL {%s}:log:a version"};
+  const char *damage[] = {"DEL {%s}:log:%s", "HDEL {%s}:log:%s checkpoint", "HDEL {%s}:log:%s version"};
   for (size_t i = 0; i < 3; i++) {
-    assert_status(test_put(ls, "a", "a1"), LOGSTATE_OK);
-    test_redis_do(&server, damage[i], prefix);
-    assert_status(test_get(ls, "a", buf, sizeof(buf)), LOGSTATE_INTERNAL);
+    char id[8], key[16];
+    snprintf(id, sizeof(id), "a%zu", i);
+    snprintf(key, sizeof(key), ":log:%s", id);
+    assert_status(test_put(ls, id, "a1"), LOGSTATE_OK);
+    test_redis_do(&server, damage[i], prefix, id);
+    assert_status(test_get(ls, id, buf, sizeof(buf)), LOGSTATE_INTERNAL);
     expect_error_mentions("damaged");
-    expect_error_mentions(":log:a");
-    assert_status(logstate_write_ops(ls, "a", &w), LOGSTATE_INTERNAL);
-    assert_status(logstate_update(ls, "a", fn_append, NULL), LOGSTATE_INTERNAL);
-    test_redis_do(&server, "DEL {%s}:log:a", prefix); /* repair: the log is gone from the index too */
-    test_redis_do(&server, "SREM {%s}:logs a", prefix);
+    expect_error_mentions(key);
+    assert_status(logstate_write_ops(ls, id, &w), LOGSTATE_INTERNAL);
+    assert_status(logstate_update(ls, id, fn_append, NULL), LOGSTATE_INTERNAL);
   }
   /* A transaction opened before the damage loses its WATCH (ABORTED); the
    * next one sees the damage. */
@@ -733,6 +735,49 @@ static void test_damaged_logs(void **state) {
   freeReplyObject(r);
   /* A log that was never set is still simply absent. */
   assert_status(test_get(ls, "never", buf, sizeof(buf)), LOGSTATE_NOT_FOUND);
+  logstate_free(ls);
+}
+
+/* A handle remembers the highest version it saw of each log: a store that
+ * later shows a lower one, or none, went back (a failover to a replica that
+ * lacked writes, a restore, a flush), and every operation says so instead
+ * of serving the older state. */
+static void test_rollback_detected(void **state) {
+  (void)state;
+  logstate *ls = open_init(&server, NULL);
+  logstate_write *w = NULL;
+  char buf[64];
+  assert_status(test_put(ls, "r", "v1"), LOGSTATE_OK);
+  assert_status(test_put(ls, "r", "v2"), LOGSTATE_OK); /* version 2, seen */
+  assert_status(logstate_update(ls, "u", fn_append, NULL), LOGSTATE_OK);
+  assert_status(logstate_update(ls, "u", fn_append, NULL), LOGSTATE_OK);     /* version 2, cached */
+  test_redis_do(&server, "HSET {%s}:log:r version 1 checkpoint v1", prefix); /* as a lagging replica holds it */
+  test_redis_do(&server, "HSET {%s}:log:u version 1 checkpoint +", prefix);
+  assert_status(test_get(ls, "r", buf, sizeof(buf)), LOGSTATE_FAILED_PRECONDITION);
+  expect_error_mentions("rolled back");
+  expect_error_mentions("1 < 2");
+  assert_status(logstate_write_ops(ls, "r", &w), LOGSTATE_FAILED_PRECONDITION);
+  assert_status(logstate_update(ls, "u", fn_append, NULL), LOGSTATE_FAILED_PRECONDITION); /* from the cache */
+  expect_error_mentions("rolled back");
+  /* Flushed: no checkpoint at all, never NOT_FOUND for a log this handle saw. */
+  test_redis_do(&server, "DEL {%s}:log:r", prefix);
+  test_redis_do(&server, "SREM {%s}:logs r", prefix);
+  assert_status(test_get(ls, "r", buf, sizeof(buf)), LOGSTATE_FAILED_PRECONDITION);
+  expect_error_mentions("no checkpoint");
+  assert_status(test_put(ls, "r", "again"), LOGSTATE_FAILED_PRECONDITION);
+  logstate_redis_stats st;
+  assert_status(logstate_redis_get_stats(ls, &st), LOGSTATE_OK);
+  assert_true(st.rollbacks >= 5);
+  /* Nothing was written by the refused operations, and a handle that saw
+   * nothing before has nothing to compare with. */
+  char url[256];
+  logstate *fresh = NULL;
+  snprintf(url, sizeof(url), "redis://127.0.0.1:%d/?prefix=%s", server.port, prefix);
+  assert_status(logstate_open(&fresh, url), LOGSTATE_OK);
+  assert_status(test_get(fresh, "u", buf, sizeof(buf)), LOGSTATE_OK);
+  assert_string_equal(buf, "+");
+  assert_status(test_get(fresh, "r", buf, sizeof(buf)), LOGSTATE_NOT_FOUND);
+  logstate_free(fresh);
   logstate_free(ls);
 }
 
@@ -1081,6 +1126,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_wrongtype_and_corruption),
       cmocka_unit_test(test_damaged_logs),
       cmocka_unit_test(test_verify),
+      cmocka_unit_test(test_rollback_detected),
       cmocka_unit_test(test_server_out_of_memory),
       cmocka_unit_test(test_guard_size),
       cmocka_unit_test(test_replicas),

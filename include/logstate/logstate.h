@@ -17,6 +17,15 @@
  *   failure for the calling thread.
  * - A NULL handle or pointer argument returns LOGSTATE_INVALID_ARGUMENT; it
  *   never crashes.
+ * - Rollback detection: a handle remembers the highest version it saw of
+ *   each log it read or wrote (up to 65536 logs, least recently used first
+ *   out). A read, write transaction or update that then finds the log at a
+ *   lower version, or without a checkpoint, returns
+ *   LOGSTATE_FAILED_PRECONDITION ("store rolled back") instead of the older
+ *   state or NOT_FOUND: the store was restored, flushed, or failed over to
+ *   a replica that lacked acknowledged writes. Reads check it on backends
+ *   that report versions with a read (memory, Redis); write transactions
+ *   and updates on every bundled backend.
  *
  * Thread-safety: every function taking a `logstate *` may be called from
  * several threads at once on the same handle. A `logstate_read` or a

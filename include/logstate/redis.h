@@ -103,6 +103,7 @@ typedef struct logstate_redis_stats {
   uint64_t script_reloads; /* NOSCRIPT recoveries */
   uint64_t conflicts;      /* sets that returned ABORTED */
   uint64_t cache_hits;     /* updates that started from the state the handle cached: no read */
+  uint64_t rollbacks;      /* operations refused because the store showed a log behind what this handle saw */
 } logstate_redis_stats;
 
 /**

@@ -23,6 +23,7 @@
 void ls_async_destroy(logstate_async *a) {
   ls_lanes_free(&a->lanes);
   ls_cache_free(a->cache);
+  ls_cache_free(a->marks);
   free(a);
 }
 
@@ -130,6 +131,7 @@ static int submit(op *o, ls_areq_kind kind) {
   r->owner = o;
   r->done = on_done;
   o->req = r;
+  o->mark_before = o->log_id ? ls_mark_before(a->marks, o->log_id, o->log_id_len) : 0;
   a->drv->m->submit(a->drv, r);
   return 1;
 }
@@ -142,6 +144,26 @@ static void cache_put(op *o, const ls_asnap *s) {
 }
 
 static void cache_drop(op *o) { ls_cache_drop(o->a->cache, o->log_id, o->log_id_len); }
+
+/* The request found the log at `version`: below what the handle had seen
+ * when it went, the store went back (FAILED_PRECONDITION recorded). Only
+ * with a driver that reports versions. */
+static logstate_status mark(op *o, uint64_t version) {
+  logstate_async *a = o->a;
+  if (!a->drv->m->cas_by_version)
+    return LOGSTATE_OK;
+  logstate_status st = ls_mark_seen(a->marks, "logstate async", o->log_id, o->log_id_len, o->mark_before, version);
+  if (st != LOGSTATE_OK) {
+    a->rollbacks++;
+    cache_drop(o);
+  }
+  return st;
+}
+
+static void mark_set(op *o, uint64_t version) {
+  if (o->a->drv->m->cas_by_version)
+    ls_cache_raise(o->a->marks, o->log_id, o->log_id_len, version);
+}
 
 static void run_later(op *o, uint64_t us, int apply) {
   struct timeval tv = {(time_t)(us / 1000000), (suseconds_t)(us % 1000000)};
@@ -222,9 +244,10 @@ static void apply(op *o) {
 
 /* The update read the log: confirm a decision, or run fn on the state. */
 static void update_read_done(op *o, ls_areq *r) {
-  if (r->st != LOGSTATE_OK) {
+  logstate_status st = r->st == LOGSTATE_OK ? mark(o, r->snap.version) : r->st;
+  if (st != LOGSTATE_OK) {
     cache_drop(o);
-    finish_status(o, r->st);
+    finish_status(o, st);
     return;
   }
   cache_put(o, &r->snap);
@@ -249,6 +272,11 @@ static void update_set_done(op *o, ls_areq *r) {
   if (r->st == LOGSTATE_OK) {
     ls_asnap stored = {.version = r->out_version, .cp = r->cp, .len = r->cp_len};
     cache_put(o, &stored);
+    mark_set(o, r->out_version);
+  }
+  if (r->st == LOGSTATE_ABORTED && r->fresh && mark(o, r->snap.version) != LOGSTATE_OK) {
+    finish_status(o, LOGSTATE_FAILED_PRECONDITION);
+    return;
   }
   if (r->st != LOGSTATE_ABORTED) {
     if (r->st != LOGSTATE_OK)
@@ -279,10 +307,10 @@ static void update_set_done(op *o, ls_areq *r) {
 
 static void open_done(op *o, ls_areq *r) {
   logstate_async *a = o->a;
-  logstate_async_write *w = r->st == LOGSTATE_OK ? calloc(1, sizeof(*w)) : NULL;
-  if (r->st != LOGSTATE_OK || w == NULL) {
-    finish_status(o,
-                  r->st != LOGSTATE_OK ? r->st : ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "logstate async: out of memory"));
+  logstate_status st = r->st == LOGSTATE_OK ? mark(o, r->snap.version) : r->st;
+  logstate_async_write *w = st == LOGSTATE_OK ? calloc(1, sizeof(*w)) : NULL;
+  if (st != LOGSTATE_OK || w == NULL) {
+    finish_status(o, st != LOGSTATE_OK ? st : ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "logstate async: out of memory"));
     return;
   }
   w->a = a;
@@ -312,9 +340,13 @@ static void on_done(ls_areq *r) {
     finish(o, r->st, NULL, 0, r->st == LOGSTATE_OK ? (const char *const *)r->ids : NULL,
            r->st == LOGSTATE_OK ? r->n : 0, NULL);
     break;
-  case OP_GET:
-    finish(o, r->st, r->out_cp, r->out_len, NULL, 0, NULL);
+  case OP_GET: {
+    logstate_status st = r->st;
+    if (st == LOGSTATE_OK || st == LOGSTATE_NOT_FOUND) /* a log the handle saw must not vanish */
+      st = mark(o, st == LOGSTATE_OK ? r->out_version : 0) == LOGSTATE_OK ? st : LOGSTATE_FAILED_PRECONDITION;
+    finish(o, st, st == LOGSTATE_OK ? r->out_cp : NULL, st == LOGSTATE_OK ? r->out_len : 0, NULL, 0, NULL);
     break;
+  }
   case OP_OPEN:
     open_done(o, r);
     break;
@@ -328,6 +360,7 @@ static void on_done(ls_areq *r) {
     if (r->st == LOGSTATE_OK) {
       ls_asnap stored = {.version = r->out_version, .cp = r->cp, .len = r->cp_len};
       cache_put(o, &stored);
+      mark_set(o, r->out_version);
     } else if (r->st == LOGSTATE_ABORTED && r->fresh) {
       cache_put(o, &r->snap);
     } else {

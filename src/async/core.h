@@ -34,9 +34,10 @@ struct ls_aop {
   logstate_update_fn fn;
   void *fn_arg;
   unsigned int attempt;
-  int from_cache; /* UPDATE: snap came from the handle's cache, unconfirmed */
-  int apply_next; /* UPDATE: the timer runs fn (else it reads) */
-  int confirming; /* UPDATE: reading to confirm an outcome decided on the cache */
+  int from_cache;       /* UPDATE: snap came from the handle's cache, unconfirmed */
+  int apply_next;       /* UPDATE: the timer runs fn (else it reads) */
+  int confirming;       /* UPDATE: reading to confirm an outcome decided on the cache */
+  uint64_t mark_before; /* the version the handle had seen of the log when the request went */
   logstate_status decided;
   char decided_msg[300];
 };
@@ -50,7 +51,8 @@ struct logstate_async {
   op *ops;
   logstate_async_write *writes; /* open write objects */
   ls_cache *cache;              /* the state of the logs, when the driver sets by version */
-  uint64_t cache_hits;
+  ls_cache *marks;              /* the highest version seen per log (rollback detection), the same */
+  uint64_t cache_hits, rollbacks;
   int depth, closing;
   unsigned int refs; /* the user's handle + open write objects */
 };

@@ -53,7 +53,7 @@ struct ls_areq {
   size_t out_len;
   char **ids; /* LOGS */
   size_t n;
-  uint64_t out_version; /* SET that succeeded: the log's new version */
+  uint64_t out_version; /* SET that succeeded: the log's new version; GET (Redis): the version read */
   int fresh;            /* SET that returned ABORTED: snap is now the log's current state */
   ls_areq *next;        /* for the driver's own lists */
 };

@@ -90,7 +90,10 @@ logstate_status logstate_async_write_close(logstate_async_write *w) {
 static logstate_status handle_new(logstate_async **out, struct event_base *base, ls_adriver *drv,
                                   const ls_policy *policy) {
   logstate_async *a = calloc(1, sizeof(*a));
-  if (a == NULL || (a->cache = ls_cache_new(LS_CACHE_LOGS, LS_CACHE_BYTES)) == NULL) {
+  if (a == NULL || (a->cache = ls_cache_new(LS_CACHE_LOGS, LS_CACHE_BYTES)) == NULL ||
+      (a->marks = ls_cache_new(LS_MARK_LOGS, LS_CACHE_BYTES)) == NULL) {
+    if (a)
+      ls_cache_free(a->cache);
     free(a);
     drv->m->free(drv);
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "logstate_async_open: out of memory");
@@ -187,6 +190,7 @@ logstate_status logstate_async_get_stats(logstate_async *a, logstate_redis_stats
                   a->closing ? "the handle is being freed" : "the handle is not on the Redis backend");
   a->drv->m->stats(a->drv, out);
   out->cache_hits = a->cache_hits;
+  out->rollbacks = a->rollbacks;
   return LOGSTATE_OK;
 }
 #endif

@@ -152,6 +152,7 @@ void ls_ra_finish_rq(rreq *q, logstate_status st) {
     if (st == LOGSTATE_OK && q->op.kind == LS_RP_GET) {
       r->out_cp = q->op.out_cp;
       r->out_len = q->op.out_len;
+      r->out_version = q->op.version;
       q->op.out_cp = NULL;
     } else if (st == LOGSTATE_OK && q->op.kind == LS_RP_OPEN) {
       r->snap.cp = q->op.out_cp;

@@ -432,6 +432,11 @@ static logstate_status rd_verify(logstate_backend *be, logstate_verify_fn report
   return st;
 }
 
+static uint64_t rd_txn_version(logstate_backend *be, logstate_backend_txn *t) {
+  (void)be;
+  return t->open.version;
+}
+
 static logstate_durability rd_durability(logstate_backend *be) {
   return (logstate_durability)atomic_load(&((redis_backend *)be)->p.durability);
 }
@@ -451,6 +456,7 @@ static const logstate_backend_methods redis_methods = {
     .read_state = rd_read_state,
     .cas = rd_cas,
     .verify = rd_verify,
+    .txn_version = rd_txn_version,
 };
 
 static logstate_status backend_new(logstate_backend **out, ls_redis_config *cfg) {
@@ -506,5 +512,6 @@ logstate_status logstate_redis_get_stats(logstate *ls, logstate_redis_stats *out
   out->script_reloads = atomic_load(&b->p.script_reloads);
   out->conflicts = atomic_load(&b->p.conflicts);
   out->cache_hits = ls_core_cache_hits(ls);
+  out->rollbacks = ls_core_rollbacks(ls);
   return LOGSTATE_OK;
 }

@@ -101,7 +101,9 @@ typedef struct logstate_backend_methods {
   /* --- version 3: an update in one round trip when the state is known --- */
 
   /** The log's version and checkpoint, in one read (out->cp malloc()ed, the
-   *  core takes it over). May provide, together with `cas`. */
+   *  core takes it over; version 0 exactly when there is no checkpoint).
+   *  May provide; the core then reads through it, and tells a store that
+   *  went back (rollback detection). */
   logstate_status (*read_state)(logstate_backend *be, const char *log_id, size_t log_id_len,
                                 logstate_backend_state *out);
 
@@ -123,6 +125,11 @@ typedef struct logstate_backend_methods {
    *  disagreement between its parts and counts them. May provide; if NULL,
    *  the store has nothing to disagree. */
   logstate_status (*verify)(logstate_backend *be, logstate_verify_fn report, void *arg, size_t *out_problems);
+
+  /** The version of the log a transaction's snapshot saw (0: none), so the
+   *  core can tell a store that went back (rollback detection). May
+   *  provide. */
+  uint64_t (*txn_version)(logstate_backend *be, logstate_backend_txn *txn);
 } logstate_backend_methods;
 
 /** The first member of every backend struct. */
