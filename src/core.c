@@ -191,6 +191,9 @@ logstate_status logstate_describe(logstate *ls, logstate_info *out) {
   const logstate_backend_methods *m = ls->be->methods;
   out->backend = m->name;
   out->durability = m->version >= 2 && m->durability ? m->durability(ls->be) : LOGSTATE_DURABILITY_UNKNOWN;
+  out->store_id[0] = '\0';
+  if (m->version >= 4 && m->store_id)
+    m->store_id(ls->be, out->store_id, sizeof(out->store_id));
   return LOGSTATE_OK;
 }
 

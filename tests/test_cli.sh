@@ -236,6 +236,7 @@ set +e
 "$L" --url sqlite:go.db copy --to "$url"; test $? -eq 4 || exit 9
 "$L" --url sqlite:go.db copy --to "$url" --force | grep -q "copied 1"
 "$L" --url "$url" check | grep -q "durability settings verified"
+"$L" --url "$url" check | grep -qE "^store_id: [0-9a-f]{32}$" || exit 11
 "$L" --url "${url}?durability=ignore" check | grep -q "durability not checked"
 redis-cli -u "$url" DEL "{logstate}:log:other.example/log" >/dev/null
 "$L" --url "$url" check > damaged.out; test $? -eq 1 || exit 6

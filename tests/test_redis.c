@@ -85,10 +85,12 @@ static void test_key_layout(void **state) {
   assert_status(test_put(ls, "example.com/log", "second"), LOGSTATE_OK);
 
   snprintf(key, sizeof(key), "{%s}:meta", prefix);
-  r = test_redis_cmd(&server, "HGETALL %s", key);
-  assert_int_equal(r->elements, 2);
-  assert_string_equal(r->element[0]->str, "schema");
-  assert_string_equal(r->element[1]->str, "1");
+  r = test_redis_cmd(&server, "HMGET %s schema store_id created_ms", key);
+  assert_int_equal(r->elements, 3);
+  assert_string_equal(r->element[0]->str, "1");
+  assert_int_equal(r->element[1]->len, 32); /* 128 random bits, in hex */
+  assert_int_equal(strspn(r->element[1]->str, "0123456789abcdef"), 32);
+  assert_true(atoll(r->element[2]->str) >= before_ms);
   freeReplyObject(r);
 
   snprintf(key, sizeof(key), "{%s}:logs", prefix);
@@ -606,6 +608,10 @@ static void test_durability_check(void **state) {
   logstate *ls = open_on(&own, NULL);
   assert_status(logstate_init(ls), LOGSTATE_FAILED_PRECONDITION);
   expect_error_mentions("appendonly yes");
+  /* init checks everything before it writes: a refusal leaves nothing. */
+  redisReply *r = test_redis_cmd(&own, "DBSIZE");
+  assert_int_equal(r->integer, 0);
+  freeReplyObject(r);
   logstate_free(ls);
   test_redis_stop(&own);
 
@@ -779,6 +785,81 @@ static void test_rollback_detected(void **state) {
   assert_status(test_get(fresh, "r", buf, sizeof(buf)), LOGSTATE_NOT_FOUND);
   logstate_free(fresh);
   logstate_free(ls);
+}
+
+static void meta_store_id(const test_redis *s, char *buf, size_t n) {
+  redisReply *r = test_redis_cmd(s, "HGET {%s}:meta store_id", prefix);
+  assert_int_equal(r->type, REDIS_REPLY_STRING);
+  snprintf(buf, n, "%s", r->str);
+  freeReplyObject(r);
+}
+
+static long long exists(const test_redis *s, const char *key_fmt) {
+  redisReply *r = test_redis_cmd(s, key_fmt, prefix);
+  long long n = r->integer;
+  freeReplyObject(r);
+  return n;
+}
+
+/* A pinned store_id: init and every new connection refuse a namespace that
+ * was reset (FLUSHALL, a restart without the AOF) or is another store, and
+ * write nothing; create=no refuses to create one. */
+static void test_store_identity(void **state) {
+  (void)state;
+  test_redis own;
+  assert_int_equal(test_redis_start(&own, NULL), 0);
+  logstate *ls = open_init(&own, NULL);
+  char id[80], pinned[256], url[256];
+  assert_status(test_put(ls, "log", "v1"), LOGSTATE_OK);
+  meta_store_id(&own, id, sizeof(id));
+  logstate_free(ls);
+  snprintf(pinned, sizeof(pinned), "redis://127.0.0.1:%d/?prefix=%s&store_id=%s&timeout_ms=2000", own.port, prefix, id);
+  assert_status(logstate_open(&ls, pinned), LOGSTATE_OK);
+  assert_status(logstate_init(ls), LOGSTATE_OK);
+  test_expect_stored(ls, "log", "v1");
+  logstate_info info;
+  assert_status(logstate_describe(ls, &info), LOGSTATE_OK);
+  assert_string_equal(info.store_id, id);
+
+  /* Another store's ID. */
+  logstate *other = NULL;
+  snprintf(url, sizeof(url), "redis://127.0.0.1:%d/?prefix=%s&store_id=0123456789abcdef0123456789abcdef", own.port,
+           prefix);
+  assert_status(logstate_open(&other, url), LOGSTATE_OK);
+  assert_status(logstate_init(other), LOGSTATE_FAILED_PRECONDITION);
+  expect_error_mentions("another store");
+  logstate_free(other);
+
+  /* The server restarts without its data (the AOF lost): the pinned handle's
+   * reconnect refuses it, and nothing is created. */
+  test_redis_kill9(&own);
+  char cmd[1000];
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'/appendonlydir '%s'/*.aof '%s'/dump.rdb", own.dir, own.dir, own.dir);
+  assert_int_equal(system(cmd), 0);
+  assert_int_equal(test_redis_restart(&own), 0);
+  char buf[32];
+  assert_status(test_get(ls, "log", buf, sizeof(buf)), LOGSTATE_FAILED_PRECONDITION);
+  expect_error_mentions("reset");
+  assert_status(test_put(ls, "log", "v2"), LOGSTATE_FAILED_PRECONDITION);
+  assert_status(logstate_init(ls), LOGSTATE_FAILED_PRECONDITION);
+  assert_int_equal(
+      exists(&own, "EXISTS {%s}:meta") + exists(&own, "EXISTS {%s}:logs") + exists(&own, "EXISTS {%s}:log:log"), 0);
+  logstate_free(ls);
+
+  /* create=no: init refuses an empty namespace, and writes nothing. */
+  snprintf(url, sizeof(url), "redis://127.0.0.1:%d/?prefix=%s&create=no", own.port, prefix);
+  assert_status(logstate_open(&ls, url), LOGSTATE_OK);
+  assert_status(logstate_init(ls), LOGSTATE_FAILED_PRECONDITION);
+  expect_error_mentions("create=no");
+  assert_int_equal(exists(&own, "EXISTS {%s}:meta"), 0);
+  logstate_free(ls);
+  const char *bad[] = {"store_id=", "store_id=a%2Fb", "create=maybe", "store_id=a&store_id=b"};
+  for (size_t i = 0; i < 4; i++) {
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/?%s", own.port, bad[i]);
+    if (logstate_open(&ls, url) != LOGSTATE_INVALID_ARGUMENT)
+      fail_msg("%s was accepted", url);
+  }
+  test_redis_stop(&own);
 }
 
 typedef struct found {
@@ -1127,6 +1208,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_damaged_logs),
       cmocka_unit_test(test_verify),
       cmocka_unit_test(test_rollback_detected),
+      cmocka_unit_test(test_store_identity),
       cmocka_unit_test(test_server_out_of_memory),
       cmocka_unit_test(test_guard_size),
       cmocka_unit_test(test_replicas),

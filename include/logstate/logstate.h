@@ -189,6 +189,7 @@ typedef enum logstate_durability {
 typedef struct logstate_info {
   const char *backend;            /* "memory", "sqlite", "redis", ...: static, never NULL */
   logstate_durability durability; /* as far as logstate_init() found */
+  char store_id[65];              /* the store's identity, once logstate_init() read it ("": none) */
 } logstate_info;
 
 /**

@@ -11,13 +11,13 @@
  *
  * Query keys: prefix, pool, connect_timeout_ms, timeout_ms, durability
  * (require|warn|ignore), min_replicas, replica_timeout_ms, guard (none|size),
- * db (for redis+unix). An IPv6 host is written in brackets: redis://[::1]:6379.
- * Without a password in the URL or the options, $LOGSTATE_REDIS_PASSWORD is
- * used when set, so that the password need not appear in a process list.
+ * store_id (pin the store), create (yes|no), db (for redis+unix). An IPv6 host is written in brackets:
+ * redis://[::1]:6379. Without a password in the URL or the options, $LOGSTATE_REDIS_PASSWORD is used when set, so that
+ * the password need not appear in a process list.
  *
  * Key layout (a contract; see README "Operating with Redis"): with namespace
  * N, `{N}:logs` (SET of log IDs), `{N}:log:<logID>` (HASH: checkpoint,
- * version, updated_ms), `{N}:meta` (HASH: schema = 1). The hash tag {N} keeps
+ * version, updated_ms), `{N}:meta` (HASH: schema = 1, store_id, created_ms). The hash tag {N} keeps
  * every key in one Redis Cluster slot.
  *
  * Requires Redis 5.0 or later (7.0 is tested).
@@ -76,9 +76,17 @@ typedef struct logstate_redis_options {
    *  from the thread that runs the operation; must be thread-safe. */
   void (*log)(void *log_arg, const char *message);
   void *log_arg;
+  /* --- version 2 --- */
+  /** The store this handle must find (`logstate check` prints it): init and
+   *  every new connection refuse, with FAILED_PRECONDITION, a namespace
+   *  whose store_id is missing (reset) or differs (another store). NULL: any.
+   *  1 to 64 characters of [A-Za-z0-9_-]. */
+  const char *store_id;
+  /** Non-zero: init refuses to create a namespace that does not exist. */
+  int no_create;
 } logstate_redis_options;
 
-#define LOGSTATE_REDIS_OPTIONS_VERSION 1
+#define LOGSTATE_REDIS_OPTIONS_VERSION 2
 #define LOGSTATE_REDIS_OPTIONS_INIT                                                                                    \
   { .version = LOGSTATE_REDIS_OPTIONS_VERSION }
 

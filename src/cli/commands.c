@@ -275,6 +275,8 @@ int cli_check(const char *url, int argc, char **argv) {
     return EXIT_ERROR;
   }
   unsigned int d = (unsigned int)info.durability;
+  if (info.store_id[0])
+    printf("store_id: %s\n", info.store_id);
   printf("ok: %s backend reachable, schema accepted, %s, %zu log%s\n", info.backend,
          d < sizeof(durability) / sizeof(durability[0]) ? durability[d] : "durability unknown", n, n == 1 ? "" : "s");
   return cli_finish_output(stdout, "standard output");

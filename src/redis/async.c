@@ -310,9 +310,10 @@ static void rd_submit(ls_adriver *drv, ls_areq *r) {
     return;
   }
   if (d->ac == NULL && !evtimer_pending(d->reconnect_timer, NULL))
-    ls_ra_connect_now(d);
+    ls_ra_connect_now(d); /* a new connection sends what waits, this request included */
   if (d->ac) {
-    ls_ra_send_plan(q);
+    if (q->state == RQ_WAITING)
+      ls_ra_send_plan(q);
   } else if (d->resolving) { /* sent when the address is known; the timeout runs already */
     unsigned int ms = ls_rp_timeout_ms(&d->p, &q->op);
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};

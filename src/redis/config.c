@@ -21,6 +21,7 @@
 #define MAX_POOL 1024u
 #define MAX_PREFIX_LEN 256
 #define DEFAULT_PREFIX "logstate"
+#define STORE_ID_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
 
 /* --- configuration ------------------------------------------------------ */
 
@@ -34,6 +35,7 @@ void ls_redis_config_free(ls_redis_config *c) {
     memset(c->password, 0, strlen(c->password));
   free(c->password);
   free(c->prefix);
+  free(c->store_id);
   free(c->key_logs);
   free(c->key_meta);
   free(c->key_log_prefix);
@@ -43,9 +45,12 @@ void ls_redis_config_free(ls_redis_config *c) {
 /* Checks every field of `o`; *password gets the password to use (the
  * option, else $LOGSTATE_REDIS_PASSWORD, else NULL). */
 static logstate_status check_options(const logstate_redis_options *o, const char **password) {
-  if (o->version != LOGSTATE_REDIS_OPTIONS_VERSION)
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "redis: options version %u is not supported (expected %u)", o->version,
+  if (o->version < 1 || o->version > LOGSTATE_REDIS_OPTIONS_VERSION)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "redis: options version %u is not supported (1 to %u)", o->version,
                   LOGSTATE_REDIS_OPTIONS_VERSION);
+  const char *id = o->version >= 2 ? o->store_id : NULL; /* a version-1 struct ends before it */
+  if (id && (id[0] == '\0' || strlen(id) > 64 || strspn(id, STORE_ID_CHARS) != strlen(id)))
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "redis: store_id must be 1 to 64 of [A-Za-z0-9_-]");
   const char *prefix = o->prefix ? o->prefix : DEFAULT_PREFIX;
   if (prefix[0] == '\0' || strlen(prefix) > MAX_PREFIX_LEN)
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "redis: prefix must be 1 to %d bytes", MAX_PREFIX_LEN);
@@ -106,10 +111,13 @@ logstate_status ls_redis_config_from_options(ls_redis_config *c, const logstate_
   c->min_replicas = o->min_replicas;
   c->replica_timeout_ms = o->replica_timeout_ms ? o->replica_timeout_ms : DEFAULT_REPLICA_TIMEOUT_MS;
   c->guard = o->guard;
+  c->store_id = o->version >= 2 ? dup_or_null(o->store_id) : NULL;
+  c->create = !(o->version >= 2 && o->no_create);
   c->log = o->log;
   c->log_arg = o->log_arg;
   if (!c->host || (o->unix_path && !c->unix_path) || (o->user && o->user[0] && !c->user) ||
-      (password && !c->password) || !c->prefix || ls_redis_derive_keys(c) != LOGSTATE_OK) {
+      (o->version >= 2 && o->store_id && !c->store_id) || (password && !c->password) || !c->prefix ||
+      ls_redis_derive_keys(c) != LOGSTATE_OK) {
     ls_redis_config_free(c);
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory");
   }
@@ -118,7 +126,7 @@ logstate_status ls_redis_config_from_options(ls_redis_config *c, const logstate_
 
 typedef struct url_parts {
   logstate_redis_options o;
-  char *strings[6]; /* decoded strings the options point at */
+  char *strings[7]; /* decoded strings the options point at */
   int nstrings;
 } url_parts;
 
@@ -146,7 +154,9 @@ static logstate_status decode(url_parts *p, const char *s, size_t n, const char 
              : ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis URL: out of memory");
 }
 
-#define REDIS_KEYS "prefix, pool, connect_timeout_ms, timeout_ms, durability, min_replicas, replica_timeout_ms, guard"
+#define REDIS_KEYS                                                                                                     \
+  "prefix, pool, connect_timeout_ms, timeout_ms, durability, min_replicas, replica_timeout_ms, guard, store_id, "      \
+  "create"
 
 /* A value from a fixed list: its index, or -1. */
 static int choice(const ls_query_param *p, const char *const *names, int n) {
@@ -180,6 +190,17 @@ static logstate_status parse_param(url_parts *p, const ls_query_param *q, int is
     int i = choice(q, durability, 3);
     o->durability = (logstate_redis_durability)(i < 0 ? 0 : i);
     return i < 0 ? URL_ERR("redis URL: durability must be require, warn or ignore") : LOGSTATE_OK;
+  }
+  if (ls_query_is(q, "store_id")) {
+    if (o->store_id)
+      return URL_ERR("redis URL: store_id is given twice");
+    return decode(p, q->val, q->val_len, &o->store_id);
+  }
+  if (ls_query_is(q, "create")) {
+    static const char *const yes_no[] = {"yes", "no"};
+    int i = choice(q, yes_no, 2);
+    o->no_create = i == 1;
+    return i < 0 ? URL_ERR("redis URL: create must be yes or no") : LOGSTATE_OK;
   }
   if (ls_query_is(q, "guard")) {
     int i = choice(q, guard, 2);

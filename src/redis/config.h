@@ -22,6 +22,8 @@ typedef struct ls_redis_config {
   unsigned int min_replicas;
   unsigned int replica_timeout_ms;
   logstate_redis_guard guard;
+  char *store_id; /* pinned: init and every connection refuse another store */
+  int create;     /* init may create the namespace */
   void (*log)(void *log_arg, const char *message);
   void *log_arg;
   /* Derived key names: {N}:logs, {N}:meta and the {N}:log: prefix. */

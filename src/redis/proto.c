@@ -107,6 +107,8 @@ static void plan_connect(const ls_redis_config *c, ls_rp_plan *plan) {
     add(plan, 2, (const char *[]){"SELECT", plan->num[0]}, NULL);
   }
   add(plan, 1, (const char *[]){"PING"}, NULL);
+  if (c->store_id) /* a pinned store: every connection checks it is still the same one */
+    add(plan, 3, (const char *[]){"HGET", c->key_meta, "store_id"}, NULL);
 }
 
 /* The set script's calling convention (lua/set.lua): KEYS log, index; ARGV
@@ -163,7 +165,7 @@ void ls_rp_plan_next(const ls_redis_proto *p, ls_rp_op *op, ls_rp_plan *plan) {
     plan_connect(c, plan);
     break;
   case LS_RP_INIT:
-    ls_rp_plan_init(p, plan);
+    ls_rp_plan_init(p, op, plan);
     break;
   case LS_RP_GET:
     plan_state(c, op, plan);
@@ -206,7 +208,7 @@ static logstate_status judge_connect(const ls_redis_config *c, const redisReply 
     return ls_redis_reply_error(c, r[i - 1], "SELECT", NULL, 0);
   if (r[i]->type == REDIS_REPLY_ERROR)
     return ls_redis_reply_error(c, r[i], "PING", NULL, 0);
-  return LOGSTATE_OK;
+  return c->store_id ? ls_rp_check_store_id(c, r[i + 1]) : LOGSTATE_OK;
 }
 
 static logstate_status judge_logs(const ls_redis_config *c, ls_rp_op *op, const redisReply *r) {
@@ -424,8 +426,7 @@ int ls_rp_judge(ls_redis_proto *p, ls_rp_op *op, const redisReply *const *r, int
     *st = judge_connect(c, r);
     return 1;
   case LS_RP_INIT:
-    *st = ls_rp_judge_init(p, r, n);
-    return 1;
+    return ls_rp_judge_init(p, op, r, n, st);
   case LS_RP_GET:
     *st = judge_get(c, op, r);
     return 1;

@@ -29,6 +29,8 @@ typedef struct ls_redis_proto {
   atomic_uint_fast64_t conflicts;      /* sets that found another version */
   atomic_uint_fast64_t script_reloads; /* NOSCRIPT recoveries */
   atomic_int durability;               /* logstate_durability the last init found */
+  char store_id[65];                   /* the namespace's, once an init read it */
+  atomic_int has_store_id;
 } ls_redis_proto;
 
 typedef enum {
@@ -81,6 +83,7 @@ typedef struct ls_rp_op {
                * current state, from the script's CONFLICT reply */
   char **ids; /* LOGS */
   size_t n;
+  char scratch[40];          /* INIT: the store_id to create */
   struct ls_rp_walk *walk;   /* VERIFY: its state (proto_verify.c) */
   logstate_verify_fn report; /* VERIFY: inputs */
   void *report_arg;
@@ -125,8 +128,11 @@ void ls_rp_cmd_set(ls_rp_cmd *c, int argc, const char *const *argv, const size_t
 /* SCRIPT LOAD of the set script. */
 void ls_rp_cmd_script_load(ls_rp_cmd *c);
 /* The INIT op's plan and judge (proto_init.c). */
-void ls_rp_plan_init(const ls_redis_proto *p, ls_rp_plan *plan);
-logstate_status ls_rp_judge_init(ls_redis_proto *p, const redisReply *const *r, int n);
+void ls_rp_plan_init(const ls_redis_proto *p, ls_rp_op *op, ls_rp_plan *plan);
+int ls_rp_judge_init(ls_redis_proto *p, ls_rp_op *op, const redisReply *const *r, int n, logstate_status *st);
+/* A reply to HGET {N}:meta store_id against the pinned store_id (if any):
+ * FAILED_PRECONDITION when missing or different. */
+logstate_status ls_rp_check_store_id(const ls_redis_config *c, const redisReply *id);
 
 /* HMGET version checkpoint, SISMEMBER index log_id: one log's state and
  * whether the index lists it (2 commands appended to `plan`). */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "redis/proto.h"
 
@@ -42,70 +43,153 @@ static int config_value(const redisReply *r, char *buf, size_t bufsz, char *why,
 
 #define MIN_REDIS_MAJOR 5
 
-/* The init pipeline, in this order; the last four only when durability is
- * checked. */
-enum {
-  R_INFO_SERVER,
-  R_META_SETNX,
-  R_META_GET,
-  R_SCRIPT_LOAD,
-  R_APPENDONLY,
-  R_APPENDFSYNC,
-  R_INFO_PERSIST,
-  R_EVICTION
-};
+/* Step 0 of init reads and checks, and writes nothing: the server version,
+ * the namespace's meta (schema, store_id) and, unless durability=ignore,
+ * the settings that decide whether an acknowledged write survives a crash.
+ * Only when all of it is acceptable does step 1 write: the schema, a new
+ * store_id and created_ms where missing (HSETNX), and the set script. */
+enum { R_INFO_SERVER, R_META, R_APPENDONLY, R_APPENDFSYNC, R_INFO_PERSIST, R_EVICTION };
+enum { W_SCHEMA, W_STORE_ID, W_CREATED, W_GET_ID, W_SCRIPT_LOAD };
 
-static size_t durability_problems(const redisReply *const *rr, char *problems, size_t psize);
+/* A new store ID: 32 hex digits from the system's random source. */
+static int new_store_id(char out[33]) {
+  unsigned char raw[16];
+  FILE *f = fopen("/dev/urandom", "rb");
+  int ok = f && fread(raw, 1, sizeof(raw), f) == sizeof(raw);
+  if (f)
+    fclose(f);
+  for (size_t i = 0; ok && i < sizeof(raw); i++)
+    snprintf(out + 2 * i, 3, "%02x", raw[i]);
+  return ok;
+}
 
-void ls_rp_plan_init(const ls_redis_proto *p, ls_rp_plan *plan) {
+void ls_rp_plan_init(const ls_redis_proto *p, ls_rp_op *op, ls_rp_plan *plan) {
   const ls_redis_config *c = &p->cfg;
   ls_rp_cmd *cmd = plan->cmd;
+  if (op->step == 1) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    snprintf(plan->num[0], sizeof(plan->num[0]), "%lld", (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+    ls_rp_cmd_set(&cmd[W_SCHEMA], 4, (const char *[]){"HSETNX", c->key_meta, "schema", "1"}, NULL);
+    ls_rp_cmd_set(&cmd[W_STORE_ID], 4, (const char *[]){"HSETNX", c->key_meta, "store_id", op->scratch}, NULL);
+    ls_rp_cmd_set(&cmd[W_CREATED], 4, (const char *[]){"HSETNX", c->key_meta, "created_ms", plan->num[0]}, NULL);
+    ls_rp_cmd_set(&cmd[W_GET_ID], 3, (const char *[]){"HGET", c->key_meta, "store_id"}, NULL);
+    ls_rp_cmd_script_load(&cmd[W_SCRIPT_LOAD]);
+    plan->n = 5;
+    return;
+  }
   ls_rp_cmd_set(&cmd[R_INFO_SERVER], 2, (const char *[]){"INFO", "server"}, NULL);
-  ls_rp_cmd_set(&cmd[R_META_SETNX], 4, (const char *[]){"HSETNX", c->key_meta, "schema", "1"}, NULL);
-  ls_rp_cmd_set(&cmd[R_META_GET], 3, (const char *[]){"HGET", c->key_meta, "schema"}, NULL);
-  ls_rp_cmd_script_load(&cmd[R_SCRIPT_LOAD]);
-  plan->n = 4;
+  ls_rp_cmd_set(&cmd[R_META], 4, (const char *[]){"HMGET", c->key_meta, "schema", "store_id"}, NULL);
+  plan->n = 2;
   if (c->durability == LOGSTATE_REDIS_DURABILITY_IGNORE)
     return;
   ls_rp_cmd_set(&cmd[R_APPENDONLY], 3, (const char *[]){"CONFIG", "GET", "appendonly"}, NULL);
   ls_rp_cmd_set(&cmd[R_APPENDFSYNC], 3, (const char *[]){"CONFIG", "GET", "appendfsync"}, NULL);
   ls_rp_cmd_set(&cmd[R_INFO_PERSIST], 2, (const char *[]){"INFO", "persistence"}, NULL);
   ls_rp_cmd_set(&cmd[R_EVICTION], 3, (const char *[]){"CONFIG", "GET", "maxmemory-policy"}, NULL);
-  plan->n = 8;
+  plan->n = 6;
 }
 
-logstate_status ls_rp_judge_init(ls_redis_proto *p, const redisReply *const *rr, int n) {
+static logstate_status judge_durability(ls_redis_proto *p, const redisReply *const *rr, int n);
+static size_t durability_problems(const redisReply *const *rr, char *problems, size_t psize);
+
+/* The namespace's meta: refused when of another schema, when missing and
+ * not to be created, or when a pinned store_id is missing or differs. */
+static logstate_status judge_meta(ls_redis_proto *p, const redisReply *m) {
   const ls_redis_config *c = &p->cfg;
-  int durable = n == 8; /* the durability replies are there */
-  char buf[128], q[LS_QUOTE_BUFSZ];
-  /* Permission and availability errors first: they explain the rest. */
-  const redisReply *all[] = {rr[R_INFO_SERVER], rr[R_META_SETNX], rr[R_META_GET], rr[R_SCRIPT_LOAD]};
-  const char *what[] = {"INFO server", "writing the schema to the meta key", "reading the meta key",
-                        "SCRIPT LOAD of the set script"};
-  for (size_t i = 0; i < 4; i++)
-    if (all[i]->type == REDIS_REPLY_ERROR)
-      return ls_redis_reply_error(c, all[i], what[i], i == 1 || i == 2 ? c->key_meta : NULL, c->key_meta_len);
-
-  if (!info_field(rr[R_INFO_SERVER], "redis_version", buf, sizeof(buf)))
-    return ls_err(LOGSTATE_INTERNAL, "redis: INFO server has no redis_version");
-  if (atoi(buf) < MIN_REDIS_MAJOR)
-    return ls_err(LOGSTATE_FAILED_PRECONDITION,
-                  "redis: server version %s is too old; logstate needs Redis %d.0 or later", buf, MIN_REDIS_MAJOR);
-
-  const redisReply *m = rr[R_META_GET];
-  if (m->type != REDIS_REPLY_STRING)
-    return ls_redis_unexpected("HGET schema", m);
-  if (m->len != 1 || m->str[0] != '1')
+  char q[LS_QUOTE_BUFSZ];
+  if (m->type == REDIS_REPLY_ERROR)
+    return ls_redis_reply_error(c, m, "reading the meta key", c->key_meta, c->key_meta_len);
+  if (m->type != REDIS_REPLY_ARRAY || m->elements != 2)
+    return ls_redis_unexpected("HMGET meta", m);
+  const redisReply *schema = m->element[0], *id = m->element[1];
+  if (schema->type == REDIS_REPLY_STRING && (schema->len != 1 || schema->str[0] != '1'))
     return ls_err(LOGSTATE_FAILED_PRECONDITION,
                   "redis: %s has schema %s; this version of logstate knows schema 1 only (is the prefix shared with "
                   "another application, or was the store written by a newer logstate?)",
-                  c->key_meta, ls_quote(q, sizeof(q), m->str, m->len));
+                  c->key_meta, ls_quote(q, sizeof(q), schema->str, schema->len));
+  if (schema->type != REDIS_REPLY_STRING && !c->create)
+    return ls_err(LOGSTATE_FAILED_PRECONDITION,
+                  "redis: there is no logstate store in namespace %s (%s is missing) and create=no", c->prefix,
+                  c->key_meta);
+  return ls_rp_check_store_id(c, id);
+}
 
-  const redisReply *s = rr[R_SCRIPT_LOAD];
+logstate_status ls_rp_check_store_id(const ls_redis_config *c, const redisReply *id) {
+  char q[LS_QUOTE_BUFSZ];
+  if (c->store_id == NULL)
+    return LOGSTATE_OK;
+  if (id->type == REDIS_REPLY_ERROR)
+    return ls_redis_reply_error(c, id, "reading the store_id", c->key_meta, c->key_meta_len);
+  if (id->type != REDIS_REPLY_STRING)
+    return ls_err(LOGSTATE_FAILED_PRECONDITION,
+                  "redis: namespace %s has no store_id, but store %s was expected: the store was reset (flushed, "
+                  "restarted without its AOF, failed over to an empty replica) or this is another store",
+                  c->prefix, c->store_id);
+  if (id->len != strlen(c->store_id) || memcmp(id->str, c->store_id, id->len) != 0)
+    return ls_err(LOGSTATE_FAILED_PRECONDITION,
+                  "redis: namespace %s is store %s, but store %s was expected: the store was reset or this is another "
+                  "store",
+                  c->prefix, ls_quote(q, sizeof(q), id->str, id->len), c->store_id);
+  return LOGSTATE_OK;
+}
+
+static int judge_checks(ls_redis_proto *p, ls_rp_op *op, const redisReply *const *rr, int n, logstate_status *st) {
+  char buf[128];
+  if (rr[R_INFO_SERVER]->type == REDIS_REPLY_ERROR) {
+    *st = ls_redis_reply_error(&p->cfg, rr[R_INFO_SERVER], "INFO server", NULL, 0);
+    return 1;
+  }
+  if (!info_field(rr[R_INFO_SERVER], "redis_version", buf, sizeof(buf))) {
+    *st = ls_err(LOGSTATE_INTERNAL, "redis: INFO server has no redis_version");
+    return 1;
+  }
+  if (atoi(buf) < MIN_REDIS_MAJOR) {
+    *st = ls_err(LOGSTATE_FAILED_PRECONDITION,
+                 "redis: server version %s is too old; logstate needs Redis %d.0 or later", buf, MIN_REDIS_MAJOR);
+    return 1;
+  }
+  if ((*st = judge_meta(p, rr[R_META])) != LOGSTATE_OK || (*st = judge_durability(p, rr, n)) != LOGSTATE_OK)
+    return 1;
+  if (!new_store_id(op->scratch)) {
+    *st = ls_err(LOGSTATE_INTERNAL, "redis: cannot read /dev/urandom for a new store_id");
+    return 1;
+  }
+  op->step = 1; /* everything checked: now write */
+  return 0;
+}
+
+static logstate_status judge_writes(ls_redis_proto *p, const redisReply *const *rr) {
+  const ls_redis_config *c = &p->cfg;
+  static const char *const what[] = {"writing the schema", "writing the store_id", "writing created_ms",
+                                     "reading the store_id", "SCRIPT LOAD of the set script"};
+  for (int i = 0; i < 5; i++)
+    if (rr[i]->type == REDIS_REPLY_ERROR)
+      return ls_redis_reply_error(c, rr[i], what[i], i < 4 ? c->key_meta : NULL, c->key_meta_len);
+  const redisReply *id = rr[W_GET_ID], *s = rr[W_SCRIPT_LOAD];
   if (s->type != REDIS_REPLY_STRING || s->len != 40 || strncasecmp(s->str, ls_lua_set_sha1, 40) != 0)
     return ls_err(LOGSTATE_INTERNAL, "redis: SCRIPT LOAD returned an unexpected SHA1 for the set script");
+  logstate_status st = ls_rp_check_store_id(c, id); /* another process may have created it meanwhile */
+  if (st == LOGSTATE_OK && id->type == REDIS_REPLY_STRING && id->len < sizeof(p->store_id) &&
+      atomic_load(&p->has_store_id) == 0) {
+    memcpy(p->store_id, id->str, id->len);
+    p->store_id[id->len] = '\0';
+    atomic_store(&p->has_store_id, 1);
+  }
+  return st;
+}
 
-  if (!durable) {
+int ls_rp_judge_init(ls_redis_proto *p, ls_rp_op *op, const redisReply *const *rr, int n, logstate_status *st) {
+  if (op->step == 0)
+    return judge_checks(p, op, rr, n, st);
+  *st = judge_writes(p, rr);
+  return 1;
+}
+
+/* The durability replies of step 0 (none with durability=ignore). */
+static logstate_status judge_durability(ls_redis_proto *p, const redisReply *const *rr, int n) {
+  const ls_redis_config *c = &p->cfg;
+  if (n != 6) {
     atomic_store(&p->durability, LOGSTATE_DURABILITY_UNKNOWN);
     return LOGSTATE_OK;
   }

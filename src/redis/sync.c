@@ -437,6 +437,11 @@ static uint64_t rd_txn_version(logstate_backend *be, logstate_backend_txn *t) {
   return t->open.version;
 }
 
+static void rd_store_id(logstate_backend *be, char *buf, size_t size) {
+  redis_backend *b = (redis_backend *)be;
+  snprintf(buf, size, "%s", atomic_load(&b->p.has_store_id) ? b->p.store_id : "");
+}
+
 static logstate_durability rd_durability(logstate_backend *be) {
   return (logstate_durability)atomic_load(&((redis_backend *)be)->p.durability);
 }
@@ -457,6 +462,7 @@ static const logstate_backend_methods redis_methods = {
     .cas = rd_cas,
     .verify = rd_verify,
     .txn_version = rd_txn_version,
+    .store_id = rd_store_id,
 };
 
 static logstate_status backend_new(logstate_backend **out, ls_redis_config *cfg) {

@@ -130,6 +130,11 @@ typedef struct logstate_backend_methods {
    *  core can tell a store that went back (rollback detection). May
    *  provide. */
   uint64_t (*txn_version)(logstate_backend *be, logstate_backend_txn *txn);
+
+  /** Copies the store's identity (NUL-terminated, at most size - 1 bytes)
+   *  into buf, or "" when it has none or init has not read it. Thread-safe.
+   *  May provide. */
+  void (*store_id)(logstate_backend *be, char *buf, size_t size);
 } logstate_backend_methods;
 
 /** The first member of every backend struct. */
