@@ -84,11 +84,16 @@ double m_rb_hset(bench *b, const figure *f) {
 }
 
 /* The set script as logstate sends it, on a new log each time (version 0
- * expected), so that every call writes: HMGET, SADD, HSET, one fsync. */
+ * expected), so that every call writes: HMGET, SISMEMBER, SADD, HSET, one
+ * fsync. redis-benchmark draws each __rand_int__ on its own, so the key and
+ * the log ID differ; the index is drawn too, so that a log ID drawn twice is
+ * not found listed (the script refuses a first set of a listed log). */
 static double evalsha(bench *b, int n, int clients, int pipeline) {
   char args[512];
-  snprintf(args, sizeof(args),
-           "EVALSHA %s 2 '{logstate}:log:rb/__rand_int__' '{logstate}:logs' 0 '%s' 'rb/__rand_int__' none", b->sha, cp);
+  snprintf(
+      args, sizeof(args),
+      "EVALSHA %s 2 '{logstate}:log:rb/__rand_int__' '{logstate}:logs-rb/__rand_int__' 0 '%s' 'rb/__rand_int__' none",
+      b->sha, cp);
   return rb(b, n, clients, pipeline, args);
 }
 
