@@ -37,6 +37,21 @@ void ls_sort_unique(char **ids, size_t *n);
 /* Constructor of the in-memory backend, from what follows "memory:". */
 logstate_status ls_memory_backend_new(logstate_backend **out, const char *name);
 
+/* --- store_id.c: store identity, shared by the backends that keep one ---- */
+
+#define LS_STORE_ID_MAX 64
+/* INVALID_ARGUMENT unless `id` is NULL or 1 to 64 of [A-Za-z0-9_-]. */
+logstate_status ls_store_id_check_arg(const char *backend, const char *id);
+/* A new store ID, 32 hex digits from /dev/urandom: 1, or 0 if unreadable. */
+int ls_store_id_new(char out[33]);
+/* FAILED_PRECONDITION: `store` (e.g. "namespace logstate") holds no store
+ * (`what` says how that was seen) and the caller said create=no. */
+logstate_status ls_store_absent(const char *backend, const char *store, const char *what);
+/* OK when nothing is pinned or `found` (NULL: none) equals `pinned`; else
+ * FAILED_PRECONDITION saying the store was reset or is another store. */
+logstate_status ls_store_id_compare(const char *backend, const char *store, const char *pinned, const char *found,
+                                    size_t found_len);
+
 /* --- url.c: what every URL scheme shares ------------------------------- */
 
 /* Percent-decodes s[0..n) into a new string. NULL and *bad set on a bad
@@ -61,6 +76,8 @@ int ls_query_is(const ls_query_param *p, const char *key);
 logstate_status ls_query_unknown(const char *what, const ls_query_param *p, const char *known);
 /* The parameter's value as a whole number in [min, max], else
  * INVALID_ARGUMENT naming the key and the range. */
+/* 1 for "yes", 0 for "no"; else -1 with INVALID_ARGUMENT recorded. */
+int ls_query_yes_no(const char *what, const ls_query_param *p);
 logstate_status ls_query_uint(const char *what, const ls_query_param *p, unsigned long min, unsigned long max,
                               unsigned int *out);
 

@@ -17,8 +17,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "internal.h"
 #include "logstate/sqlite.h"
+#include "sqlite_int.h"
 
 #define DEFAULT_BUSY_TIMEOUT_MS 5000
 #define MAX_BUSY_TIMEOUT_MS 3600000u
@@ -27,6 +27,10 @@ typedef struct sq_backend {
   logstate_backend base;
   sqlite3 *db;
   pthread_mutex_t mu;
+  char *path; /* for messages */
+  char *pin;  /* the pinned store_id, or NULL */
+  int create;
+  char store_id[LS_STORE_ID_MAX + 1]; /* once init read it; under mu */
 } sq_backend;
 
 typedef struct snapshot {
@@ -44,8 +48,7 @@ struct logstate_backend_txn {
 
 static const logstate_backend_methods sq_methods;
 
-/* Maps an SQLite result code to a status, with SQLite's message. */
-static logstate_status sq_err(sq_backend *b, int rc, const char *what) {
+logstate_status ls_sqlite_err(sqlite3 *db, int rc, const char *what) {
   logstate_status st;
   switch (rc & 0xff) {
   case SQLITE_BUSY:
@@ -69,10 +72,14 @@ static logstate_status sq_err(sq_backend *b, int rc, const char *what) {
     st = LOGSTATE_INTERNAL; /* CORRUPT, NOTADB, unexpected errors */
     break;
   }
-  const char *msg = b && b->db ? sqlite3_errmsg(b->db) : sqlite3_errstr(rc);
+  const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
   if (strstr(msg, "no such table"))
     return ls_err(LOGSTATE_FAILED_PRECONDITION, "sqlite: %s: %s (call logstate_init first)", what, msg);
   return ls_err(st, "sqlite: %s: %s", what, msg);
+}
+
+static logstate_status sq_err(sq_backend *b, int rc, const char *what) {
+  return ls_sqlite_err(b ? b->db : NULL, rc, what);
 }
 
 static int exec(sq_backend *b, const char *sql) { return sqlite3_exec(b->db, sql, NULL, NULL, NULL); }
@@ -130,11 +137,16 @@ static logstate_status read_snapshot(sq_backend *b, const char *id, size_t id_le
 static logstate_status sq_init(logstate_backend *be) {
   sq_backend *b = (sq_backend *)be;
   pthread_mutex_lock(&b->mu);
-  int rc = exec(b, "CREATE TABLE IF NOT EXISTS chkpts (logID BLOB PRIMARY KEY, chkpt BLOB, range BLOB);"
-                   "CREATE TABLE IF NOT EXISTS logstate_versions (logID BLOB PRIMARY KEY, version INTEGER NOT NULL);");
-  logstate_status st = rc == SQLITE_OK ? LOGSTATE_OK : sq_err(b, rc, "creating the tables");
+  logstate_status st = ls_sqlite_identity(b->db, b->path, b->pin, b->create, b->store_id);
   pthread_mutex_unlock(&b->mu);
   return st;
+}
+
+static void sq_store_id(logstate_backend *be, char *buf, size_t size) {
+  sq_backend *b = (sq_backend *)be;
+  pthread_mutex_lock(&b->mu);
+  snprintf(buf, size, "%s", b->store_id);
+  pthread_mutex_unlock(&b->mu);
 }
 
 static logstate_status sq_logs(logstate_backend *be, char ***out_ids, size_t *out_n) {
@@ -312,6 +324,8 @@ static void sq_free(logstate_backend *be) {
   sq_backend *b = (sq_backend *)be;
   sqlite3_close(b->db);
   pthread_mutex_destroy(&b->mu);
+  free(b->path);
+  free(b->pin);
   free(b);
 }
 
@@ -378,6 +392,7 @@ static const logstate_backend_methods sq_methods = {
     .durability = sq_durability,
     .verify = sq_verify,
     .txn_version = sq_txn_version,
+    .store_id = sq_store_id,
 };
 
 /* Runs a pragma and returns its first column as text in buf. */
@@ -415,42 +430,79 @@ static logstate_status check_directory(const char *path) {
   return st;
 }
 
-static logstate_status backend_new(logstate_backend **out, const char *path, const logstate_sqlite_options *so) {
-  if (so && so->version != LOGSTATE_SQLITE_OPTIONS_VERSION)
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "sqlite: options version %u is not supported", so->version);
+/* Checks the options; *busy gets the busy timeout to use. */
+static logstate_status check_options(const logstate_sqlite_options *so, const char *path, unsigned int *busy) {
+  if (so && (so->version < 1 || so->version > LOGSTATE_SQLITE_OPTIONS_VERSION))
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "sqlite: options version %u is not supported (1 to %u)", so->version,
+                  LOGSTATE_SQLITE_OPTIONS_VERSION);
   if (path == NULL || path[0] == '\0')
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "sqlite: the database path is empty (as in sqlite:witness.db)");
-  unsigned int busy = so && so->busy_timeout_ms ? so->busy_timeout_ms : DEFAULT_BUSY_TIMEOUT_MS;
-  if (busy > MAX_BUSY_TIMEOUT_MS)
+  *busy = so && so->busy_timeout_ms ? so->busy_timeout_ms : DEFAULT_BUSY_TIMEOUT_MS;
+  if (*busy > MAX_BUSY_TIMEOUT_MS)
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "sqlite: busy_timeout_ms must be at most %u", MAX_BUSY_TIMEOUT_MS);
-  logstate_status dst = check_directory(path);
-  if (dst != LOGSTATE_OK)
-    return dst;
+  if (so && so->version >= 2 && ls_store_id_check_arg("sqlite", so->store_id) != LOGSTATE_OK)
+    return LOGSTATE_INVALID_ARGUMENT;
+  return check_directory(path);
+}
+
+/* A pinned store or create=no never creates the file: a missing file is a
+ * store that was lost or never made, not a new one. */
+static logstate_status check_missing_file(const sq_backend *b) {
+  struct stat sb;
+  if ((b->create && !b->pin) || strcmp(b->path, ":memory:") == 0 || stat(b->path, &sb) == 0)
+    return LOGSTATE_OK;
+  if (b->pin)
+    return ls_store_id_compare("sqlite", b->path, b->pin, NULL, 0);
+  return ls_store_absent("sqlite", b->path, "the file does not exist");
+}
+
+/* Opens the file and checks that WAL, synchronous=FULL and the busy
+ * timeout took effect. */
+static logstate_status open_db(sq_backend *b, unsigned int busy) {
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (b->create && !b->pin ? SQLITE_OPEN_CREATE : 0);
+  int rc = sqlite3_open_v2(b->path, &b->db, flags, NULL);
+  char v[64], want[16];
+  if (rc != SQLITE_OK)
+    return sq_err(b, rc, "opening the database");
+  if ((rc = sqlite3_busy_timeout(b->db, (int)busy)) != SQLITE_OK ||
+      (rc = pragma(b, "PRAGMA journal_mode=WAL", v, sizeof(v))) != SQLITE_OK)
+    return sq_err(b, rc, "setting journal_mode=WAL");
+  if (strcmp(v, "wal") != 0)
+    return ls_err(LOGSTATE_FAILED_PRECONDITION, "sqlite: journal_mode is %s, not wal, after PRAGMA journal_mode=WAL",
+                  v);
+  if ((rc = exec(b, "PRAGMA synchronous=FULL")) != SQLITE_OK ||
+      (rc = pragma(b, "PRAGMA synchronous", v, sizeof(v))) != SQLITE_OK)
+    return sq_err(b, rc, "setting synchronous=FULL");
+  if (strcmp(v, "2") != 0)
+    return ls_err(LOGSTATE_FAILED_PRECONDITION, "sqlite: synchronous is %s, not FULL (2): writes could be lost", v);
+  if ((rc = pragma(b, "PRAGMA busy_timeout", v, sizeof(v))) != SQLITE_OK)
+    return sq_err(b, rc, "reading busy_timeout");
+  snprintf(want, sizeof(want), "%u", busy);
+  if (strcmp(v, want) != 0)
+    return ls_err(LOGSTATE_FAILED_PRECONDITION, "sqlite: busy_timeout is %s, not %u", v, busy);
+  return LOGSTATE_OK;
+}
+
+static logstate_status backend_new(logstate_backend **out, const char *path, const logstate_sqlite_options *so) {
+  unsigned int busy = 0;
+  logstate_status st = check_options(so, path, &busy);
+  if (st != LOGSTATE_OK)
+    return st;
   sq_backend *b = calloc(1, sizeof(*b));
   if (b == NULL)
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "sqlite: out of memory");
   b->base.methods = &sq_methods;
   pthread_mutex_init(&b->mu, NULL);
-  int rc = sqlite3_open_v2(path, &b->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-  logstate_status st = LOGSTATE_OK;
-  char v[64], want[16];
-  if (rc != SQLITE_OK) {
-    st = sq_err(b, rc, "opening the database");
-  } else if ((rc = sqlite3_busy_timeout(b->db, (int)busy)) != SQLITE_OK ||
-             (rc = pragma(b, "PRAGMA journal_mode=WAL", v, sizeof(v))) != SQLITE_OK) {
-    st = sq_err(b, rc, "setting journal_mode=WAL");
-  } else if (strcmp(v, "wal") != 0) {
-    st = ls_err(LOGSTATE_FAILED_PRECONDITION, "sqlite: journal_mode is %s, not wal, after PRAGMA journal_mode=WAL", v);
-  } else if ((rc = exec(b, "PRAGMA synchronous=FULL")) != SQLITE_OK ||
-             (rc = pragma(b, "PRAGMA synchronous", v, sizeof(v))) != SQLITE_OK) {
-    st = sq_err(b, rc, "setting synchronous=FULL");
-  } else if (strcmp(v, "2") != 0) {
-    st = ls_err(LOGSTATE_FAILED_PRECONDITION, "sqlite: synchronous is %s, not FULL (2): writes could be lost", v);
-  } else if ((rc = pragma(b, "PRAGMA busy_timeout", v, sizeof(v))) != SQLITE_OK) {
-    st = sq_err(b, rc, "reading busy_timeout");
-  } else if (snprintf(want, sizeof(want), "%u", busy), strcmp(v, want) != 0) {
-    st = ls_err(LOGSTATE_FAILED_PRECONDITION, "sqlite: busy_timeout is %s, not %u", v, busy);
-  }
+  int v2 = so && so->version >= 2;
+  b->create = !(v2 && so->no_create);
+  b->path = ls_memdup(path, strlen(path));
+  b->pin = v2 && so->store_id ? ls_memdup(so->store_id, strlen(so->store_id)) : NULL;
+  if (b->path == NULL || (v2 && so->store_id && b->pin == NULL))
+    st = ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "sqlite: out of memory");
+  if (st == LOGSTATE_OK)
+    st = check_missing_file(b);
+  if (st == LOGSTATE_OK)
+    st = open_db(b, busy);
   if (st != LOGSTATE_OK) {
     sq_free(&b->base);
     return st;
@@ -459,25 +511,47 @@ static logstate_status backend_new(logstate_backend **out, const char *path, con
   return LOGSTATE_OK;
 }
 
-/* sqlite:PATH[?busy_timeout_ms=N]; PATH is percent-decoded (write a
- * literal ? as %3F). */
+#define SQLITE_KEYS "busy_timeout_ms, store_id, create"
+
+/* One query parameter into `so`; a store_id is copied into *pin. */
+static logstate_status parse_param(const ls_query_param *p, logstate_sqlite_options *so, char **pin) {
+  if (ls_query_is(p, "busy_timeout_ms"))
+    return ls_query_uint("sqlite", p, 1, MAX_BUSY_TIMEOUT_MS, &so->busy_timeout_ms);
+  if (ls_query_is(p, "create")) {
+    int yes = ls_query_yes_no("sqlite", p);
+    so->no_create = yes == 0;
+    return yes < 0 ? LOGSTATE_INVALID_ARGUMENT : LOGSTATE_OK;
+  }
+  if (!ls_query_is(p, "store_id"))
+    return ls_query_unknown("sqlite", p, SQLITE_KEYS);
+  if (*pin)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "sqlite URL: store_id is given twice");
+  if ((*pin = ls_memdup(p->val, p->val_len)) == NULL)
+    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "sqlite: out of memory");
+  so->store_id = *pin;
+  return LOGSTATE_OK;
+}
+
+/* sqlite:PATH[?key=value&...]; PATH is percent-decoded (write a literal ?
+ * as %3F). */
 logstate_status ls_sqlite_backend_from_url(logstate_backend **out, const char *url) {
   const char *rest = url + strlen("sqlite:"), *q = strchr(rest, '?');
   logstate_sqlite_options so = LOGSTATE_SQLITE_OPTIONS_INIT;
   ls_query_param p;
+  char *pin = NULL, *path = NULL;
   int more = 0, bad = 0;
   logstate_status st = LOGSTATE_OK;
   for (const char *at = q ? q + 1 : ""; st == LOGSTATE_OK && (more = ls_query_next("sqlite", &at, &p)) > 0;)
-    st = ls_query_is(&p, "busy_timeout_ms") ? ls_query_uint("sqlite", &p, 1, MAX_BUSY_TIMEOUT_MS, &so.busy_timeout_ms)
-                                            : ls_query_unknown("sqlite", &p, "busy_timeout_ms");
-  if (st != LOGSTATE_OK || more < 0)
-    return more < 0 ? LOGSTATE_INVALID_ARGUMENT : st;
-  char *path = ls_pct_decode(rest, q ? (size_t)(q - rest) : strlen(rest), &bad);
-  if (path == NULL)
-    return bad ? ls_err(LOGSTATE_INVALID_ARGUMENT, "sqlite URL: bad %%-escape in the path")
-               : ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "sqlite: out of memory");
-  st = backend_new(out, path, &so);
+    st = parse_param(&p, &so, &pin);
+  if (st == LOGSTATE_OK && more < 0)
+    st = LOGSTATE_INVALID_ARGUMENT;
+  if (st == LOGSTATE_OK && (path = ls_pct_decode(rest, q ? (size_t)(q - rest) : strlen(rest), &bad)) == NULL)
+    st = bad ? ls_err(LOGSTATE_INVALID_ARGUMENT, "sqlite URL: bad %%-escape in the path")
+             : ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "sqlite: out of memory");
+  if (st == LOGSTATE_OK)
+    st = backend_new(out, path, &so);
   free(path);
+  free(pin);
   return st;
 }
 

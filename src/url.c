@@ -101,3 +101,12 @@ logstate_status ls_query_uint(const char *what, const ls_query_param *p, unsigne
   *out = v;
   return LOGSTATE_OK;
 }
+
+int ls_query_yes_no(const char *what, const ls_query_param *p) {
+  if (p->val_len == 3 && memcmp(p->val, "yes", 3) == 0)
+    return 1;
+  if (p->val_len == 2 && memcmp(p->val, "no", 2) == 0)
+    return 0;
+  ls_err(LOGSTATE_INVALID_ARGUMENT, "%s URL: %.*s must be yes or no", what, (int)p->key_len, p->key);
+  return -1;
+}

@@ -237,6 +237,13 @@ set +e
 "$L" --url sqlite:go.db copy --to "$url" --force | grep -q "copied 1"
 "$L" --url "$url" check | grep -q "durability settings verified"
 "$L" --url "$url" check | grep -qE "^store_id: [0-9a-f]{32}$" || exit 11
+sid=$("$L" --url sqlite:go.db check | sed -n "s/^store_id: //p")
+test ${#sid} -eq 32 || exit 12
+"$L" --url "sqlite:go.db?store_id=$sid" check > /dev/null || exit 13
+"$L" --url "sqlite:go.db?store_id=another" check 2> other.err; test $? -eq 1 || exit 14
+grep -q "this is another store" other.err || exit 15
+"$L" --url "sqlite:absent.db?create=no" check 2> /dev/null; test $? -eq 1 || exit 16
+test ! -e absent.db || exit 17
 "$L" --url "${url}?durability=ignore" check | grep -q "durability not checked"
 redis-cli -u "$url" DEL "{logstate}:log:other.example/log" >/dev/null
 "$L" --url "$url" check > damaged.out; test $? -eq 1 || exit 6

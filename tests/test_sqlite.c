@@ -183,6 +183,144 @@ static void test_url_options(void **state) {
   logstate_free(ls);
 }
 
+static void expect_error_mentions(const char *word) {
+  if (strstr(logstate_last_error(), word) == NULL)
+    fail_msg("last error \"%s\" does not mention \"%s\"", logstate_last_error(), word);
+}
+
+/* One text value from the database at `path` ("" when no row). */
+static void query_text(const char *path, const char *q, char *buf, size_t n) {
+  sqlite3 *db = NULL;
+  sqlite3_stmt *st = NULL;
+  assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_prepare_v2(db, q, -1, &st, NULL), SQLITE_OK);
+  buf[0] = '\0';
+  if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+    snprintf(buf, n, "%s", (const char *)sqlite3_column_text(st, 0));
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
+/* Opens `url` and runs init: the status of whichever failed first. */
+static logstate_status open_init(const char *url) {
+  logstate *ls = NULL;
+  logstate_status st = logstate_open(&ls, url);
+  if (st == LOGSTATE_OK)
+    st = logstate_init(ls);
+  logstate_free(ls);
+  return st;
+}
+
+#define META_ID "SELECT value FROM logstate_meta WHERE key = 'store_id'"
+#define TABLES "SELECT group_concat(name) FROM sqlite_master WHERE type = 'table'"
+
+/* A store_id pinned in the URL: a database replaced, emptied or missing is
+ * refused, never taken for a new store, and nothing is written by the
+ * refusal; create=no refuses to make a store. */
+static void test_store_identity(void **state) {
+  (void)state;
+  char path[128], url[400], id[80], got[80], created[32];
+  struct stat sb;
+  logstate_info info;
+  logstate *ls = open_path(new_path(path, sizeof(path)));
+  assert_status(logstate_describe(ls, &info), LOGSTATE_OK);
+  logstate_free(ls);
+  query_text(path, META_ID, id, sizeof(id));
+  query_text(path, "SELECT value FROM logstate_meta WHERE key = 'created_ms'", created, sizeof(created));
+  assert_int_equal(strlen(id), 32);
+  assert_string_equal(info.store_id, id);
+  assert_true(atoll(created) > 1700000000000LL);
+
+  /* Pinned to its own id: works, and init keeps the id. */
+  snprintf(url, sizeof(url), "sqlite:%s?store_id=%s", path, id);
+  assert_status(open_init(url), LOGSTATE_OK);
+  query_text(path, META_ID, got, sizeof(got));
+  assert_string_equal(got, id);
+
+  /* Another store's id. */
+  snprintf(url, sizeof(url), "sqlite:%s?store_id=0123456789abcdef0123456789abcdef", path);
+  assert_status(open_init(url), LOGSTATE_FAILED_PRECONDITION);
+  expect_error_mentions("another store");
+
+  /* The file replaced by an empty one: refused, and left without tables. */
+  assert_int_equal(unlink(path), 0);
+  sql(path, "PRAGMA user_version = 0;");
+  snprintf(url, sizeof(url), "sqlite:%s?store_id=%s", path, id);
+  assert_status(open_init(url), LOGSTATE_FAILED_PRECONDITION);
+  expect_error_mentions("reset");
+  query_text(path, TABLES, got, sizeof(got));
+  assert_string_equal(got, "");
+
+  /* A Go witness database (chkpts, no store_id): refused when pinned. */
+  sql(path, "CREATE TABLE chkpts (logID BLOB PRIMARY KEY, chkpt BLOB, range BLOB);");
+  assert_status(open_init(url), LOGSTATE_FAILED_PRECONDITION);
+  expect_error_mentions("no store_id");
+  query_text(path, TABLES, got, sizeof(got));
+  assert_string_equal(got, "chkpts");
+
+  /* The file gone: opening a pinned store creates nothing. */
+  assert_int_equal(unlink(path), 0);
+  assert_status(open_init(url), LOGSTATE_FAILED_PRECONDITION);
+  expect_error_mentions("reset");
+  assert_int_equal(stat(path, &sb), -1);
+
+  /* create=no: no file made, and an existing file without a store stays so. */
+  snprintf(url, sizeof(url), "sqlite:%s?create=no", path);
+  assert_status(open_init(url), LOGSTATE_FAILED_PRECONDITION);
+  expect_error_mentions("create=no");
+  assert_int_equal(stat(path, &sb), -1);
+  sql(path, "PRAGMA user_version = 0;");
+  assert_status(open_init(url), LOGSTATE_FAILED_PRECONDITION);
+  expect_error_mentions("create=no");
+  query_text(path, TABLES, got, sizeof(got));
+  assert_string_equal(got, "");
+  /* ... and a store that exists opens with create=no. */
+  snprintf(url, sizeof(url), "sqlite:%s?create=yes", path);
+  assert_status(open_init(url), LOGSTATE_OK);
+  query_text(path, META_ID, got, sizeof(got));
+  assert_int_equal(strlen(got), 32);
+  assert_string_not_equal(got, id); /* a new store gets a new id */
+  snprintf(url, sizeof(url), "sqlite:%s?create=no", path);
+  assert_status(open_init(url), LOGSTATE_OK);
+}
+
+/* Bad store_id and create values are refused before anything is opened. */
+static void test_store_identity_arguments(void **state) {
+  (void)state;
+  char path[128], url[400];
+  struct stat sb;
+  new_path(path, sizeof(path));
+  const char *bad[] = {"store_id=",
+                       "store_id=a%2Fb",
+                       "store_id=a/b",
+                       "create=maybe",
+                       "create=",
+                       "store_id=a&store_id=b",
+                       "store_id=0123456789012345678901234567890123456789012345678901234567890123456789"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    logstate *ls = NULL;
+    snprintf(url, sizeof(url), "sqlite:%s?%s", path, bad[i]);
+    if (logstate_open(&ls, url) != LOGSTATE_INVALID_ARGUMENT)
+      fail_msg("%s was accepted", url);
+    assert_null(ls);
+  }
+  assert_int_equal(stat(path, &sb), -1);
+  logstate *ls = NULL;
+  logstate_sqlite_options so = LOGSTATE_SQLITE_OPTIONS_INIT;
+  so.store_id = "white space";
+  assert_status(logstate_sqlite_open(&ls, path, &so, NULL), LOGSTATE_INVALID_ARGUMENT);
+  expect_error_mentions("store_id");
+  so.store_id = NULL;
+  so.version = 3;
+  assert_status(logstate_sqlite_open(&ls, path, &so, NULL), LOGSTATE_INVALID_ARGUMENT);
+  /* A version-1 struct has no store_id field: it opens (and creates). */
+  so.version = 1;
+  assert_status(logstate_sqlite_open(&ls, path, &so, NULL), LOGSTATE_OK);
+  assert_status(logstate_init(ls), LOGSTATE_OK);
+  logstate_free(ls);
+  assert_int_equal(stat(path, &sb), 0);
+}
+
 #ifdef LOGSTATE_HAVE_ASYNC
 typedef struct tick_ctx {
   int ticks, done;
@@ -375,6 +513,8 @@ int main(void) {
       cmocka_unit_test(test_go_witness_database),
       cmocka_unit_test(test_foreign_writer_is_a_conflict),
       cmocka_unit_test(test_use_before_init),
+      cmocka_unit_test(test_store_identity),
+      cmocka_unit_test(test_store_identity_arguments),
 #ifdef LOGSTATE_HAVE_ASYNC
       cmocka_unit_test(test_async_blocking_off_the_loop),
 #endif

@@ -170,8 +170,10 @@ LOGSTATE_API void logstate_free(logstate *ls);
  *
  * @return LOGSTATE_OK; LOGSTATE_INVALID_ARGUMENT for NULL;
  *         LOGSTATE_FAILED_PRECONDITION for an unsafe or unknown backend
- *         configuration (the message says which setting to change);
- *         LOGSTATE_UNAVAILABLE, LOGSTATE_PERMISSION_DENIED,
+ *         configuration (the message says which setting to change), for a
+ *         store whose store_id is not the pinned one (reset, or another
+ *         store), or for a missing store with create=no (Redis, SQLite:
+ *         nothing is written then); LOGSTATE_UNAVAILABLE, LOGSTATE_PERMISSION_DENIED,
  *         LOGSTATE_RESOURCE_EXHAUSTED, LOGSTATE_INTERNAL from the backend.
  */
 LOGSTATE_API logstate_status logstate_init(logstate *ls);

@@ -1,10 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The SQLite backend: `sqlite:PATH[?busy_timeout_ms=N]`, or
- * logstate_sqlite_open(). PATH is percent-decoded (write a literal `?` as
+ * The SQLite backend: `sqlite:PATH[?busy_timeout_ms=N&store_id=ID&create=no]`,
+ * or logstate_sqlite_open(). PATH is percent-decoded (write a literal `?` as
  * %3F); an unknown query key is refused with INVALID_ARGUMENT, so a typo
  * never becomes part of a file name. The directory must exist
- * (INVALID_ARGUMENT otherwise); the file is created when missing.
+ * (INVALID_ARGUMENT otherwise); the file is created when missing, unless a
+ * store_id is pinned or create=no.
+ *
+ * Store identity: logstate_init() gives a database a random store_id (and
+ * created_ms) in a side table `logstate_meta (key TEXT PRIMARY KEY, value
+ * TEXT)`, in the same transaction that creates the tables, and only after
+ * every check passed. A pinned store_id makes opening refuse a missing file
+ * and logstate_init() refuse a database without that store_id, with
+ * FAILED_PRECONDITION: a replaced or emptied file must not pass for a new
+ * store. create=no refuses a database that holds no store.
  *
  * It uses the Go witness's table, so an existing witness database opens as
  * it is:
@@ -39,9 +48,15 @@ extern "C" {
 typedef struct logstate_sqlite_options {
   unsigned int version;         /* LOGSTATE_SQLITE_OPTIONS_VERSION */
   unsigned int busy_timeout_ms; /* 0: 5000 */
+  /* --- version 2 --- */
+  /** The store this handle must find (`logstate check` prints it), as in
+   *  logstate_redis_options: 1 to 64 of [A-Za-z0-9_-]; NULL: any. */
+  const char *store_id;
+  /** Non-zero: neither opening nor init creates a store that is missing. */
+  int no_create;
 } logstate_sqlite_options;
 
-#define LOGSTATE_SQLITE_OPTIONS_VERSION 1
+#define LOGSTATE_SQLITE_OPTIONS_VERSION 2
 #define LOGSTATE_SQLITE_OPTIONS_INIT                                                                                   \
   { .version = LOGSTATE_SQLITE_OPTIONS_VERSION }
 
@@ -52,6 +67,8 @@ typedef struct logstate_sqlite_options {
  * @param so SQLite options, NULL for the defaults. @param opts as logstate.h.
  * @return LOGSTATE_OK; LOGSTATE_INVALID_ARGUMENT for NULL or empty
  *         arguments, bad options, or a directory that does not exist;
+ *         LOGSTATE_FAILED_PRECONDITION for a missing file when a store_id is
+ *         pinned or no_create is set (nothing is created);
  *         LOGSTATE_UNAVAILABLE when the file
  *         cannot be opened; LOGSTATE_PERMISSION_DENIED when it may not be
  *         written; LOGSTATE_FAILED_PRECONDITION when WAL or synchronous=FULL

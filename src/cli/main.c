@@ -33,7 +33,7 @@ static const char usage_main[] =
     "options: --url URL, --help, --version; '--' ends the options (for a LOG that\n"
     "starts with '-').\n"
     "The URL is --url, else $LOGSTATE_URL, else " DEFAULT_URL ".\n"
-    "URLs: memory:, sqlite:PATH[?busy_timeout_ms=N], redis://[user[:password]@]host[:port][/db][?...],\n"
+    "URLs: memory:, sqlite:PATH[?busy_timeout_ms=N&store_id=ID&create=no], redis://[user[:password]@]host[:port][/db][?...],\n"
     "redis+unix:///path.sock (the Redis password may come from $LOGSTATE_REDIS_PASSWORD).\n"
     "\n"
     "exit codes: 0 ok, 1 other error, 2 usage or invalid input, 3 not found,\n"

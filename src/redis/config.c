@@ -21,7 +21,6 @@
 #define MAX_POOL 1024u
 #define MAX_PREFIX_LEN 256
 #define DEFAULT_PREFIX "logstate"
-#define STORE_ID_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
 
 /* --- configuration ------------------------------------------------------ */
 
@@ -48,9 +47,9 @@ static logstate_status check_options(const logstate_redis_options *o, const char
   if (o->version < 1 || o->version > LOGSTATE_REDIS_OPTIONS_VERSION)
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "redis: options version %u is not supported (1 to %u)", o->version,
                   LOGSTATE_REDIS_OPTIONS_VERSION);
-  const char *id = o->version >= 2 ? o->store_id : NULL; /* a version-1 struct ends before it */
-  if (id && (id[0] == '\0' || strlen(id) > 64 || strspn(id, STORE_ID_CHARS) != strlen(id)))
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "redis: store_id must be 1 to 64 of [A-Za-z0-9_-]");
+  /* a version-1 struct ends before store_id */
+  if (o->version >= 2 && ls_store_id_check_arg("redis", o->store_id) != LOGSTATE_OK)
+    return LOGSTATE_INVALID_ARGUMENT;
   const char *prefix = o->prefix ? o->prefix : DEFAULT_PREFIX;
   if (prefix[0] == '\0' || strlen(prefix) > MAX_PREFIX_LEN)
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "redis: prefix must be 1 to %d bytes", MAX_PREFIX_LEN);
@@ -197,10 +196,9 @@ static logstate_status parse_param(url_parts *p, const ls_query_param *q, int is
     return decode(p, q->val, q->val_len, &o->store_id);
   }
   if (ls_query_is(q, "create")) {
-    static const char *const yes_no[] = {"yes", "no"};
-    int i = choice(q, yes_no, 2);
-    o->no_create = i == 1;
-    return i < 0 ? URL_ERR("redis URL: create must be yes or no") : LOGSTATE_OK;
+    int yes = ls_query_yes_no("redis", q);
+    o->no_create = yes == 0;
+    return yes < 0 ? LOGSTATE_INVALID_ARGUMENT : LOGSTATE_OK;
   }
   if (ls_query_is(q, "guard")) {
     int i = choice(q, guard, 2);

@@ -51,18 +51,6 @@ static int config_value(const redisReply *r, char *buf, size_t bufsz, char *why,
 enum { R_INFO_SERVER, R_META, R_APPENDONLY, R_APPENDFSYNC, R_INFO_PERSIST, R_EVICTION };
 enum { W_SCHEMA, W_STORE_ID, W_CREATED, W_GET_ID, W_SCRIPT_LOAD };
 
-/* A new store ID: 32 hex digits from the system's random source. */
-static int new_store_id(char out[33]) {
-  unsigned char raw[16];
-  FILE *f = fopen("/dev/urandom", "rb");
-  int ok = f && fread(raw, 1, sizeof(raw), f) == sizeof(raw);
-  if (f)
-    fclose(f);
-  for (size_t i = 0; ok && i < sizeof(raw); i++)
-    snprintf(out + 2 * i, 3, "%02x", raw[i]);
-  return ok;
-}
-
 void ls_rp_plan_init(const ls_redis_proto *p, ls_rp_op *op, ls_rp_plan *plan) {
   const ls_redis_config *c = &p->cfg;
   ls_rp_cmd *cmd = plan->cmd;
@@ -93,6 +81,12 @@ void ls_rp_plan_init(const ls_redis_proto *p, ls_rp_op *op, ls_rp_plan *plan) {
 static logstate_status judge_durability(ls_redis_proto *p, const redisReply *const *rr, int n);
 static size_t durability_problems(const redisReply *const *rr, char *problems, size_t psize);
 
+#define LS_NAMESPACE_BUFSZ 280 /* "namespace " and a prefix of at most 256 bytes */
+static const char *namespace_of(const ls_redis_config *c, char *buf, size_t n) {
+  snprintf(buf, n, "namespace %s", c->prefix);
+  return buf;
+}
+
 /* The namespace's meta: refused when of another schema, when missing and
  * not to be created, or when a pinned store_id is missing or differs. */
 static logstate_status judge_meta(ls_redis_proto *p, const redisReply *m) {
@@ -108,30 +102,19 @@ static logstate_status judge_meta(ls_redis_proto *p, const redisReply *m) {
                   "redis: %s has schema %s; this version of logstate knows schema 1 only (is the prefix shared with "
                   "another application, or was the store written by a newer logstate?)",
                   c->key_meta, ls_quote(q, sizeof(q), schema->str, schema->len));
+  char ns[LS_NAMESPACE_BUFSZ];
   if (schema->type != REDIS_REPLY_STRING && !c->create)
-    return ls_err(LOGSTATE_FAILED_PRECONDITION,
-                  "redis: there is no logstate store in namespace %s (%s is missing) and create=no", c->prefix,
-                  c->key_meta);
+    return ls_store_absent("redis", namespace_of(c, ns, sizeof(ns)), "its meta key is missing");
   return ls_rp_check_store_id(c, id);
 }
 
 logstate_status ls_rp_check_store_id(const ls_redis_config *c, const redisReply *id) {
-  char q[LS_QUOTE_BUFSZ];
-  if (c->store_id == NULL)
-    return LOGSTATE_OK;
-  if (id->type == REDIS_REPLY_ERROR)
+  if (c->store_id && id->type == REDIS_REPLY_ERROR)
     return ls_redis_reply_error(c, id, "reading the store_id", c->key_meta, c->key_meta_len);
-  if (id->type != REDIS_REPLY_STRING)
-    return ls_err(LOGSTATE_FAILED_PRECONDITION,
-                  "redis: namespace %s has no store_id, but store %s was expected: the store was reset (flushed, "
-                  "restarted without its AOF, failed over to an empty replica) or this is another store",
-                  c->prefix, c->store_id);
-  if (id->len != strlen(c->store_id) || memcmp(id->str, c->store_id, id->len) != 0)
-    return ls_err(LOGSTATE_FAILED_PRECONDITION,
-                  "redis: namespace %s is store %s, but store %s was expected: the store was reset or this is another "
-                  "store",
-                  c->prefix, ls_quote(q, sizeof(q), id->str, id->len), c->store_id);
-  return LOGSTATE_OK;
+  int has = id->type == REDIS_REPLY_STRING;
+  char ns[LS_NAMESPACE_BUFSZ];
+  return ls_store_id_compare("redis", namespace_of(c, ns, sizeof(ns)), c->store_id, has ? id->str : NULL,
+                             has ? id->len : 0);
 }
 
 static int judge_checks(ls_redis_proto *p, ls_rp_op *op, const redisReply *const *rr, int n, logstate_status *st) {
@@ -151,7 +134,7 @@ static int judge_checks(ls_redis_proto *p, ls_rp_op *op, const redisReply *const
   }
   if ((*st = judge_meta(p, rr[R_META])) != LOGSTATE_OK || (*st = judge_durability(p, rr, n)) != LOGSTATE_OK)
     return 1;
-  if (!new_store_id(op->scratch)) {
+  if (!ls_store_id_new(op->scratch)) {
     *st = ls_err(LOGSTATE_INTERNAL, "redis: cannot read /dev/urandom for a new store_id");
     return 1;
   }
