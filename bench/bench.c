@@ -121,7 +121,7 @@ static void plot(const char *dir) {
            "set xtics rotate by -35 font ',9'; set key top left; set grid ytics; "
            "plot 'bench.csv' every ::1 using 0:5:xtic(1) with boxes title 'ratio', "
            "'' every ::1 using 0:5:6:7 with yerrorbars lc rgb 'black' pt 0 title 'spread', "
-           "'' every ::1 using 0:($8 > 0 ? $8 : 1/0) with points pt 7 ps 1.5 lc rgb 'red' title 'target', "
+           "'' every ::1 using 0:(\\$8 > 0 ? \\$8 : 1/0) with points pt 7 ps 1.5 lc rgb 'red' title 'target', "
            "1 with lines dt 2 lc rgb 'gray' title 'parity'\" 2>/dev/null",
            dir);
   if (system(cmd) != 0)
