@@ -1018,6 +1018,44 @@ static void test_replicas(void **state) {
   test_redis_stop(&primary);
 }
 
+/* What min_replicas buys: a set returns OK only once a replica has it, so
+ * a failover to that replica (the primary killed, the replica promoted)
+ * loses no acknowledged set; the store_id replicates too, so the promoted
+ * replica opens as the same, pinned store. (What it does not buy is in the
+ * README: WAIT is not consensus, and a set that timed out may or may not be
+ * on the replica.) On 127.0.0.1 an unwaited replica usually keeps up too, so
+ * this shows the guarantee holds, not that it would fail without WAIT. */
+static void test_failover_keeps_acknowledged(void **state) {
+  (void)state;
+  test_redis primary, replica;
+  char conf[64], id[80], url[256];
+  assert_int_equal(test_redis_start(&primary, "repl-diskless-sync-delay 0\nshutdown-timeout 0"), 0);
+  snprintf(conf, sizeof(conf), "replicaof 127.0.0.1 %d", primary.port);
+  assert_int_equal(test_redis_start(&replica, conf), 0);
+  assert_true(replica_linked(&replica));
+  logstate *ls = open_init(&primary, "min_replicas=1&replica_timeout_ms=5000");
+  meta_store_id(&primary, id, sizeof(id));
+  unsigned long acked = 0;
+  for (int i = 0; i < 200; i++)
+    if (logstate_update(ls, "counter", test_fn_increment, NULL) == LOGSTATE_OK)
+      acked++;
+  assert_int_equal(acked, 200);
+
+  test_redis_kill9(&primary); /* no shutdown: nothing more reaches the replica */
+  logstate_free(ls);
+  test_redis_stop(&primary);
+  test_redis_do(&replica, "REPLICAOF NO ONE");
+  snprintf(url, sizeof(url), "redis://127.0.0.1:%d/?prefix=%s&store_id=%s", replica.port, prefix, id);
+  logstate *after = NULL;
+  assert_status(logstate_open(&after, url), LOGSTATE_OK);
+  assert_status(logstate_init(after), LOGSTATE_OK);
+  assert_int_equal(test_counter_of(after, "counter"), acked);
+  assert_status(logstate_update(after, "counter", test_fn_increment, NULL), LOGSTATE_OK);
+  assert_int_equal(test_counter_of(after, "counter"), acked + 1);
+  logstate_free(after);
+  test_redis_stop(&replica);
+}
+
 /* --- URLs and options --------------------------------------------------- */
 
 static void test_urls(void **state) {
@@ -1212,6 +1250,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_server_out_of_memory),
       cmocka_unit_test(test_guard_size),
       cmocka_unit_test(test_replicas),
+      cmocka_unit_test(test_failover_keeps_acknowledged),
       cmocka_unit_test(test_urls),
       cmocka_unit_test(test_processes_one_log),
       cmocka_unit_test(test_processes_twenty_logs),
