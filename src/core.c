@@ -360,6 +360,13 @@ void logstate_read_free(logstate_read *r) {
   handle_release(ls);
 }
 
+logstate_status ls_check_writable(logstate *ls, const char *fn) {
+  const logstate_backend_methods *m = ls->be->methods;
+  if (m->version >= 4 && m->read_only && m->read_only(ls->be))
+    return ls_err(LOGSTATE_FAILED_PRECONDITION, "%s: the store was opened read-only (mode=ro)", fn);
+  return LOGSTATE_OK;
+}
+
 logstate_status logstate_write_ops(logstate *ls, const char *log_id, logstate_write **out) {
   if (out)
     *out = NULL;
@@ -367,6 +374,8 @@ logstate_status logstate_write_ops(logstate *ls, const char *log_id, logstate_wr
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_write_ops: %s is NULL", ls ? "out" : "handle");
   size_t n;
   logstate_status st = ls_check_log_id("logstate_write_ops", log_id, &n);
+  if (st == LOGSTATE_OK)
+    st = ls_check_writable(ls, "logstate_write_ops");
   if (st != LOGSTATE_OK)
     return st;
   logstate_write *w = calloc(1, sizeof(*w));

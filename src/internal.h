@@ -44,9 +44,10 @@ logstate_status ls_memory_backend_new(logstate_backend **out, const char *name);
 logstate_status ls_store_id_check_arg(const char *backend, const char *id);
 /* A new store ID, 32 hex digits from /dev/urandom: 1, or 0 if unreadable. */
 int ls_store_id_new(char out[33]);
-/* FAILED_PRECONDITION: `store` (e.g. "namespace logstate") holds no store
- * (`what` says how that was seen) and the caller said create=no. */
-logstate_status ls_store_absent(const char *backend, const char *store, const char *what);
+/* NOT_FOUND: `store` (e.g. "namespace logstate") holds no store
+ * (`what` says how that was seen) and the caller said create=no, or opened
+ * it read-only. */
+logstate_status ls_store_absent(const char *backend, const char *store, const char *what, int read_only);
 /* OK when nothing is pinned or `found` (NULL: none) equals `pinned`; else
  * FAILED_PRECONDITION saying the store was reset or is another store. */
 logstate_status ls_store_id_compare(const char *backend, const char *store, const char *pinned, const char *found,
@@ -169,6 +170,8 @@ struct logstate {
   atomic_uint_fast64_t rollbacks;
 };
 
+/* FAILED_PRECONDITION, naming `fn`, when the handle was opened read-only. */
+logstate_status ls_check_writable(logstate *ls, const char *fn);
 /* The rollbacks a sync handle detected (logstate_redis_get_stats). */
 uint64_t ls_core_rollbacks(logstate *ls);
 /* ls_mark_seen on the handle's marks, counting a rollback (update.c). */

@@ -30,6 +30,8 @@ typedef struct sq_backend {
   char *path; /* for messages */
   char *pin;  /* the pinned store_id, or NULL */
   int create;
+  int read_only;                      /* mode=ro: opened SQLITE_OPEN_READONLY, init writes nothing */
+  int has_versions;                   /* logstate_versions exists (a Go witness database may lack it) */
   char store_id[LS_STORE_ID_MAX + 1]; /* once init read it; under mu */
 } sq_backend;
 
@@ -119,7 +121,7 @@ static logstate_status read_snapshot(sq_backend *b, const char *id, size_t id_le
   }
   sqlite3_finalize(st);
   st = NULL;
-  if (rc == SQLITE_DONE && with_version)
+  if (rc == SQLITE_DONE && with_version && b->has_versions)
     rc = prepare(b, &st, "SELECT version FROM logstate_versions WHERE logID = ?1", id, id_len, NULL, 0);
   if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
     s->version = sqlite3_column_int64(st, 0);
@@ -137,7 +139,8 @@ static logstate_status read_snapshot(sq_backend *b, const char *id, size_t id_le
 static logstate_status sq_init(logstate_backend *be) {
   sq_backend *b = (sq_backend *)be;
   pthread_mutex_lock(&b->mu);
-  logstate_status st = ls_sqlite_identity(b->db, b->path, b->pin, b->create, b->store_id);
+  ls_sqlite_mode mode = {.where = b->path, .pin = b->pin, .create = b->create, .read_only = b->read_only};
+  logstate_status st = ls_sqlite_identity(b->db, &mode, b->store_id, &b->has_versions);
   pthread_mutex_unlock(&b->mu);
   return st;
 }
@@ -339,6 +342,11 @@ static logstate_status sq_verify(logstate_backend *be, logstate_verify_fn report
   size_t n = 0;
   logstate_status status = LOGSTATE_OK;
   pthread_mutex_lock(&b->mu);
+  if (!b->has_versions) { /* a Go witness database opened read-only */
+    pthread_mutex_unlock(&b->mu);
+    *out_problems = 0;
+    return LOGSTATE_OK;
+  }
   int rc = prepare(b, &st,
                    "SELECT v.logID FROM logstate_versions v WHERE NOT EXISTS (SELECT 1 FROM chkpts c WHERE (c.logID = "
                    "v.logID OR c.logID = CAST(v.logID AS TEXT)) AND c.chkpt IS NOT NULL AND length(c.chkpt) > 0)",
@@ -372,11 +380,13 @@ static uint64_t sq_txn_version(logstate_backend *be, logstate_backend_txn *t) {
   return (uint64_t)t->snap.version;
 }
 
-/* Opening refuses a database unless WAL and synchronous=FULL took effect. */
+/* Opening refuses a database unless WAL and synchronous=FULL took effect;
+ * a read-only open leaves the file as it is and checks nothing. */
 static logstate_durability sq_durability(logstate_backend *be) {
-  (void)be;
-  return LOGSTATE_DURABILITY_VERIFIED;
+  return ((sq_backend *)be)->read_only ? LOGSTATE_DURABILITY_UNKNOWN : LOGSTATE_DURABILITY_VERIFIED;
 }
+
+static int sq_read_only(logstate_backend *be) { return ((sq_backend *)be)->read_only; }
 
 static const logstate_backend_methods sq_methods = {
     .version = LOGSTATE_BACKEND_VERSION,
@@ -393,6 +403,7 @@ static const logstate_backend_methods sq_methods = {
     .verify = sq_verify,
     .txn_version = sq_txn_version,
     .store_id = sq_store_id,
+    .read_only = sq_read_only,
 };
 
 /* Runs a pragma and returns its first column as text in buf. */
@@ -449,21 +460,28 @@ static logstate_status check_options(const logstate_sqlite_options *so, const ch
  * store that was lost or never made, not a new one. */
 static logstate_status check_missing_file(const sq_backend *b) {
   struct stat sb;
-  if ((b->create && !b->pin) || strcmp(b->path, ":memory:") == 0 || stat(b->path, &sb) == 0)
+  if ((b->create && !b->pin && !b->read_only) || strcmp(b->path, ":memory:") == 0 || stat(b->path, &sb) == 0)
     return LOGSTATE_OK;
+  if (b->read_only)
+    return ls_store_absent("sqlite", b->path, "the file does not exist", 1);
   if (b->pin)
     return ls_store_id_compare("sqlite", b->path, b->pin, NULL, 0);
-  return ls_store_absent("sqlite", b->path, "the file does not exist");
+  return ls_store_absent("sqlite", b->path, "the file does not exist", 0);
 }
 
 /* Opens the file and checks that WAL, synchronous=FULL and the busy
- * timeout took effect. */
+ * timeout took effect. A read-only open changes nothing in the file (not
+ * its journal mode) and so checks no durability. */
 static logstate_status open_db(sq_backend *b, unsigned int busy) {
-  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (b->create && !b->pin ? SQLITE_OPEN_CREATE : 0);
-  int rc = sqlite3_open_v2(b->path, &b->db, flags, NULL);
+  int flags =
+      b->read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | (b->create && !b->pin ? SQLITE_OPEN_CREATE : 0);
+  int rc = sqlite3_open_v2(b->path, &b->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
   char v[64], want[16];
   if (rc != SQLITE_OK)
     return sq_err(b, rc, "opening the database");
+  if (b->read_only)
+    return (rc = sqlite3_busy_timeout(b->db, (int)busy)) == SQLITE_OK ? LOGSTATE_OK
+                                                                      : sq_err(b, rc, "setting the busy timeout");
   if ((rc = sqlite3_busy_timeout(b->db, (int)busy)) != SQLITE_OK ||
       (rc = pragma(b, "PRAGMA journal_mode=WAL", v, sizeof(v))) != SQLITE_OK)
     return sq_err(b, rc, "setting journal_mode=WAL");
@@ -495,6 +513,8 @@ static logstate_status backend_new(logstate_backend **out, const char *path, con
   pthread_mutex_init(&b->mu, NULL);
   int v2 = so && so->version >= 2;
   b->create = !(v2 && so->no_create);
+  b->read_only = v2 && so->read_only;
+  b->has_versions = 1; /* init says; until then a missing table is "call logstate_init first" */
   b->path = ls_memdup(path, strlen(path));
   b->pin = v2 && so->store_id ? ls_memdup(so->store_id, strlen(so->store_id)) : NULL;
   if (b->path == NULL || (v2 && so->store_id && b->pin == NULL))
@@ -511,12 +531,17 @@ static logstate_status backend_new(logstate_backend **out, const char *path, con
   return LOGSTATE_OK;
 }
 
-#define SQLITE_KEYS "busy_timeout_ms, store_id, create"
+#define SQLITE_KEYS "busy_timeout_ms, store_id, create, mode"
 
 /* One query parameter into `so`; a store_id is copied into *pin. */
 static logstate_status parse_param(const ls_query_param *p, logstate_sqlite_options *so, char **pin) {
   if (ls_query_is(p, "busy_timeout_ms"))
     return ls_query_uint("sqlite", p, 1, MAX_BUSY_TIMEOUT_MS, &so->busy_timeout_ms);
+  if (ls_query_is(p, "mode")) {
+    int rw = p->val_len == 2 && memcmp(p->val, "rw", 2) == 0, ro = p->val_len == 2 && memcmp(p->val, "ro", 2) == 0;
+    so->read_only = ro;
+    return rw || ro ? LOGSTATE_OK : ls_err(LOGSTATE_INVALID_ARGUMENT, "sqlite URL: mode must be ro or rw");
+  }
   if (ls_query_is(p, "create")) {
     int yes = ls_query_yes_no("sqlite", p);
     so->no_create = yes == 0;

@@ -31,18 +31,29 @@ static int one_value(sqlite3 *db, const char *sql, char *buf, size_t n, int *fou
   return rc;
 }
 
-/* Whether there is a store, and its store_id (found = 0: none). */
-static int read_identity(sqlite3 *db, int *has_store, char *id, size_t n, int *found) {
-  char scratch[8];
+/* What the database holds: a store (chkpts), logstate's version table,
+ * and the store_id (found = 0: none). */
+typedef struct identity {
+  int has_store, has_versions, found;
+} identity;
+
+static int has_table(sqlite3 *db, const char *name, int *out) {
+  char sql[128], scratch[8];
+  snprintf(sql, sizeof(sql), "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '%s'", name);
+  return one_value(db, sql, scratch, sizeof(scratch), out);
+}
+
+static int read_identity(sqlite3 *db, identity *it, char *id, size_t n) {
   int has_meta = 0;
-  int rc = one_value(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'chkpts'", scratch,
-                     sizeof(scratch), has_store);
+  int rc = has_table(db, "chkpts", &it->has_store);
   if (rc == SQLITE_OK)
-    rc = one_value(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'logstate_meta'", scratch,
-                   sizeof(scratch), &has_meta);
-  *found = 0;
+    rc = has_table(db, "logstate_versions", &it->has_versions);
+  if (rc == SQLITE_OK)
+    rc = has_table(db, "logstate_meta", &has_meta);
+  it->found = 0;
+  id[0] = '\0';
   if (rc == SQLITE_OK && has_meta)
-    rc = one_value(db, "SELECT value FROM logstate_meta WHERE key = 'store_id'", id, n, found);
+    rc = one_value(db, "SELECT value FROM logstate_meta WHERE key = 'store_id'", id, n, &it->found);
   return rc;
 }
 
@@ -61,20 +72,24 @@ static logstate_status create_store(sqlite3 *db) {
   return rc == SQLITE_OK ? LOGSTATE_OK : ls_sqlite_err(db, rc, "creating the tables");
 }
 
-logstate_status ls_sqlite_identity(sqlite3 *db, const char *where, const char *pin, int create,
-                                   char out[LS_STORE_ID_MAX + 1]) {
-  int has_store = 0, found = 0;
-  int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+/* The checks, on what read_identity found. */
+static logstate_status judge(const ls_sqlite_mode *m, const identity *it, const char *id) {
+  if (!it->has_store && (!m->create || m->read_only))
+    return ls_store_absent("sqlite", m->where, "it has no chkpts table", m->read_only);
+  return ls_store_id_compare("sqlite", m->where, m->pin, it->found ? id : NULL, it->found ? strlen(id) : 0);
+}
+
+logstate_status ls_sqlite_identity(sqlite3 *db, const ls_sqlite_mode *m, char out[LS_STORE_ID_MAX + 1],
+                                   int *has_versions) {
+  identity it;
+  int rc = sqlite3_exec(db, m->read_only ? "BEGIN" : "BEGIN IMMEDIATE", NULL, NULL, NULL);
   if (rc != SQLITE_OK)
     return ls_sqlite_err(db, rc, "starting logstate_init's transaction");
   logstate_status st = LOGSTATE_OK;
-  if ((rc = read_identity(db, &has_store, out, LS_STORE_ID_MAX + 1, &found)) != SQLITE_OK)
+  if ((rc = read_identity(db, &it, out, LS_STORE_ID_MAX + 1)) != SQLITE_OK)
     st = ls_sqlite_err(db, rc, "reading the store_id");
-  else if (!has_store && !create)
-    st = ls_store_absent("sqlite", where, "it has no chkpts table");
-  else if ((st = ls_store_id_compare("sqlite", where, pin, found ? out : NULL, found ? strlen(out) : 0)) == LOGSTATE_OK)
-    st = create_store(db);
-  if (st == LOGSTATE_OK && (rc = read_identity(db, &has_store, out, LS_STORE_ID_MAX + 1, &found)) != SQLITE_OK)
+  else if ((st = judge(m, &it, out)) == LOGSTATE_OK && !m->read_only && (st = create_store(db)) == LOGSTATE_OK &&
+           (rc = read_identity(db, &it, out, LS_STORE_ID_MAX + 1)) != SQLITE_OK)
     st = ls_sqlite_err(db, rc, "reading the store_id");
   if (st == LOGSTATE_OK && (rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK)
     st = ls_sqlite_err(db, rc, "committing logstate_init's transaction");
@@ -82,5 +97,6 @@ logstate_status ls_sqlite_identity(sqlite3 *db, const char *where, const char *p
     sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     out[0] = '\0';
   }
+  *has_versions = st == LOGSTATE_OK && it.has_versions;
   return st;
 }

@@ -28,9 +28,9 @@ int ls_store_id_new(char out[33]) {
   return ok;
 }
 
-logstate_status ls_store_absent(const char *backend, const char *store, const char *what) {
-  return ls_err(LOGSTATE_FAILED_PRECONDITION, "%s: there is no logstate store in %s (%s) and create=no", backend, store,
-                what);
+logstate_status ls_store_absent(const char *backend, const char *store, const char *what, int read_only) {
+  return ls_err(LOGSTATE_NOT_FOUND, "%s: there is no logstate store in %s (%s), and %s", backend, store, what,
+                read_only ? "a read-only open (mode=ro) creates none" : "create=no");
 }
 
 logstate_status ls_store_id_compare(const char *backend, const char *store, const char *pinned, const char *found,

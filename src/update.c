@@ -180,6 +180,8 @@ logstate_status logstate_update(logstate *ls, const char *log_id, logstate_updat
   if (ls == NULL || fn == NULL)
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: %s is NULL", fname, ls ? "update function" : "handle");
   logstate_status st = ls_check_log_id(fname, log_id, &n);
+  if (st == LOGSTATE_OK)
+    st = ls_check_writable(ls, fname);
   if (st != LOGSTATE_OK)
     return st;
   const logstate_backend_methods *m = ls->be->methods;

@@ -842,6 +842,10 @@ static void test_logs_and_submit_errors(void **state) {
   logstate_async *b = (logstate_async *)1;
   assert_status(logstate_async_open(&b, evb, "nosuch:", NULL), LOGSTATE_INVALID_ARGUMENT);
   assert_null(b);
+  char ro_url[128];
+  snprintf(ro_url, sizeof(ro_url), "redis://127.0.0.1:%d/?mode=ro", server.port);
+  assert_status(logstate_async_open(&b, evb, ro_url, NULL), LOGSTATE_INVALID_ARGUMENT); /* sync API only */
+  assert_null(b);
   logstate_options bad_opts = LOGSTATE_OPTIONS_INIT;
   bad_opts.update_attempts = 2000000; /* the sync API refuses it: so must this */
   assert_status(logstate_async_open(&b, evb, "memory:", &bad_opts), LOGSTATE_INVALID_ARGUMENT);

@@ -40,11 +40,14 @@ export LOGSTATE_URL=""
 cp1=$(printf 'example.com/log\n10\nAAAA\n\n\xe2\x80\x94 sig\n')
 
 # --- the embedded default: sqlite:logstate.db in the current directory ---
-expect 0 "logs on a new default store" -- "$L" logs
-check "new store lists nothing" test ! -s "$work/out"
-check "default store file created" test -f logstate.db
+expect 6 "logs on a missing default store: no store" -- "$L" logs
+check "a read-only command creates no file" test ! -e logstate.db
+expect 6 "get on a missing store: no store" -- "$L" get example.com/log
+expect 6 "check on a missing store: no store" -- "$L" check
+check "still no file" test ! -e logstate.db
 printf '%s' "$cp1" >cp1
 expect 0 "set from a file" -- "$L" set example.com/log cp1
+check "set created the default store" test -f logstate.db
 expect 0 "get" -- "$L" get example.com/log
 check "get writes the exact bytes" cmp -s "$work/out" cp1
 expect 0 "logs" -- "$L" logs
@@ -194,7 +197,7 @@ expect 0 "check on memory" -- "$L" --url memory: check
 check "memory: check says nothing survives" grep -q "in-process store" "$work/out"
 check "memory: check claims no durability" bash -c "! grep -q 'durability settings verified' '$work/out'"
 expect 0 "check on sqlite" -- "$L" check
-check "sqlite: check says durability was verified" grep -q "durability settings verified" "$work/out"
+check "sqlite: check opens read-only, so it claims no durability" grep -q "durability not checked" "$work/out"
 
 # --- progress on a terminal only ---
 for i in $(seq 1 40); do printf 'cp %s' "$i" | "$L" --url sqlite:many.db set "log-$i" - 2>/dev/null; done
@@ -218,6 +221,7 @@ INSERT INTO chkpts VALUES ('other.example/log', 'other.example/log
 7
 T3Q=
 ', NULL);"
+cp go.db go.orig
 expect 0 "logs of a Go witness database" -- "$L" --url sqlite:go.db logs
 check "Go database logs" test "$(cat "$work/out" | tr '\n' ' ')" = "go.example/log other.example/log "
 expect 0 "get from a Go witness database" -- "$L" --url sqlite:go.db get go.example/log
@@ -237,13 +241,21 @@ set +e
 "$L" --url sqlite:go.db copy --to "$url" --force | grep -q "copied 1"
 "$L" --url "$url" check | grep -q "durability settings verified"
 "$L" --url "$url" check | grep -qE "^store_id: [0-9a-f]{32}$" || exit 11
-sid=$("$L" --url sqlite:go.db check | sed -n "s/^store_id: //p")
+cmp go.db go.orig || exit 18 # logs, get, check and copy opened it read-only
+printf v | "$L" --url sqlite:sid.db set sid.example/log -
+sid=$("$L" --url sqlite:sid.db check | sed -n "s/^store_id: //p")
 test ${#sid} -eq 32 || exit 12
-"$L" --url "sqlite:go.db?store_id=$sid" check > /dev/null || exit 13
-"$L" --url "sqlite:go.db?store_id=another" check 2> other.err; test $? -eq 1 || exit 14
+"$L" --url "sqlite:sid.db?store_id=$sid" check > /dev/null || exit 13
+"$L" --url "sqlite:sid.db?store_id=another" check 2> other.err; test $? -eq 1 || exit 14
 grep -q "this is another store" other.err || exit 15
-"$L" --url "sqlite:absent.db?create=no" check 2> /dev/null; test $? -eq 1 || exit 16
+"$L" --url "sqlite:absent.db?create=no" check 2> /dev/null; test $? -eq 6 || exit 16
 test ! -e absent.db || exit 17
+"$L" --url "sqlite:absent.db?create=no" init 2> /dev/null; test $? -eq 6 || exit 19
+test ! -e absent.db || exit 20
+test "$("$L" --url sqlite:sid.db init | sed -n "s/^store_id: //p")" = "$sid" || exit 21 # idempotent
+new_sid=$("$L" --url sqlite:new.db init | sed -n "s/^store_id: //p")
+test ${#new_sid} -eq 32 && test "$new_sid" != "$sid" || exit 22
+"$L" --url "sqlite:new.db?mode=ro" logs || exit 23 # init made a store that opens read-only
 "$L" --url "${url}?durability=ignore" check | grep -q "durability not checked"
 redis-cli -u "$url" DEL "{logstate}:log:other.example/log" >/dev/null
 "$L" --url "$url" check > damaged.out; test $? -eq 1 || exit 6
@@ -263,6 +275,7 @@ lua_script='
 set -e
 L=$1; url=$2; lua=$3
 cp=$(cat hand.cp; printf x); cp=${cp%x}     # keeps the trailing newlines
+printf v | "$L" --url "$url" set other.example -   # the store exists before an operator edits it
 redis-cli -u "$url" --eval "$lua" "{logstate}:log:hand.example" "{logstate}:logs" , 0 "$cp" hand.example none
 "$L" --url "$url" get hand.example > hand.back
 cmp hand.cp hand.back

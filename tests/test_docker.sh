@@ -73,8 +73,14 @@ check "the conformance suite passes as the witness user" env LOGSTATE_REDIS_PASS
   "$conformance" "redis://witness@127.0.0.1:$port/%u?prefix=logstate&timeout_ms=10000"
 printf 'op.example\n1\nx\n' >"$work/cp"
 if [ -n "$cli" ] && [ -x "$cli" ]; then
+  check "the tool's check refuses a store not yet created (exit 6)" bash -c \
+    "LOGSTATE_REDIS_PASSWORD=$wp '$cli' --url redis://witness@127.0.0.1:$port/ check; test \$? -eq 6"
+  check "the tool's init creates the store as the witness and prints its store_id" bash -c \
+    "LOGSTATE_REDIS_PASSWORD=$wp '$cli' --url redis://witness@127.0.0.1:$port/ init | grep -qE '^store_id: [0-9a-f]{32}\$'"
   check "the tool's check passes as the witness, durability verified" bash -c \
     "LOGSTATE_REDIS_PASSWORD=$wp '$cli' --url redis://witness@127.0.0.1:$port/ check | grep -q 'durability settings verified'"
+  check "the tool's check passes as the operator (read-only)" bash -c \
+    "LOGSTATE_REDIS_PASSWORD=$op '$cli' --url redis://operator@127.0.0.1:$port/ check | grep -q '^ok: redis'"
   check "the tool stores as the witness" env LOGSTATE_REDIS_PASSWORD="$wp" "$cli" --url "redis://witness@127.0.0.1:$port/" set op.example "$work/cp"
 fi
 check "the operator reads" bash -c "redis-cli -p $port --user operator --pass $op --no-auth-warning SMEMBERS '{logstate}:logs' | grep -q op.example"

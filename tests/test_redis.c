@@ -584,6 +584,44 @@ static void test_acl_users(void **state) {
   test_expect_stored(ls, "log", "v1++");
   assert_status(test_put(ls, "log", "evil"), LOGSTATE_PERMISSION_DENIED);
   logstate_free(ls);
+
+  /* mode=ro: the operator can run init (no HSETNX, no SCRIPT LOAD, no
+   * CONFIG GET), list, read and verify; writes are refused before they
+   * reach Redis. Without mode=ro, init refuses: it cannot verify the
+   * durability settings (and would then write the meta). */
+  snprintf(url, sizeof(url), "redis://operator:opass@127.0.0.1:%d/?prefix=%s", server.port, prefix);
+  assert_status(logstate_open(&ls, url), LOGSTATE_OK);
+  assert_status(logstate_init(ls), LOGSTATE_FAILED_PRECONDITION);
+  logstate_free(ls);
+  snprintf(url, sizeof(url), "redis://operator:opass@127.0.0.1:%d/?prefix=%s&mode=ro", server.port, prefix);
+  assert_status(logstate_open(&ls, url), LOGSTATE_OK);
+  assert_status(logstate_init(ls), LOGSTATE_OK);
+  assert_status(logstate_logs(ls, &ids, &n), LOGSTATE_OK);
+  assert_int_equal(n, 1);
+  logstate_logs_free(ids, n);
+  test_expect_stored(ls, "log", "v1++");
+  size_t problems = 99;
+  assert_status(logstate_verify(ls, NULL, NULL, &problems), LOGSTATE_OK);
+  assert_int_equal(problems, 0);
+  logstate_info info;
+  assert_status(logstate_describe(ls, &info), LOGSTATE_OK);
+  assert_int_equal(info.durability, LOGSTATE_DURABILITY_AT_RISK); /* reported, not refused: no CONFIG GET */
+  assert_int_equal(strlen(info.store_id), 32);
+  assert_status(test_put(ls, "log", "evil"), LOGSTATE_FAILED_PRECONDITION);
+  expect_error_mentions("read-only");
+  assert_status(logstate_update(ls, "log", fn_append, NULL), LOGSTATE_FAILED_PRECONDITION);
+  logstate_free(ls);
+  /* A namespace that does not exist is refused, not created. */
+  snprintf(url, sizeof(url), "redis://127.0.0.1:%d/?prefix=%s-none&mode=ro", server.port, prefix);
+  assert_status(logstate_open(&ls, url), LOGSTATE_OK);
+  assert_status(logstate_init(ls), LOGSTATE_NOT_FOUND);
+  expect_error_mentions("mode=ro");
+  logstate_free(ls);
+  redisReply *none = test_redis_cmd(&server, "EXISTS {%s-none}:meta", prefix);
+  assert_int_equal(none->integer, 0);
+  freeReplyObject(none);
+  snprintf(url, sizeof(url), "redis://127.0.0.1:%d/?prefix=%s&mode=maybe", server.port, prefix);
+  assert_status(logstate_open(&ls, url), LOGSTATE_INVALID_ARGUMENT);
   test_redis_do(&server, "ACL DELUSER witness witness2 witness3 operator");
 }
 
@@ -849,7 +887,7 @@ static void test_store_identity(void **state) {
   /* create=no: init refuses an empty namespace, and writes nothing. */
   snprintf(url, sizeof(url), "redis://127.0.0.1:%d/?prefix=%s&create=no", own.port, prefix);
   assert_status(logstate_open(&ls, url), LOGSTATE_OK);
-  assert_status(logstate_init(ls), LOGSTATE_FAILED_PRECONDITION);
+  assert_status(logstate_init(ls), LOGSTATE_NOT_FOUND);
   expect_error_mentions("create=no");
   assert_int_equal(exists(&own, "EXISTS {%s}:meta"), 0);
   logstate_free(ls);

@@ -217,6 +217,18 @@ static logstate_status open_init(const char *url) {
 /* A store_id pinned in the URL: a database replaced, emptied or missing is
  * refused, never taken for a new store, and nothing is written by the
  * refusal; create=no refuses to make a store. */
+/* `url` on a missing `path` is NOT_FOUND (naming `why`) and makes no file;
+ * on an empty database file it is NOT_FOUND too. */
+static void refused_as_absent(const char *path, const char *url, const char *why) {
+  struct stat sb;
+  assert_status(open_init(url), LOGSTATE_NOT_FOUND);
+  expect_error_mentions(why);
+  assert_int_equal(stat(path, &sb), -1);
+  sql(path, "PRAGMA user_version = 0;");
+  assert_status(open_init(url), LOGSTATE_NOT_FOUND);
+  expect_error_mentions(why);
+}
+
 static void test_store_identity(void **state) {
   (void)state;
   char path[128], url[400], id[80], got[80], created[32];
@@ -266,12 +278,7 @@ static void test_store_identity(void **state) {
 
   /* create=no: no file made, and an existing file without a store stays so. */
   snprintf(url, sizeof(url), "sqlite:%s?create=no", path);
-  assert_status(open_init(url), LOGSTATE_FAILED_PRECONDITION);
-  expect_error_mentions("create=no");
-  assert_int_equal(stat(path, &sb), -1);
-  sql(path, "PRAGMA user_version = 0;");
-  assert_status(open_init(url), LOGSTATE_FAILED_PRECONDITION);
-  expect_error_mentions("create=no");
+  refused_as_absent(path, url, "create=no");
   query_text(path, TABLES, got, sizeof(got));
   assert_string_equal(got, "");
   /* ... and a store that exists opens with create=no. */
@@ -319,6 +326,75 @@ static void test_store_identity_arguments(void **state) {
   assert_status(logstate_init(ls), LOGSTATE_OK);
   logstate_free(ls);
   assert_int_equal(stat(path, &sb), 0);
+}
+
+/* The bytes of a file (malloc()ed), for "byte-identical" checks. */
+static char *slurp(const char *path, size_t *n) {
+  FILE *f = fopen(path, "rb");
+  assert_non_null(f);
+  char *buf = malloc(1 << 20);
+  assert_non_null(buf);
+  *n = fread(buf, 1, 1 << 20, f);
+  fclose(f);
+  return buf;
+}
+
+/* mode=ro, as an operator opens a Go witness's database: reads work, the
+ * file stays byte-identical (journal mode too), writes are refused, and a
+ * missing or empty file is refused rather than created. */
+static void test_read_only(void **state) {
+  (void)state;
+  char path[128], url[400], got[80];
+  new_path(path, sizeof(path));
+  sql(path, "CREATE TABLE chkpts (logID BLOB PRIMARY KEY, chkpt BLOB, range BLOB);"
+            "INSERT INTO chkpts VALUES ('go.example/log', 'go.example/log\n7\nAAAA\n', NULL);");
+  size_t n0, n1;
+  char *before = slurp(path, &n0);
+  snprintf(url, sizeof(url), "sqlite:%s?mode=ro", path);
+  logstate *ls = NULL;
+  assert_status(logstate_open(&ls, url), LOGSTATE_OK);
+  assert_status(logstate_init(ls), LOGSTATE_OK);
+  test_expect_stored(ls, "go.example/log", "go.example/log\n7\nAAAA\n");
+  char **ids = NULL;
+  size_t n = 0, problems = 9;
+  assert_status(logstate_logs(ls, &ids, &n), LOGSTATE_OK);
+  assert_int_equal(n, 1);
+  logstate_logs_free(ids, n);
+  assert_status(test_get(ls, "absent", got, sizeof(got)), LOGSTATE_NOT_FOUND);
+  assert_status(logstate_verify(ls, NULL, NULL, &problems), LOGSTATE_OK);
+  assert_int_equal(problems, 0);
+  logstate_info info;
+  assert_status(logstate_describe(ls, &info), LOGSTATE_OK);
+  assert_int_equal(info.durability, LOGSTATE_DURABILITY_UNKNOWN);
+  assert_string_equal(info.store_id, "");
+  assert_status(test_put(ls, "go.example/log", "x"), LOGSTATE_FAILED_PRECONDITION);
+  expect_error_mentions("read-only");
+  assert_status(logstate_update(ls, "go.example/log", test_fn_increment, NULL), LOGSTATE_FAILED_PRECONDITION);
+  logstate_free(ls);
+  char *after = slurp(path, &n1);
+  assert_int_equal(n0, n1);
+  assert_memory_equal(before, after, n0);
+  free(before);
+  free(after);
+  query_text(path, "PRAGMA journal_mode", got, sizeof(got));
+  assert_string_equal(got, "delete");
+
+  /* A logstate store opens read-only too, and a pin is checked. */
+  new_path(path, sizeof(path));
+  logstate_free(open_path(path));
+  char id[80];
+  query_text(path, META_ID, id, sizeof(id));
+  snprintf(url, sizeof(url), "sqlite:%s?mode=ro&store_id=%s", path, id);
+  assert_status(open_init(url), LOGSTATE_OK);
+  snprintf(url, sizeof(url), "sqlite:%s?mode=ro&store_id=other", path);
+  assert_status(open_init(url), LOGSTATE_FAILED_PRECONDITION);
+
+  /* Missing: refused at opening, nothing created; empty: refused by init. */
+  new_path(path, sizeof(path));
+  snprintf(url, sizeof(url), "sqlite:%s?mode=ro", path);
+  refused_as_absent(path, url, "mode=ro");
+  snprintf(url, sizeof(url), "sqlite:%s?mode=read", path);
+  assert_status(open_init(url), LOGSTATE_INVALID_ARGUMENT);
 }
 
 #ifdef LOGSTATE_HAVE_ASYNC
@@ -515,6 +591,7 @@ int main(void) {
       cmocka_unit_test(test_use_before_init),
       cmocka_unit_test(test_store_identity),
       cmocka_unit_test(test_store_identity_arguments),
+      cmocka_unit_test(test_read_only),
 #ifdef LOGSTATE_HAVE_ASYNC
       cmocka_unit_test(test_async_blocking_off_the_loop),
 #endif

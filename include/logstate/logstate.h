@@ -170,11 +170,14 @@ LOGSTATE_API void logstate_free(logstate *ls);
  *
  * @return LOGSTATE_OK; LOGSTATE_INVALID_ARGUMENT for NULL;
  *         LOGSTATE_FAILED_PRECONDITION for an unsafe or unknown backend
- *         configuration (the message says which setting to change), for a
- *         store whose store_id is not the pinned one (reset, or another
- *         store), or for a missing store with create=no (Redis, SQLite:
- *         nothing is written then); LOGSTATE_UNAVAILABLE, LOGSTATE_PERMISSION_DENIED,
+ *         configuration (the message says which setting to change), or for
+ *         a store whose store_id is not the pinned one (reset, or another
+ *         store); LOGSTATE_NOT_FOUND when there is no store and the handle
+ *         may not create one (create=no, mode=ro); nothing is written by a
+ *         refused init; LOGSTATE_UNAVAILABLE, LOGSTATE_PERMISSION_DENIED,
  *         LOGSTATE_RESOURCE_EXHAUSTED, LOGSTATE_INTERNAL from the backend.
+ *         A handle opened with mode=ro reads only: init writes nothing and
+ *         every write returns LOGSTATE_FAILED_PRECONDITION.
  */
 LOGSTATE_API logstate_status logstate_init(logstate *ls);
 

@@ -84,6 +84,13 @@ typedef struct logstate_redis_options {
   const char *store_id;
   /** Non-zero: init refuses to create a namespace that does not exist. */
   int no_create;
+  /** Non-zero (mode=ro): a read-only handle, for operators. init reads the
+   *  meta and the store_id (no schema write, no script load, so a user
+   *  limited to +@read can use it), reports the durability settings without
+   *  refusing them (logstate_describe), and refuses with NOT_FOUND a
+   *  namespace that does not exist; every write returns
+   *  FAILED_PRECONDITION. The sync API only: logstate_async_open refuses it. */
+  int read_only;
 } logstate_redis_options;
 
 #define LOGSTATE_REDIS_OPTIONS_VERSION 2

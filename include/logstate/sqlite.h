@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The SQLite backend: `sqlite:PATH[?busy_timeout_ms=N&store_id=ID&create=no]`,
+ * The SQLite backend: `sqlite:PATH[?busy_timeout_ms=N&store_id=ID&create=no&mode=ro]`,
  * or logstate_sqlite_open(). PATH is percent-decoded (write a literal `?` as
  * %3F); an unknown query key is refused with INVALID_ARGUMENT, so a typo
  * never becomes part of a file name. The directory must exist
@@ -54,6 +54,12 @@ typedef struct logstate_sqlite_options {
   const char *store_id;
   /** Non-zero: neither opening nor init creates a store that is missing. */
   int no_create;
+  /** Non-zero (mode=ro): open the file read-only. A missing file is
+   *  refused, init writes nothing (not even the journal mode: a Go witness
+   *  database stays byte-identical) and refuses a file without a store, no
+   *  durability is checked (logstate_describe says UNKNOWN), and every
+   *  write returns FAILED_PRECONDITION. */
+  int read_only;
 } logstate_sqlite_options;
 
 #define LOGSTATE_SQLITE_OPTIONS_VERSION 2
@@ -68,7 +74,8 @@ typedef struct logstate_sqlite_options {
  * @return LOGSTATE_OK; LOGSTATE_INVALID_ARGUMENT for NULL or empty
  *         arguments, bad options, or a directory that does not exist;
  *         LOGSTATE_FAILED_PRECONDITION for a missing file when a store_id is
- *         pinned or no_create is set (nothing is created);
+ *         pinned, LOGSTATE_NOT_FOUND when no_create or read_only is set
+ *         (nothing is created);
  *         LOGSTATE_UNAVAILABLE when the file
  *         cannot be opened; LOGSTATE_PERMISSION_DENIED when it may not be
  *         written; LOGSTATE_FAILED_PRECONDITION when WAL or synchronous=FULL

@@ -11,7 +11,15 @@
 #include "logstate/logstate.h"
 
 /* Exit codes (stable, documented in --help and the README). */
-enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2, EXIT_NOT_FOUND = 3, EXIT_CONFLICT = 4, EXIT_UNAVAILABLE = 5 };
+enum {
+  EXIT_OK = 0,
+  EXIT_ERROR = 1,
+  EXIT_USAGE = 2,
+  EXIT_NOT_FOUND = 3,
+  EXIT_CONFLICT = 4,
+  EXIT_UNAVAILABLE = 5,
+  EXIT_NO_STORE = 6
+};
 
 /* Largest file `set` and `import` read. */
 #define CLI_MAX_INPUT ((size_t)1 << 34)
@@ -63,6 +71,10 @@ void cli_progress_end(cli_progress *p, size_t done);
  * its arguments (so that a usage error touches nothing): EXIT_OK and *out,
  * or the exit code with the error reported. */
 int cli_open(const char *url, logstate **out);
+/* The same, read-only (mode=ro, for every scheme that has it): nothing in
+ * the store is created or changed, and a store that does not exist gives
+ * EXIT_NO_STORE. */
+int cli_open_ro(const char *url, logstate **out);
 
 /* The commands. `argc`/`argv` start with the command's name; each checks
  * its arguments, then opens the store at `url`. */
@@ -73,5 +85,6 @@ int cli_export(const char *url, int argc, char **argv);
 int cli_import(const char *url, int argc, char **argv);
 int cli_copy(const char *url, int argc, char **argv);
 int cli_check(const char *url, int argc, char **argv);
+int cli_init(const char *url, int argc, char **argv);
 
 #endif

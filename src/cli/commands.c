@@ -57,7 +57,7 @@ int cli_logs(const char *url, int argc, char **argv) {
   char **ids = NULL;
   size_t n = 0;
   logstate *ls = NULL;
-  if ((rc = cli_open(url, &ls)) != EXIT_OK)
+  if ((rc = cli_open_ro(url, &ls)) != EXIT_OK)
     return rc;
   logstate_status st = logstate_logs(ls, &ids, &n);
   logstate_free(ls);
@@ -82,7 +82,7 @@ int cli_get(const char *url, int argc, char **argv) {
   uint8_t *cp = NULL;
   size_t len = 0;
   logstate *ls = NULL;
-  if ((rc = cli_open(url, &ls)) != EXIT_OK)
+  if ((rc = cli_open_ro(url, &ls)) != EXIT_OK)
     return rc;
   logstate_status st = cli_read_latest(ls, argv[first], &cp, &len);
   logstate_free(ls);
@@ -204,7 +204,7 @@ int cli_copy(const char *url, int argc, char **argv) {
     return cli_usage_error("copy: missing --to URL");
   logstate *src = NULL, *dst = NULL;
   logstate_status st;
-  if ((rc = cli_open(url, &src)) != EXIT_OK)
+  if ((rc = cli_open_ro(url, &src)) != EXIT_OK)
     return rc;
   if ((rc = cli_open(a.to, &dst)) != EXIT_OK) {
     logstate_free(src);
@@ -239,14 +239,19 @@ static void on_problem(void *arg, const char *log_id, const char *problem) {
   printf("damaged: log %s: %s\n", log_id ? log_id : "(none)", problem);
 }
 
-int cli_check(const char *url, int argc, char **argv) {
-  static const struct option opts[] = {{NULL, 0, NULL, 0}};
-  static const char *const durability[] = {
+static const char *durability_text(logstate_durability d) {
+  static const char *const text[] = {
       [LOGSTATE_DURABILITY_UNKNOWN] = "durability not checked",
       [LOGSTATE_DURABILITY_VERIFIED] = "durability settings verified",
       [LOGSTATE_DURABILITY_AT_RISK] = "WARNING: durability settings may lose acknowledged writes",
       [LOGSTATE_DURABILITY_NONE] = "in-process store (nothing survives the process)",
   };
+  unsigned int i = (unsigned int)d;
+  return i < sizeof(text) / sizeof(text[0]) ? text[i] : "durability unknown";
+}
+
+int cli_check(const char *url, int argc, char **argv) {
+  static const struct option opts[] = {{NULL, 0, NULL, 0}};
   int first = 0, rc;
   if ((rc = parse(argc, argv, "+", opts, no_opts, NULL, &first)) != EXIT_OK ||
       (rc = positional("check", argc - first, 0, 0)) != EXIT_OK)
@@ -255,7 +260,7 @@ int cli_check(const char *url, int argc, char **argv) {
   size_t n = 0;
   logstate_info info;
   logstate *ls = NULL;
-  if ((rc = cli_open(url, &ls)) != EXIT_OK)
+  if ((rc = cli_open_ro(url, &ls)) != EXIT_OK)
     return rc;
   /* The index and the logs, checked against each other (SSCAN and SCAN on
    * Redis). */
@@ -274,10 +279,31 @@ int cli_check(const char *url, int argc, char **argv) {
     cli_finish_output(stdout, "standard output");
     return EXIT_ERROR;
   }
-  unsigned int d = (unsigned int)info.durability;
   if (info.store_id[0])
     printf("store_id: %s\n", info.store_id);
-  printf("ok: %s backend reachable, schema accepted, %s, %zu log%s\n", info.backend,
-         d < sizeof(durability) / sizeof(durability[0]) ? durability[d] : "durability unknown", n, n == 1 ? "" : "s");
+  printf("ok: %s backend reachable, schema accepted, %s, %zu log%s\n", info.backend, durability_text(info.durability),
+         n, n == 1 ? "" : "s");
+  return cli_finish_output(stdout, "standard output");
+}
+
+/* --- init --------------------------------------------------------------- */
+
+/* Creates the store if it is missing (every check first: a refused store is
+ * left untouched), and prints its store_id for the operator to pin. */
+int cli_init(const char *url, int argc, char **argv) {
+  static const struct option opts[] = {{NULL, 0, NULL, 0}};
+  int first = 0, rc;
+  if ((rc = parse(argc, argv, "+", opts, no_opts, NULL, &first)) != EXIT_OK ||
+      (rc = positional("init", argc - first, 0, 0)) != EXIT_OK)
+    return rc;
+  logstate *ls = NULL;
+  logstate_info info;
+  if ((rc = cli_open(url, &ls)) != EXIT_OK)
+    return rc;
+  logstate_describe(ls, &info);
+  logstate_free(ls);
+  if (info.store_id[0])
+    printf("store_id: %s\n", info.store_id);
+  printf("ok: %s store ready, %s\n", info.backend, durability_text(info.durability));
   return cli_finish_output(stdout, "standard output");
 }

@@ -118,7 +118,7 @@ int cli_export(const char *url, int argc, char **argv) {
   char **ids = NULL;
   size_t n = 0;
   logstate *ls = NULL;
-  int rc = cli_open(url, &ls);
+  int rc = cli_open_ro(url, &ls);
   if (rc != EXIT_OK)
     return rc;
   logstate_status st = logstate_logs(ls, &ids, &n);

@@ -5,7 +5,7 @@
  *
  * The URL comes from --url, else $LOGSTATE_URL, else sqlite:logstate.db.
  * Exit codes (stable): 0 ok, 1 any other error, 2 usage or invalid input,
- * 3 not found, 4 conflict, 5 unavailable. Errors are one line on stderr. */
+ * 3 not found, 4 conflict, 5 unavailable, 6 no store. Errors are one line on stderr. */
 #define _POSIX_C_SOURCE 200809L
 #include <getopt.h>
 #include <stdlib.h>
@@ -27,17 +27,21 @@ static const char usage_main[] =
     "  export [FILE|-]              every log and checkpoint, as JSON Lines\n"
     "  import [FILE|-]              store what export wrote\n"
     "  copy --to URL                copy every log to another store, and verify\n"
+    "  init                         create the store if missing; print its store_id\n"
     "  check                        connectivity, schema, durability, number of logs\n"
     "  help [COMMAND]               this text, or a command's\n"
     "\n"
     "options: --url URL, --help, --version; '--' ends the options (for a LOG that\n"
     "starts with '-').\n"
     "The URL is --url, else $LOGSTATE_URL, else " DEFAULT_URL ".\n"
-    "URLs: memory:, sqlite:PATH[?busy_timeout_ms=N&store_id=ID&create=no], redis://[user[:password]@]host[:port][/db][?...],\n"
+    "URLs: memory:, sqlite:PATH[?busy_timeout_ms=N&store_id=ID&create=no&mode=ro], "
+    "redis://[user[:password]@]host[:port][/db][?...],\n"
     "redis+unix:///path.sock (the Redis password may come from $LOGSTATE_REDIS_PASSWORD).\n"
     "\n"
     "exit codes: 0 ok, 1 other error, 2 usage or invalid input, 3 not found,\n"
-    "4 conflict, 5 unavailable.\n";
+    "4 conflict, 5 unavailable, 6 no store (logs, get, export, check and copy's\n"
+    "source open the store read-only: they never create or change it; init, set,\n"
+    "import and copy's target create it unless the URL says create=no).\n";
 
 typedef struct command {
   const char *name;
@@ -80,9 +84,16 @@ static const command commands[] = {
      "  logstate --url sqlite:witness.db copy --to redis://127.0.0.1:6379/\n"},
     {"check", cli_check,
      "usage: logstate check\n\n"
-     "Connects, initializes (creating tables or the schema key if missing, and\n"
-     "checking the durability settings where the backend has any), and counts the\n"
-     "logs. It says whether durability was verified. Run it first.\n"},
+     "Opens the store read-only, checks the schema and the durability settings\n"
+     "where the backend has any, walks the index and the logs for damage (exit 1,\n"
+     "each problem named), prints store_id and counts the logs. A store that does\n"
+     "not exist gives exit 6; `logstate init` creates one.\n"},
+    {"init", cli_init,
+     "usage: logstate init\n\n"
+     "Creates the store if it does not exist (tables or the namespace's meta key),\n"
+     "after every check passed (a server whose durability settings are refused is\n"
+     "left untouched), and prints `store_id: ID`: pin it with store_id=ID in the\n"
+     "witness's URL so that a reset or another store is refused. Idempotent.\n"},
     {"help", NULL, "usage: logstate help [COMMAND]\n"},
 };
 

@@ -179,14 +179,38 @@ void cli_progress_end(cli_progress *p, size_t done) {
   fputc('\n', stderr);
 }
 
-int cli_open(const char *url, logstate **out) {
+/* NOT_FOUND from opening means the store does not exist (read-only, or
+ * create=no): EXIT_NO_STORE, not the "no such log" of EXIT_NOT_FOUND. */
+static int open_init(const char *url, logstate **out) {
   logstate_status st = logstate_open(out, url);
-  if (st != LOGSTATE_OK)
-    return cli_fail(st, "opening the store");
-  if ((st = logstate_init(*out)) != LOGSTATE_OK) {
+  const char *what = "opening the store";
+  if (st == LOGSTATE_OK && (st = logstate_init(*out)) != LOGSTATE_OK) {
+    what = "initializing the store";
     logstate_free(*out);
     *out = NULL;
-    return cli_fail(st, "initializing the store");
   }
-  return EXIT_OK;
+  if (st == LOGSTATE_NOT_FOUND) {
+    fprintf(stderr, "logstate: no store: %s\n", logstate_last_error());
+    return EXIT_NO_STORE;
+  }
+  return st == LOGSTATE_OK ? EXIT_OK : cli_fail(st, what);
+}
+
+int cli_open(const char *url, logstate **out) { return open_init(url, out); }
+
+/* Adds mode=ro to the URL's query, unless it names a mode already. The
+ * in-process memory: store has no query (and nothing to protect). */
+int cli_open_ro(const char *url, logstate **out) {
+  if (strncmp(url, "memory:", 7) == 0 || strstr(url, "mode="))
+    return open_init(url, out);
+  size_t n = strlen(url) + sizeof("&mode=ro");
+  char *ro = malloc(n);
+  if (ro == NULL) {
+    fprintf(stderr, "logstate: out of memory\n");
+    return EXIT_ERROR;
+  }
+  snprintf(ro, n, "%s%cmode=ro", url, strchr(url, '?') ? '&' : '?');
+  int rc = open_init(ro, out);
+  free(ro);
+  return rc;
 }

@@ -371,6 +371,9 @@ static const ls_adriver_methods redis_async_methods = {
 };
 
 logstate_status ls_adriver_redis_new(ls_adriver **out, struct event_base *base, ls_redis_config *cfg) {
+  if (cfg->read_only)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT,
+                  "logstate_async_open: mode=ro is not available on the async Redis driver; read through the sync API");
   radrv *d = calloc(1, sizeof(*d));
   if (d == NULL || (d->reconnect_timer = evtimer_new(base, ls_ra_on_reconnect_timer, d)) == NULL ||
       (d->connect_timer = evtimer_new(base, ls_ra_on_connect_timer, d)) == NULL ||

@@ -112,6 +112,7 @@ logstate_status ls_redis_config_from_options(ls_redis_config *c, const logstate_
   c->guard = o->guard;
   c->store_id = o->version >= 2 ? dup_or_null(o->store_id) : NULL;
   c->create = !(o->version >= 2 && o->no_create);
+  c->read_only = o->version >= 2 && o->read_only;
   c->log = o->log;
   c->log_arg = o->log_arg;
   if (!c->host || (o->unix_path && !c->unix_path) || (o->user && o->user[0] && !c->user) ||
@@ -155,7 +156,7 @@ static logstate_status decode(url_parts *p, const char *s, size_t n, const char 
 
 #define REDIS_KEYS                                                                                                     \
   "prefix, pool, connect_timeout_ms, timeout_ms, durability, min_replicas, replica_timeout_ms, guard, store_id, "      \
-  "create"
+  "create, mode"
 
 /* A value from a fixed list: its index, or -1. */
 static int choice(const ls_query_param *p, const char *const *names, int n) {
@@ -194,6 +195,12 @@ static logstate_status parse_param(url_parts *p, const ls_query_param *q, int is
     if (o->store_id)
       return URL_ERR("redis URL: store_id is given twice");
     return decode(p, q->val, q->val_len, &o->store_id);
+  }
+  if (ls_query_is(q, "mode")) {
+    static const char *const modes[] = {"rw", "ro"};
+    int i = choice(q, modes, 2);
+    o->read_only = i == 1;
+    return i < 0 ? URL_ERR("redis URL: mode must be ro or rw") : LOGSTATE_OK;
   }
   if (ls_query_is(q, "create")) {
     int yes = ls_query_yes_no("redis", q);

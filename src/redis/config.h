@@ -24,6 +24,7 @@ typedef struct ls_redis_config {
   logstate_redis_guard guard;
   char *store_id; /* pinned: init and every connection refuse another store */
   int create;     /* init may create the namespace */
+  int read_only;  /* mode=ro: init writes nothing and checks no durability; the core refuses writes */
   void (*log)(void *log_arg, const char *message);
   void *log_arg;
   /* Derived key names: {N}:logs, {N}:meta and the {N}:log: prefix. */

@@ -103,8 +103,8 @@ static logstate_status judge_meta(ls_redis_proto *p, const redisReply *m) {
                   "another application, or was the store written by a newer logstate?)",
                   c->key_meta, ls_quote(q, sizeof(q), schema->str, schema->len));
   char ns[LS_NAMESPACE_BUFSZ];
-  if (schema->type != REDIS_REPLY_STRING && !c->create)
-    return ls_store_absent("redis", namespace_of(c, ns, sizeof(ns)), "its meta key is missing");
+  if (schema->type != REDIS_REPLY_STRING && (!c->create || c->read_only))
+    return ls_store_absent("redis", namespace_of(c, ns, sizeof(ns)), "its meta key is missing", c->read_only);
   return ls_rp_check_store_id(c, id);
 }
 
@@ -115,6 +115,15 @@ logstate_status ls_rp_check_store_id(const ls_redis_config *c, const redisReply 
   char ns[LS_NAMESPACE_BUFSZ];
   return ls_store_id_compare("redis", namespace_of(c, ns, sizeof(ns)), c->store_id, has ? id->str : NULL,
                              has ? id->len : 0);
+}
+
+/* Keeps the store_id init read, for logstate_describe (once). */
+static void keep_store_id(ls_redis_proto *p, const redisReply *id) {
+  if (id->type == REDIS_REPLY_STRING && id->len < sizeof(p->store_id) && atomic_load(&p->has_store_id) == 0) {
+    memcpy(p->store_id, id->str, id->len);
+    p->store_id[id->len] = '\0';
+    atomic_store(&p->has_store_id, 1);
+  }
 }
 
 static int judge_checks(ls_redis_proto *p, ls_rp_op *op, const redisReply *const *rr, int n, logstate_status *st) {
@@ -134,6 +143,10 @@ static int judge_checks(ls_redis_proto *p, ls_rp_op *op, const redisReply *const
   }
   if ((*st = judge_meta(p, rr[R_META])) != LOGSTATE_OK || (*st = judge_durability(p, rr, n)) != LOGSTATE_OK)
     return 1;
+  if (p->cfg.read_only) { /* checked, and nothing to write */
+    keep_store_id(p, rr[R_META]->element[1]);
+    return 1;
+  }
   if (!ls_store_id_new(op->scratch)) {
     *st = ls_err(LOGSTATE_INTERNAL, "redis: cannot read /dev/urandom for a new store_id");
     return 1;
@@ -153,12 +166,8 @@ static logstate_status judge_writes(ls_redis_proto *p, const redisReply *const *
   if (s->type != REDIS_REPLY_STRING || s->len != 40 || strncasecmp(s->str, ls_lua_set_sha1, 40) != 0)
     return ls_err(LOGSTATE_INTERNAL, "redis: SCRIPT LOAD returned an unexpected SHA1 for the set script");
   logstate_status st = ls_rp_check_store_id(c, id); /* another process may have created it meanwhile */
-  if (st == LOGSTATE_OK && id->type == REDIS_REPLY_STRING && id->len < sizeof(p->store_id) &&
-      atomic_load(&p->has_store_id) == 0) {
-    memcpy(p->store_id, id->str, id->len);
-    p->store_id[id->len] = '\0';
-    atomic_store(&p->has_store_id, 1);
-  }
+  if (st == LOGSTATE_OK)
+    keep_store_id(p, id);
   return st;
 }
 
@@ -181,8 +190,9 @@ static logstate_status judge_durability(ls_redis_proto *p, const redisReply *con
     atomic_store(&p->durability, LOGSTATE_DURABILITY_VERIFIED);
     return LOGSTATE_OK;
   }
-  if (c->durability == LOGSTATE_REDIS_DURABILITY_WARN) {
-    ls_redis_log(c, "redis: the server may lose acknowledged writes: %s", problems);
+  if (c->durability == LOGSTATE_REDIS_DURABILITY_WARN || c->read_only) { /* a reader loses nothing */
+    if (!c->read_only)
+      ls_redis_log(c, "redis: the server may lose acknowledged writes: %s", problems);
     atomic_store(&p->durability, LOGSTATE_DURABILITY_AT_RISK);
     return LOGSTATE_OK;
   }

@@ -437,6 +437,8 @@ static uint64_t rd_txn_version(logstate_backend *be, logstate_backend_txn *t) {
   return t->open.version;
 }
 
+static int rd_read_only(logstate_backend *be) { return ((redis_backend *)be)->p.cfg.read_only; }
+
 static void rd_store_id(logstate_backend *be, char *buf, size_t size) {
   redis_backend *b = (redis_backend *)be;
   snprintf(buf, size, "%s", atomic_load(&b->p.has_store_id) ? b->p.store_id : "");
@@ -463,6 +465,7 @@ static const logstate_backend_methods redis_methods = {
     .verify = rd_verify,
     .txn_version = rd_txn_version,
     .store_id = rd_store_id,
+    .read_only = rd_read_only,
 };
 
 static logstate_status backend_new(logstate_backend **out, ls_redis_config *cfg) {

@@ -135,6 +135,11 @@ typedef struct logstate_backend_methods {
    *  into buf, or "" when it has none or init has not read it. Thread-safe.
    *  May provide. */
   void (*store_id)(logstate_backend *be, char *buf, size_t size);
+
+  /** Non-zero when the store was opened read-only (mode=ro): the core then
+   *  refuses every write with FAILED_PRECONDITION before it reaches the
+   *  backend, and init must write nothing. May provide (NULL: writable). */
+  int (*read_only)(logstate_backend *be);
 } logstate_backend_methods;
 
 /** The first member of every backend struct. */
