@@ -60,6 +60,7 @@ static const struct {
 #ifdef LOGSTATE_HAVE_REDIS
     {"redis://", ls_redis_backend_from_url},
     {"redis+unix://", ls_redis_backend_from_url},
+    {"redis+sentinel://", ls_redis_backend_from_url},
 #endif
 };
 
@@ -156,7 +157,7 @@ logstate_status logstate_open_ext(logstate **out, const char *url, const logstat
                 "",
 #endif
 #ifdef LOGSTATE_HAVE_REDIS
-                ", redis://, redis+unix://"
+                ", redis://, redis+unix://, redis+sentinel://"
 #else
                 ""
 #endif

@@ -108,7 +108,12 @@ int ls_update_retry(const char *fn, const ls_policy *p, unsigned int attempt, in
            ls_quote(q, sizeof(q), log_id, log_id_len), attempt);
     return 0;
   }
-  if (fresh && attempt == 1) {
+  /* A lost race that brought the current state back retries at once: a
+   * delay would make that state stale, and a writer that sleeps while the
+   * others do not loses every race after (measured: 30 s of losses against
+   * two writers that never slept). Each round of compare-and-sets has a
+   * winner, so no one livelocks. */
+  if (fresh) {
     *out_delay_us = 0;
     return 1;
   }

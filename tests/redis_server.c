@@ -31,13 +31,13 @@ static int free_port(void) {
   return ntohs(a.sin_port);
 }
 
-static double now_s(void) {
+double test_now_s(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-static void pause_ms(long ms) {
+void test_pause_ms(long ms) {
   struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
   nanosleep(&t, NULL);
 }
@@ -60,10 +60,14 @@ static int launch(test_redis *s) {
   FILE *f = fopen(conf, "w");
   if (f == NULL)
     return -1;
-  fprintf(f,
-          "bind 127.0.0.1 -::1\nport %d\ndir %s\nunixsocket %s\nunixsocketperm 700\n"
-          "appendonly yes\nappendfsync always\nsave \"\"\ndaemonize no\nlogfile %s/redis.log\n%s\n",
-          s->port, s->dir, s->sock, s->dir, s->extra);
+  if (s->sentinel) /* the sentinel rewrites this file: it must stay writable */
+    fprintf(f, "bind 127.0.0.1\nport %d\ndir %s\ndaemonize no\nlogfile %s/redis.log\n%s\n", s->port, s->dir, s->dir,
+            s->extra);
+  else
+    fprintf(f,
+            "bind 127.0.0.1 -::1\nport %d\ndir %s\nunixsocket %s\nunixsocketperm 700\n"
+            "appendonly yes\nappendfsync always\nsave \"\"\ndaemonize no\nlogfile %s/redis.log\n%s\n",
+            s->port, s->dir, s->sock, s->dir, s->extra);
   fclose(f);
   pid_t pid = fork();
   if (pid < 0)
@@ -73,13 +77,16 @@ static int launch(test_redis *s) {
     int devnull = open("/dev/null", O_RDWR);
     dup2(devnull, 0);
     dup2(devnull, 1);
-    execlp("redis-server", "redis-server", conf, (char *)NULL);
+    if (s->sentinel)
+      execlp("redis-server", "redis-server", conf, "--sentinel", (char *)NULL);
+    else
+      execlp("redis-server", "redis-server", conf, (char *)NULL);
     _exit(127);
   }
   s->pid = pid;
   /* Wait for the condition (PING answered), bounded. */
-  double deadline = now_s() + 20;
-  while (now_s() < deadline) {
+  double deadline = test_now_s() + 20;
+  while (test_now_s() < deadline) {
     int status;
     if (waitpid(pid, &status, WNOHANG) == pid) {
       s->pid = 0;
@@ -97,7 +104,7 @@ static int launch(test_redis *s) {
       if (ok)
         return 0;
     }
-    pause_ms(10);
+    test_pause_ms(10);
   }
   kill(pid, SIGKILL);
   waitpid(pid, NULL, 0);
@@ -105,8 +112,14 @@ static int launch(test_redis *s) {
   return -1;
 }
 
-int test_redis_start(test_redis *s, const char *extra) {
+static int start(test_redis *s, const char *extra, int sentinel);
+
+int test_redis_start(test_redis *s, const char *extra) { return start(s, extra, 0); }
+int test_sentinel_start(test_redis *s, const char *conf) { return start(s, conf, 1); }
+
+static int start(test_redis *s, const char *extra, int sentinel) {
   memset(s, 0, sizeof(*s));
+  s->sentinel = sentinel;
   snprintf(s->extra, sizeof(s->extra), "%s", extra ? extra : "");
   snprintf(s->dir, sizeof(s->dir), "/tmp/logstate-redis-XXXXXX");
   if (mkdtemp(s->dir) == NULL)
@@ -131,13 +144,13 @@ static void stop_signal(test_redis *s, int sig) {
     return;
   kill(s->pid, SIGCONT); /* in case a test left it stopped */
   kill(s->pid, sig);
-  double deadline = now_s() + 10;
-  while (now_s() < deadline) {
+  double deadline = test_now_s() + 10;
+  while (test_now_s() < deadline) {
     if (waitpid(s->pid, NULL, WNOHANG) == s->pid) {
       s->pid = 0;
       return;
     }
-    pause_ms(5);
+    test_pause_ms(5);
   }
   kill(s->pid, SIGKILL);
   waitpid(s->pid, NULL, 0);

@@ -14,11 +14,20 @@ typedef struct test_redis {
   char dir[256];
   char sock[300];
   char extra[2048]; /* extra redis.conf lines */
+  int sentinel;     /* runs redis-server --sentinel with `extra` as its config */
 } test_redis;
+
+/* The monotonic clock in seconds, and a sleep, for bounded waits. */
+double test_now_s(void);
+void test_pause_ms(long ms);
 
 /* Starts a server; `extra` (may be NULL) is appended to redis.conf. Waits
  * until it answers PING (up to 20 s). Returns 0 on success. */
 int test_redis_start(test_redis *s, const char *extra);
+/* Starts a sentinel (redis-server --sentinel) on a free port; `conf` holds
+ * its sentinel lines (monitor, down-after-milliseconds, ...). Stopped and
+ * removed like a server. Returns 0 on success. */
+int test_sentinel_start(test_redis *s, const char *conf);
 /* Starts it again on the same port and directory (the AOF is reloaded). */
 int test_redis_restart(test_redis *s);
 /* Stops the server (SIGTERM, then SIGKILL) and keeps its directory. */

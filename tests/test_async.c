@@ -34,18 +34,12 @@ static unsigned int prefix_no;
 static char prefix[32];
 static char url[256];
 
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 /* Runs the loop until *count reaches target, failing the test after
  * `seconds` (a bound, not a sleep: it returns as soon as the count is met). */
 static void run_until(const int *count, int target, double seconds) {
-  double deadline = now_s() + seconds;
+  double deadline = test_now_s() + seconds;
   while (*count < target) {
-    if (now_s() > deadline)
+    if (test_now_s() > deadline)
       fail_msg("timed out waiting: %d of %d callbacks", *count, target);
     struct timeval tick = {0, 50000};
     event_base_loopexit(evb, &tick); /* wake up to check the deadline */
@@ -238,9 +232,9 @@ static void test_race_with_sync(void **state) {
     submit_increment(&r2);
   }
   int done = 0;
-  double deadline = now_s() + 120;
+  double deadline = test_now_s() + 120;
   while (!done) {
-    assert_true(now_s() < deadline);
+    assert_true(test_now_s() < deadline);
     struct timeval tick = {0, 50000};
     event_base_loopexit(evb, &tick);
     event_base_loop(evb, EVLOOP_ONCE);
@@ -453,7 +447,7 @@ static void test_server_killed_in_flight(void **state) {
 
   /* The same handle recovers once it has reconnected. */
   done_rec d = {0};
-  double deadline = now_s() + 15;
+  double deadline = test_now_s() + 15;
   for (;;) {
     d.calls = 0;
     assert_status(logstate_async_update(a, "after-restart", fn_write, "fine", on_done, &d), LOGSTATE_OK);
@@ -461,7 +455,7 @@ static void test_server_killed_in_flight(void **state) {
     if (d.st == LOGSTATE_OK)
       break;
     assert_status(d.st, LOGSTATE_UNAVAILABLE);
-    assert_true(now_s() < deadline);
+    assert_true(test_now_s() < deadline);
     struct timeval pause = {0, 100000}; /* let the reconnect backoff run */
     event_base_loopexit(evb, &pause);
     event_base_dispatch(evb);
@@ -564,19 +558,19 @@ static void test_timeout_under_sigstop(void **state) {
   get_rec g = {0};
   slot u = {0};
   kill(own.pid, SIGSTOP);
-  double t0 = now_s();
+  double t0 = test_now_s();
   total_calls = 0;
   assert_status(logstate_async_get_latest(a, "log", on_get, &g), LOGSTATE_OK);
   assert_status(logstate_async_update(a, "log", fn_write, "v", on_slot, &u), LOGSTATE_OK);
   run_until(&total_calls, 2, 10);
-  assert_true(now_s() - t0 < 2.0);
+  assert_true(test_now_s() - t0 < 2.0);
   assert_status(g.st, LOGSTATE_UNAVAILABLE);
   assert_status(u.st, LOGSTATE_UNAVAILABLE);
   assert_int_equal(g.calls, 1);
   assert_int_equal(u.calls, 1);
   kill(own.pid, SIGCONT);
   /* Recovers: the stuck connection was dropped and is rebuilt. */
-  double deadline = now_s() + 10;
+  double deadline = test_now_s() + 10;
   for (;;) {
     g.calls = 0;
     total_calls = 0;
@@ -584,7 +578,7 @@ static void test_timeout_under_sigstop(void **state) {
     run_until(&total_calls, 1, 10);
     if (g.st != LOGSTATE_UNAVAILABLE)
       break;
-    assert_true(now_s() < deadline);
+    assert_true(test_now_s() < deadline);
     struct timeval pause = {0, 100000};
     event_base_loopexit(evb, &pause);
     event_base_dispatch(evb);
@@ -638,9 +632,9 @@ static void test_host_names(void **state) {
   snprintf(u, sizeof(u), "redis://no-such-host.invalid:%d/?timeout_ms=500", server.port);
   assert_status(logstate_async_open(&a, evb, u, NULL), LOGSTATE_OK);
   d.calls = 0;
-  double t0 = now_s();
+  double t0 = test_now_s();
   assert_status(logstate_async_init(a, on_done, &d), LOGSTATE_OK);
-  assert_true(now_s() - t0 < 0.2); /* the submit did not wait for DNS */
+  assert_true(test_now_s() - t0 < 0.2); /* the submit did not wait for DNS */
   run_until(&d.calls, 1, 10);
   assert_status(d.st, LOGSTATE_UNAVAILABLE);
   logstate_async_free(a);

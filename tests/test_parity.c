@@ -38,12 +38,6 @@ static unsigned int prefix_no;
 
 typedef enum { OP_INIT, OP_GET, OP_SET, OP_UPDATE } op_kind;
 
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 static logstate_status fn_write(const uint8_t *cur, size_t cur_len, uint8_t **out_next, size_t *out_next_len,
                                 void *arg) {
   (void)cur, (void)cur_len, (void)arg;
@@ -98,9 +92,9 @@ static void on_open(logstate_status st, logstate_async_write *w, void *arg) {
 }
 
 static logstate_status wait_rec(rec *r) {
-  double deadline = now_s() + 30;
+  double deadline = test_now_s() + 30;
   while (r->calls == 0) {
-    if (now_s() > deadline)
+    if (test_now_s() > deadline)
       fail_msg("async callback never came");
     struct timeval tick = {0, 20000};
     event_base_loopexit(evb, &tick);
@@ -236,10 +230,10 @@ static void test_timeout(void **state) {
   const char *url = url_for(&own, NULL, "timeout_ms=300");
   expect_both(url, OP_INIT, NULL, LOGSTATE_OK);
   kill(own.pid, SIGSTOP);
-  double t0 = now_s();
+  double t0 = test_now_s();
   expect_both(url, OP_GET, "log", LOGSTATE_UNAVAILABLE);
   expect_both(url, OP_SET, "log", LOGSTATE_UNAVAILABLE);
-  double took = now_s() - t0;
+  double took = test_now_s() - t0;
   kill(own.pid, SIGCONT);
   /* Four operations, each bounded by 300 ms per request (a sync connect
    * waits for the connect timeout too). */

@@ -64,12 +64,6 @@ static uint64_t round_trips(logstate *ls) {
   return st.round_trips;
 }
 
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 /* --- key layout --------------------------------------------------------- */
 
 static void test_key_layout(void **state) {
@@ -356,12 +350,12 @@ static void test_hung_server_times_out(void **state) {
   logstate_write *w = NULL;
   assert_status(logstate_write_ops(ls, "log", &w), LOGSTATE_OK);
   kill(own.pid, SIGSTOP);
-  double t0 = now_s();
+  double t0 = test_now_s();
   assert_status(test_get(ls, "log", buf, sizeof(buf)), LOGSTATE_UNAVAILABLE);
   expect_error_mentions("timed out");
-  double t1 = now_s();
+  double t1 = test_now_s();
   assert_status(logstate_write_set(w, (const uint8_t *)"v2", 2), LOGSTATE_UNAVAILABLE);
-  double t2 = now_s();
+  double t2 = test_now_s();
   logstate_write_close(w);
   /* Within the timeout (a read may retry once on a new connection). */
   assert_true(t1 - t0 < 2.0);
@@ -381,9 +375,9 @@ static void test_hung_server_times_out(void **state) {
   assert_status(logstate_redis_get_stats(ls, &st), LOGSTATE_OK);
   assert_true(st.connects >= 2);
   kill(own.pid, SIGSTOP);
-  t0 = now_s();
+  t0 = test_now_s();
   assert_status(test_get(ls, "log", buf, sizeof(buf)), LOGSTATE_UNAVAILABLE);
-  assert_true(now_s() - t0 < 2.0);
+  assert_true(test_now_s() - t0 < 2.0);
   kill(own.pid, SIGCONT);
   logstate_free(ls);
   test_redis_stop(&own);
@@ -421,20 +415,20 @@ static void test_pool_exhausted(void **state) {
   logstate_write *w1 = NULL, *w2 = NULL;
   char buf[32];
   assert_status(logstate_write_ops(ls, "a", &w1), LOGSTATE_OK);
-  double t0 = now_s();
+  double t0 = test_now_s();
   assert_status(logstate_write_ops(ls, "b", &w2), LOGSTATE_RESOURCE_EXHAUSTED);
   assert_status(test_get(ls, "a", buf, sizeof(buf)), LOGSTATE_RESOURCE_EXHAUSTED);
   expect_error_mentions("pool");
-  assert_true(now_s() - t0 < 2.0);
+  assert_true(test_now_s() - t0 < 2.0);
   assert_status(logstate_write_close(w1), LOGSTATE_OK);
   assert_status(test_put(ls, "b", "b1"), LOGSTATE_OK);
   /* Re-entrancy with one connection: an update holds no connection while
    * fn runs, so fn's own read gets the only one (fn then asks for no
    * change). */
   assert_status(test_put(ls, "a", "a1"), LOGSTATE_OK);
-  t0 = now_s();
+  t0 = test_now_s();
   assert_status(logstate_update(ls, "a", fn_nested_read, ls), LOGSTATE_OK);
-  assert_true(now_s() - t0 < 2.0);
+  assert_true(test_now_s() - t0 < 2.0);
   test_expect_stored(ls, "a", "a1");
   /* A write transaction does hold its connection: a read inside it waits
    * timeout_ms and fails, without deadlock. */
@@ -998,8 +992,8 @@ static void test_guard_size(void **state) {
 
 /* Waits (bounded) until `replica` reports its link to the primary up. */
 static int replica_linked(const test_redis *replica) {
-  double deadline = now_s() + 20;
-  while (now_s() < deadline) {
+  double deadline = test_now_s() + 20;
+  while (test_now_s() < deadline) {
     redisReply *r = test_redis_cmd(replica, "INFO replication");
     int up = r->type == REDIS_REPLY_STRING && strstr(r->str, "master_link_status:up") != NULL;
     freeReplyObject(r);
@@ -1047,10 +1041,10 @@ static void test_replicas(void **state) {
   test_redis_stop(&replica);
   logstate_free(ls);
   ls = open_init(&primary, "min_replicas=1&replica_timeout_ms=300");
-  double t0 = now_s();
+  double t0 = test_now_s();
   assert_status(test_put(ls, "log", "v2"), LOGSTATE_UNAVAILABLE);
   expect_error_mentions("replicas");
-  assert_true(now_s() - t0 < 3.0);
+  assert_true(test_now_s() - t0 < 3.0);
   test_expect_stored(ls, "log", "v2");
   logstate_free(ls);
   test_redis_stop(&primary);

@@ -8,10 +8,13 @@
  *
  *   redis://[user[:password]@]host[:port][/db][?key=value&...]
  *   redis+unix://[user[:password]@]/path/to/redis.sock[?key=value&...]
+ *   redis+sentinel://[user[:password]@]host1[:port],host2[:port]/MASTERNAME[/db][?key=value&...]
  *
  * Query keys: prefix, pool, connect_timeout_ms, timeout_ms, durability
  * (require|warn|ignore), min_replicas, replica_timeout_ms, guard (none|size),
- * store_id (pin the store), create (yes|no), db (for redis+unix). An IPv6 host is written in brackets:
+ * store_id (pin the store), create (yes|no), mode (rw|ro), db (for redis+unix),
+ * sentinel_user and sentinel_password (for redis+sentinel: the sentinels' own
+ * credentials; user and password are the data servers'). An IPv6 host is written in brackets:
  * redis://[::1]:6379. Without a password in the URL or the options, $LOGSTATE_REDIS_PASSWORD is used when set, so that
  * the password need not appear in a process list.
  *
@@ -91,9 +94,24 @@ typedef struct logstate_redis_options {
    *  namespace that does not exist; every write returns
    *  FAILED_PRECONDITION. The sync API only: logstate_async_open refuses it. */
   int read_only;
+  /* --- version 3 --- */
+  /** Redis Sentinel: "host:port,host:port,..." (port 26379 when left out;
+   *  IPv6 in brackets), at most 16 sentinels. The primary of master_name is
+   *  asked of the sentinels in turn (SENTINEL get-master-addr-by-name) and
+   *  confirmed with ROLE on each new connection; it is found again after a
+   *  connection is lost, a reply says READONLY, or ROLE says replica. host,
+   *  port and unix_path are then not used. NULL: one server, as before. */
+  const char *sentinels;
+  /** The name the sentinels monitor the primary under: required with
+   *  sentinels, and only with them. */
+  const char *master_name;
+  /** Credentials for the sentinels themselves (AUTH), when they need any;
+   *  user and password above are the data servers'. */
+  const char *sentinel_user;
+  const char *sentinel_password;
 } logstate_redis_options;
 
-#define LOGSTATE_REDIS_OPTIONS_VERSION 2
+#define LOGSTATE_REDIS_OPTIONS_VERSION 3
 #define LOGSTATE_REDIS_OPTIONS_INIT                                                                                    \
   { .version = LOGSTATE_REDIS_OPTIONS_VERSION }
 

@@ -115,11 +115,6 @@ static logstate_status check_open(logstate_async **out, struct event_base *base,
   return ls_policy_from_options("logstate_async_open", opts, policy);
 }
 
-#ifdef LOGSTATE_HAVE_REDIS
-static int is_redis_url(const char *url) {
-  return strncmp(url, "redis://", 8) == 0 || strncmp(url, "redis+unix://", 13) == 0;
-}
-#endif
 
 logstate_status logstate_async_open(logstate_async **out, struct event_base *base, const char *url,
                                     const logstate_options *opts) {
@@ -132,7 +127,7 @@ logstate_status logstate_async_open(logstate_async **out, struct event_base *bas
   if (st != LOGSTATE_OK)
     return st;
 #ifdef LOGSTATE_HAVE_REDIS
-  if (is_redis_url(url)) {
+  if (ls_redis_is_url(url)) {
     ls_redis_config cfg;
     if ((st = ls_redis_config_from_url(&cfg, url)) == LOGSTATE_OK &&
         (st = ls_adriver_redis_new(&drv, base, &cfg)) != LOGSTATE_OK)

@@ -16,8 +16,6 @@
 
 /* --- replies we keep ---------------------------------------------------- */
 
-/* hiredis frees an async reply when its callback returns; a plan of
- * several commands keeps copies of all but its last reply. */
 static void reply_free(redisReply *r) {
   if (r == NULL)
     return;
@@ -49,12 +47,21 @@ fail:
   return NULL;
 }
 
-static void drop_copies(rreq *q) {
+void ls_ra_replies_clear(ls_ra_replies *rs) {
   for (int i = 0; i < LS_RP_MAX_CMDS; i++) {
-    reply_free(q->copies[i]);
-    q->copies[i] = NULL;
+    reply_free(rs->copies[i]);
+    rs->copies[i] = NULL;
   }
-  q->got = q->expect = 0;
+  rs->got = rs->expect = 0;
+}
+
+int ls_ra_replies_take(ls_ra_replies *rs, const redisReply *r, const redisReply **all) {
+  if (rs->got < rs->expect - 1)
+    return (rs->copies[rs->got++] = reply_dup(r)) != NULL ? 0 : -1;
+  for (int i = 0; i < rs->expect - 1; i++)
+    all[i] = rs->copies[i];
+  all[rs->expect - 1] = r;
+  return 1;
 }
 
 /* --- driver lifetime ---------------------------------------------------- */
@@ -63,9 +70,10 @@ static void destroy(radrv *d) {
   event_free(d->reconnect_timer);
   event_free(d->connect_timer);
   event_free(d->fail_timer);
+  event_free(d->sentinel_timer);
   if (d->dns)
     evdns_base_free(d->dns, 0);
-  ls_redis_config_free(&d->p.cfg);
+  ls_rp_proto_destroy(&d->p);
   free(d);
 }
 
@@ -77,7 +85,7 @@ void ls_ra_leave(radrv *d) {
 }
 
 static void rreq_free(rreq *q) {
-  drop_copies(q);
+  ls_ra_replies_clear(&q->rs);
   ls_rp_end(&q->op);
   if (q->timer)
     event_free(q->timer);
@@ -142,9 +150,11 @@ void ls_ra_finish_rq(rreq *q, logstate_status st) {
   q->in_finish = 1; /* dropping the connection below hands back its replies */
   unlink_rq(q);
   evtimer_del(q->timer);
-  drop_copies(q);
+  ls_ra_replies_clear(&q->rs);
   ls_areq *r = q->r;
   q->r = NULL;
+  if (st == LOGSTATE_UNAVAILABLE) /* gone, READONLY, or not the primary: ask the sentinels again */
+    ls_rp_target_lost(&d->p, d->gen);
   if (r == NULL) {
     if (st != LOGSTATE_OK && !d->closing)
       setup_failed(d, st);
@@ -175,6 +185,8 @@ void ls_ra_finish_rq(rreq *q, logstate_status st) {
     ls_areq_result(r, st);
     ls_areq_finish(&d->base, r);
   }
+  if (d->ac && !d->closing && !ls_rp_target_current(&d->p, d->gen))
+    ls_ra_drop_connection(d, "the primary was lost; asking the sentinels again");
   q->in_finish = 0;
   if (q->pending == 0)
     rreq_free(q);
@@ -191,20 +203,17 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv) {
   }
   radrv *d = q->d;
   logstate_status st;
+  const redisReply *all[LS_RP_MAX_CMDS];
+  int taken;
   ls_ra_enter(d);
   if (r == NULL) {
     const char *why = ac->c.errstr[0] ? ac->c.errstr : d->conn_error[0] ? d->conn_error : "connection closed";
     ls_ra_finish_rq(q, ls_rp_failed(&d->p, &q->op, 0, why));
-  } else if (q->got < q->expect - 1) {
-    if ((q->copies[q->got++] = reply_dup(r)) == NULL)
-      ls_ra_finish_rq(q, ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory keeping a reply"));
-  } else {
-    const redisReply *all[LS_RP_MAX_CMDS];
-    for (int i = 0; i < q->expect - 1; i++)
-      all[i] = q->copies[i];
-    all[q->expect - 1] = r;
+  } else if ((taken = ls_ra_replies_take(&q->rs, r, all)) < 0) {
+    ls_ra_finish_rq(q, ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory keeping a reply"));
+  } else if (taken == 1) {
     evtimer_del(q->timer);
-    int n = q->expect;
+    int n = q->rs.expect;
     if (ls_rp_judge(&d->p, &q->op, all, n, &st))
       ls_ra_finish_rq(q, st);
     else
@@ -226,7 +235,7 @@ static void defer_failure(rreq *q, logstate_status st) {
 void ls_ra_send_plan(rreq *q) {
   radrv *d = q->d;
   ls_rp_plan plan;
-  drop_copies(q);
+  ls_ra_replies_clear(&q->rs);
   ls_rp_plan_next(&d->p, &q->op, &plan);
   for (int i = 0; i < plan.n; i++) {
     if (redisAsyncCommandArgv(d->ac, on_reply, q, plan.cmd[i].argc, (const char **)plan.cmd[i].argv, plan.cmd[i].len) !=
@@ -237,7 +246,7 @@ void ls_ra_send_plan(rreq *q) {
     }
     q->pending++;
   }
-  q->expect = plan.n;
+  q->rs.expect = plan.n;
   q->state = RQ_SENT;
   d->round_trips++;
   unsigned int ms = ls_rp_timeout_ms(&d->p, &q->op);
@@ -314,7 +323,7 @@ static void rd_submit(ls_adriver *drv, ls_areq *r) {
   if (d->ac) {
     if (q->state == RQ_WAITING)
       ls_ra_send_plan(q);
-  } else if (d->resolving) { /* sent when the address is known; the timeout runs already */
+  } else if (d->resolving || d->finding) { /* sent when the address is known; the timeout runs already */
     unsigned int ms = ls_rp_timeout_ms(&d->p, &q->op);
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
     evtimer_add(q->timer, &tv);
@@ -347,6 +356,7 @@ static void rd_free(ls_adriver *drv) {
     ls_ra_finish_rq(d->reqs, LOGSTATE_UNAVAILABLE);
   finish_failed(d);
   evtimer_del(d->fail_timer);
+  ls_ra_discover_stop(d);
   if (d->resolve_req)
     evdns_getaddrinfo_cancel(d->resolve_req);
   d->resolve_req = NULL;
@@ -377,11 +387,14 @@ logstate_status ls_adriver_redis_new(ls_adriver **out, struct event_base *base, 
   radrv *d = calloc(1, sizeof(*d));
   if (d == NULL || (d->reconnect_timer = evtimer_new(base, ls_ra_on_reconnect_timer, d)) == NULL ||
       (d->connect_timer = evtimer_new(base, ls_ra_on_connect_timer, d)) == NULL ||
-      (d->fail_timer = evtimer_new(base, on_fail_timer, d)) == NULL) {
+      (d->fail_timer = evtimer_new(base, on_fail_timer, d)) == NULL ||
+      (d->sentinel_timer = evtimer_new(base, ls_ra_on_sentinel_timer, d)) == NULL) {
     if (d && d->reconnect_timer)
       event_free(d->reconnect_timer);
     if (d && d->connect_timer)
       event_free(d->connect_timer);
+    if (d && d->fail_timer)
+      event_free(d->fail_timer);
     free(d);
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "logstate_async_open: out of memory");
   }
@@ -389,6 +402,7 @@ logstate_status ls_adriver_redis_new(ls_adriver **out, struct event_base *base, 
   d->evb = base;
   d->p.cfg = *cfg; /* the driver owns the configuration now */
   memset(cfg, 0, sizeof(*cfg));
+  ls_rp_proto_init(&d->p);
   d->backoff_ms = BACKOFF_MIN_MS;
   *out = &d->base;
   return LOGSTATE_OK;

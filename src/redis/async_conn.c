@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The async Redis driver's connection: host names resolved with evdns
  * (hiredis 0.14 would block the loop on getaddrinfo), hiredis's async
- * connect, the CONNECT op first on every new connection, reconnection with
- * exponential backoff, and dropping a stuck connection. */
+ * connect to the primary (async_sentinel.c finds it first under
+ * redis+sentinel), the CONNECT op first on every new connection,
+ * reconnection with exponential backoff, and dropping a stuck connection. */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
 #include <event2/util.h>
@@ -15,7 +16,7 @@
 
 /* --- the connection ----------------------------------------------------- */
 
-static void schedule_reconnect(radrv *d) {
+void ls_ra_schedule_reconnect(radrv *d) {
   if (d->closing || evtimer_pending(d->reconnect_timer, NULL))
     return;
   struct timeval tv = {(time_t)(d->backoff_ms / 1000), (suseconds_t)(d->backoff_ms % 1000) * 1000};
@@ -34,7 +35,7 @@ void ls_ra_drop_connection(radrv *d, const char *why) {
   evtimer_del(d->connect_timer);
   ac->data = NULL; /* its connect/disconnect callbacks no longer concern us */
   redisAsyncFree(ac);
-  schedule_reconnect(d);
+  ls_ra_schedule_reconnect(d);
 }
 
 static void on_connect(const redisAsyncContext *ac, int status) {
@@ -46,7 +47,8 @@ static void on_connect(const redisAsyncContext *ac, int status) {
   if (status != REDIS_OK) { /* hiredis frees the context after this */
     snprintf(d->conn_error, sizeof(d->conn_error), "cannot connect: %s", ac->c.errstr);
     d->ac = NULL;
-    schedule_reconnect(d);
+    ls_rp_target_lost(&d->p, d->gen);
+    ls_ra_schedule_reconnect(d);
   } else {
     d->backoff_ms = BACKOFF_MIN_MS;
   }
@@ -63,7 +65,8 @@ static void on_disconnect(const redisAsyncContext *ac, int status) {
            : ac->c.errstr[0]  ? ac->c.errstr
                               : "I/O error");
   d->ac = NULL; /* hiredis frees it after this callback */
-  schedule_reconnect(d);
+  ls_rp_target_lost(&d->p, d->gen);
+  ls_ra_schedule_reconnect(d);
   ls_ra_leave(d);
 }
 
@@ -74,7 +77,7 @@ static void attach(radrv *d, redisAsyncContext *ac) {
     snprintf(d->conn_error, sizeof(d->conn_error), "cannot attach to the event loop");
     ac->data = NULL;
     redisAsyncFree(ac);
-    schedule_reconnect(d);
+    ls_ra_schedule_reconnect(d);
     return;
   }
   redisAsyncSetConnectCallback(ac, on_connect);
@@ -96,7 +99,7 @@ static void attach(radrv *d, redisAsyncContext *ac) {
       ls_ra_send_plan(q);
 }
 
-static void fail_waiting(radrv *d, logstate_status st) {
+void ls_ra_fail_waiting(radrv *d, logstate_status st) {
   char msg[700];
   snprintf(msg, sizeof(msg), "%s", logstate_last_error());
   for (rreq *q = d->reqs, *next; q; q = next) {
@@ -123,39 +126,11 @@ static void on_resolved(int result, struct evutil_addrinfo *res, void *arg) {
                      addr, sizeof(addr));
   if (res)
     evutil_freeaddrinfo(res);
-  redisAsyncContext *ac = addr[0] ? redisAsyncConnect(addr, (int)d->p.cfg.port) : NULL;
-  if (ac && !ac->err) {
-    attach(d, ac);
-  } else {
-    snprintf(d->conn_error, sizeof(d->conn_error), "cannot %s %s: %s", addr[0] ? "connect to" : "resolve",
-             d->p.cfg.host,
-             ac       ? ac->errstr
-             : result ? evutil_gai_strerror(result)
-                      : "no address");
-    if (ac)
-      redisAsyncFree(ac);
-    ls_err(LOGSTATE_UNAVAILABLE, "redis %s:%u: %s", d->p.cfg.host, d->p.cfg.port, d->conn_error);
-    fail_waiting(d, LOGSTATE_UNAVAILABLE);
-    schedule_reconnect(d);
-  }
+  if (addr[0] == '\0')
+    snprintf(d->conn_error, sizeof(d->conn_error), "cannot resolve %s: %s", d->resolve_host,
+             result ? evutil_gai_strerror(result) : "no address");
+  d->resolve_then(d, addr[0] ? addr : NULL, d->resolve_port);
   ls_ra_leave(d);
-}
-
-/* Starts resolving the host name without blocking the loop. */
-static void resolve(radrv *d) {
-  struct evutil_addrinfo hints;
-  memset(&hints, 0, sizeof(hints));
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  if (d->dns == NULL && (d->dns = evdns_base_new(d->evb, EVDNS_BASE_INITIALIZE_NAMESERVERS)) == NULL) {
-    snprintf(d->conn_error, sizeof(d->conn_error), "cannot start the DNS resolver");
-    schedule_reconnect(d);
-    return;
-  }
-  d->resolving = 1;
-  struct evdns_getaddrinfo_request *req = evdns_getaddrinfo(d->dns, d->p.cfg.host, NULL, &hints, on_resolved, d);
-  if (d->resolving) /* NULL when it answered at once (the callback ran) */
-    d->resolve_req = req;
 }
 
 static int is_numeric_host(const char *h) {
@@ -163,23 +138,73 @@ static int is_numeric_host(const char *h) {
   return evutil_inet_pton(AF_INET, h, buf) == 1 || evutil_inet_pton(AF_INET6, h, buf) == 1;
 }
 
-void ls_ra_connect_now(radrv *d) {
-  const ls_redis_config *c = &d->p.cfg;
-  if (d->ac || d->resolving || d->closing)
-    return;
-  if (!c->unix_path && !is_numeric_host(c->host)) {
-    resolve(d);
+void ls_ra_resolve(radrv *d, const char *host, unsigned int port, ls_ra_addr_fn then) {
+  if (is_numeric_host(host)) {
+    then(d, host, port);
     return;
   }
-  redisAsyncContext *ac = c->unix_path ? redisAsyncConnectUnix(c->unix_path) : redisAsyncConnect(c->host, (int)c->port);
-  if (ac == NULL || ac->err) {
+  struct evutil_addrinfo hints;
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  snprintf(d->resolve_host, sizeof(d->resolve_host), "%s", host);
+  d->resolve_port = port;
+  d->resolve_then = then;
+  if (d->dns == NULL && (d->dns = evdns_base_new(d->evb, EVDNS_BASE_INITIALIZE_NAMESERVERS)) == NULL) {
+    snprintf(d->conn_error, sizeof(d->conn_error), "cannot start the DNS resolver");
+    then(d, NULL, port);
+    return;
+  }
+  d->resolving = 1;
+  struct evdns_getaddrinfo_request *req = evdns_getaddrinfo(d->dns, host, NULL, &hints, on_resolved, d);
+  if (d->resolving) /* NULL when it answered at once (the callback ran) */
+    d->resolve_req = req;
+}
+
+/* The primary's address is known (numeric), or could not be resolved. */
+static void connect_primary(radrv *d, const char *addr, unsigned int port) {
+  char where[300];
+  redisAsyncContext *ac = addr ? redisAsyncConnect(addr, (int)port) : NULL;
+  if (ac && !ac->err) {
+    attach(d, ac);
+    return;
+  }
+  if (addr)
+    snprintf(d->conn_error, sizeof(d->conn_error), "cannot connect to %s:%u: %s", addr, port,
+             ac ? ac->errstr : "out of memory");
+  if (ac)
+    redisAsyncFree(ac);
+  ls_redis_config_where(&d->p.cfg, where, sizeof(where));
+  ls_err(LOGSTATE_UNAVAILABLE, "redis %s: %s", where, d->conn_error);
+  ls_rp_target_lost(&d->p, d->gen);
+  ls_ra_fail_waiting(d, LOGSTATE_UNAVAILABLE);
+  ls_ra_schedule_reconnect(d);
+}
+
+void ls_ra_connect_now(radrv *d) {
+  const ls_redis_config *c = &d->p.cfg;
+  char host[LS_REDIS_MAX_HOST_LEN + 1];
+  unsigned int port;
+  if (d->ac || d->resolving || d->finding || d->closing)
+    return;
+  int known = ls_rp_target_get(&d->p, host, &port, &d->gen);
+  if (c->unix_path) {
+    redisAsyncContext *ac = redisAsyncConnectUnix(c->unix_path);
+    if (ac && !ac->err) {
+      attach(d, ac);
+      return;
+    }
     snprintf(d->conn_error, sizeof(d->conn_error), "cannot connect: %s", ac ? ac->errstr : "out of memory");
     if (ac)
       redisAsyncFree(ac);
-    schedule_reconnect(d);
+    ls_ra_schedule_reconnect(d);
     return;
   }
-  attach(d, ac);
+  if (!known) {
+    ls_ra_discover(d);
+    return;
+  }
+  ls_ra_resolve(d, host, port, connect_primary);
 }
 
 void ls_ra_on_reconnect_timer(evutil_socket_t fd, short what, void *arg) {

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The async Redis driver's own types, shared by its two files: async.c
+/* The async Redis driver's own types, shared by its files: async.c
  * (requests: sending plans, judging replies, timeouts, the driver's
- * lifetime) and async_conn.c (the connection: resolve, connect, set-up,
- * reconnect with backoff, drop). */
+ * lifetime), async_conn.c (the connection: resolve, connect, set-up,
+ * reconnect with backoff, drop) and async_sentinel.c (asking the sentinels
+ * where the primary is). */
 #ifndef LOGSTATE_REDIS_ASYNC_INT_H
 #define LOGSTATE_REDIS_ASYNC_INT_H
 
@@ -18,7 +19,18 @@
 
 typedef enum { RQ_WAITING, RQ_SENT, RQ_FAILING } rq_state;
 
+/* The replies of one plan as they arrive: hiredis frees an async reply when
+ * its callback returns, so all but the last are kept as copies. */
+typedef struct ls_ra_replies {
+  int expect, got;
+  redisReply *copies[LS_RP_MAX_CMDS];
+} ls_ra_replies;
+
 typedef struct radrv radrv;
+
+/* Where a resolution goes on: `addr` is numeric, or NULL when it failed
+ * (d->conn_error says why). */
+typedef void (*ls_ra_addr_fn)(radrv *d, const char *addr, unsigned int port);
 
 typedef struct rreq {
   struct rreq *prev, *next; /* the driver's unfinished requests */
@@ -28,9 +40,8 @@ typedef struct rreq {
   rq_state state;
   int finished, in_finish; /* in_finish: finish_rq is on the stack, it frees */
   int pending;             /* hiredis callbacks still owed */
-  int expect, got;         /* replies of the plan in flight */
-  redisReply *copies[LS_RP_MAX_CMDS];
-  struct event *timer; /* timeout, or the deferred failure */
+  ls_ra_replies rs;        /* of the plan in flight */
+  struct event *timer;     /* timeout, or the deferred failure */
   logstate_status fail_st;
   char fail_msg[700];
 } rreq;
@@ -43,6 +54,17 @@ struct radrv {
   struct evdns_base *dns;
   struct evdns_getaddrinfo_request *resolve_req;
   int resolving;
+  ls_ra_addr_fn resolve_then;
+  unsigned int resolve_port;
+  char resolve_host[LS_REDIS_MAX_HOST_LEN + 1];
+  uint64_t gen; /* the primary's address the connection was made to */
+  /* Asking the sentinels (async_sentinel.c). */
+  int finding;
+  unsigned int sidx; /* the sentinel being asked */
+  redisAsyncContext *sac;
+  struct event *sentinel_timer;
+  ls_ra_replies srs;
+  char sentinel_error[600];
   struct event *reconnect_timer, *connect_timer;
   struct event *fail_timer; /* finishes `failed`: requests refused for lack of memory */
   ls_areq *failed;
@@ -59,11 +81,28 @@ void ls_ra_leave(radrv *d); /* frees a closing driver once nothing is on its sta
 rreq *ls_ra_rreq_new(radrv *d, ls_areq *r);
 void ls_ra_send_plan(rreq *q);
 void ls_ra_finish_rq(rreq *q, logstate_status st);
+/* Frees the copies; expects nothing. */
+void ls_ra_replies_clear(ls_ra_replies *rs);
+/* One more reply of the plan: 1 when it is the last (all[0..expect) set,
+ * copies then `r`), 0 when it was kept for later, -1 when out of memory. */
+int ls_ra_replies_take(ls_ra_replies *rs, const redisReply *r, const redisReply **all);
 
 /* async_conn.c */
 void ls_ra_connect_now(radrv *d);
 void ls_ra_drop_connection(radrv *d, const char *why);
 void ls_ra_on_reconnect_timer(evutil_socket_t fd, short what, void *arg);
 void ls_ra_on_connect_timer(evutil_socket_t fd, short what, void *arg);
+void ls_ra_schedule_reconnect(radrv *d);
+/* Fails every request still waiting for a connection with `st` and the
+ * last error's message. */
+void ls_ra_fail_waiting(radrv *d, logstate_status st);
+/* Resolves `host` without blocking the loop (at once when numeric), then
+ * calls `then`. */
+void ls_ra_resolve(radrv *d, const char *host, unsigned int port, ls_ra_addr_fn then);
+
+/* async_sentinel.c */
+void ls_ra_discover(radrv *d); /* sets `finding`; connects once the primary is named */
+void ls_ra_discover_stop(radrv *d);
+void ls_ra_on_sentinel_timer(evutil_socket_t fd, short what, void *arg);
 
 #endif

@@ -14,6 +14,8 @@
 #include "redis/config.h"
 
 #define DEFAULT_PORT 6379
+#define DEFAULT_SENTINEL_PORT 26379
+#define MAX_MASTER_NAME_LEN 128
 #define DEFAULT_POOL 8
 #define DEFAULT_TIMEOUT_MS 2000
 #define DEFAULT_REPLICA_TIMEOUT_MS 1000
@@ -26,19 +28,82 @@
 
 static char *dup_or_null(const char *s) { return s ? ls_memdup(s, strlen(s)) : NULL; }
 
+static void free_secret(char *s) {
+  if (s) /* do not leave it lying in freed memory */
+    memset(s, 0, strlen(s));
+  free(s);
+}
+
 void ls_redis_config_free(ls_redis_config *c) {
   free(c->host);
   free(c->unix_path);
   free(c->user);
-  if (c->password) /* do not leave it lying in freed memory */
-    memset(c->password, 0, strlen(c->password));
-  free(c->password);
+  free_secret(c->password);
+  free(c->master_name);
+  for (unsigned int i = 0; i < c->nsentinels; i++)
+    free(c->sentinels[i].host);
+  free(c->sentinel_user);
+  free_secret(c->sentinel_password);
   free(c->prefix);
   free(c->store_id);
   free(c->key_logs);
   free(c->key_meta);
   free(c->key_log_prefix);
   memset(c, 0, sizeof(*c));
+}
+
+/* "host[:port],..." (IPv6 in brackets) into out[0..*n): each host copied,
+ * `default_port` where none is given. */
+static logstate_status parse_addrs(const char *list, unsigned int default_port, ls_redis_addr *out, unsigned int *n) {
+  *n = 0;
+  for (const char *s = list;; s++) {
+    const char *end = s + strcspn(s, ","), *colon, *h = s, *hend;
+    if (*n == LS_REDIS_MAX_ADDRS)
+      return ls_err(LOGSTATE_INVALID_ARGUMENT, "redis: at most %d addresses in a list", LS_REDIS_MAX_ADDRS);
+    if (*s == '[') {
+      h = s + 1;
+      hend = memchr(s, ']', (size_t)(end - s));
+      colon = hend && hend + 1 < end && hend[1] == ':' ? hend + 1 : NULL;
+      if (hend == NULL || (hend + 1 != end && colon == NULL))
+        return ls_err(LOGSTATE_INVALID_ARGUMENT, "redis: bad IPv6 address in \"%.*s\"", (int)(end - s), s);
+    } else {
+      colon = memchr(s, ':', (size_t)(end - s));
+      hend = colon ? colon : end;
+    }
+    unsigned int port = default_port;
+    if (hend == h || (size_t)(hend - h) > LS_REDIS_MAX_HOST_LEN)
+      return ls_err(LOGSTATE_INVALID_ARGUMENT, "redis: an address list needs a host (1 to %d bytes) before each port",
+                    LS_REDIS_MAX_HOST_LEN);
+    if (colon && (!ls_parse_uint(colon + 1, (size_t)(end - colon - 1), 65535, &port) || port == 0))
+      return ls_err(LOGSTATE_INVALID_ARGUMENT, "redis: the port in \"%.*s\" must be a number from 1 to 65535",
+                    (int)(end - s), s);
+    if ((out[*n].host = ls_memdup(h, (size_t)(hend - h))) == NULL)
+      return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory");
+    out[(*n)++].port = port;
+    if (*end == '\0')
+      return LOGSTATE_OK;
+    s = end;
+  }
+}
+
+/* The sentinel fields of a version-3 struct: both or neither of sentinels
+ * and master_name, and no Unix socket with them. */
+static logstate_status check_sentinel_options(const logstate_redis_options *o) {
+  if (o->version < 3 ||
+      (o->sentinels == NULL && o->master_name == NULL && o->sentinel_user == NULL && o->sentinel_password == NULL))
+    return LOGSTATE_OK;
+  if (o->sentinels == NULL || o->sentinels[0] == '\0' || o->master_name == NULL)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT,
+                  "redis: sentinels and master_name go together (sentinel_user and sentinel_password need them)");
+  size_t n = strlen(o->master_name);
+  if (n == 0 || n > MAX_MASTER_NAME_LEN || strpbrk(o->master_name, " \t\r\n"))
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "redis: master_name must be 1 to %d bytes without spaces",
+                  MAX_MASTER_NAME_LEN);
+  if (o->unix_path)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "redis: a Unix socket and sentinels exclude each other");
+  if (o->sentinel_user && o->sentinel_user[0] && !(o->sentinel_password && o->sentinel_password[0]))
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "redis: sentinel_user given without sentinel_password");
+  return LOGSTATE_OK;
 }
 
 /* Checks every field of `o`; *password gets the password to use (the
@@ -49,6 +114,8 @@ static logstate_status check_options(const logstate_redis_options *o, const char
                   LOGSTATE_REDIS_OPTIONS_VERSION);
   /* a version-1 struct ends before store_id */
   if (o->version >= 2 && ls_store_id_check_arg("redis", o->store_id) != LOGSTATE_OK)
+    return LOGSTATE_INVALID_ARGUMENT;
+  if (check_sentinel_options(o) != LOGSTATE_OK)
     return LOGSTATE_INVALID_ARGUMENT;
   const char *prefix = o->prefix ? o->prefix : DEFAULT_PREFIX;
   if (prefix[0] == '\0' || strlen(prefix) > MAX_PREFIX_LEN)
@@ -71,8 +138,8 @@ static logstate_status check_options(const logstate_redis_options *o, const char
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "redis: min_replicas %u is above 1000", o->min_replicas);
   if (o->db > INT_MAX)
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "redis: db %u is too large", o->db);
-  if (o->host && o->host[0] == '\0')
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "redis: host is empty");
+  if (o->host && (o->host[0] == '\0' || strlen(o->host) > LS_REDIS_MAX_HOST_LEN))
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "redis: host must be 1 to %d bytes", LS_REDIS_MAX_HOST_LEN);
   if (o->unix_path && o->unix_path[0] == '\0')
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "redis: unix socket path is empty");
   *password = o->password;
@@ -115,6 +182,20 @@ logstate_status ls_redis_config_from_options(ls_redis_config *c, const logstate_
   c->read_only = o->version >= 2 && o->read_only;
   c->log = o->log;
   c->log_arg = o->log_arg;
+  if (o->version >= 3 && o->sentinels) {
+    if ((st = parse_addrs(o->sentinels, DEFAULT_SENTINEL_PORT, c->sentinels, &c->nsentinels)) != LOGSTATE_OK) {
+      ls_redis_config_free(c);
+      return st;
+    }
+    c->master_name = dup_or_null(o->master_name);
+    c->sentinel_user = o->sentinel_user && o->sentinel_user[0] ? dup_or_null(o->sentinel_user) : NULL;
+    c->sentinel_password = o->sentinel_password && o->sentinel_password[0] ? dup_or_null(o->sentinel_password) : NULL;
+    if (!c->master_name || (o->sentinel_user && o->sentinel_user[0] && !c->sentinel_user) ||
+        (o->sentinel_password && o->sentinel_password[0] && !c->sentinel_password)) {
+      ls_redis_config_free(c);
+      return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory");
+    }
+  }
   if (!c->host || (o->unix_path && !c->unix_path) || (o->user && o->user[0] && !c->user) ||
       (o->version >= 2 && o->store_id && !c->store_id) || (password && !c->password) || !c->prefix ||
       ls_redis_derive_keys(c) != LOGSTATE_OK) {
@@ -126,7 +207,7 @@ logstate_status ls_redis_config_from_options(ls_redis_config *c, const logstate_
 
 typedef struct url_parts {
   logstate_redis_options o;
-  char *strings[7]; /* decoded strings the options point at */
+  char *strings[11]; /* decoded strings the options point at */
   int nstrings;
 } url_parts;
 
@@ -157,6 +238,9 @@ static logstate_status decode(url_parts *p, const char *s, size_t n, const char 
 #define REDIS_KEYS                                                                                                     \
   "prefix, pool, connect_timeout_ms, timeout_ms, durability, min_replicas, replica_timeout_ms, guard, store_id, "      \
   "create, mode"
+#define SENTINEL_KEYS REDIS_KEYS ", sentinel_user, sentinel_password"
+
+enum { SCHEME_TCP, SCHEME_UNIX, SCHEME_SENTINEL };
 
 /* A value from a fixed list: its index, or -1. */
 static int choice(const ls_query_param *p, const char *const *names, int n) {
@@ -166,14 +250,25 @@ static int choice(const ls_query_param *p, const char *const *names, int n) {
   return -1;
 }
 
-static logstate_status parse_param(url_parts *p, const ls_query_param *q, int is_unix) {
+/* A string value given at most once. */
+static logstate_status once(url_parts *p, const ls_query_param *q, const char *name, const char **out) {
+  if (*out)
+    return URL_ERR("redis URL: %s is given twice", name);
+  return decode(p, q->val, q->val_len, out);
+}
+
+static logstate_status parse_param(url_parts *p, const ls_query_param *q, int scheme) {
   static const char *const durability[] = {"require", "warn", "ignore"}, *const guard[] = {"none", "size"};
   logstate_redis_options *o = &p->o;
-  if (ls_query_is(q, "prefix")) {
-    if (o->prefix) /* also bounds what `p` keeps */
-      return URL_ERR("redis URL: prefix is given twice");
-    return decode(p, q->val, q->val_len, &o->prefix);
-  }
+  /* Each string at most once: that also bounds what `p` keeps. */
+  if (ls_query_is(q, "prefix"))
+    return once(p, q, "prefix", &o->prefix);
+  if (ls_query_is(q, "store_id"))
+    return once(p, q, "store_id", &o->store_id);
+  if (ls_query_is(q, "sentinel_user") && scheme == SCHEME_SENTINEL)
+    return once(p, q, "sentinel_user", &o->sentinel_user);
+  if (ls_query_is(q, "sentinel_password") && scheme == SCHEME_SENTINEL)
+    return once(p, q, "sentinel_password", &o->sentinel_password);
   if (ls_query_is(q, "pool"))
     return ls_query_uint("redis", q, 1, MAX_POOL, &o->pool);
   if (ls_query_is(q, "connect_timeout_ms"))
@@ -184,17 +279,12 @@ static logstate_status parse_param(url_parts *p, const ls_query_param *q, int is
     return ls_query_uint("redis", q, 0, MAX_TIMEOUT_MS, &o->replica_timeout_ms);
   if (ls_query_is(q, "min_replicas"))
     return ls_query_uint("redis", q, 0, 1000, &o->min_replicas);
-  if (ls_query_is(q, "db") && is_unix)
+  if (ls_query_is(q, "db") && scheme == SCHEME_UNIX)
     return ls_query_uint("redis", q, 0, INT_MAX, &o->db);
   if (ls_query_is(q, "durability")) {
     int i = choice(q, durability, 3);
     o->durability = (logstate_redis_durability)(i < 0 ? 0 : i);
     return i < 0 ? URL_ERR("redis URL: durability must be require, warn or ignore") : LOGSTATE_OK;
-  }
-  if (ls_query_is(q, "store_id")) {
-    if (o->store_id)
-      return URL_ERR("redis URL: store_id is given twice");
-    return decode(p, q->val, q->val_len, &o->store_id);
   }
   if (ls_query_is(q, "mode")) {
     static const char *const modes[] = {"rw", "ro"};
@@ -212,14 +302,17 @@ static logstate_status parse_param(url_parts *p, const ls_query_param *q, int is
     o->guard = (logstate_redis_guard)(i < 0 ? 0 : i);
     return i < 0 ? URL_ERR("redis URL: guard must be none or size") : LOGSTATE_OK;
   }
-  return ls_query_unknown("redis", q, is_unix ? REDIS_KEYS ", db" : REDIS_KEYS);
+  return ls_query_unknown("redis", q,
+                          scheme == SCHEME_UNIX       ? REDIS_KEYS ", db"
+                          : scheme == SCHEME_SENTINEL ? SENTINEL_KEYS
+                                                      : REDIS_KEYS);
 }
 
-static logstate_status parse_query(url_parts *p, const char *q, int is_unix) {
+static logstate_status parse_query(url_parts *p, const char *q, int scheme) {
   ls_query_param param;
   int more;
   while ((more = ls_query_next("redis", &q, &param)) > 0) {
-    logstate_status st = parse_param(p, &param, is_unix);
+    logstate_status st = parse_param(p, &param, scheme);
     if (st != LOGSTATE_OK)
       return st;
   }
@@ -276,11 +369,49 @@ static logstate_status parse_host(url_parts *p, const char *s, const char *end) 
   return r == end ? LOGSTATE_OK : URL_ERR("redis URL: unexpected text after the host");
 }
 
+/* host1[:port],host2[:port]/MASTERNAME[/db] in s[0..end). */
+static logstate_status parse_sentinel(url_parts *p, const char *s, const char *end) {
+  const char *slash = memchr(s, '/', (size_t)(end - s));
+  static const char form[] = "redis+sentinel://[user[:password]@]host1:port,host2:port/MASTERNAME[/db]";
+  if (slash == NULL || slash == s || slash + 1 == end)
+    return URL_ERR("redis URL: %s: sentinel addresses and a master name are needed", form);
+  logstate_status st = decode(p, s, (size_t)(slash - s), &p->o.sentinels);
+  const char *name = slash + 1, *name_end = memchr(name, '/', (size_t)(end - name));
+  if (name_end == NULL)
+    name_end = end;
+  if (st == LOGSTATE_OK)
+    st = decode(p, name, (size_t)(name_end - name), &p->o.master_name);
+  if (st == LOGSTATE_OK && name_end < end &&
+      !ls_parse_uint(name_end + 1, (size_t)(end - name_end - 1), INT_MAX, &p->o.db))
+    return URL_ERR("redis URL: %s: the database after the master name must be a number", form);
+  return st;
+}
+
+static const struct {
+  const char *prefix;
+  int scheme;
+} schemes[] = {{"redis://", SCHEME_TCP}, {"redis+unix://", SCHEME_UNIX}, {"redis+sentinel://", SCHEME_SENTINEL}};
+
+/* The scheme of `url` and the text after it; NULL when none matches. */
+static const char *scheme_of(const char *url, int *scheme) {
+  for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
+    if (strncmp(url, schemes[i].prefix, strlen(schemes[i].prefix)) == 0) {
+      *scheme = schemes[i].scheme;
+      return url + strlen(schemes[i].prefix);
+    }
+  return NULL;
+}
+
+int ls_redis_is_url(const char *url) {
+  int scheme;
+  return scheme_of(url, &scheme) != NULL;
+}
+
 static logstate_status parse_url(url_parts *p, const char *url) {
-  int is_unix = strncmp(url, "redis+unix://", 13) == 0;
-  if (!is_unix && strncmp(url, "redis://", 8) != 0)
-    return URL_ERR("redis URL: must start with redis:// or redis+unix://");
-  const char *s = url + (is_unix ? 13 : 8);
+  int scheme = SCHEME_TCP;
+  const char *s = scheme_of(url, &scheme);
+  if (s == NULL)
+    return URL_ERR("redis URL: must start with redis://, redis+unix:// or redis+sentinel://");
   if (strchr(s, '#'))
     return URL_ERR("redis URL: fragments (#) are not supported; percent-encode # as %%23");
   const char *qmark = strchr(s, '?'), *at = NULL;
@@ -292,15 +423,17 @@ static logstate_status parse_url(url_parts *p, const char *url) {
   if (at)
     s = at + 1;
   const char *end = qmark ? qmark : s + strlen(s);
-  if (st == LOGSTATE_OK && is_unix) {
+  if (st == LOGSTATE_OK && scheme == SCHEME_UNIX) {
     if (end == s || s[0] != '/')
       return URL_ERR("redis URL: redis+unix:// needs an absolute socket path, as in redis+unix:///run/redis.sock");
     st = decode(p, s, (size_t)(end - s), &p->o.unix_path);
+  } else if (st == LOGSTATE_OK && scheme == SCHEME_SENTINEL) {
+    st = parse_sentinel(p, s, end);
   } else if (st == LOGSTATE_OK) {
     st = parse_host(p, s, end);
   }
   if (st == LOGSTATE_OK && qmark)
-    st = parse_query(p, qmark + 1, is_unix);
+    st = parse_query(p, qmark + 1, scheme);
   return st;
 }
 
@@ -315,7 +448,9 @@ logstate_status ls_redis_config_from_url(ls_redis_config *c, const char *url) {
 }
 
 void ls_redis_config_where(const ls_redis_config *c, char *buf, size_t bufsz) {
-  if (c->unix_path)
+  if (c->master_name)
+    snprintf(buf, bufsz, "sentinel master %s", c->master_name);
+  else if (c->unix_path)
     snprintf(buf, bufsz, "%s", c->unix_path);
   else if (strchr(c->host, ':'))
     snprintf(buf, bufsz, "[%s]:%u", c->host, c->port);

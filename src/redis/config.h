@@ -7,6 +7,14 @@
 #include "internal.h"
 #include "logstate/redis.h"
 
+#define LS_REDIS_MAX_ADDRS 16
+#define LS_REDIS_MAX_HOST_LEN 255
+
+typedef struct ls_redis_addr {
+  char *host;
+  unsigned int port;
+} ls_redis_addr;
+
 typedef struct ls_redis_config {
   char *host;
   unsigned int port;
@@ -25,6 +33,11 @@ typedef struct ls_redis_config {
   char *store_id; /* pinned: init and every connection refuse another store */
   int create;     /* init may create the namespace */
   int read_only;  /* mode=ro: init writes nothing and checks no durability; the core refuses writes */
+  /* redis+sentinel: the primary is master_name at one of the sentinels. */
+  char *master_name;
+  ls_redis_addr sentinels[LS_REDIS_MAX_ADDRS];
+  unsigned int nsentinels;
+  char *sentinel_user, *sentinel_password;
   void (*log)(void *log_arg, const char *message);
   void *log_arg;
   /* Derived key names: {N}:logs, {N}:meta and the {N}:log: prefix. */
@@ -35,10 +48,12 @@ typedef struct ls_redis_config {
 /* Validates `o` (NULL: defaults) into `c`, copying every string. On failure
  * `c` holds nothing to free. */
 logstate_status ls_redis_config_from_options(ls_redis_config *c, const logstate_redis_options *o);
-/* Parses a redis:// or redis+unix:// URL. Messages never repeat a password. */
+/* Whether `url` has one of the Redis schemes. */
+int ls_redis_is_url(const char *url);
+/* Parses a redis://, redis+unix:// or redis+sentinel:// URL. Messages never repeat a password. */
 logstate_status ls_redis_config_from_url(ls_redis_config *c, const char *url);
 void ls_redis_config_free(ls_redis_config *c);
-/* "host:port" or the socket path, for messages. */
+/* "host:port", the socket path, or "sentinel master NAME", for messages. */
 void ls_redis_config_where(const ls_redis_config *c, char *buf, size_t bufsz);
 /* Reports a warning through the configured log callback (or stderr). */
 void ls_redis_log(const ls_redis_config *c, const char *fmt, ...)

@@ -107,6 +107,8 @@ static void plan_connect(const ls_redis_config *c, ls_rp_plan *plan) {
     add(plan, 2, (const char *[]){"SELECT", plan->num[0]}, NULL);
   }
   add(plan, 1, (const char *[]){"PING"}, NULL);
+  if (c->master_name) /* the sentinels' answer may be out of date */
+    add(plan, 1, (const char *[]){"ROLE"}, NULL);
   if (c->store_id) /* a pinned store: every connection checks it is still the same one */
     add(plan, 3, (const char *[]){"HGET", c->key_meta, "store_id"}, NULL);
 }
@@ -208,7 +210,8 @@ static logstate_status judge_connect(const ls_redis_config *c, const redisReply 
     return ls_redis_reply_error(c, r[i - 1], "SELECT", NULL, 0);
   if (r[i]->type == REDIS_REPLY_ERROR)
     return ls_redis_reply_error(c, r[i], "PING", NULL, 0);
-  return c->store_id ? ls_rp_check_store_id(c, r[i + 1]) : LOGSTATE_OK;
+  logstate_status st = c->master_name ? ls_rp_check_role(c, r[++i]) : LOGSTATE_OK;
+  return st == LOGSTATE_OK && c->store_id ? ls_rp_check_store_id(c, r[i + 1]) : st;
 }
 
 static logstate_status judge_logs(const ls_redis_config *c, ls_rp_op *op, const redisReply *r) {

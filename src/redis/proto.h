@@ -18,14 +18,27 @@
 #define LOGSTATE_REDIS_PROTO_H
 
 #include <hiredis/hiredis.h>
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "redis/config.h"
 
-/* What every operation of one handle shares: the configuration, and the
- * counters of what the replies showed (atomic: sync threads share them). */
+/* Where the primary is (primary.c): the configured server, or the one the
+ * sentinels named. `gen` changes whenever the address is found or lost. */
+typedef struct ls_rp_target {
+  pthread_mutex_t mu;
+  char host[LS_REDIS_MAX_HOST_LEN + 1];
+  unsigned int port;
+  uint64_t gen;
+  int known; /* 0: ask the sentinels */
+} ls_rp_target;
+
+/* What every operation of one handle shares: the configuration, where the
+ * primary is, and the counters of what the replies showed (atomic: sync
+ * threads share them). */
 typedef struct ls_redis_proto {
   ls_redis_config cfg;
+  ls_rp_target target;
   atomic_uint_fast64_t conflicts;      /* sets that found another version */
   atomic_uint_fast64_t script_reloads; /* NOSCRIPT recoveries */
   atomic_int durability;               /* logstate_durability the last init found */
@@ -90,6 +103,26 @@ typedef struct ls_rp_op {
   size_t problems; /* VERIFY: the result */
 } ls_rp_op;
 
+/* Sets up `p` around p->cfg (already filled); ls_rp_proto_destroy frees
+ * both. */
+void ls_rp_proto_init(ls_redis_proto *p);
+void ls_rp_proto_destroy(ls_redis_proto *p);
+
+/* Where to connect: 1 and host, port and the address's generation; 0 when
+ * the sentinels must be asked first (LS_RP_DISCOVER's plan and judge). For
+ * a Unix socket the configured path is used instead. Thread-safe. */
+int ls_rp_target_get(ls_redis_proto *p, char host[LS_REDIS_MAX_HOST_LEN + 1], unsigned int *port, uint64_t *gen);
+/* Whether `gen` is still the current address (else drop the connection). */
+int ls_rp_target_current(ls_redis_proto *p, uint64_t gen);
+/* A connection to generation `gen` found a dead server, a replica or
+ * READONLY: ask the sentinels again (no-op without sentinels). */
+void ls_rp_target_lost(ls_redis_proto *p, uint64_t gen);
+/* The question to a sentinel ([AUTH] SENTINEL get-master-addr-by-name),
+ * and its judge: OK with the target found, or the status with a message
+ * that the driver prefixes with the sentinel's address. */
+void ls_rp_plan_discover(const ls_redis_config *c, ls_rp_plan *plan);
+logstate_status ls_rp_judge_discover(ls_redis_proto *p, const redisReply *const *r, int n);
+
 /* Prepares `op` (its inputs set): RESOURCE_EXHAUSTED when out of memory. */
 logstate_status ls_rp_begin(const ls_redis_proto *p, ls_rp_op *op);
 /* Frees what the op holds. */
@@ -130,6 +163,9 @@ void ls_rp_cmd_script_load(ls_rp_cmd *c);
 /* The INIT op's plan and judge (proto_init.c). */
 void ls_rp_plan_init(const ls_redis_proto *p, ls_rp_op *op, ls_rp_plan *plan);
 int ls_rp_judge_init(ls_redis_proto *p, ls_rp_op *op, const redisReply *const *r, int n, logstate_status *st);
+/* A ROLE reply on a connection to the sentinels' primary: UNAVAILABLE
+ * unless it says master. */
+logstate_status ls_rp_check_role(const ls_redis_config *c, const redisReply *r);
 /* A reply to HGET {N}:meta store_id against the pinned store_id (if any):
  * FAILED_PRECONDITION when missing or different. */
 logstate_status ls_rp_check_store_id(const ls_redis_config *c, const redisReply *id);

@@ -29,6 +29,7 @@
 typedef struct conn {
   redisContext *c; /* NULL: not connected */
   int watch_dirty; /* a WATCH may still be active on this connection */
+  uint64_t gen;    /* the primary's address it was made to (primary.c) */
 } conn;
 
 typedef struct redis_backend {
@@ -105,8 +106,77 @@ static logstate_status run_op(redis_backend *b, conn *k, ls_rp_op *op, int *io_f
     if (ls_rp_ends_watch(op) && !*io_failed)
       k->watch_dirty = 0; /* EXEC (or its EXECABORT) cleared the watch */
     if (done)
+      break;
+  }
+  if (st == LOGSTATE_UNAVAILABLE) /* gone, READONLY, or not the primary: ask the sentinels again */
+    ls_rp_target_lost(&b->p, k->gen);
+  return st;
+}
+
+/* A blocking connection to host:port with the handle's timeouts, or NULL
+ * with the status recorded ("cannot connect" naming `where`). */
+static redisContext *connect_to(const ls_redis_config *c, const char *host, unsigned int port, const char *where,
+                                logstate_status *st) {
+  redisContext *ctx = c->unix_path ? redisConnectUnixWithTimeout(c->unix_path, ms_tv(c->connect_timeout_ms))
+                                   : redisConnectWithTimeout(host, (int)port, ms_tv(c->connect_timeout_ms));
+  if (ctx == NULL) {
+    *st = ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis %s: out of memory connecting", where);
+    return NULL;
+  }
+  /* A set's WAIT blocks up to replica_timeout_ms: give it room. */
+  unsigned int t = c->timeout_ms + (c->min_replicas ? c->replica_timeout_ms : 0);
+  if (ctx->err)
+    *st = ls_err(LOGSTATE_UNAVAILABLE, "redis %s: cannot connect: %s", where, ctx->errstr);
+  else if (redisSetTimeout(ctx, ms_tv(t)) != REDIS_OK || (!c->unix_path && redisEnableKeepAlive(ctx) != REDIS_OK))
+    *st = ls_err(LOGSTATE_UNAVAILABLE, "redis %s: cannot set socket options: %s", where, ctx->errstr);
+  else
+    return ctx;
+  redisFree(ctx);
+  return NULL;
+}
+
+/* Asks one sentinel where the primary is: one round trip. */
+static logstate_status ask_sentinel(redis_backend *b, const ls_redis_addr *a, char *why, size_t whysz) {
+  char where[300];
+  logstate_status st = LOGSTATE_OK;
+  snprintf(where, sizeof(where), "sentinel %s:%u", a->host, a->port);
+  redisContext *ctx = connect_to(&b->p.cfg, a->host, a->port, where, &st);
+  if (ctx) {
+    ls_rp_plan plan;
+    redisReply *r[LS_RP_MAX_CMDS] = {0};
+    int n = 0;
+    ls_rp_plan_discover(&b->p.cfg, &plan);
+    for (int i = 0; i < plan.n; i++)
+      redisAppendCommandArgv(ctx, plan.cmd[i].argc, (const char **)plan.cmd[i].argv, plan.cmd[i].len);
+    atomic_fetch_add(&b->round_trips, 1);
+    while (n < plan.n && redisGetReply(ctx, (void **)&r[n]) == REDIS_OK && r[n])
+      n++;
+    st = n < plan.n ? ls_redis_io_error(&b->p.cfg, ctx->err, ctx->errstr, "asking a sentinel")
+                    : ls_rp_judge_discover(&b->p, (const redisReply *const *)r, n);
+    for (int i = 0; i < n; i++)
+      freeReplyObject(r[i]);
+    redisFree(ctx);
+  }
+  if (st != LOGSTATE_OK)
+    snprintf(why, whysz, "%s: %s", where, logstate_last_error());
+  return st;
+}
+
+/* Asks the sentinels in turn until one names the primary. */
+static logstate_status discover(redis_backend *b) {
+  const ls_redis_config *c = &b->p.cfg;
+  char why[600] = "";
+  logstate_status st = LOGSTATE_UNAVAILABLE;
+  for (unsigned int i = 0; i < c->nsentinels && st != LOGSTATE_OK; i++) {
+    st = ask_sentinel(b, &c->sentinels[i], why, sizeof(why));
+    if (st == LOGSTATE_RESOURCE_EXHAUSTED)
       return st;
   }
+  if (st != LOGSTATE_OK) /* a refused AUTH stays PERMISSION_DENIED: retrying will not help */
+    st = ls_err(st == LOGSTATE_PERMISSION_DENIED ? st : LOGSTATE_UNAVAILABLE,
+                "redis sentinel master %s: no sentinel named its primary (%u asked; last: %s)", c->master_name,
+                c->nsentinels, why);
+  return st;
 }
 
 /* Connects and prepares a connection: timeouts, keepalive, then the
@@ -114,30 +184,27 @@ static logstate_status run_op(redis_backend *b, conn *k, ls_rp_op *op, int *io_f
  * (redisReconnect would drop the timeouts). */
 static logstate_status conn_connect(redis_backend *b, conn *k) {
   const ls_redis_config *c = &b->p.cfg;
-  char where[300];
+  char where[300], host[LS_REDIS_MAX_HOST_LEN + 1];
+  unsigned int port;
+  uint64_t gen;
+  logstate_status st = LOGSTATE_OK;
   conn_drop(k);
-  ls_redis_config_where(c, where, sizeof(where));
-  redisContext *ctx = c->unix_path ? redisConnectUnixWithTimeout(c->unix_path, ms_tv(c->connect_timeout_ms))
-                                   : redisConnectWithTimeout(c->host, (int)c->port, ms_tv(c->connect_timeout_ms));
-  if (ctx == NULL)
-    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis %s: out of memory connecting", where);
-  if (ctx->err) {
-    logstate_status st = ls_err(LOGSTATE_UNAVAILABLE, "redis %s: cannot connect: %s", where, ctx->errstr);
-    redisFree(ctx);
+  if (!ls_rp_target_get(&b->p, host, &port, &gen) &&
+      ((st = discover(b)) != LOGSTATE_OK || !ls_rp_target_get(&b->p, host, &port, &gen)))
+    return st != LOGSTATE_OK ? st : ls_err(LOGSTATE_UNAVAILABLE, "redis: the primary was lost again at once; retry");
+  if (c->master_name)
+    snprintf(where, sizeof(where), "%s:%u (primary of %s)", host, port, c->master_name);
+  else
+    ls_redis_config_where(c, where, sizeof(where));
+  if ((k->c = connect_to(c, host, port, where, &st)) == NULL) {
+    ls_rp_target_lost(&b->p, gen);
     return st;
   }
-  /* A set's WAIT blocks up to replica_timeout_ms: give it room. */
-  unsigned int t = c->timeout_ms + (c->min_replicas ? c->replica_timeout_ms : 0);
-  if (redisSetTimeout(ctx, ms_tv(t)) != REDIS_OK || (!c->unix_path && redisEnableKeepAlive(ctx) != REDIS_OK)) {
-    logstate_status st = ls_err(LOGSTATE_UNAVAILABLE, "redis %s: cannot set socket options: %s", where, ctx->errstr);
-    redisFree(ctx);
-    return st;
-  }
-  k->c = ctx;
+  k->gen = gen;
   atomic_fetch_add(&b->connects, 1);
   ls_rp_op op = {.kind = LS_RP_CONNECT};
   int io_failed;
-  logstate_status st = ls_rp_begin(&b->p, &op);
+  st = ls_rp_begin(&b->p, &op);
   if (st == LOGSTATE_OK)
     st = run_op(b, k, &op, &io_failed);
   ls_rp_end(&op);
@@ -196,8 +263,8 @@ static logstate_status conn_acquire(redis_backend *b, conn **out, int *reused) {
 }
 
 static void conn_release(redis_backend *b, conn *k) {
-  if (k->c && k->c->err)
-    conn_drop(k); /* dead: reconnect on next use */
+  if (k->c && (k->c->err || !ls_rp_target_current(&b->p, k->gen)))
+    conn_drop(k); /* dead, or to a primary since lost: reconnect on next use */
   pthread_mutex_lock(&b->mu);
   b->idle[b->nidle++] = k;
   pthread_cond_signal(&b->cv);
@@ -221,7 +288,10 @@ static logstate_status run_idempotent(redis_backend *b, ls_rp_op *op, conn **kee
       *keep = k;
       return st;
     }
-    int stale = io_failed && reused && k->c->err != REDIS_ERR_OOM && attempt == 0;
+    /* Once more when the pooled connection was dead, or when it was to a
+     * primary that has just been found lost (a failover under way). */
+    int stale = attempt == 0 && ((io_failed && reused && k->c->err != REDIS_ERR_OOM) ||
+                                 (st == LOGSTATE_UNAVAILABLE && !ls_rp_target_current(&b->p, k->gen)));
     conn_release(b, k);
     if (!stale)
       return st;
@@ -341,7 +411,7 @@ static void rd_free(logstate_backend *be) {
   free(b->idle);
   pthread_cond_destroy(&b->cv);
   pthread_mutex_destroy(&b->mu);
-  ls_redis_config_free(&b->p.cfg);
+  ls_rp_proto_destroy(&b->p);
   free(b);
 }
 
@@ -388,7 +458,9 @@ static logstate_status rd_cas(logstate_backend *be, const char *log_id, size_t l
     if (io_failed && reused) {
       /* A pooled connection gone stale (a server restart): once more on a
        * new one. If the first script did run, this one finds version
-       * expect + 1 holding exactly our bytes: that write was ours. */
+       * expect + 1 holding exactly our bytes: that write was ours (or
+       * another writer's of the same bytes, which leaves the store as the
+       * caller asked: for a witness, the same checkpoint). */
       conn_release(b, k);
       k = NULL;
       if ((st = conn_acquire(b, &k, &reused)) == LOGSTATE_OK)
@@ -483,6 +555,7 @@ static logstate_status backend_new(logstate_backend **out, ls_redis_config *cfg)
   pthread_mutex_init(&b->mu, NULL);
   b->base.methods = &redis_methods;
   b->p.cfg = *cfg;
+  ls_rp_proto_init(&b->p);
   *out = &b->base;
   return LOGSTATE_OK;
 }

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* A TCP proxy for tests, on 127.0.0.1: every connection it accepts is
+ * forwarded to an upstream port, byte for byte, by one thread. Frozen, it
+ * forwards nothing (bytes wait in the kernel, the connections stay open):
+ * a link that looks up and carries nothing, as a stalled network does. */
+#ifndef LOGSTATE_TEST_TCP_PROXY_H
+#define LOGSTATE_TEST_TCP_PROXY_H
+
+typedef struct tcp_proxy tcp_proxy;
+
+/* Listens on a free port; NULL on failure. */
+tcp_proxy *tcp_proxy_start(int upstream_port);
+int tcp_proxy_port(const tcp_proxy *p);
+/* 1: stop forwarding; 0: forward again. */
+void tcp_proxy_freeze(tcp_proxy *p, int frozen);
+/* Closes every connection and frees the proxy. */
+void tcp_proxy_stop(tcp_proxy *p);
+
+#endif
