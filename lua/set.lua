@@ -3,10 +3,12 @@
 --
 -- KEYS[1]  {N}:log:<logID>   HASH with fields checkpoint, version, updated_ms
 -- KEYS[2]  {N}:logs          SET of the log IDs that have a checkpoint
+-- KEYS[3]  {N}:meta          (optional) HASH whose store_id must be ARGV[5]
 -- ARGV[1]  the version the writer read when its transaction began ("0": none)
 -- ARGV[2]  the new checkpoint, raw bytes
 -- ARGV[3]  the log ID, added to the index set
 -- ARGV[4]  the guard: "none", or "size" (same origin line, tree size never smaller)
+-- ARGV[5]  with KEYS[3]: the store_id the writer pinned
 --
 -- Returns {"OK", new_version} when stored, {"CONFLICT", current_version,
 -- current_checkpoint} when another writer committed since ARGV[1] was read
@@ -14,7 +16,8 @@
 -- the writer can retry without reading again. A caller that reads only the
 -- first two elements keeps working. Errors:
 -- "LOGSTATE_GUARD ..." (refused by the guard), "LOGSTATE_CORRUPT ..." (stored
--- hash unreadable), and Redis's own (WRONGTYPE when an operator overwrote a key).
+-- hash unreadable), "LOGSTATE_RESET ..." (a first set in a store that is not
+-- the pinned one: reset by FLUSHALL, say), and Redis's own (WRONGTYPE when an operator overwrote a key).
 --
 -- Everything is checked before the first write: a failing redis.call does not
 -- undo earlier writes in the script.
@@ -45,6 +48,12 @@ end
 -- not a new log: refuse to trust a first checkpoint for it.
 if version == 0 and redis.call('SISMEMBER', KEYS[2], ARGV[3]) == 1 then
   return redis.error_reply('LOGSTATE_CORRUPT the index lists this log but its hash is missing: the store is damaged')
+end
+
+-- A first set is where a reset store would be trusted: with a pinned
+-- store_id, the namespace must still be that store.
+if version == 0 and KEYS[3] and redis.call('HGET', KEYS[3], 'store_id') ~= ARGV[5] then
+  return redis.error_reply('LOGSTATE_RESET the store_id in ' .. KEYS[3] .. ' is missing or not the pinned one: the store was reset or is another store')
 end
 
 if version ~= tonumber(ARGV[1]) then

@@ -862,6 +862,20 @@ static void test_store_identity(void **state) {
   expect_error_mentions("another store");
   logstate_free(other);
 
+  /* FLUSHALL while the pinned handle's connections stay open (so no new
+   * connection checks the store_id): a log it saw is a rollback, and a first
+   * set of a log it never saw is refused by the set script, which checks the
+   * pinned store_id on every first set. Nothing is written. */
+  char buf[32];
+  test_redis_do(&own, "FLUSHALL");
+  assert_status(test_get(ls, "log", buf, sizeof(buf)), LOGSTATE_FAILED_PRECONDITION);
+  expect_error_mentions("rolled back");
+  assert_status(test_put(ls, "never-seen", "n1"), LOGSTATE_FAILED_PRECONDITION);
+  expect_error_mentions("reset");
+  assert_status(logstate_update(ls, "never-seen", test_fn_increment, NULL), LOGSTATE_FAILED_PRECONDITION);
+  expect_error_mentions("reset");
+  assert_int_equal(exists(&own, "EXISTS {%s}:logs") + exists(&own, "EXISTS {%s}:log:never-seen"), 0);
+
   /* The server restarts without its data (the AOF lost): the pinned handle's
    * reconnect refuses it, and nothing is created. */
   test_redis_kill9(&own);
@@ -869,7 +883,6 @@ static void test_store_identity(void **state) {
   snprintf(cmd, sizeof(cmd), "rm -rf '%s'/appendonlydir '%s'/*.aof '%s'/dump.rdb", own.dir, own.dir, own.dir);
   assert_int_equal(system(cmd), 0);
   assert_int_equal(test_redis_restart(&own), 0);
-  char buf[32];
   assert_status(test_get(ls, "log", buf, sizeof(buf)), LOGSTATE_FAILED_PRECONDITION);
   expect_error_mentions("reset");
   assert_status(test_put(ls, "log", "v2"), LOGSTATE_FAILED_PRECONDITION);

@@ -45,6 +45,7 @@ static void test_error_codes(void **state) {
   expect_mapping("ASK 3999 127.0.0.1:6381", LOGSTATE_UNAVAILABLE);
   expect_mapping("CLUSTERDOWN The cluster is down", LOGSTATE_UNAVAILABLE);
   expect_mapping("LOGSTATE_GUARD the new tree size 4 is smaller than the stored 5", LOGSTATE_FAILED_PRECONDITION);
+  expect_mapping("LOGSTATE_RESET the store_id in {logstate}:meta is missing", LOGSTATE_FAILED_PRECONDITION);
   expect_mapping("LOGSTATE_CORRUPT the version field is not a positive integer", LOGSTATE_INTERNAL);
   expect_mapping("ERR unknown command 'FOO'", LOGSTATE_INTERNAL);
   expect_mapping("BUSYKEY Target key name already exists.", LOGSTATE_INTERNAL); /* a code, not BUSY */

@@ -113,17 +113,27 @@ static void plan_connect(const ls_redis_config *c, ls_rp_plan *plan) {
     add(plan, 3, (const char *[]){"HGET", c->key_meta, "store_id"}, NULL);
 }
 
-/* The set script's calling convention (lua/set.lua): KEYS log, index; ARGV
- * expected version, checkpoint, log ID, guard. */
+/* The set script's calling convention (lua/set.lua): KEYS log, index
+ * [, meta]; ARGV expected version, checkpoint, log ID, guard [, the pinned
+ * store_id, which a first set checks]. */
 static void plan_evalsha(const ls_redis_proto *p, const ls_rp_op *op, ls_rp_plan *plan) {
   const ls_redis_config *c = &p->cfg;
   const char *guard = c->guard == LOGSTATE_REDIS_GUARD_SIZE ? "size" : "none";
+  const char *pin = c->store_id ? c->store_id : "";
   snprintf(plan->num[1], sizeof(plan->num[1]), "%llu", (unsigned long long)op->expect);
-  const char *argv[] = {"EVALSHA",    ls_lua_set_sha1,      "2",        op->key, c->key_logs,
-                        plan->num[1], (const char *)op->cp, op->log_id, guard};
-  size_t len[] = {
-      7, 40, 1, op->key_len, c->key_logs_len, strlen(plan->num[1]), op->cp_len, op->log_id_len, strlen(guard)};
-  add(plan, 9, argv, len);
+  const char *argv[] = {"EVALSHA",    ls_lua_set_sha1,      c->store_id ? "3" : "2", op->key, c->key_logs,
+                        c->key_meta,  plan->num[1],         (const char *)op->cp,    op->log_id,
+                        guard,        pin};
+  size_t len[] = {7, 40, 1, op->key_len, c->key_logs_len, c->key_meta_len, strlen(plan->num[1]), op->cp_len,
+                  op->log_id_len, strlen(guard), strlen(pin)};
+  if (c->store_id) {
+    add(plan, 11, argv, len);
+    return;
+  }
+  /* Without a pin: no meta key and no store_id argument. */
+  const char *argv2[] = {argv[0], argv[1], argv[2], argv[3], argv[4], argv[6], argv[7], argv[8], argv[9]};
+  size_t len2[] = {len[0], len[1], len[2], len[3], len[4], len[6], len[7], len[8], len[9]};
+  add(plan, 9, argv2, len2);
 }
 
 static void plan_set(const ls_redis_proto *p, const ls_rp_op *op, ls_rp_plan *plan) {

@@ -57,7 +57,7 @@ typedef enum {
 } ls_rp_kind;
 
 #define LS_RP_MAX_CMDS 8
-#define LS_RP_MAX_ARGS 9
+#define LS_RP_MAX_ARGS 11
 
 typedef struct ls_rp_cmd {
   int argc;
