@@ -121,11 +121,20 @@ static void plan_evalsha(const ls_redis_proto *p, const ls_rp_op *op, ls_rp_plan
   const char *guard = c->guard == LOGSTATE_REDIS_GUARD_SIZE ? "size" : "none";
   const char *pin = c->store_id ? c->store_id : "";
   snprintf(plan->num[1], sizeof(plan->num[1]), "%llu", (unsigned long long)op->expect);
-  const char *argv[] = {"EVALSHA",    ls_lua_set_sha1,      c->store_id ? "3" : "2", op->key, c->key_logs,
-                        c->key_meta,  plan->num[1],         (const char *)op->cp,    op->log_id,
-                        guard,        pin};
-  size_t len[] = {7, 40, 1, op->key_len, c->key_logs_len, c->key_meta_len, strlen(plan->num[1]), op->cp_len,
-                  op->log_id_len, strlen(guard), strlen(pin)};
+  const char *argv[] = {"EVALSHA",   ls_lua_set_sha1, c->store_id ? "3" : "2", op->key,    c->key_logs,
+                        c->key_meta, plan->num[1],    (const char *)op->cp,    op->log_id, guard,
+                        pin};
+  size_t len[] = {7,
+                  40,
+                  1,
+                  op->key_len,
+                  c->key_logs_len,
+                  c->key_meta_len,
+                  strlen(plan->num[1]),
+                  op->cp_len,
+                  op->log_id_len,
+                  strlen(guard),
+                  strlen(pin)};
   if (c->store_id) {
     add(plan, 11, argv, len);
     return;
