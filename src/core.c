@@ -61,6 +61,7 @@ static const struct {
     {"redis://", ls_redis_backend_from_url},
     {"redis+unix://", ls_redis_backend_from_url},
     {"redis+sentinel://", ls_redis_backend_from_url},
+    {"redis+cluster://", ls_redis_backend_from_url},
 #endif
 };
 
@@ -157,7 +158,7 @@ logstate_status logstate_open_ext(logstate **out, const char *url, const logstat
                 "",
 #endif
 #ifdef LOGSTATE_HAVE_REDIS
-                ", redis://, redis+unix://, redis+sentinel://"
+                ", redis://, redis+unix://, redis+sentinel://, redis+cluster://"
 #else
                 ""
 #endif

@@ -196,7 +196,7 @@ static void test_sentinel_urls(void **state) {
                               "?sentinel_user=s&sentinel_password=Hunter2Sent&timeout_ms=300&connect_timeout_ms=300"),
                 LOGSTATE_OK);
   assert_status(logstate_init(ls), LOGSTATE_UNAVAILABLE);
-  expect_error_mentions("no sentinel named its primary (3 asked");
+  expect_error_mentions("no sentinel named it (3 asked");
   expect_error_mentions("localhost:26379"); /* the default sentinel port */
   assert_null(strstr(logstate_last_error(), "Hunter2"));
   logstate_free(ls);

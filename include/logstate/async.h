@@ -3,11 +3,13 @@
  * The asynchronous API, on libevent, for event-driven witnesses that must
  * never block their loop. It works on every backend:
  *
- * - redis://, redis+unix:// and redis+sentinel://: hiredis's async client,
- *   one pipelined connection, the same URL, options, key layout, Lua script
- *   and statuses as the sync Redis backend (redis.h). A host name is
- *   resolved with libevent's evdns, never with a blocking lookup on the
- *   loop; the sentinels are asked without blocking it either.
+ * - redis://, redis+unix://, redis+sentinel:// and redis+cluster://:
+ *   hiredis's async client, one pipelined connection, the same URL, options,
+ *   key layout, Lua script and statuses as the sync Redis backend (redis.h).
+ *   A host name is resolved with libevent's evdns, never with a blocking
+ *   lookup on the loop; the sentinels or cluster nodes are asked without
+ *   blocking it either. MOVED is followed; ASK (a slot half-way through a
+ *   migration) returns UNAVAILABLE here, where the sync API follows it.
  * - memory: and sqlite:: the sync backend runs on one worker thread per
  *   handle, so a slow disk (SQLite's fsync) never stalls the loop. Use it to
  *   unit-test async code without a server.
@@ -97,8 +99,8 @@ typedef void (*logstate_async_write_cb)(logstate_status st, logstate_async_write
 
 /**
  * Opens an async handle on `base` from any URL logstate_open() takes
- * (memory:, sqlite:, redis://, redis+unix://, redis+sentinel://). No
- * connection is made until
+ * (memory:, sqlite:, redis://, redis+unix://, redis+sentinel://,
+ * redis+cluster://). No connection is made until
  * the first operation; call logstate_async_init() first, as with the sync
  * API. `opts` (NULL: defaults) is checked as logstate_open_ext() checks it.
  *

@@ -9,6 +9,7 @@
  *   redis://[user[:password]@]host[:port][/db][?key=value&...]
  *   redis+unix://[user[:password]@]/path/to/redis.sock[?key=value&...]
  *   redis+sentinel://[user[:password]@]host1[:port],host2[:port]/MASTERNAME[/db][?key=value&...]
+ *   redis+cluster://[user[:password]@]host1[:port],host2[:port][/][?key=value&...]
  *
  * Query keys: prefix, pool, connect_timeout_ms, timeout_ms, durability
  * (require|warn|ignore), min_replicas, replica_timeout_ms, guard (none|size),
@@ -109,6 +110,14 @@ typedef struct logstate_redis_options {
    *  user and password above are the data servers'. */
   const char *sentinel_user;
   const char *sentinel_password;
+  /** Redis Cluster: seed nodes, "host:port,host:port,..." (port 6379 when
+   *  left out), at most 16. The primary that owns the namespace's slot
+   *  (every key of a namespace shares the slot of its {N} hash tag) is asked
+   *  of the seeds in turn (CLUSTER KEYSLOT, CLUSTER SLOTS), confirmed with
+   *  ROLE, and found again after MOVED, READONLY, a replica's ROLE or a
+   *  lost connection. host, port, unix_path and db are then not used (a
+   *  cluster has database 0 only). Excludes sentinels. */
+  const char *cluster_nodes;
 } logstate_redis_options;
 
 #define LOGSTATE_REDIS_OPTIONS_VERSION 3

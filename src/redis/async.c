@@ -192,6 +192,30 @@ void ls_ra_finish_rq(rreq *q, logstate_status st) {
     rreq_free(q);
 }
 
+static void arm_timeout(rreq *q) {
+  unsigned int ms = ls_rp_timeout_ms(&q->d->p, &q->op);
+  struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+  evtimer_add(q->timer, &tv);
+}
+
+/* MOVED: nothing of the op ran. It waits, with a new timeout, for the
+ * connection to the slot's new owner, which is made as soon as every
+ * request sent on this one has its answer (they are for the same slot and
+ * come back MOVED too). */
+static void requeue(rreq *q) {
+  radrv *d = q->d;
+  ls_ra_replies_clear(&q->rs);
+  ls_rp_restart(&q->op);
+  q->state = RQ_WAITING;
+  arm_timeout(q);
+  for (rreq *o = d->reqs; o; o = o->next)
+    if (o->state == RQ_SENT && !o->finished)
+      return;
+  ls_ra_drop_connection(d, "MOVED: the slot has a new owner");
+  evtimer_del(d->reconnect_timer);
+  ls_ra_connect_now(d);
+}
+
 static void on_reply(redisAsyncContext *ac, void *reply, void *priv) {
   rreq *q = priv;
   redisReply *r = reply;
@@ -214,10 +238,12 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv) {
   } else if (taken == 1) {
     evtimer_del(q->timer);
     int n = q->rs.expect;
-    if (ls_rp_judge(&d->p, &q->op, all, n, &st))
-      ls_ra_finish_rq(q, st);
-    else
+    if (!ls_rp_judge(&d->p, &q->op, all, n, &st))
       ls_ra_send_plan(q); /* the next plan: NOSCRIPT's reload */
+    else if (st == LOGSTATE_UNAVAILABLE && q->op.redirected && q->r && q->redirects++ < LS_RP_MAX_REDIRECTS)
+      requeue(q);
+    else
+      ls_ra_finish_rq(q, st);
   }
   ls_ra_leave(d);
 }
@@ -249,9 +275,7 @@ void ls_ra_send_plan(rreq *q) {
   q->rs.expect = plan.n;
   q->state = RQ_SENT;
   d->round_trips++;
-  unsigned int ms = ls_rp_timeout_ms(&d->p, &q->op);
-  struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
-  evtimer_add(q->timer, &tv);
+  arm_timeout(q);
 }
 
 static void on_rq_timer(evutil_socket_t fd, short what, void *arg) {
@@ -324,9 +348,7 @@ static void rd_submit(ls_adriver *drv, ls_areq *r) {
     if (q->state == RQ_WAITING)
       ls_ra_send_plan(q);
   } else if (d->resolving || d->finding) { /* sent when the address is known; the timeout runs already */
-    unsigned int ms = ls_rp_timeout_ms(&d->p, &q->op);
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
-    evtimer_add(q->timer, &tv);
+    arm_timeout(q);
   } else {
     ls_redis_config_where(&d->p.cfg, where, sizeof(where));
     ls_err(LOGSTATE_UNAVAILABLE, "redis %s: not connected, reconnecting (%s)", where, d->conn_error);

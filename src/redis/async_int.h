@@ -40,6 +40,7 @@ typedef struct rreq {
   rq_state state;
   int finished, in_finish; /* in_finish: finish_rq is on the stack, it frees */
   int pending;             /* hiredis callbacks still owed */
+  int redirects;           /* MOVED followed */
   ls_ra_replies rs;        /* of the plan in flight */
   struct event *timer;     /* timeout, or the deferred failure */
   logstate_status fail_st;
@@ -65,6 +66,7 @@ struct radrv {
   struct event *sentinel_timer;
   ls_ra_replies srs;
   char sentinel_error[600];
+  logstate_status sentinel_last; /* the last seed's judged status */
   struct event *reconnect_timer, *connect_timer;
   struct event *fail_timer; /* finishes `failed`: requests refused for lack of memory */
   ls_areq *failed;

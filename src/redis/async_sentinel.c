@@ -31,8 +31,9 @@ static void close_sentinel(radrv *d) {
 
 /* This sentinel gave no answer: note why, and go on from the timer. */
 static void sentinel_failed(radrv *d, const char *why) {
-  const ls_redis_addr *a = &d->p.cfg.sentinels[d->sidx];
-  snprintf(d->sentinel_error, sizeof(d->sentinel_error), "sentinel %s:%u: %s", a->host, a->port, why);
+  const ls_redis_addr *a = &d->p.cfg.seeds[d->sidx];
+  snprintf(d->sentinel_error, sizeof(d->sentinel_error), "%s %s:%u: %s", ls_rp_seed_kind(&d->p.cfg), a->host, a->port,
+           why);
   d->sidx++;
   struct timeval zero = {0, 0};
   evtimer_add(d->sentinel_timer, &zero);
@@ -55,7 +56,8 @@ static void on_sentinel_reply(redisAsyncContext *ac, void *reply, void *priv) {
     sentinel_failed(d, "out of memory keeping a reply");
   } else if (taken == 1) {
     int n = d->srs.expect;
-    logstate_status st = ls_rp_judge_discover(&d->p, all, n);
+    logstate_status st = ls_rp_judge_discover(&d->p, all, n, d->p.cfg.seeds[d->sidx].host);
+    d->sentinel_last = st;
     close_sentinel(d);
     evtimer_del(d->sentinel_timer);
     if (st == LOGSTATE_OK) {
@@ -110,14 +112,13 @@ static void ask(radrv *d, const char *addr, unsigned int port) {
 /* Asks sentinel d->sidx, or gives up when every one was asked. */
 static void ask_next(radrv *d) {
   const ls_redis_config *c = &d->p.cfg;
-  if (d->sidx < c->nsentinels) {
-    const ls_redis_addr *a = &c->sentinels[d->sidx];
+  if (d->sidx < c->nseeds) {
+    const ls_redis_addr *a = &c->seeds[d->sidx];
     ls_ra_resolve(d, a->host, a->port, ask);
     return;
   }
   d->finding = 0;
-  ls_err(LOGSTATE_UNAVAILABLE, "redis sentinel master %s: no sentinel named its primary (%u asked; last: %s)",
-         c->master_name, c->nsentinels, d->sentinel_error);
+  ls_rp_discover_failed(c, d->sentinel_last, d->sentinel_error);
   snprintf(d->conn_error, sizeof(d->conn_error), "%s", logstate_last_error());
   ls_ra_fail_waiting(d, LOGSTATE_UNAVAILABLE);
   ls_ra_schedule_reconnect(d);
@@ -143,6 +144,7 @@ void ls_ra_discover(radrv *d) {
   d->finding = 1;
   d->sidx = 0;
   d->sentinel_error[0] = '\0';
+  d->sentinel_last = LOGSTATE_UNAVAILABLE;
   ask_next(d);
 }
 

@@ -15,6 +15,7 @@
 
 #define DEFAULT_PORT 6379
 #define DEFAULT_SENTINEL_PORT 26379
+#define DEFAULT_CLUSTER_PORT 6379
 #define MAX_MASTER_NAME_LEN 128
 #define DEFAULT_POOL 8
 #define DEFAULT_TIMEOUT_MS 2000
@@ -40,8 +41,8 @@ void ls_redis_config_free(ls_redis_config *c) {
   free(c->user);
   free_secret(c->password);
   free(c->master_name);
-  for (unsigned int i = 0; i < c->nsentinels; i++)
-    free(c->sentinels[i].host);
+  for (unsigned int i = 0; i < c->nseeds; i++)
+    free(c->seeds[i].host);
   free(c->sentinel_user);
   free_secret(c->sentinel_password);
   free(c->prefix);
@@ -106,6 +107,22 @@ static logstate_status check_sentinel_options(const logstate_redis_options *o) {
   return LOGSTATE_OK;
 }
 
+/* The cluster field of a version-3 struct: seeds, and nothing that a
+ * cluster does not have (a Unix socket, a database, sentinels). */
+static logstate_status check_cluster_options(const logstate_redis_options *o) {
+  if (o->version < 3 || o->cluster_nodes == NULL)
+    return LOGSTATE_OK;
+  if (o->cluster_nodes[0] == '\0')
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "redis: cluster_nodes is empty");
+  if (o->sentinels || o->master_name)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "redis: cluster_nodes and sentinels exclude each other");
+  if (o->unix_path)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "redis: a Unix socket and cluster_nodes exclude each other");
+  if (o->db)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "redis: a cluster has database 0 only (db %u given)", o->db);
+  return LOGSTATE_OK;
+}
+
 /* Checks every field of `o`; *password gets the password to use (the
  * option, else $LOGSTATE_REDIS_PASSWORD, else NULL). */
 static logstate_status check_options(const logstate_redis_options *o, const char **password) {
@@ -115,7 +132,7 @@ static logstate_status check_options(const logstate_redis_options *o, const char
   /* a version-1 struct ends before store_id */
   if (o->version >= 2 && ls_store_id_check_arg("redis", o->store_id) != LOGSTATE_OK)
     return LOGSTATE_INVALID_ARGUMENT;
-  if (check_sentinel_options(o) != LOGSTATE_OK)
+  if (check_sentinel_options(o) != LOGSTATE_OK || check_cluster_options(o) != LOGSTATE_OK)
     return LOGSTATE_INVALID_ARGUMENT;
   const char *prefix = o->prefix ? o->prefix : DEFAULT_PREFIX;
   if (prefix[0] == '\0' || strlen(prefix) > MAX_PREFIX_LEN)
@@ -182,8 +199,15 @@ logstate_status ls_redis_config_from_options(ls_redis_config *c, const logstate_
   c->read_only = o->version >= 2 && o->read_only;
   c->log = o->log;
   c->log_arg = o->log_arg;
+  if (o->version >= 3 && o->cluster_nodes) {
+    c->cluster = 1;
+    if ((st = parse_addrs(o->cluster_nodes, DEFAULT_CLUSTER_PORT, c->seeds, &c->nseeds)) != LOGSTATE_OK) {
+      ls_redis_config_free(c);
+      return st;
+    }
+  }
   if (o->version >= 3 && o->sentinels) {
-    if ((st = parse_addrs(o->sentinels, DEFAULT_SENTINEL_PORT, c->sentinels, &c->nsentinels)) != LOGSTATE_OK) {
+    if ((st = parse_addrs(o->sentinels, DEFAULT_SENTINEL_PORT, c->seeds, &c->nseeds)) != LOGSTATE_OK) {
       ls_redis_config_free(c);
       return st;
     }
@@ -240,7 +264,7 @@ static logstate_status decode(url_parts *p, const char *s, size_t n, const char 
   "create, mode"
 #define SENTINEL_KEYS REDIS_KEYS ", sentinel_user, sentinel_password"
 
-enum { SCHEME_TCP, SCHEME_UNIX, SCHEME_SENTINEL };
+enum { SCHEME_TCP, SCHEME_UNIX, SCHEME_SENTINEL, SCHEME_CLUSTER };
 
 /* A value from a fixed list: its index, or -1. */
 static int choice(const ls_query_param *p, const char *const *names, int n) {
@@ -390,7 +414,10 @@ static logstate_status parse_sentinel(url_parts *p, const char *s, const char *e
 static const struct {
   const char *prefix;
   int scheme;
-} schemes[] = {{"redis://", SCHEME_TCP}, {"redis+unix://", SCHEME_UNIX}, {"redis+sentinel://", SCHEME_SENTINEL}};
+} schemes[] = {{"redis://", SCHEME_TCP},
+               {"redis+unix://", SCHEME_UNIX},
+               {"redis+sentinel://", SCHEME_SENTINEL},
+               {"redis+cluster://", SCHEME_CLUSTER}};
 
 /* The scheme of `url` and the text after it; NULL when none matches. */
 static const char *scheme_of(const char *url, int *scheme) {
@@ -429,6 +456,13 @@ static logstate_status parse_url(url_parts *p, const char *url) {
     st = decode(p, s, (size_t)(end - s), &p->o.unix_path);
   } else if (st == LOGSTATE_OK && scheme == SCHEME_SENTINEL) {
     st = parse_sentinel(p, s, end);
+  } else if (st == LOGSTATE_OK && scheme == SCHEME_CLUSTER) {
+    /* host1:port,host2:port[/]: a cluster has no database to name. */
+    const char *slash = memchr(s, '/', (size_t)(end - s));
+    if (slash == s || (slash && slash + 1 != end))
+      return URL_ERR("redis URL: redis+cluster://[user[:password]@]host1:port,host2:port[/]: seed nodes, and no "
+                     "database (a cluster has database 0 only)");
+    st = decode(p, s, (size_t)((slash ? slash : end) - s), &p->o.cluster_nodes);
   } else if (st == LOGSTATE_OK) {
     st = parse_host(p, s, end);
   }
@@ -450,6 +484,8 @@ logstate_status ls_redis_config_from_url(ls_redis_config *c, const char *url) {
 void ls_redis_config_where(const ls_redis_config *c, char *buf, size_t bufsz) {
   if (c->master_name)
     snprintf(buf, bufsz, "sentinel master %s", c->master_name);
+  else if (c->cluster)
+    snprintf(buf, bufsz, "cluster primary of {%s}", c->prefix);
   else if (c->unix_path)
     snprintf(buf, bufsz, "%s", c->unix_path);
   else if (strchr(c->host, ':'))

@@ -33,10 +33,13 @@ typedef struct ls_redis_config {
   char *store_id; /* pinned: init and every connection refuse another store */
   int create;     /* init may create the namespace */
   int read_only;  /* mode=ro: init writes nothing and checks no durability; the core refuses writes */
-  /* redis+sentinel: the primary is master_name at one of the sentinels. */
+  /* Where the primary is found (primary.c): redis+sentinel asks the seeds
+   * (sentinels) for master_name; redis+cluster asks the seeds (cluster
+   * nodes) which primary owns the namespace's slot. */
   char *master_name;
-  ls_redis_addr sentinels[LS_REDIS_MAX_ADDRS];
-  unsigned int nsentinels;
+  int cluster;
+  ls_redis_addr seeds[LS_REDIS_MAX_ADDRS];
+  unsigned int nseeds;
   char *sentinel_user, *sentinel_password;
   void (*log)(void *log_arg, const char *message);
   void *log_arg;
@@ -53,7 +56,8 @@ int ls_redis_is_url(const char *url);
 /* Parses a redis://, redis+unix:// or redis+sentinel:// URL. Messages never repeat a password. */
 logstate_status ls_redis_config_from_url(ls_redis_config *c, const char *url);
 void ls_redis_config_free(ls_redis_config *c);
-/* "host:port", the socket path, or "sentinel master NAME", for messages. */
+/* "host:port", the socket path, "sentinel master NAME" or "cluster
+ * primary of {N}", for messages. */
 void ls_redis_config_where(const ls_redis_config *c, char *buf, size_t bufsz);
 /* Reports a warning through the configured log callback (or stderr). */
 void ls_redis_log(const ls_redis_config *c, const char *fmt, ...)

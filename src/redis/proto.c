@@ -53,6 +53,7 @@ logstate_status ls_rp_begin(const ls_redis_proto *p, ls_rp_op *op) {
   op->out_cp = NULL;
   op->out_len = 0;
   op->fresh = 0;
+  op->redirected = 0;
   op->ids = NULL;
   op->n = 0;
   op->walk = NULL;
@@ -64,6 +65,13 @@ logstate_status ls_rp_begin(const ls_redis_proto *p, ls_rp_op *op) {
   if ((op->key = ls_redis_log_key(&p->cfg, op->log_id, op->log_id_len, &op->key_len)) == NULL)
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory");
   return LOGSTATE_OK;
+}
+
+const char ls_rp_cmd_wait[] = "WAIT";
+
+void ls_rp_restart(ls_rp_op *op) {
+  op->step = STEP_FIRST;
+  op->redirected = 0;
 }
 
 void ls_rp_end(ls_rp_op *op) {
@@ -107,7 +115,7 @@ static void plan_connect(const ls_redis_config *c, ls_rp_plan *plan) {
     add(plan, 2, (const char *[]){"SELECT", plan->num[0]}, NULL);
   }
   add(plan, 1, (const char *[]){"PING"}, NULL);
-  if (c->master_name) /* the sentinels' answer may be out of date */
+  if (c->nseeds) /* the seeds' answer may be out of date */
     add(plan, 1, (const char *[]){"ROLE"}, NULL);
   if (c->store_id) /* a pinned store: every connection checks it is still the same one */
     add(plan, 3, (const char *[]){"HGET", c->key_meta, "store_id"}, NULL);
@@ -162,7 +170,7 @@ static void plan_set(const ls_redis_proto *p, const ls_rp_op *op, ls_rp_plan *pl
   if (c->min_replicas) { /* after EXEC: inside MULTI, WAIT returns at once */
     snprintf(plan->num[0], sizeof(plan->num[0]), "%u", c->min_replicas);
     snprintf(plan->num[2], sizeof(plan->num[2]), "%u", c->replica_timeout_ms);
-    add(plan, 3, (const char *[]){"WAIT", plan->num[0], plan->num[2]}, NULL);
+    add(plan, 3, (const char *[]){ls_rp_cmd_wait, plan->num[0], plan->num[2]}, NULL);
   }
 }
 
@@ -229,7 +237,7 @@ static logstate_status judge_connect(const ls_redis_config *c, const redisReply 
     return ls_redis_reply_error(c, r[i - 1], "SELECT", NULL, 0);
   if (r[i]->type == REDIS_REPLY_ERROR)
     return ls_redis_reply_error(c, r[i], "PING", NULL, 0);
-  logstate_status st = c->master_name ? ls_rp_check_role(c, r[++i]) : LOGSTATE_OK;
+  logstate_status st = c->nseeds ? ls_rp_check_role(c, r[++i]) : LOGSTATE_OK;
   return st == LOGSTATE_OK && c->store_id ? ls_rp_check_store_id(c, r[i + 1]) : st;
 }
 
@@ -443,6 +451,11 @@ static int judge_set(ls_redis_proto *p, ls_rp_op *op, const redisReply *const *r
 
 int ls_rp_judge(ls_redis_proto *p, ls_rp_op *op, const redisReply *const *r, int n, logstate_status *st) {
   const ls_redis_config *c = &p->cfg;
+  /* A keyed command that got MOVED did not run: note the slot's new owner,
+   * and the driver may send the op there. */
+  for (int i = 0; i < n; i++)
+    if (ls_rp_note_moved(p, r[i]))
+      op->redirected = 1;
   switch (op->kind) {
   case LS_RP_CONNECT:
     *st = judge_connect(c, r);

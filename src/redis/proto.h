@@ -56,7 +56,7 @@ typedef enum {
   LS_RP_VERIFY   /* walk the index and the log keys for disagreements */
 } ls_rp_kind;
 
-#define LS_RP_MAX_CMDS 8
+#define LS_RP_MAX_CMDS 16
 #define LS_RP_MAX_ARGS 11
 
 typedef struct ls_rp_cmd {
@@ -92,9 +92,10 @@ typedef struct ls_rp_op {
   uint64_t version; /* OPEN: the snapshot's (0: absent); SET: the new one */
   uint8_t *out_cp;  /* GET, OPEN: the checkpoint (OPEN: NULL when absent) */
   size_t out_len;
-  int fresh;  /* SET that returned ABORTED: version and out_cp are the log's
-               * current state, from the script's CONFLICT reply */
-  char **ids; /* LOGS */
+  int redirected; /* a reply said MOVED: nothing ran, the op may go again to the new owner */
+  int fresh;      /* SET that returned ABORTED: version and out_cp are the log's
+                   * current state, from the script's CONFLICT reply */
+  char **ids;     /* LOGS */
   size_t n;
   char scratch[40];          /* INIT: the store_id to create */
   struct ls_rp_walk *walk;   /* VERIFY: its state (proto_verify.c) */
@@ -117,16 +118,45 @@ int ls_rp_target_current(ls_redis_proto *p, uint64_t gen);
 /* A connection to generation `gen` found a dead server, a replica or
  * READONLY: ask the sentinels again (no-op without sentinels). */
 void ls_rp_target_lost(ls_redis_proto *p, uint64_t gen);
-/* The question to a sentinel ([AUTH] SENTINEL get-master-addr-by-name),
- * and its judge: OK with the target found, or the status with a message
- * that the driver prefixes with the sentinel's address. */
+/* The question to a seed: a sentinel ([AUTH] SENTINEL
+ * get-master-addr-by-name) or a cluster node ([AUTH] CLUSTER KEYSLOT,
+ * CLUSTER SLOTS), and its judge: OK with the target found, or the status
+ * with a message that the driver prefixes with the seed's address. `asked`
+ * is the seed's host (a cluster may name "" for it). */
 void ls_rp_plan_discover(const ls_redis_config *c, ls_rp_plan *plan);
-logstate_status ls_rp_judge_discover(ls_redis_proto *p, const redisReply *const *r, int n);
+logstate_status ls_rp_judge_discover(ls_redis_proto *p, const redisReply *const *r, int n, const char *asked);
+/* "sentinel" or "cluster node", for messages. */
+const char *ls_rp_seed_kind(const ls_redis_config *c);
+/* No seed named the primary: records the status (UNAVAILABLE, or `last`
+ * when it was PERMISSION_DENIED) with `why`, the last seed's answer. */
+logstate_status ls_rp_discover_failed(const ls_redis_config *c, logstate_status last, const char *why);
+/* A MOVED reply on a cluster: the target becomes the node it names.
+ * Returns 1 when `r` was one. */
+int ls_rp_note_moved(ls_redis_proto *p, const redisReply *r);
+/* An ASK reply on a cluster (the key's slot is being migrated): 1 and the
+ * node to ask, which must already hold `host` (an empty host in the reply
+ * leaves it unchanged). */
+int ls_rp_ask_target(const ls_redis_config *c, const redisReply *r, char host[LS_REDIS_MAX_HOST_LEN + 1],
+                     unsigned int *port);
+/* The plan that follows the ASK replies among `r` (the replies to `plan`):
+ * [AUTH] [SCRIPT LOAD] then, for each command that got ASK, ASKING and the
+ * command again, and a WAIT of the plan along with them. map[j] is the
+ * index in `plan` whose reply the j-th reply replaces, -1 for the others
+ * (which must not be errors). Returns the number of commands redirected: 0
+ * when there is nothing to follow, or when the plan is a MULTI/EXEC, which
+ * cannot be split. The first ASK's node is where `out` goes. */
+int ls_rp_plan_ask(const ls_redis_proto *p, const ls_rp_op *op, const ls_rp_plan *plan, redisReply *const *r,
+                   ls_rp_plan *out, int *map);
 
 /* Prepares `op` (its inputs set): RESOURCE_EXHAUSTED when out of memory. */
 logstate_status ls_rp_begin(const ls_redis_proto *p, ls_rp_op *op);
 /* Frees what the op holds. */
 void ls_rp_end(ls_rp_op *op);
+/* Makes the op start from its first plan again (after a dead connection or
+ * MOVED: nothing of it ran). */
+void ls_rp_restart(ls_rp_op *op);
+/* How many times an op follows MOVED before it returns UNAVAILABLE. */
+#define LS_RP_MAX_REDIRECTS 4
 /* The next pipeline to send for `op`. */
 void ls_rp_plan_next(const ls_redis_proto *p, ls_rp_op *op, ls_rp_plan *plan);
 /* Judges the `n` replies of the last plan. Returns 1 when the op is done
@@ -184,6 +214,9 @@ logstate_status ls_rp_walk_begin(const ls_redis_config *c, ls_rp_op *op);
 void ls_rp_walk_end(ls_rp_op *op);
 void ls_rp_plan_walk(const ls_redis_config *c, ls_rp_op *op, ls_rp_plan *plan);
 int ls_rp_judge_walk(const ls_redis_config *c, ls_rp_op *op, const redisReply *const *r, int n, logstate_status *st);
+
+/* "WAIT", as the plans spell it (a plan's argv[0] points here). */
+extern const char ls_rp_cmd_wait[];
 
 /* The set script (lua/set.lua, embedded at build time) and its SHA1. */
 extern const char ls_lua_set[];
