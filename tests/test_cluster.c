@@ -25,6 +25,7 @@
 #include "logstate/logstate.h"
 #include "logstate/redis.h"
 #include "redis_server.h"
+#include "writers.h"
 
 #include "test_util.h"
 
@@ -215,129 +216,23 @@ static void test_cluster_namespaces(void **state) {
 
 /* --- writers ------------------------------------------------------------- */
 
-static atomic_int stop_writers;
-
-typedef struct writer {
-  char url[512];
-  char origin[32]; /* its own bytes: a retried set that finds them counts as applied */
-  int use_async;
-  atomic_ulong acked;
-  unsigned long unknown, moved_seen, ask_seen, other;
-  double last_ok;     /* when its last update was acknowledged */
-  double longest_gap; /* the longest time between two acknowledged updates */
-  struct event_base *evb;
-  logstate_async *a;
-  struct event *timer;
-  int in_flight;
-} writer;
-
-static void record(writer *w, logstate_status st) {
-  double now = test_now_s();
-  if (st == LOGSTATE_OK) {
-    atomic_fetch_add(&w->acked, 1);
-    if (w->last_ok > 0 && now - w->last_ok > w->longest_gap)
-      w->longest_gap = now - w->last_ok;
-    w->last_ok = now;
-    return;
-  }
-  if (st != LOGSTATE_UNAVAILABLE && st != LOGSTATE_ABORTED) {
-    w->other++;
-    fprintf(stderr, "writer: %s: %s\n", logstate_status_name(st), logstate_last_error());
-    return;
-  }
-  w->unknown += st == LOGSTATE_UNAVAILABLE; /* may or may not have been applied */
-  w->moved_seen += strstr(logstate_last_error(), "MOVED") != NULL;
-  w->ask_seen += strstr(logstate_last_error(), "ASK") != NULL || strstr(logstate_last_error(), "TRYAGAIN") != NULL;
-}
-
-static void *sync_writer(void *arg) {
-  writer *w = arg;
-  logstate *ls = NULL;
-  logstate_options o = LOGSTATE_OPTIONS_INIT;
-  o.update_attempts = 1000;
-  if (logstate_open_ext(&ls, w->url, &o) != LOGSTATE_OK)
-    return NULL;
-  while (!atomic_load(&stop_writers)) {
-    logstate_status st = logstate_update(ls, "counter", test_fn_increment, w->origin);
-    record(w, st);
-    if (st != LOGSTATE_OK)
-      test_pause_ms(20);
-  }
-  logstate_free(ls);
-  return NULL;
-}
-
-static void async_submit(evutil_socket_t fd, short what, void *arg);
-
-static void on_async_update(logstate_status st, void *arg) {
-  writer *w = arg;
-  w->in_flight = 0;
-  record(w, st);
-  struct timeval tv = {0, st == LOGSTATE_OK ? 0 : 20000};
-  if (!atomic_load(&stop_writers))
-    evtimer_add(w->timer, &tv);
-}
-
-static void async_submit(evutil_socket_t fd, short what, void *arg) {
-  (void)fd, (void)what;
-  writer *w = arg;
-  if (logstate_async_update(w->a, "counter", test_fn_increment, w->origin, on_async_update, w) == LOGSTATE_OK)
-    w->in_flight = 1;
-  else
-    w->other++;
-}
-
-static void *async_writer(void *arg) {
-  writer *w = arg;
-  logstate_options o = LOGSTATE_OPTIONS_INIT;
-  o.update_attempts = 1000;
-  w->evb = event_base_new();
-  w->timer = evtimer_new(w->evb, async_submit, w);
-  if (logstate_async_open(&w->a, w->evb, w->url, &o) == LOGSTATE_OK) {
-    async_submit(0, 0, w);
-    while (!atomic_load(&stop_writers) || w->in_flight)
-      event_base_loop(w->evb, EVLOOP_ONCE);
-  }
-  logstate_async_free(w->a);
-  event_free(w->timer);
-  event_base_free(w->evb);
-  return NULL;
-}
-
 #define WRITERS 3 /* two sync, one async */
 
-static void writers_start(writer *w, pthread_t *t, const char *prefix, const char *query) {
-  memset(w, 0, sizeof(*w) * WRITERS);
-  atomic_store(&stop_writers, 0);
+static void writers_start(test_writer *w, const char *prefix, const char *query) {
   for (int i = 0; i < WRITERS; i++) {
     cluster_url(w[i].url, sizeof(w[i].url), prefix, query);
-    snprintf(w[i].origin, sizeof(w[i].origin), "writer%d.example", i);
     w[i].use_async = i == WRITERS - 1;
-    assert_int_equal(pthread_create(&t[i], NULL, w[i].use_async ? async_writer : sync_writer, &w[i]), 0);
   }
+  test_writers_start(w, WRITERS);
 }
 
-/* Waits (bounded) until each writer has `more` acknowledged updates beyond
- * `base[i]` (NULL: beyond 0). */
-static int writers_progress(writer *w, const unsigned long *base, unsigned long more, double seconds) {
-  double deadline = test_now_s() + seconds;
-  for (int i = 0; i < WRITERS; i++)
-    while (atomic_load(&w[i].acked) < (base ? base[i] : 0) + more)
-      if (test_now_s() > deadline)
-        return 0;
-      else
-        test_pause_ms(20);
-  return 1;
-}
-
-static void writers_stop(writer *w, pthread_t *t, unsigned long *acked, unsigned long *unknown) {
-  atomic_store(&stop_writers, 1);
-  *acked = *unknown = 0;
+static void writers_stop(test_writer *w, unsigned long *acked, unsigned long *unknown) {
+  test_writers_stop(w, WRITERS);
+  *acked = test_writers_acked(w, WRITERS);
+  *unknown = test_writers_unknown(w, WRITERS);
   for (int i = 0; i < WRITERS; i++) {
-    pthread_join(t[i], NULL);
-    *acked += atomic_load(&w[i].acked);
-    *unknown += w[i].unknown;
     assert_int_equal(w[i].other, 0);
+    assert_int_equal(w[i].lower_reads, 0);
   }
 }
 
@@ -392,12 +287,12 @@ static void set_slot_everywhere(long long slot, int owner) {
 }
 
 /* A slot moved to another primary while two sync writers and one async
- * writer increment a counter in it: the handles follow MOVED to the new
- * owner without returning it, and the counter is exact. */
+ * writer increment a counter in it: the handles follow ASK while the keys
+ * are on the new owner and the slot not yet, then MOVED, without returning
+ * either, and the counter is exact. */
 static void test_cluster_slot_migration(void **state) {
   (void)state;
-  writer w[WRITERS];
-  pthread_t t[WRITERS];
+  test_writer w[WRITERS];
   const char *prefix = "migrating";
   long long slot = slot_of(prefix);
   int src = index_of_port(owner_of(slot, 0)), dst = -1;
@@ -411,14 +306,14 @@ static void test_cluster_slot_migration(void **state) {
     freeReplyObject(r);
   }
   assert_true(src >= 0 && dst >= 0);
-  writers_start(w, t, prefix, "timeout_ms=2000");
-  assert_true(writers_progress(w, NULL, 50, 30));
+  writers_start(w, prefix, "timeout_ms=2000");
+  assert_true(test_writers_reach(w, WRITERS, 0, NULL, 50, 30));
   unsigned long before[WRITERS];
   for (int i = 0; i < WRITERS; i++)
     before[i] = atomic_load(&w[i].acked);
   /* As redis-cli --cluster reshard does: IMPORTING, MIGRATING, MIGRATE,
    * then NODE everywhere. Between MIGRATE and NODE the old owner answers
-   * ASK: the sync writers follow it (ASKING on the new owner) and go on. */
+   * ASK: the writers follow it (ASKING on the new owner) and go on. */
   char src_id[64], dst_id[64];
   node_id(src, src_id, sizeof(src_id));
   node_id(dst, dst_id, sizeof(dst_id));
@@ -430,30 +325,28 @@ static void test_cluster_slot_migration(void **state) {
   for (int i = 0; i < WRITERS; i++)
     during[i] = atomic_load(&w[i].acked);
   double until = test_now_s() + 20;
-  for (int i = 0; i < WRITERS - 1; i++) /* the sync writers, while every reply of the old owner is ASK */
+  for (int i = 0; i < WRITERS; i++) /* while every reply of the old owner is ASK */
     while (atomic_load(&w[i].acked) < during[i] + 20 && test_now_s() < until)
       test_pause_ms(10);
   unsigned long in_ask_window = 0;
-  for (int i = 0; i < WRITERS - 1; i++)
+  for (int i = 0; i < WRITERS; i++)
     in_ask_window += atomic_load(&w[i].acked) - during[i];
   set_slot_everywhere(slot, dst);
   double moved_s = test_now_s() - t0;
-  assert_true(writers_progress(w, before, 50, 30));
-  unsigned long acked, unknown, moved = 0, ask = 0, sync_ask = 0;
-  writers_stop(w, t, &acked, &unknown);
-  for (int i = 0; i < WRITERS; i++) {
-    moved += w[i].moved_seen, ask += w[i].ask_seen;
-    sync_ask += w[i].use_async ? 0 : w[i].ask_seen;
-  }
+  assert_true(test_writers_reach(w, WRITERS, 0, before, 50, 30));
+  unsigned long acked, unknown, moved = 0, ask = 0;
+  writers_stop(w, &acked, &unknown);
+  for (int i = 0; i < WRITERS; i++)
+    moved += w[i].moved, ask += w[i].ask;
   unsigned long final = counter_in(prefix);
   assert_int_equal(owner_of(slot, 0), node[dst].port);
   printf("cluster slot migration: slot %lld moved from port %d to %d in %.3f s under 3 writers; %lu acknowledged "
-         "(%lu by the sync writers while the old owner answered ASK), %lu UNAVAILABLE (%lu said MOVED, %lu said ASK "
-         "or TRYAGAIN, %lu of those to a sync writer), final counter %lu\n",
-         slot, node[src].port, node[dst].port, moved_s, acked, in_ask_window, unknown, moved, ask, sync_ask, final);
-  assert_int_equal(moved, 0);    /* MOVED is followed, never returned */
-  assert_int_equal(sync_ask, 0); /* and ASK too, by the sync API */
-  assert_true(in_ask_window >= 40);
+         "(%lu while the old owner answered ASK), %lu UNAVAILABLE (%lu said MOVED, %lu said ASK or TRYAGAIN), final "
+         "counter %lu\n",
+         slot, node[src].port, node[dst].port, moved_s, acked, in_ask_window, unknown, moved, ask, final);
+  assert_int_equal(moved, 0); /* MOVED is followed, never returned */
+  assert_int_equal(ask, 0);   /* and ASK too, sync and async */
+  assert_true(in_ask_window >= 60);
   assert_true(final >= acked);
   assert_true(final <= acked + unknown);
 }
@@ -463,14 +356,13 @@ static void test_cluster_slot_migration(void **state) {
  * it, and no acknowledged update is lost. */
 static void test_cluster_failover(void **state) {
   (void)state;
-  writer w[WRITERS];
-  pthread_t t[WRITERS];
+  test_writer w[WRITERS];
   const char *prefix = "failing";
   long long slot = slot_of(prefix);
   int victim = index_of_port(owner_of(slot, 0));
   assert_true(victim >= 0);
-  writers_start(w, t, prefix, "min_replicas=1&replica_timeout_ms=2000&timeout_ms=1000");
-  assert_true(writers_progress(w, NULL, 50, 30));
+  writers_start(w, prefix, "min_replicas=1&replica_timeout_ms=2000&timeout_ms=1000");
+  assert_true(test_writers_reach(w, WRITERS, 0, NULL, 50, 30));
   unsigned long before[WRITERS];
   for (int i = 0; i < WRITERS; i++)
     before[i] = atomic_load(&w[i].acked);
@@ -485,16 +377,16 @@ static void test_cluster_failover(void **state) {
    * (sets are UNAVAILABLE, as they must be) until the killed node comes
    * back: it rejoins as the new primary's replica. */
   assert_int_equal(test_redis_restart(&node[victim]), 0);
-  int recovered = writers_progress(w, before, 20, 60);
+  int recovered = test_writers_reach(w, WRITERS, 0, before, 20, 60);
   double recovered_s = test_now_s() - t0;
   unsigned long acked, unknown;
-  writers_stop(w, t, &acked, &unknown);
+  writers_stop(w, &acked, &unknown);
   assert_true(promoted > 0 && promoted != node[victim].port);
   assert_true(recovered);
   unsigned long final = counter_in(prefix);
   double gap = 0;
   for (int i = 0; i < WRITERS; i++)
-    gap = w[i].longest_gap > gap ? w[i].longest_gap : gap;
+    gap = w[i].longest_gap_s > gap ? w[i].longest_gap_s : gap;
   printf("cluster failover: primary port %d killed, replica port %d promoted after %.2f s, the killed node restarted "
          "as its replica; every writer had 20 more acknowledged after %.2f s (longest pause of a writer %.2f s); %lu "
          "acknowledged, %lu UNAVAILABLE, final counter %lu, lost 0\n",

@@ -27,6 +27,7 @@
 #include "logstate/redis.h"
 #include "redis_server.h"
 #include "tcp_proxy.h"
+#include "writers.h"
 
 #include "test_util.h"
 
@@ -385,176 +386,7 @@ static void test_sentinel_switchover(void **state) {
 
 /* --- a failover under writers ------------------------------------------ */
 
-static atomic_int stop_writers;
-static atomic_llong kill_us; /* when the primary was killed; 0: not yet */
-
-static long long now_us(void) { return (long long)(test_now_s() * 1e6); }
-
-typedef struct writer {
-  char url[512];
-  char origin[32];                      /* its own bytes: see async_update_once */
-  atomic_ulong acked, acked_after_kill; /* read by the main thread meanwhile */
-  unsigned long unknown, aborted, rollbacks, other;
-  unsigned long seen;        /* the highest counter this handle read */
-  unsigned long acked_value; /* the highest counter it wrote and had acknowledged */
-  unsigned long proposed;    /* what its update function last proposed */
-  unsigned long lower_reads; /* reads below `seen`: must stay 0 */
-  double recovery_s;         /* from the kill to its first acknowledged update after it */
-  /* async */
-  struct event_base *evb;
-  logstate_async *a;
-  struct event *timer;
-  int in_flight;
-} writer;
-
-/* Increments the counter, checking that this handle never reads it going
- * backwards (the library must refuse a rolled-back store before this). */
-static logstate_status fn_watched(const uint8_t *cur, size_t len, uint8_t **out, size_t *out_len, void *arg) {
-  writer *w = arg;
-  unsigned long n = cur ? test_counter_parse(cur, len) : 0;
-  if (n == ULONG_MAX)
-    return LOGSTATE_INTERNAL;
-  if (n < w->seen)
-    w->lower_reads++;
-  else
-    w->seen = n;
-  w->proposed = n + 1;
-  return test_fn_increment(cur, len, out, out_len, w->origin);
-}
-
-static void record(writer *w, logstate_status st) {
-  long long k = atomic_load(&kill_us);
-  if (st == LOGSTATE_OK) {
-    atomic_fetch_add(&w->acked, 1);
-    if (w->proposed > w->acked_value)
-      w->acked_value = w->proposed;
-    if (k && atomic_fetch_add(&w->acked_after_kill, 1) == 0)
-      w->recovery_s = (double)(now_us() - k) / 1e6;
-  } else if (st == LOGSTATE_UNAVAILABLE) {
-    w->unknown++; /* the set may or may not have been applied */
-  } else if (st == LOGSTATE_ABORTED) {
-    w->aborted++;
-  } else if (st == LOGSTATE_FAILED_PRECONDITION) {
-    w->rollbacks++; /* an unacknowledged write this handle had read was lost */
-  } else {
-    w->other++;
-    fprintf(stderr, "writer: %s: %s\n", logstate_status_name(st), logstate_last_error());
-  }
-  if (st != LOGSTATE_OK && getenv("SENTINEL_TRACE")) {
-    FILE *f = fopen(getenv("SENTINEL_TRACE"), "a");
-    fprintf(f, "%.3f %p %s: %s\n", test_now_s(), (void *)w, logstate_status_name(st), logstate_last_error());
-    fclose(f);
-  }
-}
-
-static logstate *open_writer(writer *w) {
-  logstate *ls = NULL;
-  logstate_options o = LOGSTATE_OPTIONS_INIT;
-  o.update_attempts = 1000;
-  if (logstate_open_ext(&ls, w->url, &o) != LOGSTATE_OK)
-    return NULL;
-  w->seen = w->acked_value; /* a new handle knows only what was acknowledged */
-  return ls;
-}
-
-static void *sync_writer(void *arg) {
-  writer *w = arg;
-  logstate *ls = open_writer(w);
-  while (ls && !atomic_load(&stop_writers)) {
-    logstate_status st = logstate_update(ls, "counter", fn_watched, w);
-    record(w, st);
-    if (st == LOGSTATE_FAILED_PRECONDITION) { /* as an operator would: look, then start afresh */
-      logstate_free(ls);
-      ls = open_writer(w);
-    }
-    if (st != LOGSTATE_OK)
-      test_pause_ms(20);
-  }
-  logstate_free(ls);
-  return NULL;
-}
-
-static void async_submit(writer *w);
-
-static void on_async_update(logstate_status st, void *arg) {
-  writer *w = arg;
-  w->in_flight = 0;
-  record(w, st);
-  if (st == LOGSTATE_FAILED_PRECONDITION) {
-    logstate_async_free(w->a);
-    w->a = NULL;
-    w->seen = w->acked_value;
-    logstate_options o = LOGSTATE_OPTIONS_INIT;
-    o.update_attempts = 1000;
-    if (logstate_async_open(&w->a, w->evb, w->url, &o) != LOGSTATE_OK)
-      w->a = NULL;
-  }
-  struct timeval tv = {0, st == LOGSTATE_OK ? 0 : 20000};
-  if (!atomic_load(&stop_writers) && w->a)
-    evtimer_add(w->timer, &tv);
-}
-
-static void async_submit(writer *w) {
-  if (logstate_async_update(w->a, "counter", fn_watched, w, on_async_update, w) == LOGSTATE_OK)
-    w->in_flight = 1;
-  else
-    w->other++;
-}
-
-static void on_async_timer(evutil_socket_t fd, short what, void *arg) {
-  (void)fd, (void)what;
-  async_submit(arg);
-}
-
-static void *async_writer(void *arg) {
-  writer *w = arg;
-  logstate_options o = LOGSTATE_OPTIONS_INIT;
-  o.update_attempts = 1000;
-  w->evb = event_base_new();
-  w->timer = evtimer_new(w->evb, on_async_timer, w);
-  if (logstate_async_open(&w->a, w->evb, w->url, &o) == LOGSTATE_OK)
-    async_submit(w);
-  while (w->a && (!atomic_load(&stop_writers) || w->in_flight))
-    event_base_loop(w->evb, EVLOOP_ONCE);
-  logstate_async_free(w->a);
-  event_free(w->timer);
-  event_base_free(w->evb);
-  return NULL;
-}
-
-#define SYNC_WRITERS 2
-#define WRITERS (SYNC_WRITERS + 1)
-
-static unsigned long total(const writer *w, size_t field) {
-  unsigned long sum = 0;
-  for (int i = 0; i < WRITERS; i++)
-    sum += *(const unsigned long *)((const char *)&w[i] + field);
-  return sum;
-}
-
-static unsigned long acked_of(const writer *w, int after_kill) {
-  return atomic_load(after_kill ? &w->acked_after_kill : &w->acked);
-}
-
-static unsigned long total_acked(const writer *w, int after_kill) {
-  unsigned long sum = 0;
-  for (int i = 0; i < WRITERS; i++)
-    sum += acked_of(&w[i], after_kill);
-  return sum;
-}
-
-/* Waits (bounded) until each writer has `n` acknowledged updates (since
- * the kill, with `after_kill`). */
-static int writers_reach(const writer *w, int after_kill, unsigned long n, double seconds) {
-  double deadline = test_now_s() + seconds;
-  for (int i = 0; i < WRITERS; i++)
-    while (acked_of(&w[i], after_kill) < n)
-      if (test_now_s() > deadline)
-        return 0;
-      else
-        test_pause_ms(20);
-  return 1;
-}
+#define WRITERS 3 /* two sync, one async */
 
 /* 1 primary, 2 replicas, 3 sentinels; two sync writers and one async
  * writer increment one counter with min_replicas=1; the primary is killed
@@ -562,30 +394,23 @@ static int writers_reach(const writer *w, int after_kill, unsigned long n, doubl
 static void test_sentinel_failover(void **state) {
   (void)state;
   group g;
-  writer w[WRITERS];
-  pthread_t t[WRITERS];
-  memset(w, 0, sizeof(w));
+  test_writer w[WRITERS];
   group_start(&g, 2, NULL);
   for (int i = 0; i < WRITERS; i++) {
     group_url(&g, w[i].url, sizeof(w[i].url), "fo", "min_replicas=1&replica_timeout_ms=2000&timeout_ms=1000");
-    snprintf(w[i].origin, sizeof(w[i].origin), "writer%d.example", i);
+    w[i].use_async = i == WRITERS - 1;
   }
-  atomic_store(&stop_writers, 0);
-  atomic_store(&kill_us, 0);
-  for (int i = 0; i < WRITERS; i++)
-    assert_int_equal(pthread_create(&t[i], NULL, i < SYNC_WRITERS ? sync_writer : async_writer, &w[i]), 0);
-  assert_true(writers_reach(w, 0, 50, 60));
+  test_writers_start(w, WRITERS);
+  assert_true(test_writers_reach(w, WRITERS, 0, NULL, 50, 60));
 
   int old = g.primary.port;
   double t0 = test_now_s();
-  atomic_store(&kill_us, now_us());
+  test_writers_fault();
   test_redis_kill9(&g.primary);
   int now_primary = failed_over(&g, old, 60);
   double promoted_s = test_now_s() - t0;
-  int recovered = writers_reach(w, 1, 20, 60);
-  atomic_store(&stop_writers, 1);
-  for (int i = 0; i < WRITERS; i++)
-    pthread_join(t[i], NULL);
+  int recovered = test_writers_reach(w, WRITERS, 1, NULL, 20, 60);
+  test_writers_stop(w, WRITERS);
   assert_true(now_primary > 0);
   assert_true(recovered);
 
@@ -595,24 +420,27 @@ static void test_sentinel_failover(void **state) {
   assert_status(logstate_open(&ls, url), LOGSTATE_OK);
   unsigned long final = test_counter_of(ls, "counter");
   logstate_free(ls);
-  unsigned long acked = total_acked(w, 0), unknown = total(w, offsetof(writer, unknown));
+  unsigned long acked = test_writers_acked(w, WRITERS), unknown = test_writers_unknown(w, WRITERS), rollbacks = 0,
+                after = 0;
   double slowest = 0;
-  for (int i = 0; i < WRITERS; i++)
+  for (int i = 0; i < WRITERS; i++) {
     slowest = w[i].recovery_s > slowest ? w[i].recovery_s : slowest;
-  printf("sentinel failover: %lu acknowledged updates (%lu after the kill), %lu unknown outcomes, %lu aborted, "
-         "%lu rollbacks refused, final counter %lu, lost 0 of %lu acknowledged; sentinels promoted port %d after "
-         "%.2f s; writes acknowledged again after %.2f s (slowest writer)\n",
-         acked, total_acked(w, 1), unknown, total(w, offsetof(writer, aborted)), total(w, offsetof(writer, rollbacks)),
-         final, acked, now_primary, promoted_s, slowest);
-  for (int i = 0; i < WRITERS; i++)
+    rollbacks += w[i].rollbacks;
+    after += atomic_load(&w[i].acked_after_fault);
+  }
+  printf("sentinel failover: %lu acknowledged updates (%lu after the kill), %lu unknown outcomes, %lu rollbacks "
+         "refused, final counter %lu, lost 0 of %lu acknowledged; sentinels promoted port %d after %.2f s; writes "
+         "acknowledged again after %.2f s (slowest writer)\n",
+         acked, after, unknown, rollbacks, final, acked, now_primary, promoted_s, slowest);
+  for (int i = 0; i < WRITERS; i++) {
     printf("  writer %d (%s): %lu acknowledged, %lu unknown, %lu rollbacks refused, recovered after %.2f s\n", i,
-           i < SYNC_WRITERS ? "sync" : "async", acked_of(&w[i], 0), w[i].unknown, w[i].rollbacks, w[i].recovery_s);
-  assert_int_equal(total(w, offsetof(writer, lower_reads)), 0);
-  assert_int_equal(total(w, offsetof(writer, other)), 0);
-  for (int i = 0; i < WRITERS; i++)
+           w[i].use_async ? "async" : "sync", atomic_load(&w[i].acked), w[i].unknown, w[i].rollbacks, w[i].recovery_s);
+    assert_int_equal(w[i].lower_reads, 0); /* no writer read the counter going backwards */
+    assert_int_equal(w[i].other, 0);
     assert_true(final >= w[i].acked_value); /* every writer's acknowledged value survived */
-  assert_true(final >= acked);              /* one increment per acknowledged update */
-  assert_true(final <= acked + unknown);    /* and nothing that was not attempted */
+  }
+  assert_true(final >= acked);           /* one increment per acknowledged update */
+  assert_true(final <= acked + unknown); /* and nothing that was not attempted */
   group_stop(&g);
 }
 

@@ -8,8 +8,7 @@
  *   key layout, Lua script and statuses as the sync Redis backend (redis.h).
  *   A host name is resolved with libevent's evdns, never with a blocking
  *   lookup on the loop; the sentinels or cluster nodes are asked without
- *   blocking it either. MOVED is followed; ASK (a slot half-way through a
- *   migration) returns UNAVAILABLE here, where the sync API follows it.
+ *   blocking it either. MOVED and ASK are followed, as in the sync API.
  * - memory: and sqlite:: the sync backend runs on one worker thread per
  *   handle, so a slow disk (SQLite's fsync) never stalls the loop. Use it to
  *   unit-test async code without a server.

@@ -16,17 +16,17 @@
 
 /* --- replies we keep ---------------------------------------------------- */
 
-static void reply_free(redisReply *r) {
+void ls_ra_reply_free(redisReply *r) {
   if (r == NULL)
     return;
   for (size_t i = 0; i < r->elements; i++)
-    reply_free(r->element[i]);
+    ls_ra_reply_free(r->element[i]);
   free(r->element);
   free(r->str);
   free(r);
 }
 
-static redisReply *reply_dup(const redisReply *r) {
+redisReply *ls_ra_reply_dup(const redisReply *r) {
   redisReply *d = calloc(1, sizeof(*d));
   if (d == NULL)
     return NULL;
@@ -39,17 +39,17 @@ static redisReply *reply_dup(const redisReply *r) {
     goto fail;
   d->elements = r->elements;
   for (size_t i = 0; i < r->elements; i++)
-    if ((d->element[i] = reply_dup(r->element[i])) == NULL)
+    if ((d->element[i] = ls_ra_reply_dup(r->element[i])) == NULL)
       goto fail;
   return d;
 fail:
-  reply_free(d);
+  ls_ra_reply_free(d);
   return NULL;
 }
 
 void ls_ra_replies_clear(ls_ra_replies *rs) {
   for (int i = 0; i < LS_RP_MAX_CMDS; i++) {
-    reply_free(rs->copies[i]);
+    ls_ra_reply_free(rs->copies[i]);
     rs->copies[i] = NULL;
   }
   rs->got = rs->expect = 0;
@@ -57,7 +57,7 @@ void ls_ra_replies_clear(ls_ra_replies *rs) {
 
 int ls_ra_replies_take(ls_ra_replies *rs, const redisReply *r, const redisReply **all) {
   if (rs->got < rs->expect - 1)
-    return (rs->copies[rs->got++] = reply_dup(r)) != NULL ? 0 : -1;
+    return (rs->copies[rs->got++] = ls_ra_reply_dup(r)) != NULL ? 0 : -1;
   for (int i = 0; i < rs->expect - 1; i++)
     all[i] = rs->copies[i];
   all[rs->expect - 1] = r;
@@ -84,8 +84,9 @@ void ls_ra_leave(radrv *d) {
     destroy(d);
 }
 
-static void rreq_free(rreq *q) {
+void ls_ra_rreq_free(rreq *q) {
   ls_ra_replies_clear(&q->rs);
+  ls_ra_replies_clear(&q->side_rs);
   ls_rp_end(&q->op);
   if (q->timer)
     event_free(q->timer);
@@ -150,6 +151,7 @@ void ls_ra_finish_rq(rreq *q, logstate_status st) {
   q->in_finish = 1; /* dropping the connection below hands back its replies */
   unlink_rq(q);
   evtimer_del(q->timer);
+  ls_ra_ask_stop(q);
   ls_ra_replies_clear(&q->rs);
   ls_areq *r = q->r;
   q->r = NULL;
@@ -189,7 +191,7 @@ void ls_ra_finish_rq(rreq *q, logstate_status st) {
     ls_ra_drop_connection(d, "the primary was lost; asking the sentinels again");
   q->in_finish = 0;
   if (q->pending == 0)
-    rreq_free(q);
+    ls_ra_rreq_free(q);
 }
 
 static void arm_timeout(rreq *q) {
@@ -222,11 +224,10 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv) {
   q->pending--;
   if (q->finished) {
     if (q->pending == 0 && !q->in_finish)
-      rreq_free(q);
+      ls_ra_rreq_free(q);
     return;
   }
   radrv *d = q->d;
-  logstate_status st;
   const redisReply *all[LS_RP_MAX_CMDS];
   int taken;
   ls_ra_enter(d);
@@ -237,15 +238,22 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv) {
     ls_ra_finish_rq(q, ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory keeping a reply"));
   } else if (taken == 1) {
     evtimer_del(q->timer);
-    int n = q->rs.expect;
-    if (!ls_rp_judge(&d->p, &q->op, all, n, &st))
-      ls_ra_send_plan(q); /* the next plan: NOSCRIPT's reload */
-    else if (st == LOGSTATE_UNAVAILABLE && q->op.redirected && q->r && q->redirects++ < LS_RP_MAX_REDIRECTS)
-      requeue(q);
-    else
-      ls_ra_finish_rq(q, st);
+    if (!ls_ra_ask_start(q, all))
+      ls_ra_judge_plan(q, all, q->rs.expect);
   }
   ls_ra_leave(d);
+}
+
+void ls_ra_judge_plan(rreq *q, const redisReply *const *all, int n) {
+  radrv *d = q->d;
+  logstate_status st;
+  evtimer_del(q->timer);
+  if (!ls_rp_judge(&d->p, &q->op, all, n, &st))
+    ls_ra_send_plan(q); /* the next plan: NOSCRIPT's reload */
+  else if (st == LOGSTATE_UNAVAILABLE && q->op.redirected && q->r && q->redirects++ < LS_RP_MAX_REDIRECTS)
+    requeue(q);
+  else
+    ls_ra_finish_rq(q, st);
 }
 
 /* Fails `q` on the next loop iteration: never inside a submit. */
@@ -287,7 +295,7 @@ static void on_rq_timer(evutil_socket_t fd, short what, void *arg) {
   if (q->state == RQ_FAILING) {
     ls_err(q->fail_st, "%s", q->fail_msg);
     ls_ra_finish_rq(q, q->fail_st);
-  } else if (q->state == RQ_WAITING) {
+  } else if (q->state == RQ_WAITING || q->state == RQ_ASKING) { /* the main connection owes it nothing */
     ls_ra_finish_rq(q, ls_rp_timed_out(&d->p, &q->op));
   } else {
     /* Later replies queue behind the missing one: the connection is stuck. */

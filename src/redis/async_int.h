@@ -17,7 +17,9 @@
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 2000
 
-typedef enum { RQ_WAITING, RQ_SENT, RQ_FAILING } rq_state;
+/* RQ_ASKING: its replies are in, and those that said ASK are being asked
+ * again of the importing node on a side connection (async_ask.c). */
+typedef enum { RQ_WAITING, RQ_SENT, RQ_FAILING, RQ_ASKING } rq_state;
 
 /* The replies of one plan as they arrive: hiredis frees an async reply when
  * its callback returns, so all but the last are kept as copies. */
@@ -43,6 +45,9 @@ typedef struct rreq {
   int redirects;           /* MOVED followed */
   ls_ra_replies rs;        /* of the plan in flight */
   struct event *timer;     /* timeout, or the deferred failure */
+  redisAsyncContext *side; /* RQ_ASKING: to the node that ASK named */
+  ls_ra_replies side_rs;
+  int ask_map[LS_RP_MAX_CMDS];
   logstate_status fail_st;
   char fail_msg[700];
 } rreq;
@@ -83,6 +88,12 @@ void ls_ra_leave(radrv *d); /* frees a closing driver once nothing is on its sta
 rreq *ls_ra_rreq_new(radrv *d, ls_areq *r);
 void ls_ra_send_plan(rreq *q);
 void ls_ra_finish_rq(rreq *q, logstate_status st);
+void ls_ra_rreq_free(rreq *q);
+/* Judges the complete replies of the plan in flight and goes on: the next
+ * plan, MOVED's wait for the new owner, or the end of the request. */
+void ls_ra_judge_plan(rreq *q, const redisReply *const *all, int n);
+redisReply *ls_ra_reply_dup(const redisReply *r);
+void ls_ra_reply_free(redisReply *r);
 /* Frees the copies; expects nothing. */
 void ls_ra_replies_clear(ls_ra_replies *rs);
 /* One more reply of the plan: 1 when it is the last (all[0..expect) set,
@@ -101,6 +112,12 @@ void ls_ra_fail_waiting(radrv *d, logstate_status st);
 /* Resolves `host` without blocking the loop (at once when numeric), then
  * calls `then`. */
 void ls_ra_resolve(radrv *d, const char *host, unsigned int port, ls_ra_addr_fn then);
+
+/* async_ask.c: 1 when some of `all` said ASK and they are being asked
+ * again (the request then goes on by itself); 0: judge `all` as they are. */
+int ls_ra_ask_start(rreq *q, const redisReply *const *all);
+/* Frees the side connection of a request that ends. */
+void ls_ra_ask_stop(rreq *q);
 
 /* async_sentinel.c */
 void ls_ra_discover(radrv *d); /* sets `finding`; connects once the primary is named */

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* ASK in the async driver. On a cluster whose slot is half-way through a
+ * migration, the old owner answers ASK for the keys it no longer has. When
+ * a plan's replies hold ASK, the commands that got it (primary.c plans
+ * which, with AUTH, the set script's SCRIPT LOAD and ASKING) go to the
+ * importing node on a side connection of the request's own; their replies
+ * replace the ASK replies and the plan is judged as usual. When the side
+ * connection fails, the plan is judged with the ASK replies (UNAVAILABLE).
+ * The request's timer bounds it all.
+ *
+ * hiredis calls each side callback once, with NULL when the side context
+ * goes: `pending` counts those with the main connection's, and a request is
+ * freed when it is finished and owes nothing. */
+#define _POSIX_C_SOURCE 200809L
+#include <arpa/inet.h>
+#include <event2/util.h>
+#include <hiredis/adapters/libevent.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#include "redis/async_int.h"
+
+void ls_ra_ask_stop(rreq *q) {
+  redisAsyncContext *ac = q->side;
+  q->side = NULL;
+  if (ac)
+    redisAsyncFree(ac); /* its callbacks see a finished request, or are deferred by hiredis */
+}
+
+/* The side replies are in (ok), or the side connection failed: judge the
+ * plan with what is known. */
+static void ask_done(rreq *q, const redisReply *const *side, int ok) {
+  int n = q->rs.expect;
+  for (int j = 0; ok && j < q->side_rs.expect; j++)
+    ok = q->ask_map[j] >= 0 || side[j]->type != REDIS_REPLY_ERROR; /* AUTH, SCRIPT LOAD, ASKING */
+  for (int j = 0; ok && j < q->side_rs.expect; j++) {
+    redisReply *copy = q->ask_map[j] >= 0 ? ls_ra_reply_dup(side[j]) : NULL;
+    if (copy) {
+      ls_ra_reply_free(q->rs.copies[q->ask_map[j]]);
+      q->rs.copies[q->ask_map[j]] = copy;
+    }
+  }
+  ls_ra_ask_stop(q);
+  q->state = RQ_SENT; /* its replies are all in: judged now */
+  ls_ra_judge_plan(q, (const redisReply *const *)q->rs.copies, n);
+}
+
+static void on_ask_reply(redisAsyncContext *ac, void *reply, void *priv) {
+  (void)ac;
+  rreq *q = priv;
+  const redisReply *r = reply, *all[LS_RP_MAX_CMDS];
+  q->pending--;
+  if (q->finished) {
+    if (q->pending == 0 && !q->in_finish)
+      ls_ra_rreq_free(q);
+    return;
+  }
+  if (q->state != RQ_ASKING)
+    return; /* given up already */
+  radrv *d = q->d;
+  ls_ra_enter(d);
+  int taken = r ? ls_ra_replies_take(&q->side_rs, r, all) : -1;
+  if (r == NULL)
+    q->side = NULL; /* hiredis is freeing it */
+  if (taken != 0)
+    ask_done(q, all, taken == 1);
+  ls_ra_leave(d);
+}
+
+static int is_numeric(const char *h) {
+  unsigned char buf[sizeof(struct in6_addr)];
+  return evutil_inet_pton(AF_INET, h, buf) == 1 || evutil_inet_pton(AF_INET6, h, buf) == 1;
+}
+
+int ls_ra_ask_start(rreq *q, const redisReply *const *all) {
+  radrv *d = q->d;
+  const ls_redis_config *c = &d->p.cfg;
+  char host[LS_REDIS_MAX_HOST_LEN + 1];
+  unsigned int port;
+  uint64_t gen;
+  int n = q->rs.expect, asked = 0;
+  if (!c->cluster || d->closing)
+    return 0;
+  ls_rp_target_get(&d->p, host, &port, &gen);
+  for (int i = 0; i < n && !asked; i++)
+    asked = ls_rp_ask_target(c, all[i], host, &port);
+  ls_rp_plan plan, out;
+  ls_rp_plan_next(&d->p, &q->op, &plan); /* the plan these replies answer */
+  /* A host name would need a resolution first: nodes announce addresses. */
+  if (!asked || !is_numeric(host) || !ls_rp_plan_ask(&d->p, &q->op, &plan, (redisReply *const *)all, &out, q->ask_map))
+    return 0;
+  if ((q->rs.copies[n - 1] = ls_ra_reply_dup(all[n - 1])) == NULL) /* keep the last reply too */
+    return 0;
+  redisAsyncContext *ac = redisAsyncConnect(host, (int)port);
+  if (ac == NULL || ac->err || redisLibeventAttach(ac, d->evb) != REDIS_OK) {
+    if (ac)
+      redisAsyncFree(ac);
+    ls_ra_reply_free(q->rs.copies[n - 1]);
+    q->rs.copies[n - 1] = NULL;
+    return 0;
+  }
+  q->side = ac;
+  q->state = RQ_ASKING;
+  ls_ra_replies_clear(&q->side_rs);
+  q->side_rs.expect = out.n;
+  for (int j = 0; j < out.n; j++)
+    if (redisAsyncCommandArgv(ac, on_ask_reply, q, out.cmd[j].argc, (const char **)out.cmd[j].argv, out.cmd[j].len) ==
+        REDIS_OK)
+      q->pending++;
+  d->round_trips++;
+  unsigned int ms = ls_rp_timeout_ms(&d->p, &q->op);
+  struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+  evtimer_add(q->timer, &tv);
+  return 1;
+}
