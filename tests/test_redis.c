@@ -1063,6 +1063,18 @@ static void test_replicas(void **state) {
   test_redis_stop(&primary);
 }
 
+/* wait_aof=yes needs WAITAOF (Redis 7.2+): a 7.0 server is refused at
+ * init, before anything is written. */
+static void test_wait_aof_refused(void **state) {
+  (void)state;
+  logstate *ls = open_on(&server, "wait_aof=yes");
+  assert_status(logstate_init(ls), LOGSTATE_FAILED_PRECONDITION);
+  expect_error_mentions("Redis 7.2");
+  assert_int_equal(exists(&server, "EXISTS {%s}:meta"), 0);
+  logstate_free(ls);
+  assert_status(logstate_open(&ls, "redis://127.0.0.1/?wait_aof=maybe"), LOGSTATE_INVALID_ARGUMENT);
+}
+
 /* What min_replicas buys: a set returns OK only once a replica has it, so
  * a failover to that replica (the primary killed, the replica promoted)
  * loses no acknowledged set; the store_id replicates too, so the promoted
@@ -1296,6 +1308,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_guard_size),
       cmocka_unit_test(test_replicas),
       cmocka_unit_test(test_failover_keeps_acknowledged),
+      cmocka_unit_test(test_wait_aof_refused),
       cmocka_unit_test(test_urls),
       cmocka_unit_test(test_processes_one_log),
       cmocka_unit_test(test_processes_twenty_logs),

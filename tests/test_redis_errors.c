@@ -68,10 +68,62 @@ static void test_io_errors(void **state) {
   ls_redis_config_free(&cfg);
 }
 
+/* A fabricated integer, or array of two integers. */
+static redisReply integer(long long v) { return (redisReply){.type = REDIS_REPLY_INTEGER, .integer = v}; }
+
+/* Judges a set with wait_aof=yes, min_replicas=1 whose WAITAOF replied
+ * [local, replicas]. */
+static logstate_status judge_waitaof(ls_redis_proto *p, long long local, long long replicas) {
+  redisReply ok = {.type = REDIS_REPLY_STATUS, .str = "OK", .len = 2}, version = integer(7);
+  redisReply *script_el[] = {&ok, &version};
+  redisReply script = {.type = REDIS_REPLY_ARRAY, .elements = 2, .element = script_el};
+  redisReply l = integer(local), r = integer(replicas);
+  redisReply *wait_el[] = {&l, &r};
+  redisReply wait = {.type = REDIS_REPLY_ARRAY, .elements = 2, .element = wait_el};
+  ok.type = REDIS_REPLY_STRING;
+  const redisReply *replies[] = {&script, &wait};
+  ls_rp_op op = {
+      .kind = LS_RP_SET, .log_id = "x", .log_id_len = 1, .expect = 6, .cp = (const uint8_t *)"c", .cp_len = 1};
+  logstate_status st = LOGSTATE_INTERNAL;
+  assert_int_equal(ls_rp_begin(p, &op), LOGSTATE_OK);
+  ls_rp_plan plan;
+  ls_rp_plan_next(p, &op, &plan); /* EVALSHA, then WAITAOF 1 1 1000 */
+  assert_int_equal(plan.n, 2);
+  assert_int_equal(plan.cmd[1].argc, 4);
+  assert_string_equal(plan.cmd[1].argv[0], "WAITAOF");
+  assert_string_equal(plan.cmd[1].argv[1], "1");
+  assert_string_equal(plan.cmd[1].argv[2], "1");
+  assert_int_equal(ls_rp_judge(p, &op, replies, 2, &st), 1);
+  ls_rp_end(&op);
+  return st;
+}
+
+/* wait_aof (WAITAOF, Redis 7.2+) cannot run against Debian's 7.0: its
+ * plan and judge are checked here on fabricated replies, and test_redis
+ * checks that init refuses a 7.0 server. */
+static void test_waitaof(void **state) {
+  (void)state;
+  ls_redis_proto p;
+  memset(&p, 0, sizeof(p));
+  logstate_redis_options o = LOGSTATE_REDIS_OPTIONS_INIT;
+  o.min_replicas = 1;
+  o.wait_aof = 1;
+  assert_int_equal(ls_redis_config_from_options(&p.cfg, &o), LOGSTATE_OK);
+  ls_rp_proto_init(&p);
+  assert_int_equal(judge_waitaof(&p, 1, 1), LOGSTATE_OK);
+  assert_int_equal(judge_waitaof(&p, 1, 0), LOGSTATE_UNAVAILABLE);
+  assert_non_null(strstr(logstate_last_error(), "only 0 of the 1 required replicas"));
+  assert_int_equal(judge_waitaof(&p, 0, 1), LOGSTATE_UNAVAILABLE);
+  assert_non_null(strstr(logstate_last_error(), "not locally"));
+  assert_int_equal(ls_rp_timeout_ms(&p, &(ls_rp_op){.kind = LS_RP_SET}), 2000 + 1000);
+  ls_rp_proto_destroy(&p);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_error_codes),
       cmocka_unit_test(test_io_errors),
+      cmocka_unit_test(test_waitaof),
   };
   return cmocka_run_group_tests_name("redis errors", tests, NULL, NULL);
 }

@@ -118,6 +118,12 @@ typedef struct logstate_redis_options {
    *  lost connection. host, port, unix_path and db are then not used (a
    *  cluster has database 0 only). Excludes sentinels. */
   const char *cluster_nodes;
+  /** Non-zero (wait_aof=yes): after each set, WAITAOF 1 min_replicas
+   *  replica_timeout_ms instead of WAIT: OK only once the set is fsynced to
+   *  the primary's append-only file and to min_replicas replicas' (WAIT
+   *  counts receipt, not fsync). Needs Redis 7.2 or later: init refuses an
+   *  older server with FAILED_PRECONDITION. */
+  int wait_aof;
 } logstate_redis_options;
 
 #define LOGSTATE_REDIS_OPTIONS_VERSION 3

@@ -192,6 +192,7 @@ logstate_status ls_redis_config_from_options(ls_redis_config *c, const logstate_
   c->timeout_ms = o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
   c->durability = o->durability;
   c->min_replicas = o->min_replicas;
+  c->wait_aof = o->version >= 3 && o->wait_aof;
   c->replica_timeout_ms = o->replica_timeout_ms ? o->replica_timeout_ms : DEFAULT_REPLICA_TIMEOUT_MS;
   c->guard = o->guard;
   c->store_id = o->version >= 2 ? dup_or_null(o->store_id) : NULL;
@@ -261,7 +262,7 @@ static logstate_status decode(url_parts *p, const char *s, size_t n, const char 
 
 #define REDIS_KEYS                                                                                                     \
   "prefix, pool, connect_timeout_ms, timeout_ms, durability, min_replicas, replica_timeout_ms, guard, store_id, "      \
-  "create, mode"
+  "create, mode, wait_aof"
 #define SENTINEL_KEYS REDIS_KEYS ", sentinel_user, sentinel_password"
 
 enum { SCHEME_TCP, SCHEME_UNIX, SCHEME_SENTINEL, SCHEME_CLUSTER };
@@ -315,6 +316,11 @@ static logstate_status parse_param(url_parts *p, const ls_query_param *q, int sc
     int i = choice(q, modes, 2);
     o->read_only = i == 1;
     return i < 0 ? URL_ERR("redis URL: mode must be ro or rw") : LOGSTATE_OK;
+  }
+  if (ls_query_is(q, "wait_aof")) {
+    int yes = ls_query_yes_no("redis", q);
+    o->wait_aof = yes == 1;
+    return yes < 0 ? LOGSTATE_INVALID_ARGUMENT : LOGSTATE_OK;
   }
   if (ls_query_is(q, "create")) {
     int yes = ls_query_yes_no("redis", q);

@@ -29,6 +29,7 @@ typedef struct ls_redis_config {
   logstate_redis_durability durability;
   unsigned int min_replicas;
   unsigned int replica_timeout_ms;
+  int wait_aof; /* WAITAOF 1 min_replicas instead of WAIT min_replicas */
   logstate_redis_guard guard;
   char *store_id; /* pinned: init and every connection refuse another store */
   int create;     /* init may create the namespace */

@@ -230,7 +230,8 @@ int ls_rp_plan_ask(const ls_redis_proto *p, const ls_rp_op *op, const ls_rp_plan
   for (int i = 0; i < out->n; i++)
     map[i] = -1;
   for (int i = 0; i < plan->n; i++) {
-    int wait = plan->cmd[i].argv[0] == ls_rp_cmd_wait; /* it counts that node's replicas */
+    /* It counts that node's replicas (and fsyncs). */
+    int wait = plan->cmd[i].argv[0] == ls_rp_cmd_wait || plan->cmd[i].argv[0] == ls_rp_cmd_waitaof;
     if (!(r[i] && ls_rp_ask_target(c, r[i], host, &port)) && !(wait && asked))
       continue;
     if (!wait) {

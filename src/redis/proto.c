@@ -67,7 +67,7 @@ logstate_status ls_rp_begin(const ls_redis_proto *p, ls_rp_op *op) {
   return LOGSTATE_OK;
 }
 
-const char ls_rp_cmd_wait[] = "WAIT";
+const char ls_rp_cmd_wait[] = "WAIT", ls_rp_cmd_waitaof[] = "WAITAOF";
 
 void ls_rp_restart(ls_rp_op *op) {
   op->step = STEP_FIRST;
@@ -167,11 +167,13 @@ static void plan_set(const ls_redis_proto *p, const ls_rp_op *op, ls_rp_plan *pl
   } else {
     plan_evalsha(p, op, plan);
   }
-  if (c->min_replicas) { /* after EXEC: inside MULTI, WAIT returns at once */
-    snprintf(plan->num[0], sizeof(plan->num[0]), "%u", c->min_replicas);
-    snprintf(plan->num[2], sizeof(plan->num[2]), "%u", c->replica_timeout_ms);
+  /* After EXEC: inside MULTI, WAIT returns at once. */
+  snprintf(plan->num[0], sizeof(plan->num[0]), "%u", c->min_replicas);
+  snprintf(plan->num[2], sizeof(plan->num[2]), "%u", c->replica_timeout_ms);
+  if (c->wait_aof)
+    add(plan, 4, (const char *[]){ls_rp_cmd_waitaof, "1", plan->num[0], plan->num[2]}, NULL);
+  else if (c->min_replicas)
     add(plan, 3, (const char *[]){ls_rp_cmd_wait, plan->num[0], plan->num[2]}, NULL);
-  }
 }
 
 /* A log's state, and whether the index lists it: HMGET, SISMEMBER. The two
@@ -383,7 +385,25 @@ static logstate_status judge_script(ls_redis_proto *p, ls_rp_op *op, const redis
   return ls_redis_unexpected("set script", r);
 }
 
+/* WAITAOF's [local fsyncs, replica fsyncs]. */
+static logstate_status judge_waitaof(const ls_redis_config *c, const redisReply *r) {
+  if (r->type == REDIS_REPLY_ERROR)
+    return ls_redis_reply_error(c, r, "WAITAOF", NULL, 0);
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_INTEGER ||
+      r->element[1]->type != REDIS_REPLY_INTEGER)
+    return ls_redis_unexpected("WAITAOF", r);
+  if (r->element[0]->integer < 1 || r->element[1]->integer < (long long)c->min_replicas)
+    return ls_err(LOGSTATE_UNAVAILABLE,
+                  "redis: the checkpoint is stored, but within %u ms it was fsynced %s and by only %lld of the %u "
+                  "required replicas",
+                  c->replica_timeout_ms, r->element[0]->integer < 1 ? "not locally" : "locally", r->element[1]->integer,
+                  c->min_replicas);
+  return LOGSTATE_OK;
+}
+
 static logstate_status judge_wait(const ls_redis_config *c, const redisReply *r) {
+  if (c->wait_aof)
+    return judge_waitaof(c, r);
   if (r->type == REDIS_REPLY_ERROR)
     return ls_redis_reply_error(c, r, "WAIT for replicas", NULL, 0);
   if (r->type != REDIS_REPLY_INTEGER)
@@ -444,7 +464,7 @@ static int judge_set(ls_redis_proto *p, ls_rp_op *op, const redisReply *const *r
     return 0;
   }
   *st = judge_script(p, op, script);
-  if (*st == LOGSTATE_OK && c->min_replicas)
+  if (*st == LOGSTATE_OK && (c->min_replicas || c->wait_aof))
     *st = judge_wait(c, r[next]);
   return 1;
 }
@@ -504,7 +524,7 @@ static const char *what_of(const ls_rp_op *op) {
 
 unsigned int ls_rp_timeout_ms(const ls_redis_proto *p, const ls_rp_op *op) {
   const ls_redis_config *c = &p->cfg;
-  return c->timeout_ms + (op->kind == LS_RP_SET && c->min_replicas ? c->replica_timeout_ms : 0);
+  return c->timeout_ms + (op->kind == LS_RP_SET && (c->min_replicas || c->wait_aof) ? c->replica_timeout_ms : 0);
 }
 
 logstate_status ls_rp_failed(const ls_redis_proto *p, const ls_rp_op *op, int err, const char *errstr) {

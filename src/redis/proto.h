@@ -215,8 +215,9 @@ void ls_rp_walk_end(ls_rp_op *op);
 void ls_rp_plan_walk(const ls_redis_config *c, ls_rp_op *op, ls_rp_plan *plan);
 int ls_rp_judge_walk(const ls_redis_config *c, ls_rp_op *op, const redisReply *const *r, int n, logstate_status *st);
 
-/* "WAIT", as the plans spell it (a plan's argv[0] points here). */
-extern const char ls_rp_cmd_wait[];
+/* "WAIT" and "WAITAOF", as the plans spell them (a plan's argv[0] points
+ * here). */
+extern const char ls_rp_cmd_wait[], ls_rp_cmd_waitaof[];
 
 /* The set script (lua/set.lua, embedded at build time) and its SHA1. */
 extern const char ls_lua_set[];

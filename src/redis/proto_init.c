@@ -141,6 +141,15 @@ static int judge_checks(ls_redis_proto *p, ls_rp_op *op, const redisReply *const
                  "redis: server version %s is too old; logstate needs Redis %d.0 or later", buf, MIN_REDIS_MAJOR);
     return 1;
   }
+  int major = 0, minor = 0;
+  sscanf(buf, "%d.%d", &major, &minor);
+  if (p->cfg.wait_aof && (major < 7 || (major == 7 && minor < 2))) {
+    *st = ls_err(LOGSTATE_FAILED_PRECONDITION,
+                 "redis: wait_aof=yes needs WAITAOF, which arrived in Redis 7.2; this server is %s. Use "
+                 "min_replicas alone (WAIT: the replicas received the set, not yet fsynced), or a newer server",
+                 buf);
+    return 1;
+  }
   if ((*st = judge_meta(p, rr[R_META])) != LOGSTATE_OK || (*st = judge_durability(p, rr, n)) != LOGSTATE_OK)
     return 1;
   if (p->cfg.read_only) { /* checked, and nothing to write */

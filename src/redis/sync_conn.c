@@ -35,7 +35,7 @@ static redisContext *connect_to(const ls_redis_config *c, const char *host, unsi
     return NULL;
   }
   /* A set's WAIT blocks up to replica_timeout_ms: give it room. */
-  unsigned int t = c->timeout_ms + (c->min_replicas ? c->replica_timeout_ms : 0);
+  unsigned int t = c->timeout_ms + (c->min_replicas || c->wait_aof ? c->replica_timeout_ms : 0);
   if (ctx->err)
     *st = ls_err(LOGSTATE_UNAVAILABLE, "redis %s: cannot connect: %s", where, ctx->errstr);
   else if (redisSetTimeout(ctx, ms_tv(t)) != REDIS_OK || (!c->unix_path && redisEnableKeepAlive(ctx) != REDIS_OK))
