@@ -117,8 +117,8 @@ int ls_update_apply(const char *fn, const ls_policy *p, logstate_update_fn f, vo
 /* After attempt number `attempt` lost its race: 1 and the randomized
  * backoff to wait before the next attempt, or 0 when every attempt is used
  * (ABORTED recorded). With `fresh` (the lost race told the current state),
- * the retry goes at once: it has what a read would give, and only while it
- * is new. */
+ * the first two retries go at once with it; after a backoff (a delay > 0)
+ * the caller must read the state again: what the race told is stale. */
 int ls_update_retry(const char *fn, const ls_policy *p, unsigned int attempt, int fresh, const char *log_id,
                     size_t log_id_len, uint64_t *out_delay_us);
 

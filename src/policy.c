@@ -108,12 +108,12 @@ int ls_update_retry(const char *fn, const ls_policy *p, unsigned int attempt, in
            ls_quote(q, sizeof(q), log_id, log_id_len), attempt);
     return 0;
   }
-  /* A lost race that brought the current state back retries at once: a
-   * delay would make that state stale, and a writer that sleeps while the
-   * others do not loses every race after (measured: 30 s of losses against
-   * two writers that never slept). Each round of compare-and-sets has a
-   * winner, so no one livelocks. */
-  if (fresh) {
+  /* A lost race that brought the current state back retries at once, twice:
+   * it has what a read would give. After that, a randomized backoff spreads
+   * a crowd of writers out, and the caller reads again after it: the state
+   * a lost race brought back is stale once slept on (a writer that slept
+   * and then used it lost every race after: 30 s of losses measured). */
+  if (fresh && attempt <= 2) {
     *out_delay_us = 0;
     return 1;
   }

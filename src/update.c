@@ -170,8 +170,12 @@ static logstate_status update_cas(logstate *ls, const char *id, size_t n, logsta
     }
     if (delay_us)
       sleep_us(delay_us);
-    if (!fresh && (st = read_state(ls, id, n, &a.s)) != LOGSTATE_OK)
-      return st;
+    if (delay_us || !fresh) { /* slept on, the state the race told is stale */
+      free(a.s.cp);
+      a.s = (logstate_backend_state){0, NULL, 0};
+      if ((st = read_state(ls, id, n, &a.s)) != LOGSTATE_OK)
+        return st;
+    }
   }
 }
 

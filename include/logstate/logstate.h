@@ -357,8 +357,9 @@ typedef logstate_status (*logstate_update_fn)(const uint8_t *cur, size_t cur_len
  * Reads the log's state, calls `fn` with it, stores what it returns with a
  * compare-and-set, and starts again when another writer won the race, up to
  * the configured number of attempts. A lost race that brought the current
- * state back (memory, Redis) is retried at once with that state; otherwise
- * (SQLite) a short randomized backoff comes before the next read.
+ * state back (memory, Redis) is retried at once with that state, twice;
+ * after that, and on backends that do not bring it back (SQLite), a short
+ * randomized backoff comes before the next read.
  *
  * On backends with one-step compare-and-set (memory, Redis), the handle
  * caches the state it last read or wrote per log (up to 4096 logs and 16 MiB

@@ -292,17 +292,14 @@ static void update_set_done(op *o, ls_areq *r) {
     finish_status(o, LOGSTATE_ABORTED);
     return;
   }
-  if (!r->fresh) {
+  if (!r->fresh || us) { /* read again after the backoff: the state the race told is stale by then */
     run_later(o, us, 0);
     return;
   }
   o->from_cache = 0;
   o->snap = r->snap;
   memset(&r->snap, 0, sizeof(r->snap));
-  if (us)
-    run_later(o, us, 1);
-  else
-    apply(o);
+  apply(o);
 }
 
 static void open_done(op *o, ls_areq *r) {
