@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -22,6 +23,10 @@ struct tcp_proxy {
   int fds[MAX_PAIRS][2]; /* client, upstream; -1: free */
   atomic_int frozen, stop;
   atomic_int applied; /* the `frozen` value the thread's current round obeys */
+  atomic_int refuse;
+  pthread_mutex_t mu; /* guards the cut */
+  char cut_pattern[64];
+  int cut_forward;
   pthread_t thread;
 };
 
@@ -37,6 +42,10 @@ static void accept_one(tcp_proxy *p) {
   int c = accept(p->listen_fd, NULL, NULL);
   if (c < 0)
     return;
+  if (atomic_load(&p->refuse)) {
+    close(c);
+    return;
+  }
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((unsigned short)p->upstream_port)};
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   int u = socket(AF_INET, SOCK_STREAM, 0);
@@ -59,6 +68,19 @@ static int forward(tcp_proxy *p, int i, int from) {
   ssize_t n = read(p->fds[i][from], buf, sizeof(buf));
   if (n <= 0)
     return n < 0 && errno == EINTR;
+  if (from == 0) { /* the client's bytes: is this the one to cut after? */
+    pthread_mutex_lock(&p->mu);
+    int cut = p->cut_pattern[0] && memmem(buf, (size_t)n, p->cut_pattern, strlen(p->cut_pattern)) != NULL;
+    int fwd = p->cut_forward;
+    if (cut)
+      p->cut_pattern[0] = '\0';
+    pthread_mutex_unlock(&p->mu);
+    if (cut) {
+      if (fwd)
+        (void)!write(p->fds[i][1], buf, (size_t)n);
+      return 0;
+    }
+  }
   for (ssize_t off = 0; off < n;) {
     ssize_t w = write(p->fds[i][1 - from], buf + off, (size_t)(n - off));
     if (w <= 0)
@@ -106,6 +128,7 @@ tcp_proxy *tcp_proxy_start(int upstream_port) {
   if (p == NULL)
     return NULL;
   memset(p->fds, -1, sizeof(p->fds));
+  pthread_mutex_init(&p->mu, NULL);
   p->upstream_port = upstream_port;
   struct sockaddr_in a = {.sin_family = AF_INET};
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -141,6 +164,15 @@ void tcp_proxy_freeze(tcp_proxy *p, int frozen) {
     nanosleep(&ms, NULL);
 }
 
+void tcp_proxy_cut(tcp_proxy *p, const char *pattern, int forward) {
+  pthread_mutex_lock(&p->mu);
+  snprintf(p->cut_pattern, sizeof(p->cut_pattern), "%s", pattern);
+  p->cut_forward = forward;
+  pthread_mutex_unlock(&p->mu);
+}
+
+void tcp_proxy_refuse(tcp_proxy *p, int refuse) { atomic_store(&p->refuse, refuse); }
+
 void tcp_proxy_stop(tcp_proxy *p) {
   if (p == NULL)
     return;
@@ -152,5 +184,6 @@ void tcp_proxy_stop(tcp_proxy *p) {
   close(p->listen_fd);
   close(p->wake[0]);
   close(p->wake[1]);
+  pthread_mutex_destroy(&p->mu);
   free(p);
 }

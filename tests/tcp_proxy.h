@@ -13,6 +13,14 @@ tcp_proxy *tcp_proxy_start(int upstream_port);
 int tcp_proxy_port(const tcp_proxy *p);
 /* 1: stop forwarding; 0: forward again. */
 void tcp_proxy_freeze(tcp_proxy *p, int frozen);
+/* The next client bytes holding `pattern`: with `forward`, sent upstream
+ * first; then that connection is cut both ways, so that no reply comes
+ * back (a set sent whose reply is lost; without `forward`, a set lost on
+ * the way). Once. */
+void tcp_proxy_cut(tcp_proxy *p, const char *pattern, int forward);
+/* 1: every new connection is closed at once (a server that is gone); 0: as
+ * before. */
+void tcp_proxy_refuse(tcp_proxy *p, int refuse);
 /* Closes every connection and frees the proxy. */
 void tcp_proxy_stop(tcp_proxy *p);
 

@@ -329,13 +329,24 @@ static void test_connection_lost_inside_transaction(void **state) {
   assert_status(test_put(ls, "log", "v1"), LOGSTATE_OK);
   logstate_write *w = NULL;
   assert_status(logstate_write_ops(ls, "log", &w), LOGSTATE_OK);
-  /* The WATCH dies with the connection; the set must not reconnect and
-   * carry on as if nothing happened. */
+  /* The WATCH dies with the connection; the set must not carry on as if
+   * nothing happened: it reads the log on a new connection, finds that
+   * another writer moved it on, and says so (ABORTED), storing nothing. */
   assert_int_equal(test_redis_restart(&own), 0);
   test_redis_do(&own, "HSET {%s}:log:log checkpoint changed version 7", prefix);
-  assert_status(logstate_write_set(w, (const uint8_t *)"v2", 2), LOGSTATE_UNAVAILABLE);
+  assert_status(logstate_write_set(w, (const uint8_t *)"v2", 2), LOGSTATE_ABORTED);
+  expect_error_mentions("moved on to version 7");
   logstate_write_close(w);
   test_expect_stored(ls, "log", "changed");
+  /* Nobody moved it on: the same compare-and-set goes again, once. */
+  assert_status(logstate_write_ops(ls, "log", &w), LOGSTATE_OK);
+  assert_int_equal(test_redis_restart(&own), 0);
+  assert_status(logstate_write_set(w, (const uint8_t *)"v3", 2), LOGSTATE_OK);
+  logstate_write_close(w);
+  test_expect_stored(ls, "log", "v3");
+  redisReply *r = test_redis_cmd(&own, "HGET {%s}:log:log version", prefix);
+  assert_string_equal(r->str, "8");
+  freeReplyObject(r);
   logstate_free(ls);
   test_redis_stop(&own);
 }

@@ -543,4 +543,22 @@ logstate_status ls_rp_timed_out(const ls_redis_proto *p, const ls_rp_op *op) {
                 ls_rp_timeout_ms(p, op));
 }
 
+ls_rp_outcome ls_rp_outcome_of(const ls_rp_op *set, uint64_t version, const uint8_t *cp, size_t len) {
+  if (version == set->expect)
+    return LS_RP_NOT_APPLIED;
+  if (version == set->expect + 1 && len == set->cp_len && memcmp(cp, set->cp, len) == 0)
+    return LS_RP_APPLIED;
+  return LS_RP_SUPERSEDED;
+}
+
+logstate_status ls_rp_outcome_unknown(const ls_redis_proto *p, const char *why) {
+  char where[300];
+  ls_redis_config_where(&p->cfg, where, sizeof(where));
+  return ls_err(LOGSTATE_UNAVAILABLE,
+                "redis %s: setting a checkpoint: the connection went with the set in flight, and none came back "
+                "within %u ms to tell whether it was applied: the outcome is unknown, read again before retrying "
+                "(%s)",
+                where, p->cfg.timeout_ms, why);
+}
+
 int ls_rp_ends_watch(const ls_rp_op *op) { return op->kind == LS_RP_SET && op->watch; }

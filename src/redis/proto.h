@@ -41,6 +41,7 @@ typedef struct ls_redis_proto {
   ls_rp_target target;
   atomic_uint_fast64_t conflicts;      /* sets that found another version */
   atomic_uint_fast64_t script_reloads; /* NOSCRIPT recoveries */
+  atomic_uint_fast64_t resolved;       /* sets whose lost reply was resolved by reading the log */
   atomic_int durability;               /* logstate_durability the last init found */
   char store_id[65];                   /* the namespace's, once an init read it */
   atomic_int has_store_id;
@@ -162,6 +163,19 @@ void ls_rp_plan_next(const ls_redis_proto *p, ls_rp_op *op, ls_rp_plan *plan);
 /* Judges the `n` replies of the last plan. Returns 1 when the op is done
  * (*st set, its message recorded), 0 when the next plan must be sent. */
 int ls_rp_judge(ls_redis_proto *p, ls_rp_op *op, const redisReply *const *r, int n, logstate_status *st);
+
+/* What a set whose reply was lost (the connection went with it in flight)
+ * did, judged from the log's state read afterwards. */
+typedef enum {
+  LS_RP_APPLIED,     /* version expect + 1 holding exactly its bytes (ours, or the same bytes from another writer:
+                      * the state asked for) */
+  LS_RP_NOT_APPLIED, /* still at expect: the same compare-and-set may be sent again */
+  LS_RP_SUPERSEDED   /* anything else: another writer moved on (ABORTED) */
+} ls_rp_outcome;
+ls_rp_outcome ls_rp_outcome_of(const ls_rp_op *set, uint64_t version, const uint8_t *cp, size_t len);
+/* UNAVAILABLE: no connection came back within timeout_ms to tell what the
+ * set did; `why` is the last failure. */
+logstate_status ls_rp_outcome_unknown(const ls_redis_proto *p, const char *why);
 
 /* How long the last plan may take: timeout_ms, plus replica_timeout_ms for a
  * set that WAITs. */

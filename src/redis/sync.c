@@ -112,6 +112,8 @@ static logstate_status rd_write_get_latest(logstate_backend *be, logstate_backen
 
 /* MULTI, the set script, EXEC [, WAIT]: never retried on another
  * connection, whose WATCH would not be this transaction's. */
+static logstate_status resolve_set(redis_backend *b, ls_rp_op *set);
+
 static logstate_status rd_write_set(logstate_backend *be, logstate_backend_txn *t, const uint8_t *cp, size_t len) {
   redis_backend *b = (redis_backend *)be;
   ls_rp_op op = {.kind = LS_RP_SET,
@@ -123,8 +125,8 @@ static logstate_status rd_write_set(logstate_backend *be, logstate_backend_txn *
                  .cp_len = len};
   int io_failed;
   logstate_status st = ls_rp_begin(&b->p, &op);
-  if (st == LOGSTATE_OK)
-    st = ls_rs_run_op(b, t->k, &op, &io_failed);
+  if (st == LOGSTATE_OK && (st = ls_rs_run_op(b, t->k, &op, &io_failed)) != LOGSTATE_OK && io_failed)
+    st = resolve_set(b, &op); /* EXEC sent, or maybe not: ask the store */
   ls_rp_end(&op);
   return st;
 }
@@ -172,8 +174,71 @@ static logstate_status rd_read_state(logstate_backend *be, const char *log_id, s
 
 /* The set script alone, without WATCH: it compares the version itself. */
 static logstate_status cas_on(redis_backend *b, conn *k, ls_rp_op *op, int *io_failed) {
+  op->watch = 0;
   ls_rp_restart(op);
   return ls_rs_run_op(b, k, op, io_failed);
+}
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* One look at the log on a new connection: what the set did, and for
+ * LS_RP_NOT_APPLIED the same compare-and-set once more. UNAVAILABLE when
+ * the connection failed again (ask again). */
+static logstate_status resolve_once(redis_backend *b, ls_rp_op *set) {
+  conn *k = NULL;
+  int reused, io_failed;
+  ls_rp_op rd = {.kind = LS_RP_OPEN, .log_id = set->log_id, .log_id_len = set->log_id_len};
+  logstate_status st = ls_rs_conn_acquire(b, &k, &reused);
+  if (st == LOGSTATE_OK && (st = ls_rp_begin(&b->p, &rd)) == LOGSTATE_OK &&
+      (st = ls_rs_run_op(b, k, &rd, &io_failed)) == LOGSTATE_OK) {
+    switch (ls_rp_outcome_of(set, rd.version, rd.out_cp, rd.out_len)) {
+    case LS_RP_APPLIED:
+      set->version = set->expect + 1;
+      break;
+    case LS_RP_NOT_APPLIED:
+      st = cas_on(b, k, set, &io_failed); /* still safe: the script compares the version */
+      break;
+    case LS_RP_SUPERSEDED:
+      st = ls_err(LOGSTATE_ABORTED, "redis: log %.*s moved on to version %llu while the set's reply was lost",
+                  (int)(set->log_id_len > 200 ? 200 : set->log_id_len), set->log_id, (unsigned long long)rd.version);
+      set->fresh = 1;
+      set->version = rd.version;
+      free(set->out_cp);
+      set->out_cp = rd.out_cp;
+      set->out_len = rd.out_len;
+      rd.out_cp = NULL;
+      break;
+    }
+  }
+  ls_rp_end(&rd);
+  if (k)
+    ls_rs_conn_release(b, k);
+  return st;
+}
+
+/* The set was sent and its connection went before the reply: read the log
+ * on new connections until timeout_ms has passed, and decide from what it
+ * holds (proto.h, ls_rp_outcome_of). */
+static logstate_status resolve_set(redis_backend *b, ls_rp_op *set) {
+  char why[400];
+  double deadline = now_s() + b->p.cfg.timeout_ms / 1000.0;
+  snprintf(why, sizeof(why), "%s", logstate_last_error());
+  for (;;) {
+    logstate_status st = resolve_once(b, set);
+    if (st != LOGSTATE_UNAVAILABLE || set->redirected) {
+      atomic_fetch_add(&b->p.resolved, 1);
+      return st;
+    }
+    snprintf(why, sizeof(why), "%s", logstate_last_error());
+    if (now_s() >= deadline)
+      return ls_rp_outcome_unknown(&b->p, why);
+    struct timespec pause = {0, 20 * 1000000L};
+    nanosleep(&pause, NULL);
+  }
 }
 
 static logstate_status rd_cas(logstate_backend *be, const char *log_id, size_t log_id_len,
@@ -191,21 +256,10 @@ static logstate_status rd_cas(logstate_backend *be, const char *log_id, size_t l
   logstate_status st = ls_rp_begin(&b->p, &op);
   if (st == LOGSTATE_OK && (st = ls_rs_conn_acquire(b, &k, &reused)) == LOGSTATE_OK) {
     st = cas_on(b, k, &op, &io_failed);
-    if (io_failed && reused) {
-      /* A pooled connection gone stale (a server restart): once more on a
-       * new one. If the first script did run, this one finds version
-       * expect + 1 holding exactly our bytes: that write was ours (or
-       * another writer's of the same bytes, which leaves the store as the
-       * caller asked: for a witness, the same checkpoint). */
+    if (io_failed) { /* sent, or maybe not: ask the store (a pooled connection gone stale, a cut) */
       ls_rs_conn_release(b, k);
       k = NULL;
-      if ((st = ls_rs_conn_acquire(b, &k, &reused)) == LOGSTATE_OK)
-        st = cas_on(b, k, &op, &io_failed);
-      if (st == LOGSTATE_ABORTED && op.fresh && op.version == expect->version + 1 && op.out_len == len &&
-          memcmp(op.out_cp, cp, len) == 0) {
-        op.version = expect->version + 1;
-        st = LOGSTATE_OK;
-      }
+      st = resolve_set(b, &op);
     }
     /* MOVED: the script did not run; to the slot's new owner. */
     for (int i = 0; k && st == LOGSTATE_UNAVAILABLE && op.redirected && i < LS_RP_MAX_REDIRECTS; i++) {
@@ -338,5 +392,6 @@ logstate_status logstate_redis_get_stats(logstate *ls, logstate_redis_stats *out
   out->conflicts = atomic_load(&b->p.conflicts);
   out->cache_hits = ls_core_cache_hits(ls);
   out->rollbacks = ls_core_rollbacks(ls);
+  out->resolved = atomic_load(&b->p.resolved);
   return LOGSTATE_OK;
 }

@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Connection faults on the way to a real redis-server, through the test
+ * suite's own TCP proxy (tests/tcp_proxy.c): a set whose reply is lost
+ * with its connection is decided by reading the log on a new connection
+ * (applied: OK; not applied: the same compare-and-set once more; moved on:
+ * ABORTED), and UNAVAILABLE says the outcome is unknown only when no
+ * connection comes back within timeout_ms. Each counter is checked on the
+ * server: every set applied exactly once. */
+#define _POSIX_C_SOURCE 200809L
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+/* cmocka.h needs the four headers above first. */
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "logstate/logstate.h"
+#include "logstate/redis.h"
+#include "redis_server.h"
+#include "tcp_proxy.h"
+
+#include "test_util.h"
+
+static test_redis server;
+static tcp_proxy *proxy;
+static unsigned int prefix_no;
+static char prefix[32];
+
+static int setup(void **state) {
+  (void)state;
+  if (test_redis_start(&server, NULL) != 0 || (proxy = tcp_proxy_start(server.port)) == NULL)
+    return -1;
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  tcp_proxy_stop(proxy);
+  test_redis_stop(&server);
+  return 0;
+}
+
+/* A handle through the proxy, on a new prefix, with a warm cache for
+ * "counter" (so that an update is the set script alone). */
+static logstate *open_warm(const char *query) {
+  char url[300];
+  logstate *ls = NULL;
+  snprintf(prefix, sizeof(prefix), "f%u", ++prefix_no);
+  snprintf(url, sizeof(url), "redis://127.0.0.1:%d/?prefix=%s&timeout_ms=1000&connect_timeout_ms=500%s%s",
+           tcp_proxy_port(proxy), prefix, query ? "&" : "", query ? query : "");
+  assert_status(logstate_open(&ls, url), LOGSTATE_OK);
+  assert_status(logstate_init(ls), LOGSTATE_OK);
+  assert_status(logstate_update(ls, "counter", test_fn_increment, NULL), LOGSTATE_OK);
+  return ls;
+}
+
+/* The counter as the server holds it. */
+static unsigned long on_server(void) {
+  redisReply *r = test_redis_cmd(&server, "HGET {%s}:log:counter checkpoint", prefix);
+  unsigned long n = r->type == REDIS_REPLY_STRING ? test_counter_parse((const uint8_t *)r->str, r->len) : 0;
+  freeReplyObject(r);
+  return n;
+}
+
+static uint64_t resolved(logstate *ls) {
+  logstate_redis_stats s;
+  assert_status(logstate_redis_get_stats(ls, &s), LOGSTATE_OK);
+  return s.resolved;
+}
+
+/* The set script reached the server, its reply did not come back: the
+ * update reads the log, finds its own bytes one version on, and is OK. */
+static void test_cut_after_the_set_was_sent(void **state) {
+  (void)state;
+  logstate *ls = open_warm(NULL);
+  tcp_proxy_cut(proxy, "EVALSHA", 1);
+  assert_status(logstate_update(ls, "counter", test_fn_increment, NULL), LOGSTATE_OK);
+  assert_int_equal(resolved(ls), 1);
+  assert_int_equal(on_server(), 2); /* applied once */
+  logstate_free(ls);
+}
+
+/* The set script was lost on the way: the log is still at the version it
+ * expected, so the same compare-and-set goes again, and applies once. */
+static void test_cut_before_the_set_arrived(void **state) {
+  (void)state;
+  logstate *ls = open_warm(NULL);
+  tcp_proxy_cut(proxy, "EVALSHA", 0);
+  assert_status(logstate_update(ls, "counter", test_fn_increment, NULL), LOGSTATE_OK);
+  assert_int_equal(resolved(ls), 1);
+  assert_int_equal(on_server(), 2);
+  logstate_free(ls);
+}
+
+/* A write transaction whose EXEC reached the server, its reply lost. */
+static void test_cut_after_exec(void **state) {
+  (void)state;
+  logstate *ls = open_warm(NULL);
+  logstate_write *w = NULL;
+  assert_status(logstate_write_ops(ls, "counter", &w), LOGSTATE_OK);
+  tcp_proxy_cut(proxy, "EXEC", 1);
+  assert_status(logstate_write_set(w, (const uint8_t *)"counter.example\n2\nhash\n", 23), LOGSTATE_OK);
+  logstate_write_close(w);
+  assert_int_equal(resolved(ls), 1);
+  assert_int_equal(on_server(), 2);
+  logstate_free(ls);
+}
+
+/* No connection comes back: UNAVAILABLE within the timeout, saying the
+ * outcome is unknown; the set did apply, as a read shows once the way is
+ * open again. */
+static void test_outcome_unknown(void **state) {
+  (void)state;
+  logstate *ls = open_warm("timeout_ms=500");
+  tcp_proxy_refuse(proxy, 1);
+  tcp_proxy_cut(proxy, "EVALSHA", 1);
+  double t0 = test_now_s();
+  assert_status(logstate_update(ls, "counter", test_fn_increment, NULL), LOGSTATE_UNAVAILABLE);
+  double took = test_now_s() - t0;
+  if (strstr(logstate_last_error(), "the outcome is unknown") == NULL)
+    fail_msg("message: %s", logstate_last_error());
+  assert_true(took >= 0.4 && took < 3.0);
+  tcp_proxy_refuse(proxy, 0);
+  assert_int_equal(on_server(), 2);
+  assert_int_equal(test_counter_of(ls, "counter"), 2);
+  logstate_free(ls);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_cut_after_the_set_was_sent),
+      cmocka_unit_test(test_cut_before_the_set_arrived),
+      cmocka_unit_test(test_cut_after_exec),
+      cmocka_unit_test(test_outcome_unknown),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
