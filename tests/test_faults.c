@@ -14,9 +14,11 @@
 /* cmocka.h needs the four headers above first. */
 #include <cmocka.h>
 
+#include <event2/event.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "logstate/async.h"
 #include "logstate/logstate.h"
 #include "logstate/redis.h"
 #include "redis_server.h"
@@ -129,12 +131,77 @@ static void test_outcome_unknown(void **state) {
   logstate_free(ls);
 }
 
+/* --- the same through the async API ------------------------------------- */
+
+#define PENDING ((logstate_status)1000)
+
+static void async_done(logstate_status st, void *arg) { *(logstate_status *)arg = st; }
+
+static logstate_status async_update(struct event_base *evb, logstate_async *a) {
+  logstate_status st = PENDING;
+  assert_status(logstate_async_update(a, "counter", test_fn_increment, NULL, async_done, &st), LOGSTATE_OK);
+  double deadline = test_now_s() + 20;
+  while (st == PENDING && test_now_s() < deadline)
+    event_base_loop(evb, EVLOOP_ONCE);
+  assert_true(st != PENDING);
+  return st;
+}
+
+static uint64_t async_resolved(logstate_async *a) {
+  logstate_redis_stats s;
+  assert_status(logstate_async_get_stats(a, &s), LOGSTATE_OK);
+  return s.resolved;
+}
+
+/* An async handle through the proxy on the sync handle's prefix, warm. */
+static logstate_async *open_async_warm(struct event_base *evb, const char *query) {
+  char url[300];
+  logstate_async *a = NULL;
+  logstate_free(open_warm(NULL)); /* a new prefix, counter at 1 */
+  snprintf(url, sizeof(url), "redis://127.0.0.1:%d/?prefix=%s&timeout_ms=1000%s%s", tcp_proxy_port(proxy), prefix,
+           query ? "&" : "", query ? query : "");
+  assert_status(logstate_async_open(&a, evb, url, NULL), LOGSTATE_OK);
+  assert_status(async_update(evb, a), LOGSTATE_OK); /* counter at 2, cached */
+  return a;
+}
+
+static void test_async_cuts(void **state) {
+  (void)state;
+  struct event_base *evb = event_base_new();
+  logstate_async *a = open_async_warm(evb, NULL);
+  tcp_proxy_cut(proxy, "EVALSHA", 1); /* sent, reply lost: applied */
+  assert_status(async_update(evb, a), LOGSTATE_OK);
+  assert_int_equal(async_resolved(a), 1);
+  assert_int_equal(on_server(), 3);
+  tcp_proxy_cut(proxy, "EVALSHA", 0); /* lost on the way: sent again */
+  assert_status(async_update(evb, a), LOGSTATE_OK);
+  assert_int_equal(async_resolved(a), 2);
+  assert_int_equal(on_server(), 4);
+  logstate_async_free(a);
+
+  /* No connection comes back within timeout_ms: unknown, and said so. */
+  a = open_async_warm(evb, "timeout_ms=500");
+  tcp_proxy_refuse(proxy, 1);
+  tcp_proxy_cut(proxy, "EVALSHA", 1);
+  double t0 = test_now_s();
+  assert_status(async_update(evb, a), LOGSTATE_UNAVAILABLE);
+  double took = test_now_s() - t0;
+  if (strstr(logstate_last_error(), "the outcome is unknown") == NULL)
+    fail_msg("message: %s", logstate_last_error());
+  assert_true(took >= 0.4 && took < 3.0);
+  tcp_proxy_refuse(proxy, 0);
+  assert_int_equal(on_server(), 3); /* it was applied */
+  logstate_async_free(a);
+  event_base_free(evb);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_cut_after_the_set_was_sent),
       cmocka_unit_test(test_cut_before_the_set_arrived),
       cmocka_unit_test(test_cut_after_exec),
       cmocka_unit_test(test_outcome_unknown),
+      cmocka_unit_test(test_async_cuts),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

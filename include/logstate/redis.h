@@ -152,8 +152,7 @@ typedef struct logstate_redis_stats {
   uint64_t conflicts;      /* sets that returned ABORTED */
   uint64_t cache_hits;     /* updates that started from the state the handle cached: no read */
   uint64_t rollbacks;      /* operations refused because the store showed a log behind what this handle saw */
-  uint64_t resolved;       /* sets whose reply was lost with the connection, decided by reading the log after
-                            * (sync API; the async API still returns UNAVAILABLE for them) */
+  uint64_t resolved;       /* sets whose reply was lost with the connection, decided by reading the log after */
 } logstate_redis_stats;
 
 /**

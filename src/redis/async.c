@@ -86,6 +86,7 @@ void ls_ra_leave(radrv *d) {
 
 void ls_ra_rreq_free(rreq *q) {
   ls_ra_replies_clear(&q->rs);
+  ls_rp_end(&q->rd);
   ls_ra_replies_clear(&q->side_rs);
   ls_rp_end(&q->op);
   if (q->timer)
@@ -136,7 +137,7 @@ static void setup_failed(radrv *d, logstate_status st) {
   snprintf(msg, sizeof(msg), "%s", logstate_last_error());
   for (rreq *q = d->reqs, *next; q; q = next) {
     next = q->next;
-    if (q->state == RQ_SENT && !q->finished) {
+    if (q->state == RQ_SENT && !q->finished && !q->resolving) { /* a set being resolved waits for its deadline */
       ls_err(st, "%s", msg);
       ls_ra_finish_rq(q, st);
     }
@@ -218,6 +219,62 @@ static void requeue(rreq *q) {
   ls_ra_connect_now(d);
 }
 
+/* A set whose connection went with it in flight (or with its read while
+ * resolving): it waits for a new connection, up to timeout_ms from the
+ * loss, and then reads the log (`rd`) to decide what the set did. 0 when
+ * this is not a set (the caller fails the request). */
+static int start_resolving(rreq *q, const char *why) {
+  radrv *d = q->d;
+  if (q->r == NULL || q->op.kind != LS_RP_SET || d->closing)
+    return 0;
+  ls_rp_end(&q->rd);
+  q->rd = (ls_rp_op){.kind = LS_RP_OPEN, .log_id = q->op.log_id, .log_id_len = q->op.log_id_len};
+  if (ls_rp_begin(&d->p, &q->rd) != LOGSTATE_OK)
+    return 0;
+  if (!q->resolving) /* the deadline runs from the first loss */
+    arm_timeout(q);
+  q->resolving = 1;
+  snprintf(q->fail_msg, sizeof(q->fail_msg), "%s", why);
+  ls_ra_replies_clear(&q->rs);
+  q->state = RQ_WAITING;
+  return 1;
+}
+
+/* The read of a set being resolved is in: decide (proto.h). */
+static void resolve_judged(rreq *q, const redisReply *const *all, int n) {
+  radrv *d = q->d;
+  logstate_status st;
+  if (!ls_rp_judge(&d->p, &q->rd, all, n, &st)) {
+    ls_ra_send_plan(q);
+    return;
+  }
+  if (st != LOGSTATE_OK) {
+    ls_ra_finish_rq(q, st == LOGSTATE_UNAVAILABLE ? ls_rp_outcome_unknown(&d->p, logstate_last_error()) : st);
+    return;
+  }
+  atomic_fetch_add(&d->p.resolved, 1);
+  q->resolving = 0;
+  switch (ls_rp_outcome_of(&q->op, q->rd.version, q->rd.out_cp, q->rd.out_len)) {
+  case LS_RP_APPLIED:
+    q->op.version = q->op.expect + 1;
+    ls_ra_finish_rq(q, LOGSTATE_OK);
+    break;
+  case LS_RP_NOT_APPLIED: /* the same compare-and-set again: the script compares the version */
+    ls_rp_restart(&q->op);
+    ls_ra_send_plan(q);
+    break;
+  case LS_RP_SUPERSEDED:
+    q->op.fresh = 1;
+    q->op.version = q->rd.version;
+    free(q->op.out_cp);
+    q->op.out_cp = q->rd.out_cp;
+    q->op.out_len = q->rd.out_len;
+    q->rd.out_cp = NULL;
+    ls_ra_finish_rq(q, ls_rp_outcome_superseded(&q->op, q->op.version));
+    break;
+  }
+}
+
 static void on_reply(redisAsyncContext *ac, void *reply, void *priv) {
   rreq *q = priv;
   redisReply *r = reply;
@@ -233,7 +290,8 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv) {
   ls_ra_enter(d);
   if (r == NULL) {
     const char *why = ac->c.errstr[0] ? ac->c.errstr : d->conn_error[0] ? d->conn_error : "connection closed";
-    ls_ra_finish_rq(q, ls_rp_failed(&d->p, &q->op, 0, why));
+    if (!start_resolving(q, why))
+      ls_ra_finish_rq(q, ls_rp_failed(&d->p, &q->op, 0, why));
   } else if ((taken = ls_ra_replies_take(&q->rs, r, all)) < 0) {
     ls_ra_finish_rq(q, ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory keeping a reply"));
   } else if (taken == 1) {
@@ -247,6 +305,10 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv) {
 void ls_ra_judge_plan(rreq *q, const redisReply *const *all, int n) {
   radrv *d = q->d;
   logstate_status st;
+  if (q->resolving) { /* its deadline timer keeps running */
+    resolve_judged(q, all, n);
+    return;
+  }
   evtimer_del(q->timer);
   if (!ls_rp_judge(&d->p, &q->op, all, n, &st))
     ls_ra_send_plan(q); /* the next plan: NOSCRIPT's reload */
@@ -270,7 +332,7 @@ void ls_ra_send_plan(rreq *q) {
   radrv *d = q->d;
   ls_rp_plan plan;
   ls_ra_replies_clear(&q->rs);
-  ls_rp_plan_next(&d->p, &q->op, &plan);
+  ls_rp_plan_next(&d->p, q->resolving ? &q->rd : &q->op, &plan);
   for (int i = 0; i < plan.n; i++) {
     if (redisAsyncCommandArgv(d->ac, on_reply, q, plan.cmd[i].argc, (const char **)plan.cmd[i].argv, plan.cmd[i].len) !=
         REDIS_OK) {
@@ -283,7 +345,8 @@ void ls_ra_send_plan(rreq *q) {
   q->rs.expect = plan.n;
   q->state = RQ_SENT;
   d->round_trips++;
-  arm_timeout(q);
+  if (!q->resolving)
+    arm_timeout(q);
 }
 
 static void on_rq_timer(evutil_socket_t fd, short what, void *arg) {
@@ -295,6 +358,10 @@ static void on_rq_timer(evutil_socket_t fd, short what, void *arg) {
   if (q->state == RQ_FAILING) {
     ls_err(q->fail_st, "%s", q->fail_msg);
     ls_ra_finish_rq(q, q->fail_st);
+  } else if (q->resolving) { /* no connection told what the set did in time */
+    ls_ra_finish_rq(q, ls_rp_outcome_unknown(&d->p, q->fail_msg));
+    if (!d->closing && d->ac && q->state == RQ_SENT)
+      ls_ra_drop_connection(d, "dropped after a request timed out");
   } else if (q->state == RQ_WAITING || q->state == RQ_ASKING) { /* the main connection owes it nothing */
     ls_ra_finish_rq(q, ls_rp_timed_out(&d->p, &q->op));
   } else {
@@ -375,6 +442,7 @@ static void rd_stats(ls_adriver *drv, logstate_redis_stats *out) {
   out->connects = d->connects;
   out->script_reloads = atomic_load(&d->p.script_reloads);
   out->conflicts = atomic_load(&d->p.conflicts);
+  out->resolved = atomic_load(&d->p.resolved);
   out->cache_hits = 0; /* the async core adds its own */
 }
 

@@ -79,7 +79,7 @@ int ls_ra_ask_start(rreq *q, const redisReply *const *all) {
   unsigned int port;
   uint64_t gen;
   int n = q->rs.expect, asked = 0;
-  if (!c->cluster || d->closing)
+  if (!c->cluster || d->closing || q->resolving)
     return 0;
   ls_rp_target_get(&d->p, host, &port, &gen);
   for (int i = 0; i < n && !asked; i++)

@@ -104,7 +104,7 @@ void ls_ra_fail_waiting(radrv *d, logstate_status st) {
   snprintf(msg, sizeof(msg), "%s", logstate_last_error());
   for (rreq *q = d->reqs, *next; q; q = next) {
     next = q->next;
-    if (q->state == RQ_WAITING) {
+    if (q->state == RQ_WAITING && !q->resolving) { /* a set being resolved waits for its deadline */
       ls_err(st, "%s", msg);
       ls_ra_finish_rq(q, st);
     }

@@ -45,6 +45,8 @@ typedef struct rreq {
   int redirects;           /* MOVED followed */
   ls_ra_replies rs;        /* of the plan in flight */
   struct event *timer;     /* timeout, or the deferred failure */
+  int resolving;           /* a set whose reply was lost: `rd` reads the log to decide (async.c) */
+  ls_rp_op rd;
   redisAsyncContext *side; /* RQ_ASKING: to the node that ASK named */
   ls_ra_replies side_rs;
   int ask_map[LS_RP_MAX_CMDS];

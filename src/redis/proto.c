@@ -551,6 +551,12 @@ ls_rp_outcome ls_rp_outcome_of(const ls_rp_op *set, uint64_t version, const uint
   return LS_RP_SUPERSEDED;
 }
 
+logstate_status ls_rp_outcome_superseded(const ls_rp_op *set, uint64_t version) {
+  char q[LS_QUOTE_BUFSZ];
+  return ls_err(LOGSTATE_ABORTED, "redis: log %s moved on to version %llu while the set's reply was lost",
+                ls_quote(q, sizeof(q), set->log_id, set->log_id_len), (unsigned long long)version);
+}
+
 logstate_status ls_rp_outcome_unknown(const ls_redis_proto *p, const char *why) {
   char where[300];
   ls_redis_config_where(&p->cfg, where, sizeof(where));

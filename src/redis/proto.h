@@ -173,6 +173,8 @@ typedef enum {
   LS_RP_SUPERSEDED   /* anything else: another writer moved on (ABORTED) */
 } ls_rp_outcome;
 ls_rp_outcome ls_rp_outcome_of(const ls_rp_op *set, uint64_t version, const uint8_t *cp, size_t len);
+/* ABORTED: the log moved on to `version` while the set's reply was lost. */
+logstate_status ls_rp_outcome_superseded(const ls_rp_op *set, uint64_t version);
 /* UNAVAILABLE: no connection came back within timeout_ms to tell what the
  * set did; `why` is the last failure. */
 logstate_status ls_rp_outcome_unknown(const ls_redis_proto *p, const char *why);

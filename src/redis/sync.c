@@ -203,8 +203,7 @@ static logstate_status resolve_once(redis_backend *b, ls_rp_op *set) {
       st = cas_on(b, k, set, &io_failed); /* still safe: the script compares the version */
       break;
     case LS_RP_SUPERSEDED:
-      st = ls_err(LOGSTATE_ABORTED, "redis: log %.*s moved on to version %llu while the set's reply was lost",
-                  (int)(set->log_id_len > 200 ? 200 : set->log_id_len), set->log_id, (unsigned long long)rd.version);
+      st = ls_rp_outcome_superseded(set, rd.version);
       set->fresh = 1;
       set->version = rd.version;
       free(set->out_cp);
