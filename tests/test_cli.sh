@@ -106,6 +106,8 @@ check "forced import restored the bytes" cmp -s "$work/out" cp1
 echo '{"log_b64": "!!!", "checkpoint_b64": "eA=="}' >bad.jsonl
 expect 2 "import of a bad line" -- "$L" --url sqlite:copy.db import bad.jsonl
 expect 1 "import of a missing file" -- "$L" import /nonexistent/file.jsonl
+: >empty.jsonl
+expect 0 "import of an empty file stores nothing (fuzz_import found its qsort(NULL))" -- "$L" --url sqlite:copy.db import empty.jsonl
 expect 0 "import from stdin" -- bash -c "'$L' --url sqlite:stdin.db import - <export.jsonl"
 
 # --- usage errors and help ---

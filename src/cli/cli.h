@@ -83,6 +83,10 @@ int cli_get(const char *url, int argc, char **argv);
 int cli_set(const char *url, int argc, char **argv);
 int cli_export(const char *url, int argc, char **argv);
 int cli_import(const char *url, int argc, char **argv);
+/* What import would read from `data` (named `file` in messages), checked
+ * and thrown away without opening a store: EXIT_OK, or EXIT_USAGE with
+ * the problem on stderr. For the fuzz target. */
+int cli_import_check(const char *file, char *data, size_t len);
 int cli_copy(const char *url, int argc, char **argv);
 int cli_check(const char *url, int argc, char **argv);
 int cli_init(const char *url, int argc, char **argv);

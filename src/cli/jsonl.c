@@ -259,6 +259,8 @@ static int by_id(const void *a, const void *b) { return strcmp(((const record *)
 
 /* Two lines for one log would make the result depend on their order. */
 static int check_unique(const char *file, record *recs, size_t n) {
+  if (n < 2)
+    return EXIT_OK; /* and recs may be NULL: no qsort (found by fuzz_import) */
   qsort(recs, n, sizeof(*recs), by_id);
   for (size_t i = 1; i < n; i++) {
     if (strcmp(recs[i - 1].id, recs[i].id) == 0) {
@@ -269,6 +271,25 @@ static int check_unique(const char *file, record *recs, size_t n) {
     }
   }
   return EXIT_OK;
+}
+
+/* parse_all and check_unique: every record, or none (and the message). */
+static int read_records(const char *file, char *data, size_t len, record **out, size_t *n) {
+  int rc = parse_all(file, data, len, out, n);
+  if (rc == EXIT_OK && (rc = check_unique(file, *out, *n)) != EXIT_OK) {
+    records_free(*out, *n);
+    *out = NULL;
+    *n = 0;
+  }
+  return rc;
+}
+
+int cli_import_check(const char *file, char *data, size_t len) {
+  record *recs = NULL;
+  size_t n = 0;
+  int rc = read_records(file, data, len, &recs, &n);
+  records_free(recs, n);
+  return rc;
 }
 
 typedef struct import_counts {
@@ -322,10 +343,8 @@ int cli_import(const char *url, int argc, char **argv) {
     rc = EXIT_USAGE;
   }
   if (rc == EXIT_OK)
-    rc = parse_all(file, (char *)data, len, &recs, &n);
+    rc = read_records(file, (char *)data, len, &recs, &n);
   free(data);
-  if (rc == EXIT_OK && (rc = check_unique(file, recs, n)) != EXIT_OK)
-    records_free(recs, n);
   logstate *ls = NULL;
   if (rc == EXIT_OK && (rc = cli_open(url, &ls)) != EXIT_OK)
     records_free(recs, n);
