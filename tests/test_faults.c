@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Connection faults on the way to a real redis-server, through the test
+/* Faults on the way to a real redis-server and in it. Through the test
  * suite's own TCP proxy (tests/tcp_proxy.c): a set whose reply is lost
  * with its connection is decided by reading the log on a new connection
  * (applied: OK; not applied: the same compare-and-set once more; moved on:
  * ABORTED), and UNAVAILABLE says the outcome is unknown only when no
- * connection comes back within timeout_ms. Each counter is checked on the
- * server: every set applied exactly once. */
+ * connection comes back within timeout_ms; each counter is checked on the
+ * server: every set applied exactly once. In the server: SIGKILL and
+ * restart from the AOF, CLIENT KILL, SCRIPT FLUSH and maxmemory under sync
+ * and async writers: nothing acknowledged lost, nothing half-written. */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,6 +25,7 @@
 #include "logstate/redis.h"
 #include "redis_server.h"
 #include "tcp_proxy.h"
+#include "writers.h"
 
 #include "test_util.h"
 
@@ -195,6 +198,121 @@ static void test_async_cuts(void **state) {
   event_base_free(evb);
 }
 
+/* --- the server's own faults ------------------------------------------- */
+
+#define WRITERS 3 /* two sync, one async */
+
+static void writers_on(test_writer *w, const test_redis *s, const char *p, const char *query) {
+  for (int i = 0; i < WRITERS; i++) {
+    snprintf(w[i].url, sizeof(w[i].url), "redis://127.0.0.1:%d/?prefix=%s&timeout_ms=1000&connect_timeout_ms=500%s%s",
+             s->port, p, query ? "&" : "", query ? query : "");
+    w[i].use_async = i == WRITERS - 1;
+  }
+  test_writers_start(w, WRITERS);
+}
+
+/* After the writers stopped: the counter holds every acknowledged update
+ * and nothing that was not attempted, and the index and the hashes agree. */
+static void check_counter(const test_writer *w, const test_redis *s, const char *p) {
+  char url[200];
+  logstate *ls = NULL;
+  size_t problems = 1;
+  snprintf(url, sizeof(url), "redis://127.0.0.1:%d/?prefix=%s", s->port, p);
+  assert_status(logstate_open(&ls, url), LOGSTATE_OK);
+  unsigned long final = test_counter_of(ls, "counter");
+  assert_status(logstate_verify(ls, NULL, NULL, &problems), LOGSTATE_OK);
+  assert_int_equal(problems, 0);
+  logstate_free(ls);
+  unsigned long acked = test_writers_acked(w, WRITERS), unknown = test_writers_unknown(w, WRITERS);
+  for (int i = 0; i < WRITERS; i++) {
+    assert_int_equal(w[i].other, 0);
+    assert_int_equal(w[i].lower_reads, 0);
+    assert_true(final >= w[i].acked_value);
+  }
+  assert_true(final >= acked);
+  assert_true(final <= acked + unknown);
+}
+
+/* redis-server SIGKILLed 20 times under two sync writers and one async
+ * writer, restarted from its AOF each time (appendfsync always): no
+ * acknowledged update is lost. */
+static void test_crash_durability(void **state) {
+  (void)state;
+  test_redis own;
+  test_writer w[WRITERS];
+  assert_int_equal(test_redis_start(&own, NULL), 0);
+  writers_on(w, &own, "crash", NULL);
+  unsigned long base[WRITERS];
+  int kills = 0;
+  for (; kills < 20; kills++) {
+    for (int i = 0; i < WRITERS; i++)
+      base[i] = atomic_load(&w[i].acked);
+    assert_true(test_writers_reach(w, WRITERS, 0, base, 5, 30)); /* each writes between two crashes */
+    test_redis_kill9(&own);
+    assert_int_equal(test_redis_restart(&own), 0);
+  }
+  assert_true(test_writers_reach(w, WRITERS, 0, base, 10, 30));
+  test_writers_stop(w, WRITERS);
+  check_counter(w, &own, "crash");
+  printf("crash durability: %d SIGKILLs, %lu acknowledged updates, %lu unknown outcomes, 0 lost\n", kills,
+         test_writers_acked(w, WRITERS), test_writers_unknown(w, WRITERS));
+  test_redis_stop(&own);
+}
+
+/* CLIENT KILL of every client and SCRIPT FLUSH, again and again under the
+ * writers: they reconnect, reload the script, and lose nothing. */
+static void test_client_kill_and_script_flush(void **state) {
+  (void)state;
+  test_writer w[WRITERS];
+  writers_on(w, &server, "kills", NULL);
+  unsigned long base[WRITERS];
+  for (int round = 0; round < 10; round++) {
+    for (int i = 0; i < WRITERS; i++)
+      base[i] = atomic_load(&w[i].acked);
+    assert_true(test_writers_reach(w, WRITERS, 0, base, 5, 30));
+    test_redis_do(&server, round % 2 ? "SCRIPT FLUSH" : "CLIENT KILL TYPE normal SKIPME yes");
+  }
+  assert_true(test_writers_reach(w, WRITERS, 0, base, 10, 30));
+  test_writers_stop(w, WRITERS);
+  check_counter(w, &server, "kills");
+  printf("client kill and script flush: 5 of each, %lu acknowledged updates, %lu unknown outcomes, 0 lost\n",
+         test_writers_acked(w, WRITERS), test_writers_unknown(w, WRITERS));
+}
+
+/* maxmemory with noeviction: a set that does not fit is RESOURCE_EXHAUSTED
+ * and stores nothing, not half of itself. */
+static void test_out_of_memory(void **state) {
+  (void)state;
+  test_redis own;
+  char url[200], big[60000];
+  assert_int_equal(test_redis_start(&own, "maxmemory 3mb\nmaxmemory-policy noeviction"), 0);
+  snprintf(url, sizeof(url), "redis://127.0.0.1:%d/?prefix=oom", own.port);
+  logstate *ls = NULL;
+  assert_status(logstate_open(&ls, url), LOGSTATE_OK);
+  assert_status(logstate_init(ls), LOGSTATE_OK);
+  memset(big, 'x', sizeof(big) - 1);
+  big[sizeof(big) - 1] = '\0';
+  logstate_status st = LOGSTATE_OK;
+  int stored = 0;
+  char id[32];
+  for (; stored < 1000 && st == LOGSTATE_OK; stored++) {
+    snprintf(id, sizeof(id), "log%d", stored);
+    st = test_put(ls, id, big);
+  }
+  assert_status(st, LOGSTATE_RESOURCE_EXHAUSTED);
+  stored--; /* the last one was refused */
+  char buf[8];
+  assert_status(test_get(ls, id, buf, sizeof(buf)), LOGSTATE_NOT_FOUND); /* nothing of it */
+  redisReply *r = test_redis_cmd(&own, "SCARD {oom}:logs");
+  assert_int_equal(r->integer, stored); /* the index lists exactly what was stored */
+  freeReplyObject(r);
+  size_t problems = 1;
+  assert_status(logstate_verify(ls, NULL, NULL, &problems), LOGSTATE_OK);
+  assert_int_equal(problems, 0);
+  logstate_free(ls);
+  test_redis_stop(&own);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_cut_after_the_set_was_sent),
@@ -202,6 +320,9 @@ int main(void) {
       cmocka_unit_test(test_cut_after_exec),
       cmocka_unit_test(test_outcome_unknown),
       cmocka_unit_test(test_async_cuts),
+      cmocka_unit_test(test_crash_durability),
+      cmocka_unit_test(test_client_kill_and_script_flush),
+      cmocka_unit_test(test_out_of_memory),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
