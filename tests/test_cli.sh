@@ -286,5 +286,24 @@ echo lua-ok
 LUA=$(realpath "$(dirname "$0")/../lua/set.lua")
 expect 0 "the README's redis-cli --eval recipe stores the exact bytes" -- "$RWR" --expect-output "lua-ok" -- /bin/bash -c "$lua_script" bash "$L" @URL@ "$LUA"
 
+# --- a password on the command line does not stay in ps ---
+# A server that accepts and never answers keeps the tool waiting while
+# /proc/PID/cmdline is read; the password must be gone from it (bounded).
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+python3 -c "import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', $port)); s.listen(8); c=[s.accept() for _ in range(2)]; time.sleep(10)" &
+mute=$!
+for _ in $(seq 1 200); do python3 -c "import socket; socket.create_connection(('127.0.0.1', $port)).close()" 2>/dev/null && break; sleep 0.02; done
+"$L" --url "redis://u:SecretPw42@127.0.0.1:$port/?timeout_ms=5000" logs >/dev/null 2>&1 &
+tool=$!
+scrubbed=1
+for _ in $(seq 1 250); do
+  if tr '\0' ' ' <"/proc/$tool/cmdline" 2>/dev/null | grep -q 'u:\*\*\*\*\*\*\*\*\*\*@'; then scrubbed=0; break; fi
+  sleep 0.02
+done
+check "the tool overwrites the password in its command line" test "$scrubbed" -eq 0
+check "and the password is nowhere in it" bash -c "! tr '\\0' ' ' </proc/$tool/cmdline 2>/dev/null | grep -q SecretPw42"
+kill "$tool" "$mute" 2>/dev/null
+wait "$tool" "$mute" 2>/dev/null
+
 echo "test_cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

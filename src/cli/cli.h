@@ -67,6 +67,11 @@ void cli_progress_start(cli_progress *p, const char *what, size_t total);
 void cli_progress_step(cli_progress *p, size_t done);
 void cli_progress_end(cli_progress *p, size_t done);
 
+/* A private copy of a URL given on the command line, whose password (in
+ * user:password@ or a ...password= query key) is then overwritten in
+ * `arg` itself, so that ps and /proc/PID/cmdline do not show it. */
+const char *cli_keep_url(char *arg);
+
 /* Opens and initializes the store at `url`, after a command has checked
  * its arguments (so that a usage error touches nothing): EXIT_OK and *out,
  * or the exit code with the error reported. */

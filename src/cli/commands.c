@@ -149,7 +149,7 @@ typedef struct copy_args {
 static int copy_opt(int c, void *arg) {
   copy_args *a = arg;
   if (c == 't')
-    a->to = optarg;
+    a->to = cli_keep_url(optarg);
   else if (c == 'f')
     a->force = 1;
   return EXIT_OK;

@@ -132,7 +132,7 @@ int main(int argc, char **argv) {
   opterr = 0;
   while ((c = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
     if (c == 'u')
-      url = optarg;
+      url = cli_keep_url(optarg);
     else if (c == 'h')
       return help(NULL);
     else if (c == 'V')

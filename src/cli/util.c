@@ -12,6 +12,39 @@
 
 const char *cli_prog = "logstate";
 
+/* Overwrites with '*' the n bytes at s. */
+static void mask(char *s, size_t n) { memset(s, '*', n); }
+
+static char *kept[4]; /* the URLs cli_keep_url copied, freed at exit */
+static int nkept;
+
+static void forget_urls(void) {
+  while (nkept > 0)
+    free(kept[--nkept]);
+}
+
+const char *cli_keep_url(char *arg) {
+  char *copy = nkept < 4 ? strdup(arg) : NULL;
+  if (copy == NULL)
+    return arg; /* out of memory: the password stays visible, the command works */
+  if (nkept == 0)
+    atexit(forget_urls);
+  kept[nkept++] = copy;
+  char *auth = strstr(arg, "://"), *at = NULL;
+  if (auth) {
+    auth += 3;
+    for (char *p = auth; *p && *p != '/' && *p != '?'; p++)
+      if (*p == '@')
+        at = p;
+    char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (colon)
+      mask(colon + 1, (size_t)(at - colon - 1));
+  }
+  for (char *p = strstr(arg, "password="); p; p = strstr(p + 1, "password="))
+    mask(p + 9, strcspn(p + 9, "&"));
+  return copy;
+}
+
 int cli_usage_error(const char *fmt, ...) {
   va_list ap;
   fprintf(stderr, "%s: ", cli_prog);
