@@ -134,6 +134,40 @@ static void test_outcome_unknown(void **state) {
   logstate_free(ls);
 }
 
+/* A black hole (the link up, nothing passing): every operation returns
+ * UNAVAILABLE within its timeout, and works again once the link does; a
+ * set whose outcome could not be learned says so. */
+static void test_black_hole(void **state) {
+  (void)state;
+  logstate *ls = open_warm("timeout_ms=300");
+  char buf[64];
+  tcp_proxy_freeze(proxy, 1);
+  /* The set first, on the pooled connection: sent into the hole. */
+  double t0 = test_now_s();
+  logstate_status st = logstate_update(ls, "counter", test_fn_increment, NULL);
+  double set_s = test_now_s() - t0;
+  tcp_proxy_freeze(proxy, 0); /* the test's own checks must not wait */
+  assert_status(st, LOGSTATE_UNAVAILABLE);
+  if (strstr(logstate_last_error(), "the outcome is unknown") == NULL)
+    fail_msg("message: %s", logstate_last_error());
+  tcp_proxy_freeze(proxy, 1);
+  t0 = test_now_s();
+  st = test_get(ls, "counter", buf, sizeof(buf));
+  double read_s = test_now_s() - t0;
+  assert_status(st, LOGSTATE_UNAVAILABLE);
+  /* A read: about one timeout (a retry on a fresh connection may add one);
+   * a set: its timeout, then up to one more to learn its outcome. */
+  assert_true(read_s >= 0.25 && read_s < 1.5);
+  assert_true(set_s >= 0.25 && set_s < 2.5);
+  tcp_proxy_freeze(proxy, 0);
+  unsigned long now = test_counter_of(ls, "counter"); /* 1, or 2 if the frozen set got through later */
+  assert_true(now == 1 || now == 2);
+  assert_status(logstate_update(ls, "counter", test_fn_increment, NULL), LOGSTATE_OK);
+  assert_int_equal(on_server(), now + 1);
+  printf("black hole: a read gave up after %.2f s, a set after %.2f s (timeout_ms=300)\n", read_s, set_s);
+  logstate_free(ls);
+}
+
 /* --- the same through the async API ------------------------------------- */
 
 #define PENDING ((logstate_status)1000)
@@ -319,6 +353,7 @@ int main(void) {
       cmocka_unit_test(test_cut_before_the_set_arrived),
       cmocka_unit_test(test_cut_after_exec),
       cmocka_unit_test(test_outcome_unknown),
+      cmocka_unit_test(test_black_hole),
       cmocka_unit_test(test_async_cuts),
       cmocka_unit_test(test_crash_durability),
       cmocka_unit_test(test_client_kill_and_script_flush),
