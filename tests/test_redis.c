@@ -559,6 +559,12 @@ static void test_acl_users(void **state) {
   assert_status(logstate_init(ls), LOGSTATE_OK);
   assert_status(test_put(ls, "new-log", "v1"), LOGSTATE_PERMISSION_DENIED);
   assert_status(test_get(ls, "new-log", buf, sizeof(buf)), LOGSTATE_NOT_FOUND);
+  /* At once: an update does not retry a refusal (no retry storm). */
+  uint64_t rt = round_trips(ls);
+  double t0 = test_now_s();
+  assert_status(logstate_update(ls, "new-log", test_fn_increment, NULL), LOGSTATE_PERMISSION_DENIED);
+  assert_true(round_trips(ls) - rt <= 2); /* a read, one set */
+  assert_true(test_now_s() - t0 < 1.0);
   logstate_free(ls);
 
   /* The read-only operator: reads, never writes. */
@@ -1086,6 +1092,46 @@ static void test_wait_aof_refused(void **state) {
   assert_status(logstate_open(&ls, "redis://127.0.0.1/?wait_aof=maybe"), LOGSTATE_INVALID_ARGUMENT);
 }
 
+/* A log ID of any bytes stays inside its own key: glob characters, braces
+ * (a hash tag only at the prefix), newlines, ':' and 1024 bytes; verify
+ * (SCAN with an escaped pattern) finds no disagreement. */
+static void test_odd_log_ids(void **state) {
+  (void)state;
+  logstate *ls = open_init(&server, NULL);
+  char long_id[LOGSTATE_MAX_LOG_ID_LEN + 1];
+  memset(long_id, 'z', LOGSTATE_MAX_LOG_ID_LEN);
+  long_id[LOGSTATE_MAX_LOG_ID_LEN] = '\0';
+  const char *ids[] = {"*", "?", "[a-z]", "{other}", "}", "{", "a\nb", "a:log:b", "\\", long_id};
+  size_t n = sizeof(ids) / sizeof(ids[0]);
+  char buf[64];
+  for (size_t i = 0; i < n; i++)
+    assert_status(test_put(ls, ids[i], ids[i][0] == 'z' ? "long" : ids[i]), LOGSTATE_OK);
+  for (size_t i = 0; i < n; i++) {
+    redisContext *c = test_redis_admin(&server);
+    redisReply *r = redisCommand(c, "HGET {%s}:log:%b checkpoint", prefix, ids[i], strlen(ids[i]));
+    assert_int_equal(r->type, REDIS_REPLY_STRING); /* exactly that key */
+    assert_string_equal(r->str, ids[i][0] == 'z' ? "long" : ids[i]);
+    freeReplyObject(r);
+    redisFree(c);
+    assert_status(test_get(ls, ids[i], buf, sizeof(buf)), LOGSTATE_OK);
+  }
+  redisReply *r = test_redis_cmd(&server, "SCARD {%s}:logs", prefix);
+  assert_int_equal(r->integer, (long long)n);
+  freeReplyObject(r);
+  size_t problems = 1;
+  assert_status(logstate_verify(ls, NULL, NULL, &problems), LOGSTATE_OK);
+  assert_int_equal(problems, 0);
+  /* One byte more is refused at the boundary, and stores nothing. */
+  char too_long[LOGSTATE_MAX_LOG_ID_LEN + 2];
+  memset(too_long, 'y', sizeof(too_long) - 1);
+  too_long[sizeof(too_long) - 1] = '\0';
+  assert_status(test_put(ls, too_long, "x"), LOGSTATE_INVALID_ARGUMENT);
+  r = test_redis_cmd(&server, "SCARD {%s}:logs", prefix);
+  assert_int_equal(r->integer, (long long)n);
+  freeReplyObject(r);
+  logstate_free(ls);
+}
+
 /* What min_replicas buys: a set returns OK only once a replica has it, so
  * a failover to that replica (the primary killed, the replica promoted)
  * loses no acknowledged set; the store_id replicates too, so the promoted
@@ -1320,6 +1366,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_replicas),
       cmocka_unit_test(test_failover_keeps_acknowledged),
       cmocka_unit_test(test_wait_aof_refused),
+      cmocka_unit_test(test_odd_log_ids),
       cmocka_unit_test(test_urls),
       cmocka_unit_test(test_processes_one_log),
       cmocka_unit_test(test_processes_twenty_logs),
