@@ -138,12 +138,7 @@ static void test_cluster_urls(void **state) {
       "redis+cluster://h/?db=1",
       "redis+cluster://h/?sentinel_password=x",
   };
-  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-    logstate_status st = logstate_open(&ls, bad[i]);
-    if (st != LOGSTATE_INVALID_ARGUMENT)
-      fail_msg("%s: %s, expected INVALID_ARGUMENT", bad[i], logstate_status_name(st));
-    assert_null(ls);
-  }
+  test_expect_bad_urls(bad, sizeof(bad) / sizeof(bad[0]));
   logstate_redis_options o = LOGSTATE_REDIS_OPTIONS_INIT;
   o.cluster_nodes = "127.0.0.1:1";
   o.db = 1;

@@ -86,4 +86,16 @@ static inline unsigned long test_counter_of(logstate *ls, const char *id) {
   return n;
 }
 
+/* Each URL must be refused by logstate_open with INVALID_ARGUMENT, and no
+ * handle made. */
+static inline void test_expect_bad_urls(const char *const *bad, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    logstate *ls = NULL;
+    logstate_status st = logstate_open(&ls, bad[i]);
+    if (st != LOGSTATE_INVALID_ARGUMENT)
+      fail_msg("%s: %s, expected INVALID_ARGUMENT", bad[i], logstate_status_name(st));
+    assert_null(ls);
+  }
+}
+
 #endif
