@@ -115,7 +115,6 @@ static logstate_status check_open(logstate_async **out, struct event_base *base,
   return ls_policy_from_options("logstate_async_open", opts, policy);
 }
 
-
 logstate_status logstate_async_open(logstate_async **out, struct event_base *base, const char *url,
                                     const logstate_options *opts) {
   ls_policy policy;

@@ -156,7 +156,7 @@ void ls_ra_finish_rq(rreq *q, logstate_status st) {
   ls_ra_replies_clear(&q->rs);
   ls_areq *r = q->r;
   q->r = NULL;
-  if (st == LOGSTATE_UNAVAILABLE) /* gone, READONLY, or not the primary: ask the sentinels again */
+  if (st == LOGSTATE_UNAVAILABLE) /* gone, READONLY, or not the primary: ask the seeds again */
     ls_rp_target_lost(&d->p, d->gen);
   if (r == NULL) {
     if (st != LOGSTATE_OK && !d->closing)
@@ -189,13 +189,13 @@ void ls_ra_finish_rq(rreq *q, logstate_status st) {
     ls_areq_finish(&d->base, r);
   }
   if (d->ac && !d->closing && !ls_rp_target_current(&d->p, d->gen))
-    ls_ra_drop_connection(d, "the primary was lost; asking the sentinels again");
+    ls_ra_drop_connection(d, "the primary was lost; finding it again");
   q->in_finish = 0;
   if (q->pending == 0)
     ls_ra_rreq_free(q);
 }
 
-static void arm_timeout(rreq *q) {
+void ls_ra_arm_timeout(rreq *q) {
   unsigned int ms = ls_rp_timeout_ms(&q->d->p, &q->op);
   struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
   evtimer_add(q->timer, &tv);
@@ -210,7 +210,7 @@ static void requeue(rreq *q) {
   ls_ra_replies_clear(&q->rs);
   ls_rp_restart(&q->op);
   q->state = RQ_WAITING;
-  arm_timeout(q);
+  ls_ra_arm_timeout(q);
   for (rreq *o = d->reqs; o; o = o->next)
     if (o->state == RQ_SENT && !o->finished)
       return;
@@ -232,7 +232,7 @@ static int start_resolving(rreq *q, const char *why) {
   if (ls_rp_begin(&d->p, &q->rd) != LOGSTATE_OK)
     return 0;
   if (!q->resolving) /* the deadline runs from the first loss */
-    arm_timeout(q);
+    ls_ra_arm_timeout(q);
   q->resolving = 1;
   snprintf(q->fail_msg, sizeof(q->fail_msg), "%s", why);
   ls_ra_replies_clear(&q->rs);
@@ -252,26 +252,14 @@ static void resolve_judged(rreq *q, const redisReply *const *all, int n) {
     ls_ra_finish_rq(q, st == LOGSTATE_UNAVAILABLE ? ls_rp_outcome_unknown(&d->p, logstate_last_error()) : st);
     return;
   }
-  atomic_fetch_add(&d->p.resolved, 1);
+  int again;
   q->resolving = 0;
-  switch (ls_rp_outcome_of(&q->op, q->rd.version, q->rd.out_cp, q->rd.out_len)) {
-  case LS_RP_APPLIED:
-    q->op.version = q->op.expect + 1;
-    ls_ra_finish_rq(q, LOGSTATE_OK);
-    break;
-  case LS_RP_NOT_APPLIED: /* the same compare-and-set again: the script compares the version */
+  st = ls_rp_settle(&d->p, &q->op, &q->rd, &again);
+  if (again) { /* the same compare-and-set again */
     ls_rp_restart(&q->op);
     ls_ra_send_plan(q);
-    break;
-  case LS_RP_SUPERSEDED:
-    q->op.fresh = 1;
-    q->op.version = q->rd.version;
-    free(q->op.out_cp);
-    q->op.out_cp = q->rd.out_cp;
-    q->op.out_len = q->rd.out_len;
-    q->rd.out_cp = NULL;
-    ls_ra_finish_rq(q, ls_rp_outcome_superseded(&q->op, q->op.version));
-    break;
+  } else {
+    ls_ra_finish_rq(q, st);
   }
 }
 
@@ -346,7 +334,7 @@ void ls_ra_send_plan(rreq *q) {
   q->state = RQ_SENT;
   d->round_trips++;
   if (!q->resolving)
-    arm_timeout(q);
+    ls_ra_arm_timeout(q);
 }
 
 static void on_rq_timer(evutil_socket_t fd, short what, void *arg) {
@@ -423,7 +411,7 @@ static void rd_submit(ls_adriver *drv, ls_areq *r) {
     if (q->state == RQ_WAITING)
       ls_ra_send_plan(q);
   } else if (d->resolving || d->finding) { /* sent when the address is known; the timeout runs already */
-    arm_timeout(q);
+    ls_ra_arm_timeout(q);
   } else {
     ls_redis_config_where(&d->p.cfg, where, sizeof(where));
     ls_err(LOGSTATE_UNAVAILABLE, "redis %s: not connected, reconnecting (%s)", where, d->conn_error);

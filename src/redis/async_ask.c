@@ -12,10 +12,7 @@
  * goes: `pending` counts those with the main connection's, and a request is
  * freed when it is finished and owes nothing. */
 #define _POSIX_C_SOURCE 200809L
-#include <arpa/inet.h>
-#include <event2/util.h>
 #include <hiredis/adapters/libevent.h>
-#include <netinet/in.h>
 #include <string.h>
 
 #include "redis/async_int.h"
@@ -67,27 +64,21 @@ static void on_ask_reply(redisAsyncContext *ac, void *reply, void *priv) {
   ls_ra_leave(d);
 }
 
-static int is_numeric(const char *h) {
-  unsigned char buf[sizeof(struct in6_addr)];
-  return evutil_inet_pton(AF_INET, h, buf) == 1 || evutil_inet_pton(AF_INET6, h, buf) == 1;
-}
-
 int ls_ra_ask_start(rreq *q, const redisReply *const *all) {
   radrv *d = q->d;
   const ls_redis_config *c = &d->p.cfg;
   char host[LS_REDIS_MAX_HOST_LEN + 1];
   unsigned int port;
   uint64_t gen;
-  int n = q->rs.expect, asked = 0;
-  if (!c->cluster || d->closing || q->resolving)
+  int n = q->rs.expect;
+  if (d->closing || q->resolving || !ls_rp_any_ask(c, all, n))
     return 0;
-  ls_rp_target_get(&d->p, host, &port, &gen);
-  for (int i = 0; i < n && !asked; i++)
-    asked = ls_rp_ask_target(c, all[i], host, &port);
   ls_rp_plan plan, out;
+  ls_rp_target_get(&d->p, host, &port, &gen);
   ls_rp_plan_next(&d->p, &q->op, &plan); /* the plan these replies answer */
   /* A host name would need a resolution first: nodes announce addresses. */
-  if (!asked || !is_numeric(host) || !ls_rp_plan_ask(&d->p, &q->op, &plan, (redisReply *const *)all, &out, q->ask_map))
+  if (!ls_rp_plan_ask(&d->p, &q->op, &plan, (redisReply *const *)all, &out, q->ask_map, host, &port) ||
+      !ls_ra_is_numeric_host(host))
     return 0;
   if ((q->rs.copies[n - 1] = ls_ra_reply_dup(all[n - 1])) == NULL) /* keep the last reply too */
     return 0;
@@ -108,8 +99,6 @@ int ls_ra_ask_start(rreq *q, const redisReply *const *all) {
         REDIS_OK)
       q->pending++;
   d->round_trips++;
-  unsigned int ms = ls_rp_timeout_ms(&d->p, &q->op);
-  struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
-  evtimer_add(q->timer, &tv);
+  ls_ra_arm_timeout(q);
   return 1;
 }

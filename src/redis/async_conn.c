@@ -133,13 +133,13 @@ static void on_resolved(int result, struct evutil_addrinfo *res, void *arg) {
   ls_ra_leave(d);
 }
 
-static int is_numeric_host(const char *h) {
+int ls_ra_is_numeric_host(const char *h) {
   unsigned char buf[sizeof(struct in6_addr)];
   return evutil_inet_pton(AF_INET, h, buf) == 1 || evutil_inet_pton(AF_INET6, h, buf) == 1;
 }
 
 void ls_ra_resolve(radrv *d, const char *host, unsigned int port, ls_ra_addr_fn then) {
-  if (is_numeric_host(host)) {
+  if (ls_ra_is_numeric_host(host)) {
     then(d, host, port);
     return;
   }

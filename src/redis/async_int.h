@@ -91,6 +91,8 @@ rreq *ls_ra_rreq_new(radrv *d, ls_areq *r);
 void ls_ra_send_plan(rreq *q);
 void ls_ra_finish_rq(rreq *q, logstate_status st);
 void ls_ra_rreq_free(rreq *q);
+/* (Re)arms the request's timer for its op's timeout. */
+void ls_ra_arm_timeout(rreq *q);
 /* Judges the complete replies of the plan in flight and goes on: the next
  * plan, MOVED's wait for the new owner, or the end of the request. */
 void ls_ra_judge_plan(rreq *q, const redisReply *const *all, int n);
@@ -111,6 +113,8 @@ void ls_ra_schedule_reconnect(radrv *d);
 /* Fails every request still waiting for a connection with `st` and the
  * last error's message. */
 void ls_ra_fail_waiting(radrv *d, logstate_status st);
+/* Whether `h` is an IPv4 or IPv6 address (no resolution needed). */
+int ls_ra_is_numeric_host(const char *h);
 /* Resolves `host` without blocking the loop (at once when numeric), then
  * calls `then`. */
 void ls_ra_resolve(radrv *d, const char *host, unsigned int port, ls_ra_addr_fn then);

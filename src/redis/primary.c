@@ -207,19 +207,26 @@ int ls_rp_note_moved(ls_redis_proto *p, const redisReply *r) {
 
 /* --- ASK: a slot being migrated ------------------------------------------ */
 
-int ls_rp_ask_target(const ls_redis_config *c, const redisReply *r, char host[LS_REDIS_MAX_HOST_LEN + 1],
-                     unsigned int *port) {
+static int ask_target(const ls_redis_config *c, const redisReply *r, char host[LS_REDIS_MAX_HOST_LEN + 1],
+                      unsigned int *port) {
   return c->cluster && parse_redirect(r, "ASK", host, port);
+}
+
+int ls_rp_any_ask(const ls_redis_config *c, const redisReply *const *r, int n) {
+  char host[LS_REDIS_MAX_HOST_LEN + 1];
+  unsigned int port;
+  for (int i = 0; i < n; i++)
+    if (r[i] && ask_target(c, r[i], host, &port))
+      return 1;
+  return 0;
 }
 
 /* Inside MULTI an ASK aborts the whole transaction: nothing to split. */
 static int splittable(const ls_rp_op *op) { return !(op->kind == LS_RP_SET && op->watch); }
 
 int ls_rp_plan_ask(const ls_redis_proto *p, const ls_rp_op *op, const ls_rp_plan *plan, redisReply *const *r,
-                   ls_rp_plan *out, int *map) {
+                   ls_rp_plan *out, int *map, char host[LS_REDIS_MAX_HOST_LEN + 1], unsigned int *port) {
   const ls_redis_config *c = &p->cfg;
-  char host[LS_REDIS_MAX_HOST_LEN + 1];
-  unsigned int port;
   int asked = 0;
   out->n = 0;
   if (!splittable(op))
@@ -232,7 +239,7 @@ int ls_rp_plan_ask(const ls_redis_proto *p, const ls_rp_op *op, const ls_rp_plan
   for (int i = 0; i < plan->n; i++) {
     /* It counts that node's replicas (and fsyncs). */
     int wait = plan->cmd[i].argv[0] == ls_rp_cmd_wait || plan->cmd[i].argv[0] == ls_rp_cmd_waitaof;
-    if (!(r[i] && ls_rp_ask_target(c, r[i], host, &port)) && !(wait && asked))
+    if (!(r[i] && ask_target(c, r[i], host, port)) && !(wait && asked))
       continue;
     if (!wait) {
       map[out->n] = -1;

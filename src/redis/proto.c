@@ -522,9 +522,12 @@ static const char *what_of(const ls_rp_op *op) {
   return "setting a checkpoint (the set may or may not have been applied: read again before retrying)";
 }
 
+unsigned int ls_rp_longest_ms(const ls_redis_config *c) {
+  return c->timeout_ms + (c->min_replicas || c->wait_aof ? c->replica_timeout_ms : 0);
+}
+
 unsigned int ls_rp_timeout_ms(const ls_redis_proto *p, const ls_rp_op *op) {
-  const ls_redis_config *c = &p->cfg;
-  return c->timeout_ms + (op->kind == LS_RP_SET && (c->min_replicas || c->wait_aof) ? c->replica_timeout_ms : 0);
+  return op->kind == LS_RP_SET ? ls_rp_longest_ms(&p->cfg) : p->cfg.timeout_ms;
 }
 
 logstate_status ls_rp_failed(const ls_redis_proto *p, const ls_rp_op *op, int err, const char *errstr) {
@@ -551,10 +554,28 @@ ls_rp_outcome ls_rp_outcome_of(const ls_rp_op *set, uint64_t version, const uint
   return LS_RP_SUPERSEDED;
 }
 
-logstate_status ls_rp_outcome_superseded(const ls_rp_op *set, uint64_t version) {
+logstate_status ls_rp_settle(ls_redis_proto *p, ls_rp_op *set, ls_rp_op *rd, int *again) {
   char q[LS_QUOTE_BUFSZ];
+  atomic_fetch_add(&p->resolved, 1);
+  *again = 0;
+  switch (ls_rp_outcome_of(set, rd->version, rd->out_cp, rd->out_len)) {
+  case LS_RP_APPLIED:
+    set->version = set->expect + 1;
+    return LOGSTATE_OK;
+  case LS_RP_NOT_APPLIED: /* still safe: the script compares the version */
+    *again = 1;
+    return LOGSTATE_OK;
+  case LS_RP_SUPERSEDED:
+    break;
+  }
+  set->fresh = 1;
+  set->version = rd->version;
+  free(set->out_cp);
+  set->out_cp = rd->out_cp;
+  set->out_len = rd->out_len;
+  rd->out_cp = NULL;
   return ls_err(LOGSTATE_ABORTED, "redis: log %s moved on to version %llu while the set's reply was lost",
-                ls_quote(q, sizeof(q), set->log_id, set->log_id_len), (unsigned long long)version);
+                ls_quote(q, sizeof(q), set->log_id, set->log_id_len), (unsigned long long)set->version);
 }
 
 logstate_status ls_rp_outcome_unknown(const ls_redis_proto *p, const char *why) {

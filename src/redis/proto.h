@@ -134,20 +134,20 @@ logstate_status ls_rp_discover_failed(const ls_redis_config *c, logstate_status 
 /* A MOVED reply on a cluster: the target becomes the node it names.
  * Returns 1 when `r` was one. */
 int ls_rp_note_moved(ls_redis_proto *p, const redisReply *r);
-/* An ASK reply on a cluster (the key's slot is being migrated): 1 and the
- * node to ask, which must already hold `host` (an empty host in the reply
- * leaves it unchanged). */
-int ls_rp_ask_target(const ls_redis_config *c, const redisReply *r, char host[LS_REDIS_MAX_HOST_LEN + 1],
-                     unsigned int *port);
-/* The plan that follows the ASK replies among `r` (the replies to `plan`):
+/* Whether any of the n replies is an ASK (a cheap test before planning). */
+int ls_rp_any_ask(const ls_redis_config *c, const redisReply *const *r, int n);
+/* The plan that follows the ASK replies among `r` (the replies to `plan`)
+ * on a cluster whose slot is being migrated:
  * [AUTH] [SCRIPT LOAD] then, for each command that got ASK, ASKING and the
  * command again, and a WAIT of the plan along with them. map[j] is the
  * index in `plan` whose reply the j-th reply replaces, -1 for the others
  * (which must not be errors). Returns the number of commands redirected: 0
  * when there is nothing to follow, or when the plan is a MULTI/EXEC, which
- * cannot be split. The first ASK's node is where `out` goes. */
+ * cannot be split. `out` goes to the node ASK named, set in `host` and
+ * `*port`; `host` must hold the current primary's host beforehand (an ASK
+ * that leaves its host out means that one). */
 int ls_rp_plan_ask(const ls_redis_proto *p, const ls_rp_op *op, const ls_rp_plan *plan, redisReply *const *r,
-                   ls_rp_plan *out, int *map);
+                   ls_rp_plan *out, int *map, char host[LS_REDIS_MAX_HOST_LEN + 1], unsigned int *port);
 
 /* Prepares `op` (its inputs set): RESOURCE_EXHAUSTED when out of memory. */
 logstate_status ls_rp_begin(const ls_redis_proto *p, ls_rp_op *op);
@@ -173,12 +173,18 @@ typedef enum {
   LS_RP_SUPERSEDED   /* anything else: another writer moved on (ABORTED) */
 } ls_rp_outcome;
 ls_rp_outcome ls_rp_outcome_of(const ls_rp_op *set, uint64_t version, const uint8_t *cp, size_t len);
-/* ABORTED: the log moved on to `version` while the set's reply was lost. */
-logstate_status ls_rp_outcome_superseded(const ls_rp_op *set, uint64_t version);
+/* Settles `set` from `rd`, the OPEN op that read the log after: OK (it was
+ * applied: set->version is the new one), OK with *again (not applied: send
+ * the same set again), or ABORTED with the log's state moved from `rd` into
+ * `set` (fresh). Counted in p->resolved. */
+logstate_status ls_rp_settle(ls_redis_proto *p, ls_rp_op *set, ls_rp_op *rd, int *again);
 /* UNAVAILABLE: no connection came back within timeout_ms to tell what the
  * set did; `why` is the last failure. */
 logstate_status ls_rp_outcome_unknown(const ls_redis_proto *p, const char *why);
 
+/* The longest a reply may take: timeout_ms, plus replica_timeout_ms when
+ * sets wait for replicas (WAIT or WAITAOF). */
+unsigned int ls_rp_longest_ms(const ls_redis_config *c);
 /* How long the last plan may take: timeout_ms, plus replica_timeout_ms for a
  * set that WAITs. */
 unsigned int ls_rp_timeout_ms(const ls_redis_proto *p, const ls_rp_op *op);

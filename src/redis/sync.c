@@ -190,29 +190,13 @@ static double now_s(void) {
  * the connection failed again (ask again). */
 static logstate_status resolve_once(redis_backend *b, ls_rp_op *set) {
   conn *k = NULL;
-  int reused, io_failed;
+  int reused, io_failed, again = 0;
   ls_rp_op rd = {.kind = LS_RP_OPEN, .log_id = set->log_id, .log_id_len = set->log_id_len};
   logstate_status st = ls_rs_conn_acquire(b, &k, &reused);
   if (st == LOGSTATE_OK && (st = ls_rp_begin(&b->p, &rd)) == LOGSTATE_OK &&
-      (st = ls_rs_run_op(b, k, &rd, &io_failed)) == LOGSTATE_OK) {
-    switch (ls_rp_outcome_of(set, rd.version, rd.out_cp, rd.out_len)) {
-    case LS_RP_APPLIED:
-      set->version = set->expect + 1;
-      break;
-    case LS_RP_NOT_APPLIED:
-      st = cas_on(b, k, set, &io_failed); /* still safe: the script compares the version */
-      break;
-    case LS_RP_SUPERSEDED:
-      st = ls_rp_outcome_superseded(set, rd.version);
-      set->fresh = 1;
-      set->version = rd.version;
-      free(set->out_cp);
-      set->out_cp = rd.out_cp;
-      set->out_len = rd.out_len;
-      rd.out_cp = NULL;
-      break;
-    }
-  }
+      (st = ls_rs_run_op(b, k, &rd, &io_failed)) == LOGSTATE_OK &&
+      (st = ls_rp_settle(&b->p, set, &rd, &again)) == LOGSTATE_OK && again)
+    st = cas_on(b, k, set, &io_failed);
   ls_rp_end(&rd);
   if (k)
     ls_rs_conn_release(b, k);
@@ -228,10 +212,8 @@ static logstate_status resolve_set(redis_backend *b, ls_rp_op *set) {
   snprintf(why, sizeof(why), "%s", logstate_last_error());
   for (;;) {
     logstate_status st = resolve_once(b, set);
-    if (st != LOGSTATE_UNAVAILABLE || set->redirected) {
-      atomic_fetch_add(&b->p.resolved, 1);
+    if (st != LOGSTATE_UNAVAILABLE || set->redirected)
       return st;
-    }
     snprintf(why, sizeof(why), "%s", logstate_last_error());
     if (now_s() >= deadline)
       return ls_rp_outcome_unknown(&b->p, why);

@@ -34,8 +34,7 @@ static redisContext *connect_to(const ls_redis_config *c, const char *host, unsi
     *st = ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis %s: out of memory connecting", where);
     return NULL;
   }
-  /* A set's WAIT blocks up to replica_timeout_ms: give it room. */
-  unsigned int t = c->timeout_ms + (c->min_replicas || c->wait_aof ? c->replica_timeout_ms : 0);
+  unsigned int t = ls_rp_longest_ms(c); /* a set's WAIT blocks up to replica_timeout_ms: give it room */
   if (ctx->err)
     *st = ls_err(LOGSTATE_UNAVAILABLE, "redis %s: cannot connect: %s", where, ctx->errstr);
   else if (redisSetTimeout(ctx, ms_tv(t)) != REDIS_OK || (!c->unix_path && redisEnableKeepAlive(ctx) != REDIS_OK))
@@ -55,12 +54,12 @@ static void follow_ask(redis_backend *b, const ls_rp_op *op, const ls_rp_plan *p
   char host[LS_REDIS_MAX_HOST_LEN + 1], where[300];
   unsigned int port;
   uint64_t gen;
-  int asked = 0, map[LS_RP_MAX_CMDS], n = 0, ok;
-  ls_rp_target_get(&b->p, host, &port, &gen);
-  for (int i = 0; i < plan->n && !asked; i++)
-    asked = ls_rp_ask_target(c, r[i], host, &port);
+  int map[LS_RP_MAX_CMDS], n = 0, ok;
   ls_rp_plan out;
-  if (!asked || !ls_rp_plan_ask(&b->p, op, plan, r, &out, map))
+  if (!ls_rp_any_ask(c, (const redisReply *const *)r, plan->n))
+    return; /* the common case: nothing to follow, no lock taken */
+  ls_rp_target_get(&b->p, host, &port, &gen);
+  if (!ls_rp_plan_ask(&b->p, op, plan, r, &out, map, host, &port))
     return;
   logstate_status st;
   snprintf(where, sizeof(where), "%s:%u (ASK)", host, port);
@@ -132,7 +131,7 @@ logstate_status ls_rs_run_op(redis_backend *b, conn *k, ls_rp_op *op, int *io_fa
     if (done)
       break;
   }
-  if (st == LOGSTATE_UNAVAILABLE) /* gone, READONLY, or not the primary: ask the sentinels again */
+  if (st == LOGSTATE_UNAVAILABLE) /* gone, READONLY, or not the primary: ask the seeds again */
     ls_rp_target_lost(&b->p, k->gen);
   return st;
 }

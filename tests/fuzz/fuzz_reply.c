@@ -121,7 +121,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       ls_rp_plan_next(&p, &op, &plan);
       for (int i = 0; i < plan.n; i++)
         r[i] = decode(&in, 0);
-      ls_rp_plan_ask(&p, &op, &plan, r, &ask, map);
+      char host[LS_REDIS_MAX_HOST_LEN + 1] = "127.0.0.1";
+      unsigned int port = 7000;
+      ls_rp_plan_ask(&p, &op, &plan, r, &ask, map, host, &port);
       int done = ls_rp_judge(&p, &op, (const redisReply *const *)r, plan.n, &st);
       for (int i = 0; i < plan.n; i++)
         freeReplyObject(r[i]);
