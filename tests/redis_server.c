@@ -95,9 +95,11 @@ static int launch(test_redis *s) {
     redisContext *c = test_redis_admin(s);
     if (c) {
       redisReply *r = redisCommand(c, "PING");
-      /* Up: PONG, or NOAUTH from a server with a password. */
-      int ok =
-          r && (r->type == REDIS_REPLY_STATUS || (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOAUTH", 6) == 0));
+      /* Up: PONG, or NOAUTH from a server with a password (or LOADING, if
+       * the test wants to meet it). */
+      int ok = r && (r->type == REDIS_REPLY_STATUS ||
+                     (r->type == REDIS_REPLY_ERROR &&
+                      (strncmp(r->str, "NOAUTH", 6) == 0 || (s->loading_is_up && strncmp(r->str, "LOADING", 7) == 0))));
       if (r)
         freeReplyObject(r);
       redisFree(c);
@@ -170,6 +172,85 @@ void test_redis_stop(test_redis *s) {
   if (s->dir[0])
     nftw(s->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
   s->dir[0] = '\0';
+}
+
+int test_redis_info_has(const test_redis *s, const char *section, const char *what) {
+  redisContext *c = test_redis_admin(s);
+  redisReply *r = c ? redisCommand(c, "INFO %s", section) : NULL;
+  int has = r && r->type == REDIS_REPLY_STRING && strstr(r->str, what) != NULL;
+  if (r)
+    freeReplyObject(r);
+  if (c)
+    redisFree(c);
+  return has;
+}
+
+int test_redis_wait_info(const test_redis *s, const char *section, const char *what, double seconds) {
+  double deadline = test_now_s() + seconds;
+  while (!test_redis_info_has(s, section, what))
+    if (test_now_s() > deadline)
+      return 0;
+    else
+      test_pause_ms(10);
+  return 1;
+}
+
+/* The README's "ACL SETUSER kind on >PASSWORD ..." line, in `line`. */
+static int readme_acl_line(const char *kind, char *line, size_t size) {
+  char want[64];
+  snprintf(want, sizeof(want), "ACL SETUSER %s on >PASSWORD ", kind);
+  FILE *f = fopen(LOGSTATE_TEST_README, "r");
+  if (f == NULL) {
+    perror(LOGSTATE_TEST_README);
+    return -1;
+  }
+  int found = 0;
+  while (!found && fgets(line, (int)size, f))
+    found = strncmp(line, want, strlen(want)) == 0;
+  fclose(f);
+  if (!found)
+    fprintf(stderr, "test_redis_readme_acl: no \"%s\" line in %s\n", want, LOGSTATE_TEST_README);
+  return found ? 0 : -1;
+}
+
+int test_redis_readme_acl(const test_redis *s, const char *kind, const char *name, const char *pass, const char *ns,
+                          const char *extra) {
+  char line[1024], more[512], keys[128], passarg[128], *save = NULL;
+  const char *args[128];
+  int argc = 0;
+  if (readme_acl_line(kind, line, sizeof(line)) != 0)
+    return -1;
+  snprintf(passarg, sizeof(passarg), ">%s", pass);
+  snprintf(more, sizeof(more), "%s", extra ? extra : "");
+  /* By argv, word for word: rules such as %R~ are no printf conversions. */
+  for (char *w = strtok_r(line, " \n", &save); w && argc < 100; w = strtok_r(NULL, " \n", &save)) {
+    char *ns_at = strstr(w, "{logstate}");
+    if (argc == 2) {
+      args[argc++] = name;
+      args[argc++] = "reset"; /* an earlier user of that name leaves nothing */
+      continue;
+    }
+    if (strcmp(w, ">PASSWORD") == 0) {
+      args[argc++] = passarg;
+    } else if (ns_at) {
+      snprintf(keys, sizeof(keys), "%.*s{%s}%s", (int)(ns_at - w), w, ns, ns_at + strlen("{logstate}"));
+      args[argc++] = keys;
+    } else {
+      args[argc++] = w;
+    }
+  }
+  for (char *w = strtok_r(more, " ", &save); w && argc < 128; w = strtok_r(NULL, " ", &save))
+    args[argc++] = w;
+  redisContext *c = test_redis_admin(s);
+  redisReply *r = c ? redisCommandArgv(c, argc, args, NULL) : NULL;
+  int ok = r && r->type == REDIS_REPLY_STATUS;
+  if (!ok)
+    fprintf(stderr, "test_redis_readme_acl: ACL SETUSER %s: %s\n", name, r && r->str ? r->str : "no reply");
+  if (r)
+    freeReplyObject(r);
+  if (c)
+    redisFree(c);
+  return ok ? 0 : -1;
 }
 
 static redisReply *vcmd(const test_redis *s, const char *fmt, va_list ap) {

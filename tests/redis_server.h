@@ -13,8 +13,9 @@ typedef struct test_redis {
   int port;
   char dir[256];
   char sock[300];
-  char extra[2048]; /* extra redis.conf lines */
-  int sentinel;     /* runs redis-server --sentinel with `extra` as its config */
+  char extra[2048];  /* extra redis.conf lines */
+  int sentinel;      /* runs redis-server --sentinel with `extra` as its config */
+  int loading_is_up; /* a (re)start returns while the server still answers LOADING */
 } test_redis;
 
 /* The monotonic clock in seconds, and a sleep, for bounded waits. */
@@ -38,6 +39,18 @@ void test_redis_kill9(test_redis *s);
 void test_redis_stop(test_redis *s);
 /* A new admin connection (caller frees with redisFree); NULL on failure. */
 redisContext *test_redis_admin(const test_redis *s);
+/* Whether "INFO section" holds `what` now; 0 when the server is away. */
+int test_redis_info_has(const test_redis *s, const char *section, const char *what);
+/* Waits (bounded by `seconds`) until "INFO section" holds `what`; 1 if it
+ * did. */
+int test_redis_wait_info(const test_redis *s, const char *section, const char *what, double seconds);
+/* Creates (afresh) user `name` with password `pass` by the README's own
+ * "ACL SETUSER `kind` ..." line (kind: "witness" or "operator"), its
+ * namespace {logstate} replaced by `ns` (a glob is allowed: "conf-*") and
+ * `extra` rules (may be NULL) appended. So the tests run exactly the rules
+ * the README documents. Returns 0, or -1 with a message on stderr. */
+int test_redis_readme_acl(const test_redis *s, const char *kind, const char *name, const char *pass, const char *ns,
+                          const char *extra);
 /* Runs one command on a new admin connection; the caller frees the reply.
  * Aborts the test program when the server cannot be reached. */
 redisReply *test_redis_cmd(const test_redis *s, const char *fmt, ...);

@@ -24,7 +24,10 @@ struct tcp_proxy {
   atomic_int frozen, stop;
   atomic_int applied; /* the `frozen` value the thread's current round obeys */
   atomic_int refuse;
-  pthread_mutex_t mu; /* guards the cut */
+  atomic_int delay_ms; /* each reply is held this long before it is passed on */
+  atomic_int sever;    /* 1: the thread is to make every open pair dead */
+  int dead[MAX_PAIRS]; /* severed: kept open, never read or written again */
+  pthread_mutex_t mu;  /* guards the cut */
   char cut_pattern[64];
   int cut_forward;
   pthread_t thread;
@@ -36,6 +39,7 @@ static void close_pair(tcp_proxy *p, int i) {
       close(p->fds[i][k]);
     p->fds[i][k] = -1;
   }
+  p->dead[i] = 0;
 }
 
 static void accept_one(tcp_proxy *p) {
@@ -81,6 +85,11 @@ static int forward(tcp_proxy *p, int i, int from) {
       return 0;
     }
   }
+  int delay = atomic_load(&p->delay_ms);
+  if (from == 1 && delay > 0) { /* a slow server (or link): the reply comes late */
+    struct timespec d = {delay / 1000, (long)(delay % 1000) * 1000000L};
+    nanosleep(&d, NULL);
+  }
   for (ssize_t off = 0; off < n;) {
     ssize_t w = write(p->fds[i][1 - from], buf + off, (size_t)(n - off));
     if (w <= 0)
@@ -96,12 +105,17 @@ static void *run(void *arg) {
     struct pollfd pf[2 + 2 * MAX_PAIRS];
     int idx[2 + 2 * MAX_PAIRS], n = 0, frozen = atomic_load(&p->frozen);
     atomic_store(&p->applied, frozen);
+    if (atomic_load(&p->sever)) {
+      for (int i = 0; i < MAX_PAIRS; i++)
+        p->dead[i] = p->fds[i][0] >= 0;
+      atomic_store(&p->sever, 0);
+    }
     pf[n] = (struct pollfd){.fd = p->wake[0], .events = POLLIN};
     idx[n++] = -1;
     pf[n] = (struct pollfd){.fd = p->listen_fd, .events = POLLIN};
     idx[n++] = -2;
     for (int i = 0; i < MAX_PAIRS && !frozen; i++)
-      for (int k = 0; k < 2 && p->fds[i][0] >= 0; k++) {
+      for (int k = 0; k < 2 && p->fds[i][0] >= 0 && !p->dead[i]; k++) {
         pf[n] = (struct pollfd){.fd = p->fds[i][k], .events = POLLIN};
         idx[n++] = i * 2 + k;
       }
@@ -172,6 +186,17 @@ void tcp_proxy_cut(tcp_proxy *p, const char *pattern, int forward) {
 }
 
 void tcp_proxy_refuse(tcp_proxy *p, int refuse) { atomic_store(&p->refuse, refuse); }
+
+void tcp_proxy_delay(tcp_proxy *p, int ms) { atomic_store(&p->delay_ms, ms); }
+
+/* Returns once the thread has severed them. */
+void tcp_proxy_sever(tcp_proxy *p) {
+  atomic_store(&p->sever, 1);
+  (void)!write(p->wake[1], "x", 1);
+  struct timespec ms = {0, 1000000L};
+  while (atomic_load(&p->sever))
+    nanosleep(&ms, NULL);
+}
 
 void tcp_proxy_stop(tcp_proxy *p) {
   if (p == NULL)

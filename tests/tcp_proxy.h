@@ -21,6 +21,14 @@ void tcp_proxy_cut(tcp_proxy *p, const char *pattern, int forward);
 /* 1: every new connection is closed at once (a server that is gone); 0: as
  * before. */
 void tcp_proxy_refuse(tcp_proxy *p, int refuse);
+/* Each chunk of reply bytes is held `ms` before it is passed on (0: off):
+ * a slow server or link. One thread forwards everything, so the requests
+ * wait behind it too. */
+void tcp_proxy_delay(tcp_proxy *p, int ms);
+/* Half-open: every connection open now stays open and passes nothing, ever
+ * (no FIN, no RST, as when the peer's host vanished); new connections
+ * work. */
+void tcp_proxy_sever(tcp_proxy *p);
 /* Closes every connection and frees the proxy. */
 void tcp_proxy_stop(tcp_proxy *p);
 

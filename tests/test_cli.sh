@@ -286,6 +286,45 @@ echo lua-ok
 LUA=$(realpath "$(dirname "$0")/../lua/set.lua")
 expect 0 "the README's redis-cli --eval recipe stores the exact bytes" -- "$RWR" --expect-output "lua-ok" -- /bin/bash -c "$lua_script" bash "$L" @URL@ "$LUA"
 
+# --- a password never reaches the tool's output or messages ---
+# Every command on good credentials (check included), and each failure that
+# formats a URL or reports a connection: wrong password, a bad query, a
+# refused port, sentinels and cluster seeds that do not answer, copy's
+# target, the password from $LOGSTATE_REDIS_PASSWORD.
+secret_script='
+L=$1; url=$2
+hp=${url#redis://}; hp=${hp%/}
+redis-cli -u "$url" ACL SETUSER sec on ">Pw-Z9secret" "~*" "+@all" >/dev/null || exit 9
+good="redis://sec:Pw-Z9secret@$hp/"
+{
+  set -e
+  "$L" --url "$good" init
+  printf "s.example\n1\nx\n" | "$L" --url "$good" set s.example -
+  "$L" --url "$good" get s.example
+  "$L" --url "$good" logs
+  "$L" --url "$good" export
+  "$L" --url "$good" check
+  LOGSTATE_REDIS_PASSWORD=Pw-Z9secret "$L" --url "redis://sec@$hp/" check
+  set +e
+  "$L" --url "redis://sec:Wr0ng-pass@$hp/" check; test $? -eq 1 || echo "UNEXPECTED: wrong password"
+  LOGSTATE_REDIS_PASSWORD=Wr0ng-pass "$L" --url "redis://sec@$hp/" check; test $? -eq 1 || echo "UNEXPECTED: env"
+  "$L" --url "redis://sec:Pw-Z9secret@$hp/?bogus=1" check; test $? -eq 2 || echo "UNEXPECTED: bad query"
+  "$L" --url "redis://sec:Pw-Z9secret@$hp:x/" check; test $? -eq 2 || echo "UNEXPECTED: bad port"
+  LOGSTATE_REDIS_PASSWORD=Pw-Z9secret "$L" --url "redis://sec@$hp/?timeout_ms=x" check; test $? -eq 2 || echo "UNEXPECTED: env bad"
+  "$L" --url "redis://sec:Pw-Z9secret@127.0.0.1:1/?connect_timeout_ms=300" check; test $? -eq 5 || echo "UNEXPECTED: refused"
+  printf v | "$L" --url "sqlite:src.db" set a -
+  "$L" --url "sqlite:src.db" copy --to "redis://sec:Pw-Z9secret@127.0.0.1:1/?connect_timeout_ms=300"; test $? -ne 0 || echo "UNEXPECTED: copy"
+  "$L" --url "redis+sentinel://sec:Pw-Z9secret@127.0.0.1:1/m?sentinel_password=Pw-Z9secret&connect_timeout_ms=300" check; test $? -eq 5 || echo "UNEXPECTED: sentinel"
+  "$L" --url "redis+cluster://sec:Pw-Z9secret@127.0.0.1:1/?connect_timeout_ms=300" check; test $? -eq 5 || echo "UNEXPECTED: cluster"
+} > all.out 2>&1 || { cat all.out; exit 8; }
+grep -q "store_id:" all.out || exit 7
+grep -q UNEXPECTED all.out && { cat all.out; exit 6; }
+grep -q -e Pw-Z9secret -e Wr0ng-pass all.out && { grep -e Pw-Z9secret -e Wr0ng-pass all.out; exit 5; }
+echo secrets-ok
+'
+expect 0 "no password in any output or message" -- "$RWR" --expect-output "secrets-ok" -- /bin/bash -c "$secret_script" bash "$L" @URL@
+check "the password paths ran" grep -q secrets-ok "$work/out"
+
 # --- a password on the command line does not stay in ps ---
 # A server that accepts and never answers keeps the tool waiting while
 # /proc/PID/cmdline is read; the password must be gone from it (bounded).

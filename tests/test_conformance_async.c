@@ -45,16 +45,20 @@ int main(int argc, char **argv) {
     if (system(cmd) != 0)
       fprintf(stderr, "could not remove %s\n", dir);
 #ifdef LOGSTATE_TEST_REDIS
-  } else if (strcmp(backend, "redis") == 0) {
+  } else if (strcmp(backend, "redis") == 0 || strcmp(backend, "redis-acl") == 0) {
+    /* redis-acl: as the README's least-privilege user. */
+    int acl = strcmp(backend, "redis-acl") == 0;
     test_redis server;
-    if (test_redis_start(&server, NULL) != 0)
+    if (test_redis_start(&server, NULL) != 0 ||
+        (acl && test_redis_readme_acl(&server, "witness", "witness", "wpass", "async-*", NULL) != 0))
       return 1;
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/?prefix=async-%%u&timeout_ms=10000", server.port);
-    failed = run("async-redis", url);
+    snprintf(url, sizeof(url), "redis://%s127.0.0.1:%d/?prefix=async-%%u&timeout_ms=10000", acl ? "witness:wpass@" : "",
+             server.port);
+    failed = run(acl ? "async-redis-acl" : "async-redis", url);
     test_redis_stop(&server);
 #endif
   } else {
-    fprintf(stderr, "usage: %s memory|sqlite|redis\n", argv[0]);
+    fprintf(stderr, "usage: %s memory|sqlite|redis|redis-acl\n", argv[0]);
     return 2;
   }
   return failed;

@@ -4,25 +4,30 @@
  * handles with one prefix share a store, as two witness processes would. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
+#include <string.h>
 
 #include "conformance/conformance.h"
 #include "redis_server.h"
 
 int main(int argc, char **argv) {
-  /* conformance_redis URL-FORMAT: against a server someone else runs, with
+  /* conformance_redis --acl: as the README's least-privilege user.
+   * conformance_redis URL-FORMAT: against a server someone else runs, with
    * %u (the store number) anywhere in the URL, such as the database. */
-  if (argc == 2) {
+  int acl = argc == 2 && strcmp(argv[1], "--acl") == 0;
+  if (argc == 2 && !acl) {
     logstate_conformance_target t = {
         .name = "redis", .open = logstate_conformance_open_url, .ctx = argv[1], .shares_store = 1};
     return logstate_conformance_run(&t);
   }
   test_redis server;
-  if (test_redis_start(&server, NULL) != 0)
+  if (test_redis_start(&server, NULL) != 0 ||
+      (acl && test_redis_readme_acl(&server, "witness", "witness", "wpass", "conformance-*", NULL) != 0))
     return 1;
   char url[256];
-  snprintf(url, sizeof(url), "redis://127.0.0.1:%d/?prefix=conformance-%%u&timeout_ms=10000", server.port);
+  snprintf(url, sizeof(url), "redis://%s127.0.0.1:%d/?prefix=conformance-%%u&timeout_ms=10000",
+           acl ? "witness:wpass@" : "", server.port);
   logstate_conformance_target t = {
-      .name = "redis",
+      .name = acl ? "redis-acl" : "redis",
       .open = logstate_conformance_open_url,
       .ctx = url,
       .shares_store = 1,

@@ -11,6 +11,7 @@
 /* cmocka.h needs the four headers above first. */
 #include <cmocka.h>
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "redis/proto.h"
@@ -119,11 +120,53 @@ static void test_waitaof(void **state) {
   ls_rp_proto_destroy(&p);
 }
 
+/* A set whose reply was lost, settled from the log read afterwards (it
+ * expected version 7 and proposed "ours"). */
+static logstate_status settle(ls_redis_proto *p, uint64_t version, const char *stored, int *again, ls_rp_op *set) {
+  *set = (ls_rp_op){
+      .kind = LS_RP_SET, .log_id = "x", .log_id_len = 1, .expect = 7, .cp = (const uint8_t *)"ours", .cp_len = 4};
+  ls_rp_op rd = {.kind = LS_RP_OPEN, .version = version, .out_len = strlen(stored)};
+  rd.out_cp = (uint8_t *)strdup(stored);
+  logstate_status st = ls_rp_settle(p, set, &rd, again);
+  free(rd.out_cp);
+  free(set->out_cp);
+  return st;
+}
+
+static void test_settle_lost_reply(void **state) {
+  (void)state;
+  ls_redis_proto p;
+  memset(&p, 0, sizeof(p));
+  assert_int_equal(ls_redis_config_from_options(&p.cfg, NULL), LOGSTATE_OK);
+  ls_rp_proto_init(&p);
+  ls_rp_op set;
+  int again = -1;
+  assert_int_equal(settle(&p, 8, "ours", &again, &set), LOGSTATE_OK); /* applied */
+  assert_int_equal(again, 0);
+  assert_int_equal(set.version, 8);
+  assert_int_equal(settle(&p, 7, "before", &again, &set), LOGSTATE_OK); /* not applied: again */
+  assert_int_equal(again, 1);
+  /* Another writer's bytes at 8: that writer won the race, this set did not
+   * apply; its state is handed back. */
+  assert_int_equal(settle(&p, 8, "theirs", &again, &set), LOGSTATE_ABORTED);
+  assert_true(set.fresh && set.version == 8 && !set.undecided);
+  /* Moved on further (ours at 8 then theirs at 9, or theirs at 8 and 9):
+   * cannot be told, and ABORTED would make an update apply twice. */
+  assert_int_equal(settle(&p, 9, "theirs", &again, &set), LOGSTATE_UNAVAILABLE);
+  assert_true(set.undecided && !set.fresh);
+  assert_non_null(strstr(logstate_last_error(), "the outcome is unknown"));
+  assert_int_equal(settle(&p, 9, "ours", &again, &set), LOGSTATE_UNAVAILABLE);
+  assert_true(set.undecided);
+  assert_int_equal(atomic_load(&p.resolved), 5);
+  ls_rp_proto_destroy(&p);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_error_codes),
       cmocka_unit_test(test_io_errors),
       cmocka_unit_test(test_waitaof),
+      cmocka_unit_test(test_settle_lost_reply),
   };
   return cmocka_run_group_tests_name("redis errors", tests, NULL, NULL);
 }

@@ -49,16 +49,7 @@ typedef struct group {
 } group;
 
 /* "INFO replication" of `s` holds `what`. */
-static int info_has(const test_redis *s, const char *what) {
-  redisContext *c = test_redis_admin(s);
-  redisReply *r = c ? redisCommand(c, "INFO replication") : NULL;
-  int has = r && r->type == REDIS_REPLY_STRING && strstr(r->str, what) != NULL;
-  if (r)
-    freeReplyObject(r);
-  if (c)
-    redisFree(c);
-  return has;
-}
+static int info_has(const test_redis *s, const char *what) { return test_redis_info_has(s, "replication", what); }
 
 /* An integer field of SENTINEL master NAME, or -1. */
 static long sentinel_master_field(const test_redis *s, const char *field) {

@@ -86,15 +86,40 @@ static inline unsigned long test_counter_of(logstate *ls, const char *id) {
   return n;
 }
 
+#define TEST_SECRET "Zq7-secret-pw"
+
+/* `url` holds TEST_SECRET: if it is refused, the message must not. */
+static inline void test_expect_secret_kept(const char *url) {
+  logstate *ls = NULL;
+  if (logstate_open(&ls, url) == LOGSTATE_OK) {
+    logstate_free(ls);
+    return;
+  }
+  if (strstr(logstate_last_error(), TEST_SECRET) != NULL)
+    fail_msg("%s: the message shows the password: %s", url, logstate_last_error());
+}
+
 /* Each URL must be refused by logstate_open with INVALID_ARGUMENT, and no
- * handle made. */
+ * handle made. A Redis URL is tried again with a password in its userinfo
+ * (where it has none) and as sentinel_password: whatever the message says
+ * about it, never the password. */
 static inline void test_expect_bad_urls(const char *const *bad, size_t n) {
+  char with[2048];
   for (size_t i = 0; i < n; i++) {
     logstate *ls = NULL;
     logstate_status st = logstate_open(&ls, bad[i]);
     if (st != LOGSTATE_INVALID_ARGUMENT)
       fail_msg("%s: %s, expected INVALID_ARGUMENT", bad[i], logstate_status_name(st));
     assert_null(ls);
+    const char *sep = strstr(bad[i], "://");
+    if (strncmp(bad[i], "redis", 5) != 0 || sep == NULL)
+      continue;
+    if (strchr(sep, '@') == NULL) {
+      snprintf(with, sizeof(with), "%.*s://u:" TEST_SECRET "@%s", (int)(sep - bad[i]), bad[i], sep + 3);
+      test_expect_secret_kept(with);
+    }
+    snprintf(with, sizeof(with), "%s%ssentinel_password=" TEST_SECRET, bad[i], strchr(bad[i], '?') ? "&" : "?");
+    test_expect_secret_kept(with);
   }
 }
 

@@ -10,6 +10,26 @@
 
 #include "redis_server.h"
 
+#define PENDING ((logstate_status)1000)
+
+static void async_done(logstate_status st, void *arg) { *(logstate_status *)arg = st; }
+
+logstate_status test_async_update_wait(struct event_base *evb, logstate_async *a, const char *log_id,
+                                       logstate_update_fn fn) {
+  logstate_status st = PENDING;
+  logstate_status sub = logstate_async_update(a, log_id, fn, NULL, async_done, &st);
+  if (sub != LOGSTATE_OK)
+    return sub;
+  double deadline = test_now_s() + 20;
+  while (st == PENDING && test_now_s() < deadline)
+    event_base_loop(evb, EVLOOP_ONCE);
+  if (st == PENDING) {
+    fprintf(stderr, "test_async_update_wait: no answer in 20 s\n");
+    abort();
+  }
+  return st;
+}
+
 static atomic_int stop;
 static _Atomic long long fault_us; /* 0: no fault yet */
 
@@ -55,7 +75,10 @@ static void record(test_writer *w, logstate_status st) {
       w->longest_gap_s = now - w->last_ok;
     w->last_ok = now;
   } else if (st == LOGSTATE_UNAVAILABLE) {
-    w->unknown++;
+    if (strstr(msg, "the outcome is unknown") || strstr(msg, "may or may not have been applied"))
+      w->unknown++;
+    else
+      w->unavailable++;
     w->moved += strstr(msg, "MOVED") != NULL;
     w->ask += strstr(msg, "ASK") != NULL || strstr(msg, "TRYAGAIN") != NULL;
   } else if (st == LOGSTATE_ABORTED) {
@@ -183,5 +206,12 @@ unsigned long test_writers_unknown(const test_writer *w, int n) {
   unsigned long sum = 0;
   for (int i = 0; i < n; i++)
     sum += w[i].unknown;
+  return sum;
+}
+
+unsigned long test_writers_unavailable(const test_writer *w, int n) {
+  unsigned long sum = 0;
+  for (int i = 0; i < n; i++)
+    sum += w[i].unavailable;
   return sum;
 }

@@ -23,7 +23,8 @@ typedef struct test_writer {
   /* Read by the test meanwhile. */
   atomic_ulong acked, acked_after_fault;
   /* Read by the test after test_writers_stop. */
-  unsigned long unknown;     /* UNAVAILABLE: the set may or may not have been applied */
+  unsigned long unknown;     /* UNAVAILABLE saying the outcome is unknown: the set may have been applied */
+  unsigned long unavailable; /* any other UNAVAILABLE: nothing was applied (the library's promise) */
   unsigned long aborted;     /* lost the race every attempt */
   unsigned long rollbacks;   /* FAILED_PRECONDITION: a store behind what the handle saw */
   unsigned long other;       /* anything else: a test fails on it */
@@ -54,8 +55,13 @@ int test_writers_reach(test_writer *w, int n, int after_fault, const unsigned lo
                        double seconds);
 /* Stops and joins them. */
 void test_writers_stop(test_writer *w, int n);
+/* One async update of `log_id` with `fn`, run on `evb` until it finishes
+ * (bounded: 20 s, then the test program aborts). Its status. */
+logstate_status test_async_update_wait(struct event_base *evb, logstate_async *a, const char *log_id,
+                                       logstate_update_fn fn);
 /* Sums: acknowledged, unknown. */
 unsigned long test_writers_acked(const test_writer *w, int n);
 unsigned long test_writers_unknown(const test_writer *w, int n);
+unsigned long test_writers_unavailable(const test_writer *w, int n);
 
 #endif

@@ -156,7 +156,7 @@ void ls_ra_finish_rq(rreq *q, logstate_status st) {
   ls_ra_replies_clear(&q->rs);
   ls_areq *r = q->r;
   q->r = NULL;
-  if (st == LOGSTATE_UNAVAILABLE) /* gone, READONLY, or not the primary: ask the seeds again */
+  if (st == LOGSTATE_UNAVAILABLE && !q->op.undecided) /* gone, READONLY, or not the primary: ask the seeds again */
     ls_rp_target_lost(&d->p, d->gen);
   if (r == NULL) {
     if (st != LOGSTATE_OK && !d->closing)
@@ -353,9 +353,11 @@ static void on_rq_timer(evutil_socket_t fd, short what, void *arg) {
   } else if (q->state == RQ_WAITING || q->state == RQ_ASKING) { /* the main connection owes it nothing */
     ls_ra_finish_rq(q, ls_rp_timed_out(&d->p, &q->op));
   } else {
-    /* Later replies queue behind the missing one: the connection is stuck. */
+    /* Later replies queue behind the missing one: the connection is stuck.
+     * A set sent on it may have applied: it is resolved on a new one. */
     snprintf(msg, sizeof(msg), "dropped after a request timed out after %u ms", ls_rp_timeout_ms(&d->p, &q->op));
-    ls_ra_finish_rq(q, ls_rp_timed_out(&d->p, &q->op));
+    if (!start_resolving(q, msg))
+      ls_ra_finish_rq(q, ls_rp_timed_out(&d->p, &q->op));
     if (!d->closing)
       ls_ra_drop_connection(d, msg);
   }

@@ -549,9 +549,9 @@ logstate_status ls_rp_timed_out(const ls_redis_proto *p, const ls_rp_op *op) {
 ls_rp_outcome ls_rp_outcome_of(const ls_rp_op *set, uint64_t version, const uint8_t *cp, size_t len) {
   if (version == set->expect)
     return LS_RP_NOT_APPLIED;
-  if (version == set->expect + 1 && len == set->cp_len && memcmp(cp, set->cp, len) == 0)
-    return LS_RP_APPLIED;
-  return LS_RP_SUPERSEDED;
+  if (version == set->expect + 1)
+    return len == set->cp_len && memcmp(cp, set->cp, len) == 0 ? LS_RP_APPLIED : LS_RP_LOST_RACE;
+  return LS_RP_UNDECIDED;
 }
 
 logstate_status ls_rp_settle(ls_redis_proto *p, ls_rp_op *set, ls_rp_op *rd, int *again) {
@@ -565,7 +565,15 @@ logstate_status ls_rp_settle(ls_redis_proto *p, ls_rp_op *set, ls_rp_op *rd, int
   case LS_RP_NOT_APPLIED: /* still safe: the script compares the version */
     *again = 1;
     return LOGSTATE_OK;
-  case LS_RP_SUPERSEDED:
+  case LS_RP_UNDECIDED:
+    set->undecided = 1;
+    return ls_err(LOGSTATE_UNAVAILABLE,
+                  "redis: setting a checkpoint: its reply was lost, and log %s had moved on from version %llu to %llu "
+                  "when it was read: whether this set was one of those steps cannot be told, the outcome is unknown; "
+                  "read again before retrying",
+                  ls_quote(q, sizeof(q), set->log_id, set->log_id_len), (unsigned long long)set->expect,
+                  (unsigned long long)rd->version);
+  case LS_RP_LOST_RACE:
     break;
   }
   set->fresh = 1;

@@ -96,6 +96,8 @@ typedef struct ls_rp_op {
   int redirected; /* a reply said MOVED: nothing ran, the op may go again to the new owner */
   int fresh;      /* SET that returned ABORTED: version and out_cp are the log's
                    * current state, from the script's CONFLICT reply */
+  int undecided;  /* SET whose lost reply could not be settled: the log moved on
+                   * too far (UNAVAILABLE; nothing is wrong with the server) */
   char **ids;     /* LOGS */
   size_t n;
   char scratch[40];          /* INIT: the store_id to create */
@@ -170,13 +172,17 @@ typedef enum {
   LS_RP_APPLIED,     /* version expect + 1 holding exactly its bytes (ours, or the same bytes from another writer:
                       * the state asked for) */
   LS_RP_NOT_APPLIED, /* still at expect: the same compare-and-set may be sent again */
-  LS_RP_SUPERSEDED   /* anything else: another writer moved on (ABORTED) */
+  LS_RP_LOST_RACE,   /* expect + 1 holding other bytes: another writer's set won, not this one (ABORTED) */
+  LS_RP_UNDECIDED    /* anything else: the log moved on further, and this set may be one of the steps, or not
+                      * (UNAVAILABLE, the outcome is unknown: ABORTED would make an update apply twice) */
 } ls_rp_outcome;
 ls_rp_outcome ls_rp_outcome_of(const ls_rp_op *set, uint64_t version, const uint8_t *cp, size_t len);
 /* Settles `set` from `rd`, the OPEN op that read the log after: OK (it was
  * applied: set->version is the new one), OK with *again (not applied: send
- * the same set again), or ABORTED with the log's state moved from `rd` into
- * `set` (fresh). Counted in p->resolved. */
+ * the same set again), ABORTED with the log's state moved from `rd` into
+ * `set` (fresh), or UNAVAILABLE saying the outcome is unknown, with
+ * set->undecided (final: reading again cannot tell more). Counted in
+ * p->resolved. */
 logstate_status ls_rp_settle(ls_redis_proto *p, ls_rp_op *set, ls_rp_op *rd, int *again);
 /* UNAVAILABLE: no connection came back within timeout_ms to tell what the
  * set did; `why` is the last failure. */

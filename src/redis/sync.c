@@ -212,7 +212,7 @@ static logstate_status resolve_set(redis_backend *b, ls_rp_op *set) {
   snprintf(why, sizeof(why), "%s", logstate_last_error());
   for (;;) {
     logstate_status st = resolve_once(b, set);
-    if (st != LOGSTATE_UNAVAILABLE || set->redirected)
+    if (st != LOGSTATE_UNAVAILABLE || set->redirected || set->undecided)
       return st;
     snprintf(why, sizeof(why), "%s", logstate_last_error());
     if (now_s() >= deadline)
