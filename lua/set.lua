@@ -4,11 +4,16 @@
 -- KEYS[1]  {N}:log:<logID>   HASH with fields checkpoint, version, updated_ms
 -- KEYS[2]  {N}:logs          SET of the log IDs that have a checkpoint
 -- KEYS[3]  {N}:meta          (optional) HASH whose store_id must be ARGV[5]
+-- KEYS[4]  {N}:history:<logID> (optional, with KEYS[3]) STREAM of the log's sets
 -- ARGV[1]  the version the writer read when its transaction began ("0": none)
 -- ARGV[2]  the new checkpoint, raw bytes
 -- ARGV[3]  the log ID, added to the index set
 -- ARGV[4]  the guard: "none", or "size" (same origin line, tree size never smaller)
--- ARGV[5]  with KEYS[3]: the store_id the writer pinned
+-- ARGV[5]  with KEYS[3]: the store_id the writer pinned ("": none, with KEYS[4])
+-- ARGV[6]  with KEYS[4]: how many entries the stream keeps (XADD MAXLEN, exact)
+-- ARGV[7]  with KEYS[4]: "checkpoint" or "sha256", the field ARGV[8] goes to
+-- ARGV[8]  with KEYS[4]: the checkpoint again, or its hex SHA-256
+-- ARGV[9..11] with KEYS[4]: origin line, tree size, client name ("": none)
 --
 -- Returns {"OK", new_version} when stored, {"CONFLICT", current_version,
 -- current_checkpoint} when another writer committed since ARGV[1] was read
@@ -17,7 +22,11 @@
 -- first two elements keeps working. Errors:
 -- "LOGSTATE_GUARD ..." (refused by the guard), "LOGSTATE_CORRUPT ..." (stored
 -- hash unreadable), "LOGSTATE_RESET ..." (a first set in a store that is not
--- the pinned one: reset by FLUSHALL, say), and Redis's own (WRONGTYPE when an operator overwrote a key).
+-- the pinned one: reset by FLUSHALL, say), "NOPERM ..." (history asked of a
+-- user without XADD), and Redis's own (WRONGTYPE when an operator overwrote a key).
+-- With KEYS[4], the stream gets one entry per set, in the same atomic step
+-- (fields version, checkpoint or sha256, origin, tree_size, client; its ID
+-- is the server's time): no entry without the set, no set without it.
 --
 -- Everything is checked before the first write: a failing redis.call does not
 -- undo earlier writes in the script.
@@ -52,7 +61,7 @@ end
 
 -- A first set is where a reset store would be trusted: with a pinned
 -- store_id, the namespace must still be that store.
-if version == 0 and KEYS[3] and redis.call('HGET', KEYS[3], 'store_id') ~= ARGV[5] then
+if version == 0 and KEYS[3] and ARGV[5] ~= '' and redis.call('HGET', KEYS[3], 'store_id') ~= ARGV[5] then
   return redis.error_reply('LOGSTATE_RESET the store_id in ' .. KEYS[3] .. ' is missing or not the pinned one: the store was reset or is another store')
 end
 
@@ -91,6 +100,18 @@ if ARGV[4] == 'size' then
   end
 end
 
+-- The history stream must take the entry: its type and the user's right to
+-- XADD are checked before anything is written.
+if KEYS[4] then
+  local len = redis.pcall('XLEN', KEYS[4])
+  if type(len) == 'table' and len.err then
+    return redis.error_reply(len.err .. ' [key: history]')
+  end
+  if redis.acl_check_cmd and not redis.acl_check_cmd('XADD', KEYS[4], 'MAXLEN', ARGV[6], '*', 'version', '1') then
+    return redis.error_reply('NOPERM this user may not XADD to ' .. KEYS[4] .. ': grant +xadd, or open without history')
+  end
+end
+
 local now = redis.call('TIME')
 local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local next_version = version + 1
@@ -103,4 +124,15 @@ end
 redis.call('HSET', KEYS[1], 'checkpoint', ARGV[2],
   'version', string.format('%.0f', next_version),
   'updated_ms', string.format('%.0f', ms))
+if KEYS[4] then
+  local fields = {'version', string.format('%.0f', next_version), ARGV[7], ARGV[8]}
+  local names = {[9] = 'origin', [10] = 'tree_size', [11] = 'client'}
+  for i = 9, 11 do
+    if ARGV[i] ~= '' then
+      fields[#fields + 1] = names[i]
+      fields[#fields + 1] = ARGV[i]
+    end
+  end
+  redis.call('XADD', KEYS[4], 'MAXLEN', ARGV[6], '*', unpack(fields))
+end
 return {'OK', next_version}

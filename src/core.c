@@ -29,22 +29,28 @@ logstate_status ls_sqlite_backend_from_url(logstate_backend **out, const char *u
 logstate_status ls_redis_backend_from_url(logstate_backend **out, const char *url);
 #endif
 
-/* memory:[NAME]: NAME is percent-decoded; no query keys are known. */
+/* memory:[NAME][?history=K&history_bodies=yes|no&client_name=W]: NAME is
+ * percent-decoded. */
 static logstate_status memory_from_url(logstate_backend **out, const char *url) {
   const char *rest = url + strlen("memory:"), *qmark = strchr(rest, '?');
   ls_query_param p;
-  int bad = 0;
-  if (qmark) {
-    const char *at = qmark + 1;
-    int more = ls_query_next("memory", &at, &p);
-    if (more != 0)
-      return more < 0 ? LOGSTATE_INVALID_ARGUMENT : ls_query_unknown("memory", &p, "");
+  ls_history_cfg h;
+  int bad = 0, more = 0;
+  ls_history_cfg_init(&h);
+  for (const char *at = qmark ? qmark + 1 : ""; (more = ls_query_next("memory", &at, &p)) > 0;) {
+    logstate_status st;
+    if (!ls_history_param("memory", &p, &h, &st))
+      return ls_query_unknown("memory", &p, LS_HISTORY_KEYS);
+    if (st != LOGSTATE_OK)
+      return st;
   }
+  if (more < 0)
+    return LOGSTATE_INVALID_ARGUMENT;
   char *name = ls_pct_decode(rest, qmark ? (size_t)(qmark - rest) : strlen(rest), &bad);
   if (name == NULL)
     return bad ? ls_err(LOGSTATE_INVALID_ARGUMENT, "memory URL: bad %%-escape in the name")
                : ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "memory: out of memory");
-  logstate_status st = ls_memory_backend_new(out, name);
+  logstate_status st = ls_memory_backend_new(out, name, &h);
   free(name);
   return st;
 }

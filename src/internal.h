@@ -34,9 +34,6 @@ logstate_status ls_check_checkpoint(const char *fn, size_t max_len, const uint8_
 /* Sorts `ids` bytewise and drops duplicates (freeing them); *n shrinks. */
 void ls_sort_unique(char **ids, size_t *n);
 
-/* Constructor of the in-memory backend, from what follows "memory:". */
-logstate_status ls_memory_backend_new(logstate_backend **out, const char *name);
-
 /* --- store_id.c: store identity, shared by the backends that keep one ---- */
 
 #define LS_STORE_ID_MAX 64
@@ -81,6 +78,51 @@ logstate_status ls_query_unknown(const char *what, const ls_query_param *p, cons
 int ls_query_yes_no(const char *what, const ls_query_param *p);
 logstate_status ls_query_uint(const char *what, const ls_query_param *p, unsigned long min, unsigned long max,
                               unsigned int *out);
+
+/* --- history.c: per-log history, what the backends share --------------- */
+
+#define LS_HISTORY_MAX_KEEP 100000
+#define LS_CLIENT_NAME_MAX 64
+#define LS_HISTORY_KEYS "history, history_bodies, client_name"
+typedef struct ls_history_cfg {
+  unsigned int keep;                        /* history=K: the K newest entries per log; 0: none kept */
+  int bodies;                               /* history_bodies: 1 keeps the checkpoint, 0 its SHA-256 only */
+  char client_name[LS_CLIENT_NAME_MAX + 1]; /* "": none */
+} ls_history_cfg;
+/* The defaults: no history, bodies kept, no client name. */
+void ls_history_cfg_init(ls_history_cfg *h);
+/* From typed options; INVALID_ARGUMENT (naming `what`) for keep above the
+ * maximum or a client name that is not 1 to 64 visible ASCII bytes. */
+logstate_status ls_history_cfg_set(const char *what, ls_history_cfg *h, unsigned int keep, int bodies,
+                                   const char *client_name);
+/* 1 when `p` is one of LS_HISTORY_KEYS, parsed into `h` with *st its
+ * outcome; 0 when it is another key. */
+int ls_history_param(const char *what, const ls_query_param *p, ls_history_cfg *h, logstate_status *st);
+/* The lowercase hex SHA-256 of n bytes (OpenSSL's). */
+void ls_sha256_hex(const uint8_t *p, size_t n, char out[65]);
+/* What an entry records of a checkpoint besides its bytes. */
+typedef struct ls_history_rec {
+  char sha256[65];
+  const char *origin; /* the first line, inside the checkpoint; origin_len 0: none */
+  size_t origin_len;
+  char tree_size[21]; /* the second line, a 64-bit decimal; "": none */
+} ls_history_rec;
+void ls_history_rec_of(const uint8_t *cp, size_t len, ls_history_rec *r);
+/* Fills `e`, copying every string (body NULL: kept without the checkpoint,
+ * its SHA-256 from sha_hex). On failure `e` holds nothing to free. */
+logstate_status ls_history_entry_fill(logstate_history_entry *e, uint64_t version, int64_t time_ms, const uint8_t *body,
+                                      size_t body_len, const char *sha_hex, size_t sha_len, const char *origin,
+                                      size_t origin_len, const char *tree_size, size_t tree_size_len,
+                                      const char *client, size_t client_len);
+
+/* Frees what an entry points to (not the entry itself) and clears it. */
+void ls_history_entry_release(logstate_history_entry *e);
+/* A copy of `src` into `dst` (every string copied). */
+logstate_status ls_history_entry_copy(logstate_history_entry *dst, const logstate_history_entry *src);
+
+/* Constructor of the in-memory backend, from what follows "memory:" (the name,
+ * percent-decoded) and its history options. */
+logstate_status ls_memory_backend_new(logstate_backend **out, const char *name, const ls_history_cfg *h);
 
 /* --- policy.c: the policy the sync and the async API share ------------- */
 

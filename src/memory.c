@@ -1,14 +1,23 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The in-memory backend: a hash table of log ID -> (checkpoint, version)
- * under one mutex per store. Write transactions hold no lock: they remember
- * the version they saw, and the set compares it (like the Go inmemory
- * package's snapshot check), so one thread may hold many at once. */
+/* The in-memory backend: a hash table of log ID -> (checkpoint, version,
+ * history) under one mutex per store. Write transactions hold no lock: they
+ * remember the version they saw, and the set compares it (like the Go
+ * inmemory package's snapshot check), so one thread may hold many at once.
+ * With history=K, each log keeps its K newest sets in a ring, appended under
+ * the same lock as the set. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
+
+/* A log's history: a ring of entries, the oldest at `start`. */
+typedef struct mem_hist {
+  logstate_history_entry *e;
+  size_t cap, start, n;
+} mem_hist;
 
 typedef struct mem_entry {
   struct mem_entry *next;
@@ -18,6 +27,7 @@ typedef struct mem_entry {
   uint8_t *cp;
   size_t cp_len;
   uint64_t version; /* 0: never set; entries are never removed */
+  mem_hist hist;
 } mem_entry;
 
 typedef struct mem_store {
@@ -34,6 +44,7 @@ typedef struct mem_store {
 typedef struct mem_backend {
   logstate_backend base;
   mem_store *store;
+  ls_history_cfg hist; /* this handle's: what its sets append */
 } mem_backend;
 
 struct logstate_backend_txn {
@@ -74,10 +85,49 @@ static void maybe_grow(mem_store *s) {
   s->nbuckets = nb;
 }
 
+/* Room for one more entry when fewer than `keep` are kept: 0 when out of
+ * memory (nothing changed). */
+static int hist_reserve(mem_hist *h, size_t keep) {
+  if (h->n < h->cap || h->n >= keep)
+    return 1;
+  size_t cap = h->cap ? h->cap * 2 : 4;
+  cap = cap > keep ? keep : cap;
+  logstate_history_entry *e = calloc(cap, sizeof(*e));
+  if (e == NULL)
+    return 0;
+  for (size_t i = 0; i < h->n; i++) /* in order, the oldest first */
+    e[i] = h->e[(h->start + i) % h->cap];
+  free(h->e);
+  h->e = e;
+  h->cap = cap;
+  h->start = 0;
+  return 1;
+}
+
+/* Appends `he` (taken over), dropping the oldest beyond `keep`; after
+ * hist_reserve. */
+static void hist_push(mem_hist *h, logstate_history_entry *he, size_t keep) {
+  while (h->n > 0 && h->n >= keep) {
+    ls_history_entry_release(&h->e[h->start]);
+    h->start = (h->start + 1) % h->cap;
+    h->n--;
+  }
+  h->e[(h->start + h->n) % h->cap] = *he;
+  h->n++;
+  memset(he, 0, sizeof(*he));
+}
+
+static void hist_free(mem_hist *h) {
+  for (size_t i = 0; i < h->n; i++)
+    ls_history_entry_release(&h->e[(h->start + i) % h->cap]);
+  free(h->e);
+}
+
 static void store_destroy(mem_store *s) {
   for (size_t i = 0; i < s->nbuckets; i++) {
     for (mem_entry *e = s->buckets[i], *next; e; e = next) {
       next = e->next;
+      hist_free(&e->hist);
       free(e->id);
       free(e->cp);
       free(e);
@@ -182,21 +232,41 @@ static logstate_status mem_write_get_latest(logstate_backend *be, logstate_backe
 /* Stores `cp` if the log is still at version `expect`: the one atomic step
  * of the memory backend. On a mismatch, *fresh gets the current state when
  * it is not NULL. */
-static logstate_status store_if(mem_store *s, const mem_entry *probe, uint64_t expect, const uint8_t *cp, size_t len,
+/* The history entry a set appends (its version filled in on success). */
+static logstate_status hist_entry_for(const ls_history_cfg *h, const uint8_t *cp, size_t len,
+                                      logstate_history_entry *he) {
+  ls_history_rec r;
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  ls_history_rec_of(cp, len, &r);
+  return ls_history_entry_fill(he, 0, (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000, h->bodies ? cp : NULL, len,
+                               r.sha256, 64, r.origin, r.origin_len, r.tree_size, strlen(r.tree_size), h->client_name,
+                               strlen(h->client_name));
+}
+
+static logstate_status store_if(mem_backend *m, const mem_entry *probe, uint64_t expect, const uint8_t *cp, size_t len,
                                 uint64_t *out_version, logstate_backend_state *fresh, int *fresh_known) {
   char q[LS_QUOTE_BUFSZ];
+  mem_store *s = m->store;
+  logstate_history_entry he = {0};
   /* Allocate before taking the lock, and everything that may fail, so that
    * a failure leaves the store as it was. */
   uint8_t *copy = ls_memdup(cp, len);
   mem_entry *fresh_entry = calloc(1, sizeof(*fresh_entry));
   char *id = ls_memdup(probe->id, probe->id_len);
   logstate_status st = LOGSTATE_OK;
-  if (copy == NULL || fresh_entry == NULL || id == NULL) {
+  if (copy == NULL || fresh_entry == NULL || id == NULL ||
+      (m->hist.keep && hist_entry_for(&m->hist, cp, len, &he) != LOGSTATE_OK)) {
     st = ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "memory: out of memory storing a checkpoint");
     goto out;
   }
   pthread_mutex_lock(&s->mu);
   mem_entry *e = find(s, probe);
+  if (m->hist.keep && !hist_reserve(e ? &e->hist : &fresh_entry->hist, m->hist.keep)) {
+    pthread_mutex_unlock(&s->mu);
+    st = ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "memory: out of memory storing a checkpoint's history");
+    goto out;
+  }
   if ((e ? e->version : 0) != expect) {
     if (fresh && e && (fresh->cp = ls_memdup(e->cp, e->cp_len)) != NULL) {
       fresh->version = e->version;
@@ -209,7 +279,9 @@ static logstate_status store_if(mem_store *s, const mem_entry *probe, uint64_t e
     goto out;
   }
   if (e == NULL) {
+    mem_hist reserved = fresh_entry->hist;
     *fresh_entry = *probe;
+    fresh_entry->hist = reserved;
     fresh_entry->id = id;
     id = NULL;
     e = fresh_entry;
@@ -224,9 +296,16 @@ static logstate_status store_if(mem_store *s, const mem_entry *probe, uint64_t e
   copy = NULL;
   e->cp_len = len;
   *out_version = ++e->version;
+  if (m->hist.keep) {
+    he.version = e->version;
+    hist_push(&e->hist, &he, m->hist.keep);
+  }
   pthread_mutex_unlock(&s->mu);
 out:
+  ls_history_entry_release(&he);
   free(copy);
+  if (fresh_entry)
+    free(fresh_entry->hist.e);
   free(fresh_entry);
   free(id);
   return st;
@@ -234,7 +313,7 @@ out:
 
 static logstate_status mem_write_set(logstate_backend *be, logstate_backend_txn *t, const uint8_t *cp, size_t len) {
   uint64_t version;
-  return store_if(((mem_backend *)be)->store, &t->probe, t->version, cp, len, &version, NULL, NULL);
+  return store_if((mem_backend *)be, &t->probe, t->version, cp, len, &version, NULL, NULL);
 }
 
 static logstate_status mem_read_state(logstate_backend *be, const char *log_id, size_t log_id_len,
@@ -248,7 +327,7 @@ static logstate_status mem_cas(logstate_backend *be, const char *log_id, size_t 
                                const logstate_backend_state *expect, const uint8_t *cp, size_t len,
                                uint64_t *out_version, logstate_backend_state *fresh, int *fresh_known) {
   mem_entry probe = {.id = (char *)log_id, .id_len = log_id_len, .hash = ls_hash(log_id, log_id_len)};
-  return store_if(((mem_backend *)be)->store, &probe, expect->version, cp, len, out_version, fresh, fresh_known);
+  return store_if((mem_backend *)be, &probe, expect->version, cp, len, out_version, fresh, fresh_known);
 }
 
 static logstate_status mem_write_end(logstate_backend *be, logstate_backend_txn *t) {
@@ -276,6 +355,27 @@ static void mem_free(logstate_backend *be) {
   free(m);
 }
 
+static logstate_status mem_history(logstate_backend *be, const char *log_id, size_t log_id_len, size_t max,
+                                   logstate_history_entry **out, size_t *out_n) {
+  mem_store *s = ((mem_backend *)be)->store;
+  mem_entry probe = {.id = (char *)log_id, .id_len = log_id_len, .hash = ls_hash(log_id, log_id_len)};
+  logstate_status st = LOGSTATE_OK;
+  pthread_mutex_lock(&s->mu);
+  mem_entry *e = find(s, &probe);
+  size_t n = e ? (e->hist.n < max ? e->hist.n : max) : 0, got = 0;
+  logstate_history_entry *a = n ? calloc(n, sizeof(*a)) : NULL;
+  if (n && a == NULL)
+    st = ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "memory: out of memory copying a history");
+  for (; st == LOGSTATE_OK && got < n; got++) { /* newest first */
+    const mem_hist *h = &e->hist;
+    st = ls_history_entry_copy(&a[got], &h->e[(h->start + h->n - 1 - got) % h->cap]);
+  }
+  pthread_mutex_unlock(&s->mu);
+  *out = a;
+  *out_n = got; /* on failure the core frees what was copied (a failed copy is left empty) */
+  return st;
+}
+
 static logstate_durability mem_durability(logstate_backend *be) {
   (void)be;
   return LOGSTATE_DURABILITY_NONE;
@@ -301,14 +401,19 @@ static const logstate_backend_methods mem_methods = {
     .read_state = mem_read_state,
     .cas = mem_cas,
     .txn_version = mem_txn_version,
+    .history = mem_history,
 };
 
-logstate_status ls_memory_backend_new(logstate_backend **out, const char *name) {
+logstate_status ls_memory_backend_new(logstate_backend **out, const char *name, const ls_history_cfg *h) {
   *out = NULL;
   mem_backend *m = calloc(1, sizeof(*m));
   if (m == NULL)
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "memory: out of memory");
   m->base.methods = &mem_methods;
+  if (h)
+    m->hist = *h;
+  else
+    ls_history_cfg_init(&m->hist);
   if (name[0] == '\0') {
     m->store = store_new(NULL);
   } else {

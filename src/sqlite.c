@@ -33,6 +33,7 @@ typedef struct sq_backend {
   int read_only;                      /* mode=ro: opened SQLITE_OPEN_READONLY, init writes nothing */
   int has_versions;                   /* logstate_versions exists (a Go witness database may lack it) */
   char store_id[LS_STORE_ID_MAX + 1]; /* once init read it; under mu */
+  ls_history_cfg hist;
 } sq_backend;
 
 typedef struct snapshot {
@@ -303,6 +304,8 @@ static logstate_status sq_write_set(logstate_backend *be, logstate_backend_txn *
                "INSERT INTO logstate_versions (logID, version) VALUES (?1, 1) "
                "ON CONFLICT (logID) DO UPDATE SET version = version + 1",
                t->id, t->id_len, NULL, 0);
+    if (rc == SQLITE_OK && b->hist.keep) /* in the same transaction */
+      rc = ls_sqlite_history_append(b->db, &b->hist, t->id, t->id_len, (uint64_t)now.version + 1, cp, len);
     if (rc == SQLITE_OK)
       rc = exec(b, "COMMIT");
     if (rc != SQLITE_OK)
@@ -382,6 +385,15 @@ static uint64_t sq_txn_version(logstate_backend *be, logstate_backend_txn *t) {
 
 /* Opening refuses a database unless WAL and synchronous=FULL took effect;
  * a read-only open leaves the file as it is and checks nothing. */
+static logstate_status sq_history(logstate_backend *be, const char *log_id, size_t log_id_len, size_t max,
+                                  logstate_history_entry **out, size_t *out_n) {
+  sq_backend *b = (sq_backend *)be;
+  pthread_mutex_lock(&b->mu);
+  logstate_status st = ls_sqlite_history_read(b->db, log_id, log_id_len, max, out, out_n);
+  pthread_mutex_unlock(&b->mu);
+  return st;
+}
+
 static logstate_durability sq_durability(logstate_backend *be) {
   return ((sq_backend *)be)->read_only ? LOGSTATE_DURABILITY_UNKNOWN : LOGSTATE_DURABILITY_VERIFIED;
 }
@@ -404,6 +416,7 @@ static const logstate_backend_methods sq_methods = {
     .txn_version = sq_txn_version,
     .store_id = sq_store_id,
     .read_only = sq_read_only,
+    .history = sq_history,
 };
 
 /* Runs a pragma and returns its first column as text in buf. */
@@ -515,6 +528,9 @@ static logstate_status backend_new(logstate_backend **out, const char *path, con
   b->create = !(v2 && so->no_create);
   b->read_only = v2 && so->read_only;
   b->has_versions = 1; /* init says; until then a missing table is "call logstate_init first" */
+  ls_history_cfg_init(&b->hist);
+  if (so && so->version >= 3)
+    st = ls_history_cfg_set("sqlite", &b->hist, so->history, !so->history_no_bodies, so->client_name);
   b->path = ls_memdup(path, strlen(path));
   b->pin = v2 && so->store_id ? ls_memdup(so->store_id, strlen(so->store_id)) : NULL;
   if (b->path == NULL || (v2 && so->store_id && b->pin == NULL))
@@ -531,10 +547,15 @@ static logstate_status backend_new(logstate_backend **out, const char *path, con
   return LOGSTATE_OK;
 }
 
-#define SQLITE_KEYS "busy_timeout_ms, store_id, create, mode"
+#define SQLITE_KEYS "busy_timeout_ms, store_id, create, mode, " LS_HISTORY_KEYS
 
-/* One query parameter into `so`; a store_id is copied into *pin. */
-static logstate_status parse_param(const ls_query_param *p, logstate_sqlite_options *so, char **pin) {
+/* One query parameter into `so`; a store_id is copied into *pin, the
+ * history keys go to `h`. */
+static logstate_status parse_param(const ls_query_param *p, logstate_sqlite_options *so, char **pin,
+                                   ls_history_cfg *h) {
+  logstate_status hst;
+  if (ls_history_param("sqlite", p, h, &hst))
+    return hst;
   if (ls_query_is(p, "busy_timeout_ms"))
     return ls_query_uint("sqlite", p, 1, MAX_BUSY_TIMEOUT_MS, &so->busy_timeout_ms);
   if (ls_query_is(p, "mode")) {
@@ -563,11 +584,16 @@ logstate_status ls_sqlite_backend_from_url(logstate_backend **out, const char *u
   const char *rest = url + strlen("sqlite:"), *q = strchr(rest, '?');
   logstate_sqlite_options so = LOGSTATE_SQLITE_OPTIONS_INIT;
   ls_query_param p;
+  ls_history_cfg h;
   char *pin = NULL, *path = NULL;
   int more = 0, bad = 0;
   logstate_status st = LOGSTATE_OK;
+  ls_history_cfg_init(&h);
   for (const char *at = q ? q + 1 : ""; st == LOGSTATE_OK && (more = ls_query_next("sqlite", &at, &p)) > 0;)
-    st = parse_param(&p, &so, &pin);
+    st = parse_param(&p, &so, &pin, &h);
+  so.history = h.keep;
+  so.history_no_bodies = !h.bodies;
+  so.client_name = h.client_name[0] ? h.client_name : NULL;
   if (st == LOGSTATE_OK && more < 0)
     st = LOGSTATE_INVALID_ARGUMENT;
   if (st == LOGSTATE_OK && (path = ls_pct_decode(rest, q ? (size_t)(q - rest) : strlen(rest), &bad)) == NULL)

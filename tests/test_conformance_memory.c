@@ -9,6 +9,7 @@ int main(void) {
   static logstate_conformance_target t = {
       .name = "memory",
       .open = logstate_conformance_open_url,
+      .open_query = logstate_conformance_open_url_query,
       .ctx = "memory:conformance-%u",
       .shares_store = 1,
   };

@@ -15,8 +15,11 @@ int main(int argc, char **argv) {
    * %u (the store number) anywhere in the URL, such as the database. */
   int acl = argc == 2 && strcmp(argv[1], "--acl") == 0;
   if (argc == 2 && !acl) {
-    logstate_conformance_target t = {
-        .name = "redis", .open = logstate_conformance_open_url, .ctx = argv[1], .shares_store = 1};
+    logstate_conformance_target t = {.name = "redis",
+                                     .open = logstate_conformance_open_url,
+                                     .open_query = logstate_conformance_open_url_query,
+                                     .ctx = argv[1],
+                                     .shares_store = 1};
     return logstate_conformance_run(&t);
   }
   test_redis server;
@@ -29,6 +32,7 @@ int main(int argc, char **argv) {
   logstate_conformance_target t = {
       .name = acl ? "redis-acl" : "redis",
       .open = logstate_conformance_open_url,
+      .open_query = logstate_conformance_open_url_query,
       .ctx = url,
       .shares_store = 1,
   };

@@ -16,6 +16,7 @@ int main(void) {
   logstate_conformance_target t = {
       .name = "sqlite",
       .open = logstate_conformance_open_url,
+      .open_query = logstate_conformance_open_url_query,
       .ctx = url,
       .shares_store = 1,
   };

@@ -379,6 +379,47 @@ typedef logstate_status (*logstate_update_fn)(const uint8_t *cur, size_t cur_len
  */
 LOGSTATE_API logstate_status logstate_update(logstate *ls, const char *log_id, logstate_update_fn fn, void *arg);
 
+/* --- history: what was stored, and when ---------------------------------- */
+
+/** The most entries one logstate_history() call returns. */
+#define LOGSTATE_MAX_HISTORY 10000
+
+/** One set of a log, as its history keeps it (URL key `history=K`: the K
+ *  newest per log, appended in the same atomic step as the set). */
+typedef struct logstate_history_entry {
+  uint64_t version;      /* the log's version this set made (1, 2, ...) */
+  int64_t time_ms;       /* when it was stored, ms since the epoch, by the store's clock (Redis: TIME) */
+  uint8_t *checkpoint;   /* the checkpoint stored; NULL when kept without bodies (history_bodies=no) */
+  size_t checkpoint_len; /* 0 when checkpoint is NULL */
+  char sha256[65];       /* its SHA-256, 64 lowercase hex digits */
+  char *origin;          /* its first line, when it has one; NULL otherwise */
+  uint64_t tree_size;    /* its second line as a decimal, when has_tree_size */
+  int has_tree_size;     /* 0: no decimal tree size line (or beyond 64 bits) */
+  char *client_name;     /* the writer's client_name option; NULL when it had none */
+} logstate_history_entry;
+
+/**
+ * The history of one log, newest first: up to `max` entries (1 to
+ * LOGSTATE_MAX_HISTORY) of what the store keeps for it. Writers opened with
+ * `history=K` keep the K newest; this reads whatever is kept, whatever this
+ * handle's own `history` option.
+ *
+ * @param out receives a malloc()ed array owned by the caller, released with
+ *        logstate_history_free(); NULL when there are no entries.
+ * @param out_n receives the number of entries (0 when the log has none,
+ *        including when history is off or the log was never set).
+ * @return LOGSTATE_OK; LOGSTATE_INVALID_ARGUMENT for NULL arguments, a bad
+ *         log ID or `max` out of range; LOGSTATE_FAILED_PRECONDITION when the
+ *         backend keeps no history at all; LOGSTATE_INTERNAL for a damaged
+ *         entry (named); backend statuses as for logstate_get_latest().
+ *         Thread-safe.
+ */
+LOGSTATE_API logstate_status logstate_history(logstate *ls, const char *log_id, size_t max,
+                                              logstate_history_entry **out, size_t *out_n);
+
+/** Releases what logstate_history() returned. NULL is a no-op. */
+LOGSTATE_API void logstate_history_free(logstate_history_entry *entries, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

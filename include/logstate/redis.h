@@ -124,9 +124,23 @@ typedef struct logstate_redis_options {
    *  counts receipt, not fsync). Needs Redis 7.2 or later: init refuses an
    *  older server with FAILED_PRECONDITION. */
   int wait_aof;
+  /* --- version 4 --- */
+  /** history=K: the set script also appends each set to the log's stream
+   *  {N}:history:<logID> (XADD MAXLEN K, in the same atomic step), so that
+   *  logstate_history() can tell what was stored and when. 0 (the default):
+   *  none. At most 100000. Needs +xadd +xlen (and +xrevrange to read). */
+  unsigned int history;
+  /** Non-zero (history_bodies=no): entries keep the checkpoint's SHA-256,
+   *  not the checkpoint. */
+  int history_no_bodies;
+  /** client_name: sent with CLIENT SETNAME on every connection (so that
+   *  CLIENT LIST names the witness) and recorded with each history entry.
+   *  1 to 64 visible ASCII bytes, no spaces; NULL: none. Needs
+   *  +client|setname. */
+  const char *client_name;
 } logstate_redis_options;
 
-#define LOGSTATE_REDIS_OPTIONS_VERSION 3
+#define LOGSTATE_REDIS_OPTIONS_VERSION 4
 #define LOGSTATE_REDIS_OPTIONS_INIT                                                                                    \
   { .version = LOGSTATE_REDIS_OPTIONS_VERSION }
 

@@ -60,9 +60,20 @@ typedef struct logstate_sqlite_options {
    *  durability is checked (logstate_describe says UNKNOWN), and every
    *  write returns FAILED_PRECONDITION. */
   int read_only;
+  /* --- version 3 --- */
+  /** history=K: each set also appends to the log's history (the side table
+   *  logstate_history, in the same transaction), the K newest kept;
+   *  0 (the default): none. At most 100000. */
+  unsigned int history;
+  /** Non-zero (history_bodies=no): entries keep the checkpoint's SHA-256,
+   *  not the checkpoint. */
+  int history_no_bodies;
+  /** client_name: recorded with each entry; 1 to 64 visible ASCII bytes
+   *  without spaces; NULL: none. */
+  const char *client_name;
 } logstate_sqlite_options;
 
-#define LOGSTATE_SQLITE_OPTIONS_VERSION 2
+#define LOGSTATE_SQLITE_OPTIONS_VERSION 3
 #define LOGSTATE_SQLITE_OPTIONS_INIT                                                                                   \
   { .version = LOGSTATE_SQLITE_OPTIONS_VERSION }
 

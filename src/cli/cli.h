@@ -45,6 +45,22 @@ int cli_read_all(const char *path, size_t max, uint8_t **out, size_t *out_len);
  * EXIT_ERROR with a message that gives the reason (a full disk, say). */
 int cli_finish_output(FILE *f, const char *name);
 
+/* Option parsing of the commands (commands.c): parses argv (argv[0] is
+ * the command) with getopt_long, `on_opt` handling each option; EXIT_OK
+ * with *first at the first positional argument, or EXIT_USAGE. */
+struct option;
+int cli_parse_opts(int argc, char **argv, const char *shortopts, const struct option *longopts,
+                   int (*on_opt)(int c, void *arg), void *arg, int *first);
+int cli_no_opts(int c, void *arg);
+/* EXIT_USAGE (reported) unless min <= n <= max positional arguments. */
+int cli_positional(const char *cmd, int n, int min, int max);
+
+/* JSON output helpers (jsonl.c): standard padded base64 of n bytes; a
+ * quoted JSON string; whether s is valid UTF-8. */
+void cli_put_b64(FILE *f, const uint8_t *p, size_t n);
+void cli_put_json_string(FILE *f, const char *s);
+int cli_valid_utf8(const unsigned char *s);
+
 /* Reads a log's checkpoint. */
 logstate_status cli_read_latest(logstate *ls, const char *id, uint8_t **cp, size_t *len);
 
@@ -94,6 +110,8 @@ int cli_import(const char *url, int argc, char **argv);
 int cli_import_check(const char *file, char *data, size_t len);
 int cli_copy(const char *url, int argc, char **argv);
 int cli_check(const char *url, int argc, char **argv);
+int cli_history(const char *url, int argc, char **argv);
+int cli_export_monitoring(const char *url, int argc, char **argv);
 int cli_init(const char *url, int argc, char **argv);
 
 #endif

@@ -12,8 +12,8 @@
 /* Parses the options of `argv` (argv[0] is the command) with `longopts`;
  * `on_opt` handles each. Returns EXIT_OK with *first at the first
  * positional argument, or EXIT_USAGE. */
-static int parse(int argc, char **argv, const char *shortopts, const struct option *longopts,
-                 int (*on_opt)(int c, void *arg), void *arg, int *first) {
+int cli_parse_opts(int argc, char **argv, const char *shortopts, const struct option *longopts,
+                   int (*on_opt)(int c, void *arg), void *arg, int *first) {
   int c;
   opterr = 0;
   optind = 0; /* glibc: start afresh, as for a new argv */
@@ -27,12 +27,12 @@ static int parse(int argc, char **argv, const char *shortopts, const struct opti
   return EXIT_OK;
 }
 
-static int no_opts(int c, void *arg) {
+int cli_no_opts(int c, void *arg) {
   (void)c, (void)arg;
   return EXIT_OK;
 }
 
-static int positional(const char *cmd, int n, int min, int max) {
+int cli_positional(const char *cmd, int n, int min, int max) {
   if (n < min)
     return cli_usage_error("%s: missing %s", cmd, min == 1 && max == 1 ? "LOG" : "arguments");
   if (n > max)
@@ -51,8 +51,8 @@ static int logs_opt(int c, void *arg) {
 int cli_logs(const char *url, int argc, char **argv) {
   static const struct option opts[] = {{"null", no_argument, NULL, '0'}, {NULL, 0, NULL, 0}};
   int nul = 0, first = 0, rc;
-  if ((rc = parse(argc, argv, "+0", opts, logs_opt, &nul, &first)) != EXIT_OK ||
-      (rc = positional("logs", argc - first, 0, 0)) != EXIT_OK)
+  if ((rc = cli_parse_opts(argc, argv, "+0", opts, logs_opt, &nul, &first)) != EXIT_OK ||
+      (rc = cli_positional("logs", argc - first, 0, 0)) != EXIT_OK)
     return rc;
   char **ids = NULL;
   size_t n = 0;
@@ -76,8 +76,8 @@ int cli_logs(const char *url, int argc, char **argv) {
 int cli_get(const char *url, int argc, char **argv) {
   static const struct option opts[] = {{NULL, 0, NULL, 0}};
   int first = 0, rc;
-  if ((rc = parse(argc, argv, "+", opts, no_opts, NULL, &first)) != EXIT_OK ||
-      (rc = positional("get", argc - first, 1, 1)) != EXIT_OK)
+  if ((rc = cli_parse_opts(argc, argv, "+", opts, cli_no_opts, NULL, &first)) != EXIT_OK ||
+      (rc = cli_positional("get", argc - first, 1, 1)) != EXIT_OK)
     return rc;
   uint8_t *cp = NULL;
   size_t len = 0;
@@ -116,8 +116,8 @@ int cli_set(const char *url, int argc, char **argv) {
       {"expect-absent", no_argument, NULL, 'a'}, {"expect", required_argument, NULL, 'e'}, {NULL, 0, NULL, 0}};
   set_args a = {0, NULL};
   int first = 0, rc;
-  if ((rc = parse(argc, argv, "", opts, set_opt, &a, &first)) != EXIT_OK ||
-      (rc = positional("set", argc - first, 1, 2)) != EXIT_OK)
+  if ((rc = cli_parse_opts(argc, argv, "", opts, set_opt, &a, &first)) != EXIT_OK ||
+      (rc = cli_positional("set", argc - first, 1, 2)) != EXIT_OK)
     return rc;
   const char *id = argv[first], *file = argc - first == 2 ? argv[first + 1] : "-";
   uint8_t *cp = NULL, *want = NULL;
@@ -197,8 +197,8 @@ int cli_copy(const char *url, int argc, char **argv) {
       {"to", required_argument, NULL, 't'}, {"force", no_argument, NULL, 'f'}, {NULL, 0, NULL, 0}};
   copy_args a = {NULL, 0};
   int first = 0, rc;
-  if ((rc = parse(argc, argv, "", opts, copy_opt, &a, &first)) != EXIT_OK ||
-      (rc = positional("copy", argc - first, 0, 0)) != EXIT_OK)
+  if ((rc = cli_parse_opts(argc, argv, "", opts, copy_opt, &a, &first)) != EXIT_OK ||
+      (rc = cli_positional("copy", argc - first, 0, 0)) != EXIT_OK)
     return rc;
   if (a.to == NULL)
     return cli_usage_error("copy: missing --to URL");
@@ -253,8 +253,8 @@ static const char *durability_text(logstate_durability d) {
 int cli_check(const char *url, int argc, char **argv) {
   static const struct option opts[] = {{NULL, 0, NULL, 0}};
   int first = 0, rc;
-  if ((rc = parse(argc, argv, "+", opts, no_opts, NULL, &first)) != EXIT_OK ||
-      (rc = positional("check", argc - first, 0, 0)) != EXIT_OK)
+  if ((rc = cli_parse_opts(argc, argv, "+", opts, cli_no_opts, NULL, &first)) != EXIT_OK ||
+      (rc = cli_positional("check", argc - first, 0, 0)) != EXIT_OK)
     return rc;
   char **ids = NULL;
   size_t n = 0;
@@ -293,8 +293,8 @@ int cli_check(const char *url, int argc, char **argv) {
 int cli_init(const char *url, int argc, char **argv) {
   static const struct option opts[] = {{NULL, 0, NULL, 0}};
   int first = 0, rc;
-  if ((rc = parse(argc, argv, "+", opts, no_opts, NULL, &first)) != EXIT_OK ||
-      (rc = positional("init", argc - first, 0, 0)) != EXIT_OK)
+  if ((rc = cli_parse_opts(argc, argv, "+", opts, cli_no_opts, NULL, &first)) != EXIT_OK ||
+      (rc = cli_positional("init", argc - first, 0, 0)) != EXIT_OK)
     return rc;
   logstate *ls = NULL;
   logstate_info info;

@@ -19,7 +19,7 @@
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-static void put_b64(FILE *f, const uint8_t *p, size_t n) {
+void cli_put_b64(FILE *f, const uint8_t *p, size_t n) {
   for (size_t i = 0; i < n; i += 3) {
     uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
     fputc(b64[v >> 18 & 63], f);
@@ -66,7 +66,7 @@ static uint8_t *decode_b64(const char *s, size_t n, size_t *out_len, int *oom) {
 
 /* --- export ------------------------------------------------------------- */
 
-static int valid_utf8(const unsigned char *s) {
+int cli_valid_utf8(const unsigned char *s) {
   while (*s) {
     int n = *s < 0x80 ? 0 : (*s & 0xe0) == 0xc0 ? 1 : (*s & 0xf0) == 0xe0 ? 2 : (*s & 0xf8) == 0xf0 ? 3 : -1;
     if (n < 0 || (n == 1 && *s < 0xc2))
@@ -79,7 +79,7 @@ static int valid_utf8(const unsigned char *s) {
   return 1;
 }
 
-static void put_json_string(FILE *f, const char *s) {
+void cli_put_json_string(FILE *f, const char *s) {
   fputc('"', f);
   for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
     if (*p == '"' || *p == '\\')
@@ -94,15 +94,15 @@ static void put_json_string(FILE *f, const char *s) {
 
 static void put_line(FILE *f, const char *id, const uint8_t *cp, size_t len) {
   fputc('{', f);
-  if (valid_utf8((const unsigned char *)id)) {
+  if (cli_valid_utf8((const unsigned char *)id)) {
     fputs("\"log\": ", f);
-    put_json_string(f, id);
+    cli_put_json_string(f, id);
     fputs(", ", f);
   }
   fputs("\"log_b64\": \"", f);
-  put_b64(f, (const uint8_t *)id, strlen(id));
+  cli_put_b64(f, (const uint8_t *)id, strlen(id));
   fputs("\", \"checkpoint_b64\": \"", f);
-  put_b64(f, cp, len);
+  cli_put_b64(f, cp, len);
   fputs("\"}\n", f);
 }
 

@@ -29,12 +29,14 @@ static const char usage_main[] =
     "  copy --to URL                copy every log to another store, and verify\n"
     "  init                         create the store if missing; print its store_id\n"
     "  check                        connectivity, schema, durability, number of logs\n"
+    "  history LOG [--limit N] [--json]  what was stored for LOG, and when (history=K)\n"
+    "  export-monitoring DIR        DIR/<sha256 of origin>/checkpoint for each log\n"
     "  help [COMMAND]               this text, or a command's\n"
     "\n"
     "options: --url URL, --help, --version; '--' ends the options (for a LOG that\n"
     "starts with '-').\n"
     "The URL is --url, else $LOGSTATE_URL, else " DEFAULT_URL ".\n"
-    "URLs: memory:, sqlite:PATH[?busy_timeout_ms=N&store_id=ID&create=no&mode=ro], "
+    "URLs: memory:[NAME][?history=K], sqlite:PATH[?busy_timeout_ms=N&store_id=ID&create=no&mode=ro&history=K], "
     "redis://[user[:password]@]host[:port][/db][?...],\n"
     "redis+unix:///path.sock, redis+sentinel://host1:port,host2:port/MASTERNAME[/db][?...],\n"
     "redis+cluster://host1:port,host2:port[/][?...]\n"
@@ -96,6 +98,22 @@ static const command commands[] = {
      "after every check passed (a server whose durability settings are refused is\n"
      "left untouched), and prints `store_id: ID`: pin it with store_id=ID in the\n"
      "witness's URL so that a reset or another store is refused. Idempotent.\n"},
+    {"history", cli_history,
+     "usage: logstate history [--limit N] [--json] [--] LOG\n\n"
+     "What the store kept of LOG's sets (writers opened with history=K keep the K\n"
+     "newest), newest first, at most N (default 10): one line each with the\n"
+     "version, the time it was stored (UTC), the tree size, the checkpoint's SHA-256\n"
+     "and the writer's client_name; with --json, one JSON object per line:\n"
+     "  {\"log\", \"version\", \"time_ms\", \"time\", \"sha256\", \"origin\", \"tree_size\",\n"
+     "   \"client_name\", \"checkpoint_b64\"} (the last four when known).\n"},
+    {"export-monitoring", cli_export_monitoring,
+     "usage: logstate export-monitoring DIR\n\n"
+     "Writes DIR/<hex SHA-256 of the origin line>/checkpoint for every log whose\n"
+     "checkpoint starts with an origin line (C2SP's monitoring path, for a static\n"
+     "web server or a CDN). Each file is written whole or not at all (a temporary\n"
+     "file, fsync, rename); a file that already holds the checkpoint is left alone,\n"
+     "and nothing is removed. Logs without an origin line are skipped (named on\n"
+     "stderr); two logs with the same origin line are an error (exit 1).\n"},
     {"help", NULL, "usage: logstate help [COMMAND]\n"},
 };
 

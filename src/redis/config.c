@@ -50,6 +50,7 @@ void ls_redis_config_free(ls_redis_config *c) {
   free(c->key_logs);
   free(c->key_meta);
   free(c->key_log_prefix);
+  free(c->key_history_prefix);
   memset(c, 0, sizeof(*c));
 }
 
@@ -200,6 +201,12 @@ logstate_status ls_redis_config_from_options(ls_redis_config *c, const logstate_
   c->read_only = o->version >= 2 && o->read_only;
   c->log = o->log;
   c->log_arg = o->log_arg;
+  ls_history_cfg_init(&c->hist);
+  if (o->version >= 4 &&
+      (st = ls_history_cfg_set("redis", &c->hist, o->history, !o->history_no_bodies, o->client_name)) != LOGSTATE_OK) {
+    ls_redis_config_free(c);
+    return st;
+  }
   if (o->version >= 3 && o->cluster_nodes) {
     c->cluster = 1;
     if ((st = parse_addrs(o->cluster_nodes, DEFAULT_CLUSTER_PORT, c->seeds, &c->nseeds)) != LOGSTATE_OK) {
@@ -232,7 +239,8 @@ logstate_status ls_redis_config_from_options(ls_redis_config *c, const logstate_
 
 typedef struct url_parts {
   logstate_redis_options o;
-  char *strings[11]; /* decoded strings the options point at */
+  ls_history_cfg hist; /* o.client_name points into it */
+  char *strings[11];   /* decoded strings the options point at */
   int nstrings;
 } url_parts;
 
@@ -262,7 +270,7 @@ static logstate_status decode(url_parts *p, const char *s, size_t n, const char 
 
 #define REDIS_KEYS                                                                                                     \
   "prefix, pool, connect_timeout_ms, timeout_ms, durability, min_replicas, replica_timeout_ms, guard, store_id, "      \
-  "create, mode, wait_aof"
+  "create, mode, wait_aof, " LS_HISTORY_KEYS
 #define SENTINEL_KEYS REDIS_KEYS ", sentinel_user, sentinel_password"
 
 enum { SCHEME_TCP, SCHEME_UNIX, SCHEME_SENTINEL, SCHEME_CLUSTER };
@@ -285,6 +293,13 @@ static logstate_status once(url_parts *p, const ls_query_param *q, const char *n
 static logstate_status parse_param(url_parts *p, const ls_query_param *q, int scheme) {
   static const char *const durability[] = {"require", "warn", "ignore"}, *const guard[] = {"none", "size"};
   logstate_redis_options *o = &p->o;
+  logstate_status hst;
+  if (ls_history_param("redis", q, &p->hist, &hst)) {
+    o->history = p->hist.keep;
+    o->history_no_bodies = !p->hist.bodies;
+    o->client_name = p->hist.client_name[0] ? p->hist.client_name : NULL;
+    return hst;
+  }
   /* Each string at most once: that also bounds what `p` keeps. */
   if (ls_query_is(q, "prefix"))
     return once(p, q, "prefix", &o->prefix);
@@ -479,6 +494,7 @@ static logstate_status parse_url(url_parts *p, const char *url) {
 
 logstate_status ls_redis_config_from_url(ls_redis_config *c, const char *url) {
   url_parts p = {.o = LOGSTATE_REDIS_OPTIONS_INIT};
+  ls_history_cfg_init(&p.hist);
   memset(c, 0, sizeof(*c));
   logstate_status st = parse_url(&p, url);
   if (st == LOGSTATE_OK)

@@ -44,9 +44,11 @@ typedef struct ls_redis_config {
   char *sentinel_user, *sentinel_password;
   void (*log)(void *log_arg, const char *message);
   void *log_arg;
-  /* Derived key names: {N}:logs, {N}:meta and the {N}:log: prefix. */
-  char *key_logs, *key_meta, *key_log_prefix;
-  size_t key_logs_len, key_meta_len, key_log_prefix_len;
+  ls_history_cfg hist; /* history=K, history_bodies, client_name */
+  /* Derived key names: {N}:logs, {N}:meta, the {N}:log: and {N}:history:
+   * prefixes. */
+  char *key_logs, *key_meta, *key_log_prefix, *key_history_prefix;
+  size_t key_logs_len, key_meta_len, key_log_prefix_len, key_history_prefix_len;
 } ls_redis_config;
 
 /* Validates `o` (NULL: defaults) into `c`, copying every string. On failure

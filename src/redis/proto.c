@@ -29,7 +29,8 @@ logstate_status ls_redis_derive_keys(ls_redis_config *c) {
   c->key_logs = make_key(c->prefix, "logs", &c->key_logs_len);
   c->key_meta = make_key(c->prefix, "meta", &c->key_meta_len);
   c->key_log_prefix = make_key(c->prefix, "log:", &c->key_log_prefix_len);
-  if (c->key_logs && c->key_meta && c->key_log_prefix)
+  c->key_history_prefix = make_key(c->prefix, "history:", &c->key_history_prefix_len);
+  if (c->key_logs && c->key_meta && c->key_log_prefix && c->key_history_prefix)
     return LOGSTATE_OK;
   return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory");
 }
@@ -58,8 +59,14 @@ logstate_status ls_rp_begin(const ls_redis_proto *p, ls_rp_op *op) {
   op->n = 0;
   op->walk = NULL;
   op->problems = 0;
+  op->hist = NULL;
+  op->nhist = 0;
+  op->hkey = NULL;
   if (op->kind == LS_RP_VERIFY)
     return ls_rp_walk_begin(&p->cfg, op);
+  logstate_status st = ls_rp_history_begin(&p->cfg, op);
+  if (st != LOGSTATE_OK)
+    return st;
   if (op->kind != LS_RP_GET && op->kind != LS_RP_OPEN && op->kind != LS_RP_SET)
     return LOGSTATE_OK;
   if ((op->key = ls_redis_log_key(&p->cfg, op->log_id, op->log_id_len, &op->key_len)) == NULL)
@@ -76,6 +83,7 @@ void ls_rp_restart(ls_rp_op *op) {
 
 void ls_rp_end(ls_rp_op *op) {
   ls_rp_walk_end(op);
+  ls_rp_history_end(op);
   free(op->key);
   free(op->out_cp);
   logstate_logs_free(op->ids, op->n);
@@ -119,38 +127,39 @@ static void plan_connect(const ls_redis_config *c, ls_rp_plan *plan) {
     add(plan, 1, (const char *[]){"ROLE"}, NULL);
   if (c->store_id) /* a pinned store: every connection checks it is still the same one */
     add(plan, 3, (const char *[]){"HGET", c->key_meta, "store_id"}, NULL);
+  if (c->hist.client_name[0]) /* last: judge_connect finds its reply there */
+    add(plan, 3, (const char *[]){"CLIENT", "SETNAME", c->hist.client_name}, NULL);
 }
 
 /* The set script's calling convention (lua/set.lua): KEYS log, index
- * [, meta]; ARGV expected version, checkpoint, log ID, guard [, the pinned
- * store_id, which a first set checks]. */
+ * [, meta [, history]]; ARGV expected version, checkpoint, log ID, guard
+ * [, the pinned store_id, which a first set checks ("" for none)
+ * [, the history arguments]]. */
 static void plan_evalsha(const ls_redis_proto *p, const ls_rp_op *op, ls_rp_plan *plan) {
   const ls_redis_config *c = &p->cfg;
   const char *guard = c->guard == LOGSTATE_REDIS_GUARD_SIZE ? "size" : "none";
   const char *pin = c->store_id ? c->store_id : "";
+  int hist = op->hkey != NULL, nkeys = hist ? 4 : c->store_id ? 3 : 2;
+  ls_rp_cmd *cmd = &plan->cmd[plan->n++];
   snprintf(plan->num[1], sizeof(plan->num[1]), "%llu", (unsigned long long)op->expect);
-  const char *argv[] = {"EVALSHA",   ls_lua_set_sha1, c->store_id ? "3" : "2", op->key,    c->key_logs,
-                        c->key_meta, plan->num[1],    (const char *)op->cp,    op->log_id, guard,
-                        pin};
-  size_t len[] = {7,
-                  40,
-                  1,
-                  op->key_len,
-                  c->key_logs_len,
-                  c->key_meta_len,
-                  strlen(plan->num[1]),
-                  op->cp_len,
-                  op->log_id_len,
-                  strlen(guard),
-                  strlen(pin)};
-  if (c->store_id) {
-    add(plan, 11, argv, len);
-    return;
-  }
-  /* Without a pin: no meta key and no store_id argument. */
-  const char *argv2[] = {argv[0], argv[1], argv[2], argv[3], argv[4], argv[6], argv[7], argv[8], argv[9]};
-  size_t len2[] = {len[0], len[1], len[2], len[3], len[4], len[6], len[7], len[8], len[9]};
-  add(plan, 9, argv2, len2);
+  cmd->argc = 0;
+  ls_rp_arg(cmd, "EVALSHA", 7);
+  ls_rp_arg(cmd, ls_lua_set_sha1, 40);
+  ls_rp_arg(cmd, nkeys == 4 ? "4" : nkeys == 3 ? "3" : "2", 1);
+  ls_rp_arg(cmd, op->key, op->key_len);
+  ls_rp_arg(cmd, c->key_logs, c->key_logs_len);
+  if (nkeys >= 3)
+    ls_rp_arg(cmd, c->key_meta, c->key_meta_len);
+  if (hist)
+    ls_rp_arg(cmd, op->hkey, op->hkey_len);
+  ls_rp_arg(cmd, plan->num[1], strlen(plan->num[1]));
+  ls_rp_arg(cmd, (const char *)op->cp, op->cp_len);
+  ls_rp_arg(cmd, op->log_id, op->log_id_len);
+  ls_rp_arg(cmd, guard, strlen(guard));
+  if (nkeys >= 3)
+    ls_rp_arg(cmd, pin, strlen(pin));
+  if (hist)
+    ls_rp_history_args(c, op, plan->num[3], cmd);
 }
 
 static void plan_set(const ls_redis_proto *p, const ls_rp_op *op, ls_rp_plan *plan) {
@@ -217,6 +226,9 @@ void ls_rp_plan_next(const ls_redis_proto *p, ls_rp_op *op, ls_rp_plan *plan) {
   case LS_RP_VERIFY:
     ls_rp_plan_walk(c, op, plan);
     break;
+  case LS_RP_HISTORY:
+    ls_rp_plan_history(op, plan);
+    break;
   }
 }
 
@@ -240,7 +252,11 @@ static logstate_status judge_connect(const ls_redis_config *c, const redisReply 
   if (r[i]->type == REDIS_REPLY_ERROR)
     return ls_redis_reply_error(c, r[i], "PING", NULL, 0);
   logstate_status st = c->nseeds ? ls_rp_check_role(c, r[++i]) : LOGSTATE_OK;
-  return st == LOGSTATE_OK && c->store_id ? ls_rp_check_store_id(c, r[i + 1]) : st;
+  if (st == LOGSTATE_OK && c->store_id)
+    st = ls_rp_check_store_id(c, r[++i]);
+  if (st == LOGSTATE_OK && c->hist.client_name[0] && r[++i]->type == REDIS_REPLY_ERROR)
+    st = ls_redis_reply_error(c, r[i], "CLIENT SETNAME", NULL, 0);
+  return st;
 }
 
 static logstate_status judge_logs(const ls_redis_config *c, ls_rp_op *op, const redisReply *r) {
@@ -495,6 +511,9 @@ int ls_rp_judge(ls_redis_proto *p, ls_rp_op *op, const redisReply *const *r, int
     return judge_set(p, op, r, st);
   case LS_RP_VERIFY:
     return ls_rp_judge_walk(c, op, r, n, st);
+  case LS_RP_HISTORY:
+    *st = ls_rp_judge_history(c, op, r[0]);
+    return 1;
   }
   *st = ls_err(LOGSTATE_INTERNAL, "redis: unknown operation %d", (int)op->kind);
   return 1;
@@ -516,6 +535,8 @@ static const char *what_of(const ls_rp_op *op) {
     return "opening a write transaction";
   case LS_RP_VERIFY:
     return "verifying the store";
+  case LS_RP_HISTORY:
+    return "reading the history";
   case LS_RP_SET:
     break;
   }

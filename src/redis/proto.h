@@ -54,11 +54,12 @@ typedef enum {
   LS_RP_LOGS,    /* the index of logs */
   LS_RP_OPEN,    /* a snapshot: version and checkpoint [under WATCH] */
   LS_RP_SET,     /* the set script, a compare-and-set on the version */
-  LS_RP_VERIFY   /* walk the index and the log keys for disagreements */
+  LS_RP_VERIFY,  /* walk the index and the log keys for disagreements */
+  LS_RP_HISTORY  /* the newest entries of a log's history stream (proto_history.c) */
 } ls_rp_kind;
 
 #define LS_RP_MAX_CMDS 16
-#define LS_RP_MAX_ARGS 11
+#define LS_RP_MAX_ARGS 20
 
 typedef struct ls_rp_cmd {
   int argc;
@@ -71,7 +72,7 @@ typedef struct ls_rp_cmd {
 typedef struct ls_rp_plan {
   int n;
   ls_rp_cmd cmd[LS_RP_MAX_CMDS];
-  char num[3][24];
+  char num[4][24];
 } ls_rp_plan;
 
 typedef struct ls_rp_op {
@@ -100,6 +101,12 @@ typedef struct ls_rp_op {
                    * too far (UNAVAILABLE; nothing is wrong with the server) */
   char **ids;     /* LOGS */
   size_t n;
+  size_t max;                   /* HISTORY: input, at most this many entries */
+  logstate_history_entry *hist; /* HISTORY: the result, newest first */
+  size_t nhist;
+  char *hkey; /* SET with history, HISTORY: {N}:history:<logID> */
+  size_t hkey_len;
+  ls_history_rec hrec;       /* SET with history: what its entry records */
   char scratch[40];          /* INIT: the store_id to create */
   struct ls_rp_walk *walk;   /* VERIFY: its state (proto_verify.c) */
   logstate_verify_fn report; /* VERIFY: inputs */
@@ -242,6 +249,18 @@ logstate_status ls_rp_walk_begin(const ls_redis_config *c, ls_rp_op *op);
 void ls_rp_walk_end(ls_rp_op *op);
 void ls_rp_plan_walk(const ls_redis_config *c, ls_rp_op *op, ls_rp_plan *plan);
 int ls_rp_judge_walk(const ls_redis_config *c, ls_rp_op *op, const redisReply *const *r, int n, logstate_status *st);
+
+/* History (proto_history.c): the stream key and, for a SET, what its entry
+ * records, when the handle keeps history (or for a HISTORY op). */
+logstate_status ls_rp_history_begin(const ls_redis_config *c, ls_rp_op *op);
+/* Appends the set script's history arguments (ARGV[6..11]) to `cmd`;
+ * `num` holds the count it sends. */
+void ls_rp_history_args(const ls_redis_config *c, const ls_rp_op *op, char num[24], ls_rp_cmd *cmd);
+/* Adds one argument to `cmd`. */
+void ls_rp_arg(ls_rp_cmd *cmd, const char *s, size_t len);
+void ls_rp_plan_history(const ls_rp_op *op, ls_rp_plan *plan);
+logstate_status ls_rp_judge_history(const ls_redis_config *c, ls_rp_op *op, const redisReply *r);
+void ls_rp_history_end(ls_rp_op *op);
 
 /* "WAIT" and "WAITAOF", as the plans spell them (a plan's argv[0] points
  * here). */

@@ -76,6 +76,21 @@ static logstate_status rd_get_latest(logstate_backend *be, const char *log_id, s
   return st;
 }
 
+static logstate_status rd_history(logstate_backend *be, const char *log_id, size_t log_id_len, size_t max,
+                                  logstate_history_entry **out, size_t *out_n) {
+  redis_backend *b = (redis_backend *)be;
+  ls_rp_op op = {.kind = LS_RP_HISTORY, .log_id = log_id, .log_id_len = log_id_len, .max = max};
+  logstate_status st = ls_rp_begin(&b->p, &op);
+  if (st == LOGSTATE_OK)
+    st = ls_rs_run_idempotent(b, &op, NULL);
+  *out = op.hist; /* on failure the core frees what was copied */
+  *out_n = op.nhist;
+  op.hist = NULL;
+  op.nhist = 0;
+  ls_rp_end(&op);
+  return st;
+}
+
 /* --- write transactions ------------------------------------------------- */
 
 static void txn_free(logstate_backend_txn *t) {
@@ -316,6 +331,7 @@ static const logstate_backend_methods redis_methods = {
     .txn_version = rd_txn_version,
     .store_id = rd_store_id,
     .read_only = rd_read_only,
+    .history = rd_history,
 };
 
 static logstate_status backend_new(logstate_backend **out, ls_redis_config *cfg) {

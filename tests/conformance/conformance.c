@@ -737,6 +737,9 @@ static void test_objects_outlive_handle(void **state) {
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
+/* conformance_history.c: the history group, when the target has open_query. */
+int ls_conformance_history_run(const logstate_conformance_target *t);
+
 int logstate_conformance_run(const logstate_conformance_target *t) {
   static const struct CMUnitTest tests[] = {
       T(test_no_logs_at_first),
@@ -768,7 +771,8 @@ int logstate_conformance_run(const logstate_conformance_target *t) {
   char name[128];
   target = t;
   snprintf(name, sizeof(name), "conformance/%s", t->name ? t->name : "backend");
-  return _cmocka_run_group_tests(name, tests, sizeof(tests) / sizeof(tests[0]), NULL, NULL);
+  int failed = _cmocka_run_group_tests(name, tests, sizeof(tests) / sizeof(tests[0]), NULL, NULL);
+  return failed + ls_conformance_history_run(t);
 }
 
 logstate_status logstate_conformance_open_url(void *ctx, unsigned int store, logstate **out) {

@@ -43,11 +43,20 @@ typedef struct logstate_conformance_target {
   /** Lost-update test size: threads (default 8), increments each (250). */
   unsigned int threads;
   unsigned int increments;
+  /**
+   * Optional: opens store number `store` as `open` does, with `query`
+   * ("history=3&client_name=w", URL query keys) added to its options. The
+   * history tests (logstate_history()) run only when it is given.
+   */
+  logstate_status (*open_query)(void *ctx, unsigned int store, const char *query, logstate **out);
 } logstate_conformance_target;
 
 /** An `open` for URL-based backends: `ctx` is a printf format for the URL
  * with one %u, the store number (for example "memory:conformance-%u"). */
 logstate_status logstate_conformance_open_url(void *ctx, unsigned int store, logstate **out);
+/** An `open_query` for URL-based backends: the URL `ctx` makes, with
+ * `query` appended after '?' (or '&' when it has a query already). */
+logstate_status logstate_conformance_open_url_query(void *ctx, unsigned int store, const char *query, logstate **out);
 
 /** Runs every conformance test against `t`; returns the number that failed
  * (0 when all passed), suitable as main()'s exit status. */

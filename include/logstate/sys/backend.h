@@ -36,7 +36,7 @@ extern "C" {
 #endif
 
 /** The version of logstate_backend_methods this header describes. */
-#define LOGSTATE_BACKEND_VERSION 4
+#define LOGSTATE_BACKEND_VERSION 5
 
 typedef struct logstate_backend logstate_backend;
 
@@ -51,7 +51,7 @@ typedef struct logstate_backend_txn logstate_backend_txn;
 
 typedef struct logstate_backend_methods {
   /** Must be LOGSTATE_BACKEND_VERSION or an older version this core still
-   *  accepts (1 to 4); an older table ends before the methods of later
+   *  accepts (1 to 5); an older table ends before the methods of later
    *  versions. */
   unsigned int version;
   /** Short name used in messages ("memory", "redis"). Must provide. */
@@ -140,6 +140,16 @@ typedef struct logstate_backend_methods {
    *  refuses every write with FAILED_PRECONDITION before it reaches the
    *  backend, and init must write nothing. May provide (NULL: writable). */
   int (*read_only)(logstate_backend *be);
+
+  /* --- version 5 --- */
+
+  /** logstate_history(): up to `max` entries of the log's history, newest
+   *  first, in a malloc()ed array the core takes over (each entry's
+   *  pointers malloc()ed too; logstate_history_free() releases them). OK
+   *  with none when nothing is kept. May provide; if NULL, the core
+   *  returns FAILED_PRECONDITION. */
+  logstate_status (*history)(logstate_backend *be, const char *log_id, size_t log_id_len, size_t max,
+                             logstate_history_entry **out, size_t *out_n);
 } logstate_backend_methods;
 
 /** The first member of every backend struct. */

@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The tool's history and export-monitoring commands: what the store kept of
+ * a log's sets, and the C2SP monitoring tree a static web server or a CDN
+ * serves: DIR/<hex SHA-256 of the origin line>/checkpoint, each file
+ * written whole (write, fsync, rename, fsync of the directory). */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+/* --- history ------------------------------------------------------------ */
+
+typedef struct history_args {
+  unsigned long limit;
+  int json;
+} history_args;
+
+static int history_opt(int c, void *arg) {
+  history_args *a = arg;
+  char *end = NULL;
+  if (c == 'j') {
+    a->json = 1;
+  } else if (c == 'n') {
+    errno = 0;
+    a->limit = strtoul(optarg, &end, 10);
+    if (errno || end == optarg || *end || optarg[0] == '-' || a->limit < 1 || a->limit > LOGSTATE_MAX_HISTORY)
+      return cli_usage_error("history: --limit must be a number from 1 to %d", LOGSTATE_MAX_HISTORY);
+  }
+  return EXIT_OK;
+}
+
+/* 2026-12-01T09:30:00.123Z */
+static void put_time(FILE *f, int64_t ms) {
+  time_t s = (time_t)(ms / 1000);
+  struct tm tm;
+  char buf[32];
+  if (gmtime_r(&s, &tm) && strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm))
+    fprintf(f, "%s.%03dZ", buf, (int)(ms % 1000));
+  else
+    fputs("?", f);
+}
+
+static void put_entry_json(FILE *f, const char *log_id, const logstate_history_entry *e) {
+  fputs("{\"log\": ", f);
+  cli_put_json_string(f, cli_valid_utf8((const unsigned char *)log_id) ? log_id : "");
+  fprintf(f, ", \"version\": %llu, \"time_ms\": %lld, \"time\": \"", (unsigned long long)e->version,
+          (long long)e->time_ms);
+  put_time(f, e->time_ms);
+  fprintf(f, "\", \"sha256\": \"%s\"", e->sha256);
+  if (e->origin && cli_valid_utf8((const unsigned char *)e->origin)) {
+    fputs(", \"origin\": ", f);
+    cli_put_json_string(f, e->origin);
+  }
+  if (e->has_tree_size)
+    fprintf(f, ", \"tree_size\": %llu", (unsigned long long)e->tree_size);
+  if (e->client_name) {
+    fputs(", \"client_name\": ", f);
+    cli_put_json_string(f, e->client_name);
+  }
+  if (e->checkpoint) {
+    fputs(", \"checkpoint_b64\": \"", f);
+    cli_put_b64(f, e->checkpoint, e->checkpoint_len);
+    fputc('"', f);
+  }
+  fputs("}\n", f);
+}
+
+/* One line per entry: version, time, tree size, SHA-256, client name. */
+static void put_entry_text(FILE *f, const logstate_history_entry *e) {
+  fprintf(f, "%llu\t", (unsigned long long)e->version);
+  put_time(f, e->time_ms);
+  if (e->has_tree_size)
+    fprintf(f, "\tsize %llu", (unsigned long long)e->tree_size);
+  else
+    fputs("\tsize -", f);
+  fprintf(f, "\tsha256 %s\t%s\n", e->sha256, e->client_name ? e->client_name : "-");
+}
+
+int cli_history(const char *url, int argc, char **argv) {
+  static const struct option opts[] = {
+      {"limit", required_argument, NULL, 'n'}, {"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
+  history_args a = {.limit = 10};
+  int first = 0, rc;
+  if ((rc = cli_parse_opts(argc, argv, "+n:j", opts, history_opt, &a, &first)) != EXIT_OK ||
+      (rc = cli_positional("history", argc - first, 1, 1)) != EXIT_OK)
+    return rc;
+  const char *log_id = argv[first];
+  logstate *ls = NULL;
+  if ((rc = cli_open_ro(url, &ls)) != EXIT_OK)
+    return rc;
+  logstate_history_entry *e = NULL;
+  size_t n = 0;
+  logstate_status st = logstate_history(ls, log_id, a.limit, &e, &n);
+  logstate_free(ls);
+  if (st != LOGSTATE_OK)
+    return cli_fail(st, "history");
+  for (size_t i = 0; i < n; i++) {
+    if (a.json)
+      put_entry_json(stdout, log_id, &e[i]);
+    else
+      put_entry_text(stdout, &e[i]);
+  }
+  logstate_history_free(e, n);
+  return cli_finish_output(stdout, "standard output");
+}
+
+/* --- export-monitoring --------------------------------------------------- */
+
+/* The hex SHA-256 of the checkpoint's origin line; 0 when it has none (no
+ * newline, or an empty first line). */
+static int origin_hash(const uint8_t *cp, size_t len, char hex[65]) {
+  const uint8_t *nl = memchr(cp, '\n', len);
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int md_len = 0;
+  if (nl == NULL || nl == cp || EVP_Digest(cp, (size_t)(nl - cp), md, &md_len, EVP_sha256(), NULL) != 1 || md_len != 32)
+    return 0;
+  for (unsigned int i = 0; i < 32; i++)
+    snprintf(hex + 2 * i, 3, "%02x", md[i]);
+  return 1;
+}
+
+/* Whether `path` holds exactly these bytes. */
+static int same_file(const char *path, const uint8_t *cp, size_t len) {
+  uint8_t *old = NULL;
+  size_t old_len = 0;
+  FILE *f = fopen(path, "rb");
+  if (f == NULL)
+    return 0;
+  fclose(f);
+  int same = cli_read_all(path, len + 1, &old, &old_len) == EXIT_OK && old_len == len && memcmp(old, cp, len) == 0;
+  free(old);
+  return same;
+}
+
+static int fsync_dir(const char *dir) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY);
+  int ok = fd >= 0 && fsync(fd) == 0;
+  if (fd >= 0)
+    close(fd);
+  return ok;
+}
+
+/* DIR/HEX/checkpoint, whole or not at all: a temporary file beside it,
+ * written and fsynced, renamed over it, then the directory fsynced. */
+static int write_atomically(const char *dir, const char *hex, const uint8_t *cp, size_t len) {
+  char sub[4096], tmp[4200], dst[4200];
+  snprintf(sub, sizeof(sub), "%s/%s", dir, hex);
+  snprintf(dst, sizeof(dst), "%s/checkpoint", sub);
+  snprintf(tmp, sizeof(tmp), "%s/.checkpoint.%ld.tmp", sub, (long)getpid());
+  if (mkdir(sub, 0755) != 0 && errno != EEXIST) {
+    fprintf(stderr, "%s: export-monitoring: %s: %s\n", cli_prog, sub, strerror(errno));
+    return EXIT_ERROR;
+  }
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  size_t off = 0;
+  while (fd >= 0 && off < len) {
+    ssize_t w = write(fd, cp + off, len - off);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      break;
+    off += (size_t)w;
+  }
+  int ok = fd >= 0 && off == len && fsync(fd) == 0;
+  if (fd >= 0 && close(fd) != 0)
+    ok = 0;
+  if (ok && rename(tmp, dst) != 0)
+    ok = 0;
+  if (!ok) {
+    fprintf(stderr, "%s: export-monitoring: writing %s: %s\n", cli_prog, dst, strerror(errno));
+    unlink(tmp); /* our own temporary file only */
+    return EXIT_ERROR;
+  }
+  return fsync_dir(sub) && fsync_dir(dir) ? EXIT_OK : EXIT_ERROR;
+}
+
+typedef struct monitoring_run {
+  const char *dir;
+  char (*seen)[65]; /* the origin hashes written by this run */
+  char **seen_log;
+  size_t nseen;
+  size_t wrote, unchanged, skipped;
+  int rc;
+} monitoring_run;
+
+/* One log: skipped without an origin line, refused when another log of
+ * this run has the same origin, else written unless the file holds it. */
+static void export_one(monitoring_run *r, const char *id, const uint8_t *cp, size_t len) {
+  char hex[65], path[4200];
+  if (!origin_hash(cp, len, hex)) {
+    fprintf(stderr, "%s: export-monitoring: skipped %s: its checkpoint has no origin line\n", cli_prog, id);
+    r->skipped++;
+    return;
+  }
+  for (size_t i = 0; i < r->nseen; i++) {
+    if (strcmp(r->seen[i], hex) == 0) {
+      fprintf(stderr, "%s: export-monitoring: logs %s and %s have the same origin line: %s not written\n", cli_prog,
+              r->seen_log[i], id, id);
+      r->rc = EXIT_ERROR;
+      return;
+    }
+  }
+  memcpy(r->seen[r->nseen], hex, 65);
+  r->seen_log[r->nseen++] = (char *)id;
+  snprintf(path, sizeof(path), "%s/%s/checkpoint", r->dir, hex);
+  if (same_file(path, cp, len)) {
+    r->unchanged++;
+    return;
+  }
+  if (write_atomically(r->dir, hex, cp, len) == EXIT_OK)
+    r->wrote++;
+  else
+    r->rc = EXIT_ERROR;
+}
+
+int cli_export_monitoring(const char *url, int argc, char **argv) {
+  static const struct option opts[] = {{NULL, 0, NULL, 0}};
+  int first = 0, rc;
+  struct stat sb;
+  if ((rc = cli_parse_opts(argc, argv, "+", opts, cli_no_opts, NULL, &first)) != EXIT_OK ||
+      (rc = cli_positional("export-monitoring", argc - first, 1, 1)) != EXIT_OK)
+    return rc;
+  monitoring_run r = {.dir = argv[first], .rc = EXIT_OK};
+  if (stat(r.dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+    return cli_usage_error("export-monitoring: %s is not a directory", r.dir);
+  logstate *ls = NULL;
+  char **ids = NULL;
+  size_t n = 0;
+  if ((rc = cli_open_ro(url, &ls)) != EXIT_OK)
+    return rc;
+  logstate_status st = logstate_logs(ls, &ids, &n);
+  r.seen = calloc(n ? n : 1, sizeof(*r.seen));
+  r.seen_log = calloc(n ? n : 1, sizeof(*r.seen_log));
+  if (st == LOGSTATE_OK && (r.seen == NULL || r.seen_log == NULL)) {
+    fprintf(stderr, "%s: export-monitoring: out of memory\n", cli_prog);
+    r.rc = EXIT_ERROR;
+  }
+  for (size_t i = 0; st == LOGSTATE_OK && r.seen && r.seen_log && i < n; i++) {
+    uint8_t *cp = NULL;
+    size_t len = 0;
+    if ((st = cli_read_latest(ls, ids[i], &cp, &len)) == LOGSTATE_NOT_FOUND) {
+      st = LOGSTATE_OK; /* removed since it was listed */
+      continue;
+    }
+    if (st == LOGSTATE_OK)
+      export_one(&r, ids[i], cp, len);
+    free(cp);
+  }
+  logstate_free(ls);
+  free(r.seen);
+  free(r.seen_log);
+  logstate_logs_free(ids, n);
+  if (st != LOGSTATE_OK)
+    return cli_fail(st, "export-monitoring");
+  printf("export-monitoring: %zu written, %zu unchanged, %zu skipped (no origin line)\n", r.wrote, r.unchanged,
+         r.skipped);
+  rc = cli_finish_output(stdout, "standard output");
+  return r.rc != EXIT_OK ? r.rc : rc;
+}
