@@ -31,6 +31,7 @@ typedef struct result {
   char **ids;
   size_t n;
   logstate_async_write *w;
+  logstate_history_entry *hist;
   char msg[1024];
 } result;
 
@@ -60,6 +61,24 @@ static void on_logs(logstate_status st, const char *const *ids, size_t n, void *
     r->ids = calloc(n, sizeof(*r->ids));
     for (size_t i = 0; i < n; i++)
       r->ids[i] = strdup(ids[i]);
+    r->n = n;
+  }
+  record(r, st);
+}
+
+/* Copies the entries: they are valid during the call only. */
+static void on_history(logstate_status st, const logstate_history_entry *e, size_t n, void *arg) {
+  result *r = arg;
+  if (st == LOGSTATE_OK && n) {
+    r->hist = calloc(n, sizeof(*r->hist));
+    for (size_t i = 0; i < n; i++) {
+      r->hist[i] = e[i];
+      r->hist[i].checkpoint = e[i].checkpoint ? malloc(e[i].checkpoint_len) : NULL;
+      if (e[i].checkpoint)
+        memcpy(r->hist[i].checkpoint, e[i].checkpoint, e[i].checkpoint_len);
+      r->hist[i].origin = e[i].origin ? strdup(e[i].origin) : NULL;
+      r->hist[i].client_name = e[i].client_name ? strdup(e[i].client_name) : NULL;
+    }
     r->n = n;
   }
   record(r, st);
@@ -161,6 +180,18 @@ static logstate_status ad_end(logstate_backend *be, logstate_backend_txn *t) {
   return st;
 }
 
+static logstate_status ad_history(logstate_backend *be, const char *id, size_t n, size_t max,
+                                  logstate_history_entry **out, size_t *out_n) {
+  (void)n;
+  adapter *ad = (adapter *)be;
+  result r = {0};
+  logstate_status st;
+  LOCKED(ad, wait_for(ad, logstate_async_history(ad->a, id, max, on_history, &r), &r));
+  *out = r.hist;
+  *out_n = r.n;
+  return st;
+}
+
 static void ad_free(logstate_backend *be) {
   adapter *ad = (adapter *)be;
   logstate_async_free(ad->a);
@@ -180,11 +211,18 @@ static const logstate_backend_methods adapter_methods = {
     .write_set = ad_set,
     .write_end = ad_end,
     .free = ad_free,
+    .history = ad_history,
 };
 
 logstate_status async_adapter_open(void *ctx, unsigned int store, logstate **out) {
+  return async_adapter_open_query(ctx, store, NULL, out);
+}
+
+logstate_status async_adapter_open_query(void *ctx, unsigned int store, const char *query, logstate **out) {
   char url[1024];
-  snprintf(url, sizeof(url), (const char *)ctx, store);
+  int len = snprintf(url, sizeof(url), (const char *)ctx, store);
+  if (query && len > 0 && (size_t)len < sizeof(url))
+    snprintf(url + len, sizeof(url) - (size_t)len, "%s%s", strchr(url, '?') ? "&" : "?", query);
   adapter *ad = calloc(1, sizeof(*ad));
   ad->base.methods = &adapter_methods;
   ad->evb = event_base_new();

@@ -10,5 +10,7 @@
 
 /* A conformance `open`: ctx is a URL format (any scheme) with one %u. */
 logstate_status async_adapter_open(void *ctx, unsigned int store, logstate **out);
+/* The same with `query` added to the URL (a conformance `open_query`). */
+logstate_status async_adapter_open_query(void *ctx, unsigned int store, const char *query, logstate **out);
 
 #endif

@@ -21,6 +21,7 @@ static int run(const char *name, const char *url) {
   logstate_conformance_target t = {
       .name = name,
       .open = async_adapter_open,
+      .open_query = async_adapter_open_query,
       .ctx = (void *)url,
       .shares_store = 1,
   };

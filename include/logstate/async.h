@@ -91,6 +91,11 @@ typedef void (*logstate_async_get_cb)(logstate_status st, const uint8_t *cp, siz
 /** Completion of logs: sorted unique IDs, valid during the call only. */
 typedef void (*logstate_async_logs_cb)(logstate_status st, const char *const *ids, size_t n, void *arg);
 
+/** Completion of history: the entries, newest first (n 0 and entries NULL
+ *  when there are none), valid during the call only. */
+typedef void (*logstate_async_history_cb)(logstate_status st, const logstate_history_entry *entries, size_t n,
+                                          void *arg);
+
 /** Completion of write_ops: on LOGSTATE_OK, `w` is the transaction, owned by
  *  the callee from now on and finished with logstate_async_write_close()
  *  (at any time, inside this callback or later). On failure `w` is NULL. */
@@ -138,6 +143,13 @@ LOGSTATE_API logstate_status logstate_async_init(logstate_async *a, logstate_asy
 /** Lists the logs (SMEMBERS), like logstate_logs(). Submit statuses as for
  *  logstate_async_init(). */
 LOGSTATE_API logstate_status logstate_async_logs(logstate_async *a, logstate_async_logs_cb cb, void *arg);
+
+/** Reads up to `max` entries of a log's history, newest first, like
+ *  logstate_history() (the callback gets its statuses). Submit statuses as
+ *  for logstate_async_get_latest(), plus INVALID_ARGUMENT for `max` outside
+ *  1 to LOGSTATE_MAX_HISTORY. */
+LOGSTATE_API logstate_status logstate_async_history(logstate_async *a, const char *log_id, size_t max,
+                                                    logstate_async_history_cb cb, void *arg);
 
 /** Reads a log's latest checkpoint, like logstate_read_get_latest(). Submit
  *  statuses as for logstate_async_init(), plus INVALID_ARGUMENT for a bad

@@ -89,6 +89,9 @@ static void finish(op *o, logstate_status st, const uint8_t *cp, size_t len, con
   case OP_OPEN:
     o->write_cb(st, w, o->arg);
     break;
+  case OP_HISTORY:
+    o->history_cb(st, st == LOGSTATE_OK && o->nhist ? o->hist : NULL, st == LOGSTATE_OK ? o->nhist : 0, o->arg);
+    break;
   default:
     o->done_cb(st, o->arg);
     break;
@@ -121,6 +124,7 @@ static int submit(op *o, ls_areq_kind kind) {
     return 0;
   }
   r->log_id_len = o->log_id_len;
+  r->max = o->max;
   if (kind == LS_AREQ_SET) {
     r->snap = o->snap;
     memset(&o->snap, 0, sizeof(o->snap));
@@ -188,7 +192,9 @@ static int update_start(op *o) {
 /* The first request of an op; sets and updates start when their lane gets
  * to them. */
 static int start(op *o) {
-  static const ls_areq_kind first[] = {LS_AREQ_INIT, LS_AREQ_LOGS, LS_AREQ_GET, LS_AREQ_OPEN, LS_AREQ_SET};
+  static const ls_areq_kind first[] = {
+      [OP_INIT] = LS_AREQ_INIT, [OP_LOGS] = LS_AREQ_LOGS, [OP_GET] = LS_AREQ_GET,
+      [OP_OPEN] = LS_AREQ_OPEN, [OP_SET] = LS_AREQ_SET,   [OP_HISTORY] = LS_AREQ_HISTORY};
   return o->kind == OP_UPDATE ? update_start(o) : submit(o, first[o->kind]);
 }
 
@@ -347,6 +353,11 @@ static void on_done(ls_areq *r) {
   case OP_OPEN:
     open_done(o, r);
     break;
+  case OP_HISTORY: /* the request frees the entries after this */
+    o->hist = r->hist;
+    o->nhist = r->nhist;
+    finish_status(o, r->st);
+    break;
   case OP_UPDATE:
     if (r->kind == LS_AREQ_OPEN)
       update_read_done(o, r);
@@ -413,7 +424,7 @@ op *ls_aop_new(const char *fn, logstate_async *a, op_kind kind, const char *log_
  * a new op. NULL with *st recorded. */
 static op *begin(const char *fn, logstate_async *a, op_kind kind, const void *cb, const char *log_id, void *arg,
                  logstate_status *st) {
-  int needs_id = kind == OP_GET || kind == OP_OPEN || kind == OP_UPDATE;
+  int needs_id = kind == OP_GET || kind == OP_OPEN || kind == OP_UPDATE || kind == OP_HISTORY;
   *st = check_handle(fn, a, cb);
   if (*st == LOGSTATE_OK && needs_id && log_id == NULL)
     *st = ls_check_log_id(fn, log_id, NULL);
@@ -475,6 +486,20 @@ logstate_status logstate_async_get_latest(logstate_async *a, const char *log_id,
     return st;
   o->get_cb = cb;
   return ls_aop_launch("logstate_async_get_latest", o, 0);
+}
+
+logstate_status logstate_async_history(logstate_async *a, const char *log_id, size_t max, logstate_async_history_cb cb,
+                                       void *arg) {
+  static const char name[] = "logstate_async_history";
+  logstate_status st;
+  if (a != NULL && cb != NULL && (max < 1 || max > LOGSTATE_MAX_HISTORY))
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: max must be 1 to %d (%zu given)", name, LOGSTATE_MAX_HISTORY, max);
+  op *o = begin(name, a, OP_HISTORY, (const void *)cb, log_id, arg, &st);
+  if (o == NULL)
+    return st;
+  o->history_cb = cb;
+  o->max = max;
+  return ls_aop_launch(name, o, 0);
 }
 
 logstate_status logstate_async_write_ops(logstate_async *a, const char *log_id, logstate_async_write_cb cb, void *arg) {

@@ -10,7 +10,7 @@
 #include "async/lanes.h"
 #include "logstate/async.h"
 
-typedef enum { OP_INIT, OP_LOGS, OP_GET, OP_OPEN, OP_SET, OP_UPDATE } op_kind;
+typedef enum { OP_INIT, OP_LOGS, OP_GET, OP_OPEN, OP_SET, OP_UPDATE, OP_HISTORY } op_kind;
 
 struct ls_aop {
   ls_lane_item li;            /* first: its place in the lane */
@@ -25,6 +25,10 @@ struct ls_aop {
   logstate_async_get_cb get_cb;
   logstate_async_logs_cb logs_cb;
   logstate_async_write_cb write_cb;
+  logstate_async_history_cb history_cb;
+  size_t max;                         /* HISTORY: input */
+  const logstate_history_entry *hist; /* HISTORY: the result, borrowed from the request while it finishes */
+  size_t nhist;
   void *arg;
   char *log_id;
   size_t log_id_len;

@@ -20,11 +20,12 @@
 struct event_base;
 
 typedef enum {
-  LS_AREQ_INIT, /* logstate_init() */
-  LS_AREQ_LOGS, /* the log IDs, any order */
-  LS_AREQ_GET,  /* a log's checkpoint, or NOT_FOUND */
-  LS_AREQ_OPEN, /* a snapshot for a later SET */
-  LS_AREQ_SET   /* store `cp` if the log is still at `snap` */
+  LS_AREQ_INIT,   /* logstate_init() */
+  LS_AREQ_LOGS,   /* the log IDs, any order */
+  LS_AREQ_GET,    /* a log's checkpoint, or NOT_FOUND */
+  LS_AREQ_OPEN,   /* a snapshot for a later SET */
+  LS_AREQ_SET,    /* store `cp` if the log is still at `snap` */
+  LS_AREQ_HISTORY /* up to `max` entries of a log's history, newest first */
 } ls_areq_kind;
 
 /* What a write transaction saw when it opened. */
@@ -53,6 +54,9 @@ struct ls_areq {
   size_t out_len;
   char **ids; /* LOGS */
   size_t n;
+  size_t max;                   /* HISTORY: input */
+  logstate_history_entry *hist; /* HISTORY: the result */
+  size_t nhist;
   uint64_t out_version; /* SET that succeeded: the log's new version; GET (Redis): the version read */
   int fresh;            /* SET that returned ABORTED: snap is now the log's current state */
   ls_areq *next;        /* for the driver's own lists */

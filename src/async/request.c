@@ -33,5 +33,6 @@ void ls_areq_finish(ls_adriver *d, ls_areq *r) {
   free(r->cp);
   free(r->out_cp);
   logstate_logs_free(r->ids, r->n);
+  logstate_history_free(r->hist, r->nhist);
   free(r);
 }

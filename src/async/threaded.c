@@ -77,6 +77,9 @@ static void run(logstate *ls, ls_areq *r) {
       logstate_write_close(w);
     break;
   }
+  case LS_AREQ_HISTORY:
+    st = logstate_history(ls, r->log_id, r->max, &r->hist, &r->nhist);
+    break;
   case LS_AREQ_SET: {
     logstate_write *w = r->snap.txn;
     r->snap.txn = NULL;

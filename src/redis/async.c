@@ -179,6 +179,11 @@ void ls_ra_finish_rq(rreq *q, logstate_status st) {
       r->snap = (ls_asnap){.version = q->op.version, .cp = q->op.out_cp, .len = q->op.out_len};
       r->fresh = 1;
       q->op.out_cp = NULL;
+    } else if (q->op.kind == LS_RP_HISTORY) { /* on failure too: the core frees what was copied */
+      r->hist = q->op.hist;
+      r->nhist = q->op.nhist;
+      q->op.hist = NULL;
+      q->op.nhist = 0;
     } else if (st == LOGSTATE_OK && q->op.kind == LS_RP_LOGS) {
       r->ids = q->op.ids;
       r->n = q->op.n;
@@ -380,7 +385,7 @@ static void on_fail_timer(evutil_socket_t fd, short what, void *arg) {
   ls_ra_leave(d);
 }
 
-static const ls_rp_kind rp_kind[] = {LS_RP_INIT, LS_RP_LOGS, LS_RP_GET, LS_RP_OPEN, LS_RP_SET};
+static const ls_rp_kind rp_kind[] = {LS_RP_INIT, LS_RP_LOGS, LS_RP_GET, LS_RP_OPEN, LS_RP_SET, LS_RP_HISTORY};
 
 static void rd_submit(ls_adriver *drv, ls_areq *r) {
   radrv *d = (radrv *)drv;
@@ -399,6 +404,7 @@ static void rd_submit(ls_adriver *drv, ls_areq *r) {
   q->op = (ls_rp_op){.kind = rp_kind[r->kind],
                      .log_id = r->log_id,
                      .log_id_len = r->log_id_len,
+                     .max = r->max,
                      .expect = r->snap.version,
                      .cp = r->cp,
                      .cp_len = r->cp_len};

@@ -111,15 +111,31 @@ static void await(rec *r, logstate_status want) {
     fail_msg("callback got %s, expected %s (%s)", logstate_status_name(r->st), logstate_status_name(want), r->msg);
 }
 
-static logstate_async *open_handle(unsigned int store) {
+/* With `query` (may be NULL) added to the store's URL. */
+static logstate_async *open_handle_with(unsigned int store, const char *query) {
   char url[1024];
   logstate_async *a = NULL;
   url_of(store, url, sizeof(url));
+  if (query)
+    snprintf(url + strlen(url), sizeof(url) - strlen(url), "%s%s", strchr(url, '?') ? "&" : "?", query);
   assert_status(logstate_async_open(&a, evb, url, NULL), LOGSTATE_OK);
   rec r = {0};
   SUBMIT(logstate_async_init(a, on_done, &r), LOGSTATE_OK);
   await(&r, LOGSTATE_OK);
   return a;
+}
+
+static logstate_async *open_handle(unsigned int store) { return open_handle_with(store, NULL); }
+
+static void on_history(logstate_status st, const logstate_history_entry *e, size_t n, void *arg) {
+  rec *r = arg;
+  r->n = n;
+  r->len = 0;
+  for (size_t i = 0; i < n; i++) /* versions, newest first, as "4,3,2," */
+    r->len += (size_t)snprintf(r->value + r->len, sizeof(r->value) - r->len, "%llu,", (unsigned long long)e[i].version);
+  if (n && e[0].client_name)
+    snprintf(r->first, sizeof(r->first), "%s", e[0].client_name);
+  note(r, st);
 }
 
 static void expect_async_value(logstate_async *a, const char *id, const char *want) {
@@ -566,12 +582,40 @@ static int group_teardown(void **state) {
   return 0;
 }
 
+/* History through the async API: the K newest, newest first, with the
+ * writer's client_name; max checked at submit. */
+static void test_async_history(void **state) {
+  (void)state;
+  logstate_async *a = open_handle_with(next_store++, "history=3&client_name=async-w");
+  for (int i = 0; i < 4; i++) {
+    rec r = {0};
+    SUBMIT(logstate_async_update(a, "log", test_fn_increment, NULL, on_done, &r), LOGSTATE_OK);
+    await(&r, LOGSTATE_OK);
+  }
+  rec h = {0};
+  SUBMIT(logstate_async_history(a, "log", 10, on_history, &h), LOGSTATE_OK);
+  await(&h, LOGSTATE_OK);
+  assert_int_equal(h.n, 3);
+  assert_string_equal(h.value, "4,3,2,");
+  assert_string_equal(h.first, "async-w");
+  rec none = {0};
+  SUBMIT(logstate_async_history(a, "never-set", 1, on_history, &none), LOGSTATE_OK);
+  await(&none, LOGSTATE_OK);
+  assert_int_equal(none.n, 0);
+  SUBMIT(logstate_async_history(a, "log", 0, on_history, &h), LOGSTATE_INVALID_ARGUMENT);
+  SUBMIT(logstate_async_history(a, "log", LOGSTATE_MAX_HISTORY + 1, on_history, &h), LOGSTATE_INVALID_ARGUMENT);
+  SUBMIT(logstate_async_history(a, "", 1, on_history, &h), LOGSTATE_INVALID_ARGUMENT);
+  SUBMIT(logstate_async_history(a, "log", 1, NULL, &h), LOGSTATE_INVALID_ARGUMENT);
+  logstate_async_free(a);
+}
+
 int logstate_conformance_async_run(const logstate_conformance_async_target *t) {
   static const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_async_read_write),       cmocka_unit_test(test_async_two_writers),
       cmocka_unit_test(test_async_update_semantics), cmocka_unit_test(test_async_decides_on_current_state),
       cmocka_unit_test(test_async_bad_arguments),    cmocka_unit_test(test_async_free_with_pending),
       cmocka_unit_test(test_async_no_lost_updates),  cmocka_unit_test(test_async_never_races_itself),
+      cmocka_unit_test(test_async_history),
   };
   char name[128];
   target = t;
