@@ -49,6 +49,9 @@ int test_redis_wait_info(const test_redis *s, const char *section, const char *w
  * namespace {logstate} replaced by `ns` (a glob is allowed: "conf-*") and
  * `extra` rules (may be NULL) appended. So the tests run exactly the rules
  * the README documents. Returns 0, or -1 with a message on stderr. */
+/* What the README's "ACL rules" say history=K and client_name add to the
+ * witness user. */
+#define TEST_HISTORY_ACL "+xadd +xlen +xrevrange +client|setname"
 int test_redis_readme_acl(const test_redis *s, const char *kind, const char *name, const char *pass, const char *ns,
                           const char *extra);
 /* Runs one command on a new admin connection; the caller frees the reply.

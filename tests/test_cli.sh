@@ -286,6 +286,54 @@ echo lua-ok
 LUA=$(realpath "$(dirname "$0")/../lua/set.lua")
 expect 0 "the README's redis-cli --eval recipe stores the exact bytes" -- "$RWR" --expect-output "lua-ok" -- /bin/bash -c "$lua_script" bash "$L" @URL@ "$LUA"
 
+# --- history and export-monitoring ---
+H="sqlite:hist.db?history=2&client_name=cli-w"
+for i in 1 2 3; do printf 'hist.example\n%s\nsig%s\n' "$i" "$i" >"hcp$i"; expect 0 "set with history $i" -- "$L" --url "$H" set hlog "hcp$i"; done
+expect 0 "history" -- "$L" --url sqlite:hist.db history hlog
+check "history keeps the 2 newest, newest first" test "$(cut -f1 "$work/out" | tr '\n' ' ')" = "3 2 "
+check "history names the writer and the tree size" grep -q $'size 3\tsha256 [0-9a-f]\{64\}\tcli-w' "$work/out"
+expect 0 "history --json" -- "$L" --url sqlite:hist.db history --json --limit 1 hlog
+check "one JSON object per entry, with the checkpoint" python3 -c '
+import json, sys, base64
+lines = open(sys.argv[1]).read().splitlines()
+assert len(lines) == 1, lines
+e = json.loads(lines[0])
+assert e["version"] == 3 and e["tree_size"] == 3 and e["origin"] == "hist.example" and e["client_name"] == "cli-w"
+assert base64.b64decode(e["checkpoint_b64"]) == open(sys.argv[2], "rb").read()
+' "$work/out" hcp3
+expect 0 "history of a log never set" -- "$L" --url sqlite:hist.db history nolog
+check "prints nothing" test ! -s "$work/out"
+expect 2 "history --limit 0" -- "$L" --url sqlite:hist.db history --limit 0 hlog
+expect 2 "history without LOG" -- "$L" --url sqlite:hist.db history
+expect 6 "history of no store" -- "$L" --url sqlite:absent-hist.db history hlog
+M=sqlite:mon.db
+printf 'mon.example/a\n5\nx\n' | "$L" --url "$M" set a - >/dev/null
+printf 'odd origin \xc3\xbc/%%2F\n7\nx\n' | "$L" --url "$M" set odd - >/dev/null
+printf 'binary-no-newline' | "$L" --url "$M" set bin - >/dev/null
+printf '\nempty first line\n' | "$L" --url "$M" set empty - >/dev/null
+mkdir -p mon && echo keep >mon/unrelated.txt
+expect 0 "export-monitoring" -- "$L" --url "$M" export-monitoring mon
+check "2 written, 2 skipped" grep -q "2 written, 0 unchanged, 2 skipped" "$work/out"
+check "each file at the SHA-256 of its origin line, byte for byte" python3 -c '
+import hashlib, sys, os
+for origin, body in [(b"mon.example/a", b"mon.example/a\n5\nx\n"), ("odd origin \u00fc/%2F".encode(), "odd origin \u00fc/%2F\n7\nx\n".encode())]:
+    p = os.path.join("mon", hashlib.sha256(origin).hexdigest(), "checkpoint")
+    assert open(p, "rb").read() == body, p
+assert sorted(os.listdir("mon")) == sorted([hashlib.sha256(b"mon.example/a").hexdigest(), hashlib.sha256("odd origin \u00fc/%2F".encode()).hexdigest(), "unrelated.txt"])
+'
+check "the skipped logs are named" grep -q "skipped bin" "$work/err"
+expect 0 "export-monitoring again" -- "$L" --url "$M" export-monitoring mon
+check "idempotent: nothing rewritten" grep -q "0 written, 2 unchanged" "$work/out"
+check "nothing it did not write is removed" test "$(cat mon/unrelated.txt)" = keep
+printf 'mon.example/a\n6\nx\n' | "$L" --url "$M" set a - >/dev/null
+expect 0 "export-monitoring after a set" -- "$L" --url "$M" export-monitoring mon
+check "the changed one is replaced" grep -q "1 written, 1 unchanged" "$work/out"
+printf 'mon.example/a\n1\ny\n' | "$L" --url "$M" set twin - >/dev/null
+expect 1 "two logs with one origin line" -- "$L" --url "$M" export-monitoring mon
+check "named as an error" grep -q "have the same origin line" "$work/err"
+expect 2 "export-monitoring to a missing directory" -- "$L" --url "$M" export-monitoring no-such-dir
+check "no temporary file left behind" bash -c "! find mon -name '.checkpoint.*' | grep -q ."
+
 # --- a password never reaches the tool's output or messages ---
 # Every command on good credentials (check included), and each failure that
 # formats a URL or reports a connection: wrong password, a bad query, a

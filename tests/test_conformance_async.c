@@ -51,7 +51,7 @@ int main(int argc, char **argv) {
     int acl = strcmp(backend, "redis-acl") == 0;
     test_redis server;
     if (test_redis_start(&server, NULL) != 0 ||
-        (acl && test_redis_readme_acl(&server, "witness", "witness", "wpass", "async-*", NULL) != 0))
+        (acl && test_redis_readme_acl(&server, "witness", "witness", "wpass", "async-*", TEST_HISTORY_ACL) != 0))
       return 1;
     snprintf(url, sizeof(url), "redis://%s127.0.0.1:%d/?prefix=async-%%u&timeout_ms=10000", acl ? "witness:wpass@" : "",
              server.port);

@@ -24,7 +24,7 @@ int main(int argc, char **argv) {
   }
   test_redis server;
   if (test_redis_start(&server, NULL) != 0 ||
-      (acl && test_redis_readme_acl(&server, "witness", "witness", "wpass", "conformance-*", NULL) != 0))
+      (acl && test_redis_readme_acl(&server, "witness", "witness", "wpass", "conformance-*", TEST_HISTORY_ACL) != 0))
     return 1;
   char url[256];
   snprintf(url, sizeof(url), "redis://%s127.0.0.1:%d/?prefix=conformance-%%u&timeout_ms=10000",

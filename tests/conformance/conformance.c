@@ -737,8 +737,10 @@ static void test_objects_outlive_handle(void **state) {
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
-/* conformance_history.c: the history group, when the target has open_query. */
+/* conformance_history.c: the history group, when the target has open_query.
+ * It takes its store numbers from ls_conformance_next_store(). */
 int ls_conformance_history_run(const logstate_conformance_target *t);
+unsigned int ls_conformance_next_store(void) { return next_store++; }
 
 int logstate_conformance_run(const logstate_conformance_target *t) {
   static const struct CMUnitTest tests[] = {

@@ -21,7 +21,10 @@
 #include "test_util.h"
 
 static const logstate_conformance_target *target;
-static unsigned int next_store = 100000; /* apart from the main group's numbers */
+/* After the main group's numbers (conformance.c), so that a target with few
+ * stores (databases 0 to 63, say) has room. */
+unsigned int ls_conformance_next_store(void);
+#define NEXT_STORE() ls_conformance_next_store()
 
 /* A handle on store `store` with `query` added to its URL, initialized. */
 static logstate *open_with(unsigned int store, const char *query) {
@@ -53,7 +56,7 @@ static void checkpoint_n(char *buf, size_t size, unsigned int n) {
 /* The K newest of five sets, newest first, every field as written. */
 static void test_history_keeps_the_newest(void **state) {
   (void)state;
-  unsigned int store = next_store++;
+  unsigned int store = NEXT_STORE();
   logstate *ls = open_with(store, "history=3&client_name=conf-writer");
   char cp[64], sha[65];
   int64_t t0 = now_ms();
@@ -97,7 +100,7 @@ static void test_history_keeps_the_newest(void **state) {
  * without origin and tree size lines has neither. */
 static void test_history_without_bodies(void **state) {
   (void)state;
-  logstate *ls = open_with(next_store++, "history=2&history_bodies=no");
+  logstate *ls = open_with(NEXT_STORE(), "history=2&history_bodies=no");
   const char *cp = "no origin here";
   char sha[65];
   assert_status(test_put(ls, "log", cp), LOGSTATE_OK);
@@ -119,7 +122,7 @@ static void test_history_without_bodies(void **state) {
 /* Off by default: sets append nothing, and the history is empty. */
 static void test_history_off_by_default(void **state) {
   (void)state;
-  unsigned int store = next_store++;
+  unsigned int store = NEXT_STORE();
   logstate *ls = open_with(store, "history=0");
   assert_status(test_put(ls, "log", "a\n1\n"), LOGSTATE_OK);
   assert_status(test_put(ls, "log", "a\n2\n"), LOGSTATE_OK);
@@ -148,7 +151,7 @@ static logstate_status fn_no_change(const uint8_t *cur, size_t cur_len, uint8_t 
  * (ABORTED), an update that refused or changed nothing, a bad checkpoint. */
 static void test_history_only_what_was_set(void **state) {
   (void)state;
-  unsigned int store = next_store++;
+  unsigned int store = NEXT_STORE();
   logstate *ls = open_with(store, "history=10");
   assert_status(test_put(ls, "log", "a\n1\n"), LOGSTATE_OK);
   logstate_write *w = NULL;
@@ -199,7 +202,7 @@ static void *history_worker(void *p) {
 static void test_history_atomic_under_races(void **state) {
   (void)state;
   enum { THREADS = 4, EACH = 40 };
-  unsigned int store = next_store++;
+  unsigned int store = NEXT_STORE();
   logstate *a = open_with(store, "history=1000"), *b = target->shares_store ? open_with(store, "history=1000") : a;
   hworker ws[THREADS];
   memset(ws, 0, sizeof(ws));
@@ -228,7 +231,7 @@ static void test_history_atomic_under_races(void **state) {
 
 static void test_history_bad_arguments(void **state) {
   (void)state;
-  logstate *ls = open_with(next_store++, "history=1");
+  logstate *ls = open_with(NEXT_STORE(), "history=1");
   logstate_history_entry *e = NULL;
   size_t n = 0;
   assert_status(logstate_history(NULL, "log", 1, &e, &n), LOGSTATE_INVALID_ARGUMENT);
@@ -251,7 +254,7 @@ static void test_history_bad_arguments(void **state) {
                                     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     logstate *bl = NULL;
-    logstate_status st = target->open_query(target->ctx, next_store++, bad[i], &bl);
+    logstate_status st = target->open_query(target->ctx, NEXT_STORE(), bad[i], &bl);
     if (st != LOGSTATE_INVALID_ARGUMENT)
       fail_msg("%s: %s, expected INVALID_ARGUMENT", bad[i], logstate_status_name(st));
     assert_null(bl);

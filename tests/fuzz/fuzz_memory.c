@@ -13,10 +13,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define SLOTS 4
 
+#define KEEP 3 /* history=3 */
+
 typedef struct model {
   char id[SLOTS][48];
   uint8_t cp[SLOTS][64];
-  size_t cp_len[SLOTS]; /* 0: absent */
+  size_t cp_len[SLOTS];     /* 0: absent */
+  unsigned int sets[SLOTS]; /* acknowledged sets: the versions history holds end here */
 } model;
 
 typedef struct input {
@@ -45,6 +48,23 @@ static size_t take(input *in, char *buf, size_t max) {
   return i;
 }
 
+/* The history holds the last min(sets, KEEP) versions, newest first, the
+ * newest being the checkpoint get reads. */
+static void check_history(logstate *ls, const model *m, int s) {
+  logstate_history_entry *e = NULL;
+  size_t n = 0;
+  if (logstate_history(ls, m->id[s], KEEP + 2, &e, &n) != LOGSTATE_OK)
+    abort();
+  if (n != (m->sets[s] < KEEP ? m->sets[s] : KEEP))
+    abort();
+  for (size_t i = 0; i < n; i++)
+    if (e[i].version != m->sets[s] - i || e[i].sha256[0] == '\0')
+      abort();
+  if (n && (e[0].checkpoint_len != m->cp_len[s] || memcmp(e[0].checkpoint, m->cp[s], m->cp_len[s]) != 0))
+    abort();
+  logstate_history_free(e, n);
+}
+
 static void check_get(logstate *ls, const model *m, int s) {
   uint8_t *cp = NULL;
   size_t len = 0;
@@ -60,7 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   model m;
   memset(&m, 0, sizeof(m));
   logstate *ls = NULL;
-  if (logstate_open(&ls, "memory:") != LOGSTATE_OK || logstate_init(ls) != LOGSTATE_OK)
+  if (logstate_open(&ls, "memory:?history=3&client_name=fuzz") != LOGSTATE_OK || logstate_init(ls) != LOGSTATE_OK)
     abort();
   for (int s = 0; s < SLOTS; s++) { /* four distinct, valid IDs */
     int dup = take(&in, m.id[s], sizeof(m.id[s])) == 0 || strlen(m.id[s]) == 0;
@@ -86,6 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       if (st == LOGSTATE_OK) {
         memcpy(m.cp[s], cp, len);
         m.cp_len[s] = len;
+        m.sets[s]++;
       } else if (st != LOGSTATE_INVALID_ARGUMENT || len != 0) {
         abort(); /* alone on the handle, a set of 1..63 bytes must succeed */
       }
@@ -104,8 +125,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       break;
     }
   }
-  for (int s = 0; s < SLOTS; s++)
+  for (int s = 0; s < SLOTS; s++) {
     check_get(ls, &m, s);
+    check_history(ls, &m, s);
+  }
   logstate_free(ls);
   return 0;
 }

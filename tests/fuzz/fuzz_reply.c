@@ -86,7 +86,7 @@ static void quiet(void *arg, const char *message) { (void)arg, (void)message; }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   input in = {data, data + size};
-  unsigned int kind = byte(&in) % 8, flags = byte(&in);
+  unsigned int kind = byte(&in) % 9, flags = byte(&in), hflags = byte(&in);
   logstate_redis_options o = LOGSTATE_REDIS_OPTIONS_INIT;
   o.store_id = flags & 1 ? "0123456789abcdef0123456789abcdef" : NULL;
   o.sentinels = flags & 2 ? "127.0.0.1:26379" : NULL;
@@ -97,18 +97,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   o.read_only = flags & 32 ? 1 : 0;
   o.durability = (logstate_redis_durability)((flags >> 6) % 3);
   o.log = quiet;
+  o.history = hflags & 1 ? 4 : 0; /* the set script's history arguments, and a HISTORY op's reply */
+  o.history_no_bodies = hflags & 2;
+  o.client_name = hflags & 4 ? "fuzz-w" : NULL;
   ls_redis_proto p;
   memset(&p, 0, sizeof(p));
   if (ls_redis_config_from_options(&p.cfg, &o) != LOGSTATE_OK)
     return 0;
   ls_rp_proto_init(&p);
-  static const ls_rp_kind kinds[] = {LS_RP_CONNECT, LS_RP_INIT, LS_RP_GET,    LS_RP_LOGS,
-                                     LS_RP_OPEN,    LS_RP_SET,  LS_RP_VERIFY, LS_RP_SET};
+  static const ls_rp_kind kinds[] = {LS_RP_CONNECT, LS_RP_INIT,   LS_RP_GET, LS_RP_LOGS,   LS_RP_OPEN,
+                                     LS_RP_SET,     LS_RP_VERIFY, LS_RP_SET, LS_RP_HISTORY};
   ls_rp_op op = {.kind = kinds[kind],
                  .log_id = "example.com/log",
                  .log_id_len = 15,
                  .watch = kind == 7,
                  .expect = byte(&in) % 4,
+                 .max = 1 + byte(&in) % 8,
                  .cp = (const uint8_t *)"example.com/log\n5\nhash\n",
                  .cp_len = 23,
                  .report = report};

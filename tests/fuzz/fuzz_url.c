@@ -26,7 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   ls_redis_config c;
   if (ls_redis_config_from_url(&c, url) == LOGSTATE_OK) {
     if (c.nseeds > LS_REDIS_MAX_ADDRS || (c.master_name && c.nseeds == 0) || c.port == 0 || c.port > 65535 ||
-        c.pool == 0 || c.prefix == NULL || strpbrk(c.prefix, "{}"))
+        c.pool == 0 || c.prefix == NULL || strpbrk(c.prefix, "{}") || c.hist.keep > LS_HISTORY_MAX_KEEP ||
+        strpbrk(c.hist.client_name, " \t\r\n"))
       abort(); /* accepted a configuration outside its bounds */
     for (unsigned int i = 0; i < c.nseeds; i++)
       if (c.seeds[i].port == 0 || c.seeds[i].port > 65535 || c.seeds[i].host[0] == '\0')
