@@ -76,6 +76,7 @@ static void handle_release(logstate *ls) {
     ls->be->methods->free(ls->be);
     ls_cache_free(ls->cache);
     ls_cache_free(ls->marks);
+    ls_opstats_free(ls->opstats);
     free(ls);
   }
 }
@@ -117,9 +118,11 @@ logstate_status logstate_open_backend(logstate **out, logstate_backend *be, cons
     return st;
   logstate *ls = calloc(1, sizeof(*ls));
   if (ls == NULL || (ls->cache = ls_cache_new(LS_CACHE_LOGS, LS_CACHE_BYTES)) == NULL ||
-      (ls->marks = ls_cache_new(LS_MARK_LOGS, LS_CACHE_BYTES)) == NULL) {
-    if (ls)
+      (ls->marks = ls_cache_new(LS_MARK_LOGS, LS_CACHE_BYTES)) == NULL || (ls->opstats = ls_opstats_new()) == NULL) {
+    if (ls) {
       ls_cache_free(ls->cache);
+      ls_cache_free(ls->marks);
+    }
     free(ls);
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "logstate_open_backend: out of memory");
   }
@@ -182,7 +185,7 @@ logstate_backend *logstate_get_backend(logstate *ls) { return ls ? ls->be : NULL
 
 const char *logstate_version(void) { return LOGSTATE_VERSION_STRING; }
 
-logstate_status logstate_verify(logstate *ls, logstate_verify_fn report, void *arg, size_t *out_problems) {
+static logstate_status verify_impl(logstate *ls, logstate_verify_fn report, void *arg, size_t *out_problems) {
   if (out_problems)
     *out_problems = 0;
   if (ls == NULL || out_problems == NULL)
@@ -205,7 +208,7 @@ logstate_status logstate_describe(logstate *ls, logstate_info *out) {
   return LOGSTATE_OK;
 }
 
-logstate_status logstate_init(logstate *ls) {
+static logstate_status init_impl(logstate *ls) {
   if (ls == NULL)
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_init: handle is NULL");
   return ls->be->methods->init ? ls->be->methods->init(ls->be) : LOGSTATE_OK;
@@ -227,7 +230,7 @@ void ls_sort_unique(char **ids, size_t *n) {
   *n = w;
 }
 
-logstate_status logstate_logs(logstate *ls, char ***out_ids, size_t *out_n) {
+static logstate_status logs_impl(logstate *ls, char ***out_ids, size_t *out_n) {
   if (out_ids)
     *out_ids = NULL;
   if (out_n)
@@ -335,7 +338,7 @@ logstate_status logstate_read_ops(logstate *ls, const char *log_id, logstate_rea
   return LOGSTATE_OK;
 }
 
-logstate_status logstate_read_get_latest(logstate_read *r, uint8_t **out_cp, size_t *out_len) {
+static logstate_status read_get_latest_impl(logstate_read *r, uint8_t **out_cp, size_t *out_len) {
   if (out_cp)
     *out_cp = NULL;
   if (out_len)
@@ -375,7 +378,7 @@ logstate_status ls_check_writable(logstate *ls, const char *fn) {
   return LOGSTATE_OK;
 }
 
-logstate_status logstate_write_ops(logstate *ls, const char *log_id, logstate_write **out) {
+static logstate_status write_ops_impl(logstate *ls, const char *log_id, logstate_write **out) {
   if (out)
     *out = NULL;
   if (ls == NULL || out == NULL)
@@ -427,7 +430,7 @@ logstate_status logstate_write_get_latest(logstate_write *w, uint8_t **out_cp, s
   return check_returned("logstate_write_get_latest", ls, st, out_cp, out_len, w->log_id, w->log_id_len);
 }
 
-logstate_status logstate_write_set(logstate_write *w, const uint8_t *cp, size_t len) {
+static logstate_status write_set_impl(logstate_write *w, const uint8_t *cp, size_t len) {
   if (w == NULL)
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_write_set: write ops is NULL");
   logstate_status st = ls_write_usable("logstate_write_set", w->ended);
@@ -452,5 +455,54 @@ logstate_status logstate_write_close(logstate_write *w) {
   free(w->log_id);
   free(w);
   handle_release(ls);
+  return st;
+}
+
+/* --- the public calls, each reported once (ops.c) ----------------------- */
+
+#define OP_BEGIN                                                                                                       \
+  ls_op_clock c_;                                                                                                      \
+  ls_op_begin(&c_)
+#define OP_END(ls_, kind_, id_, st_)                                                                                   \
+  ls_op_end((ls_) ? &(ls_)->policy : NULL, (ls_) ? (ls_)->opstats : NULL, &c_, kind_, id_, st_, 0)
+
+logstate_status logstate_verify(logstate *ls, logstate_verify_fn report, void *arg, size_t *out_problems) {
+  OP_BEGIN;
+  return OP_END(ls, LOGSTATE_OP_VERIFY, NULL, verify_impl(ls, report, arg, out_problems));
+}
+
+logstate_status logstate_init(logstate *ls) {
+  OP_BEGIN;
+  return OP_END(ls, LOGSTATE_OP_INIT, NULL, init_impl(ls));
+}
+
+logstate_status logstate_logs(logstate *ls, char ***out_ids, size_t *out_n) {
+  OP_BEGIN;
+  return OP_END(ls, LOGSTATE_OP_LOGS, NULL, logs_impl(ls, out_ids, out_n));
+}
+
+logstate_status logstate_read_get_latest(logstate_read *r, uint8_t **out_cp, size_t *out_len) {
+  OP_BEGIN;
+  logstate_status st = read_get_latest_impl(r, out_cp, out_len);
+  return OP_END(r ? r->ls : NULL, LOGSTATE_OP_GET, r ? r->log_id : NULL, st);
+}
+
+logstate_status logstate_write_ops(logstate *ls, const char *log_id, logstate_write **out) {
+  OP_BEGIN;
+  logstate_status st = write_ops_impl(ls, log_id, out);
+  return OP_END(ls, LOGSTATE_OP_WRITE_OPS, st == LOGSTATE_INVALID_ARGUMENT ? NULL : log_id, st);
+}
+
+logstate_status logstate_write_set(logstate_write *w, const uint8_t *cp, size_t len) {
+  OP_BEGIN;
+  logstate *ls = w ? w->ls : NULL;
+  char *id = w ? w->log_id : NULL;
+  return OP_END(ls, LOGSTATE_OP_WRITE_SET, id, write_set_impl(w, cp, len));
+}
+
+logstate_status logstate_get_op_stats(logstate *ls, logstate_op_kind kind, logstate_op_stats *out) {
+  logstate_status st = ls_op_stats_check("logstate_get_op_stats", ls, kind, out);
+  if (st == LOGSTATE_OK)
+    ls_opstats_get(ls->opstats, kind, out);
   return st;
 }

@@ -149,8 +149,8 @@ void logstate_history_free(logstate_history_entry *entries, size_t n) {
   free(entries);
 }
 
-logstate_status logstate_history(logstate *ls, const char *log_id, size_t max, logstate_history_entry **out,
-                                 size_t *out_n) {
+static logstate_status history(logstate *ls, const char *log_id, size_t max, logstate_history_entry **out,
+                               size_t *out_n) {
   size_t n = 0;
   if (out)
     *out = NULL;
@@ -181,6 +181,15 @@ logstate_status logstate_history(logstate *ls, const char *log_id, size_t max, l
   if (got == 0)
     free(e);
   return LOGSTATE_OK;
+}
+
+logstate_status logstate_history(logstate *ls, const char *log_id, size_t max, logstate_history_entry **out,
+                                 size_t *out_n) {
+  ls_op_clock c;
+  ls_op_begin(&c);
+  logstate_status st = history(ls, log_id, max, out, out_n);
+  return ls_op_end(ls ? &ls->policy : NULL, ls ? ls->opstats : NULL, &c, LOGSTATE_OP_HISTORY,
+                   st == LOGSTATE_INVALID_ARGUMENT ? NULL : log_id, st, 0);
 }
 
 logstate_status ls_history_entry_copy(logstate_history_entry *dst, const logstate_history_entry *src) {

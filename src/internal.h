@@ -130,6 +130,8 @@ logstate_status ls_memory_backend_new(logstate_backend **out, const char *name, 
 typedef struct ls_policy {
   unsigned int update_attempts;
   size_t max_checkpoint_len;
+  logstate_op_hook on_op; /* NULL: none */
+  void *on_op_arg;
 } ls_policy;
 
 /* Validates `o` (NULL: defaults) into `out`; messages name `fn`. */
@@ -163,6 +165,32 @@ int ls_update_apply(const char *fn, const ls_policy *p, logstate_update_fn f, vo
  * the caller must read the state again: what the race told is stale. */
 int ls_update_retry(const char *fn, const ls_policy *p, unsigned int attempt, int fresh, const char *log_id,
                     size_t log_id_len, uint64_t *out_delay_us);
+
+/* --- ops.c: what each finished operation reports ----------------------- */
+
+typedef struct ls_opstats ls_opstats;
+/* NULL when out of memory. */
+ls_opstats *ls_opstats_new(void);
+void ls_opstats_free(ls_opstats *s);
+/* Fills `out` for `kind`. Thread-safe. */
+void ls_opstats_get(const ls_opstats *s, logstate_op_kind kind, logstate_op_stats *out);
+/* INVALID_ARGUMENT naming `fn` for a NULL handle or out, or a bad kind. */
+logstate_status ls_op_stats_check(const char *fn, const void *handle, logstate_op_kind kind, const void *out);
+/* Counts it in `s` (may be NULL) and calls the policy's hook (if any). */
+void ls_op_report(const ls_policy *p, ls_opstats *s, const logstate_op_info *info);
+/* The monotonic clock, in microseconds. */
+uint64_t ls_now_us(void);
+/* Round trips made by this thread: a sync backend adds one per exchange. */
+extern _Thread_local uint64_t ls_tl_round_trips;
+/* Brackets one public call: only the outermost of nested calls reports. */
+typedef struct ls_op_clock {
+  uint64_t t0, rt0;
+  int outer;
+} ls_op_clock;
+void ls_op_begin(ls_op_clock *c);
+/* Reports the call (keeping the caller's last error) and returns `st`. */
+logstate_status ls_op_end(const ls_policy *p, ls_opstats *s, const ls_op_clock *c, logstate_op_kind kind,
+                          const char *log_id, logstate_status st, unsigned int retries);
 
 /* --- cache.c: the state a handle last saw per log ----------------------- */
 
@@ -211,6 +239,7 @@ struct logstate {
   ls_cache *cache; /* the state of the logs this handle updated */
   ls_cache *marks; /* the highest version this handle saw per log */
   atomic_uint_fast64_t rollbacks;
+  ls_opstats *opstats; /* logstate_get_op_stats() */
 };
 
 /* FAILED_PRECONDITION, naming `fn`, when the handle was opened read-only. */

@@ -26,10 +26,12 @@ static void sleep_us(uint64_t us) {
 
 /* --- through write transactions ----------------------------------------- */
 
-static logstate_status update_txn(logstate *ls, const char *log_id, size_t n, logstate_update_fn fn, void *arg) {
+static logstate_status update_txn(logstate *ls, const char *log_id, size_t n, logstate_update_fn fn, void *arg,
+                                  unsigned int *attempts) {
   logstate_status st = LOGSTATE_OK;
   for (unsigned int attempt = 1;; attempt++) {
     logstate_write *w;
+    *attempts = attempt;
     if ((st = logstate_write_ops(ls, log_id, &w)) != LOGSTATE_OK)
       return st;
     uint8_t *cur = NULL, *next = NULL;
@@ -135,7 +137,8 @@ static logstate_status cas_once(logstate *ls, const char *id, size_t n, attempt_
   return st;
 }
 
-static logstate_status update_cas(logstate *ls, const char *id, size_t n, logstate_update_fn fn, void *arg) {
+static logstate_status update_cas(logstate *ls, const char *id, size_t n, logstate_update_fn fn, void *arg,
+                                  unsigned int *attempts) {
   attempt_state a = {{0, NULL, 0}, 0};
   logstate_status st = LOGSTATE_OK;
   a.from_cache = ls_cache_get(ls->cache, id, n, &a.s.version, &a.s.cp, &a.s.len);
@@ -145,6 +148,7 @@ static logstate_status update_cas(logstate *ls, const char *id, size_t n, logsta
     uint8_t *next = NULL;
     size_t next_len = 0;
     int fresh = 0;
+    *attempts = attempt;
     if (!ls_update_apply(fname, &ls->policy, fn, arg, id, n, a.s.cp, a.s.len, &next, &next_len, &st)) {
       logstate_backend_state now = {0, NULL, 0};
       logstate_status rst = LOGSTATE_OK;
@@ -179,7 +183,8 @@ static logstate_status update_cas(logstate *ls, const char *id, size_t n, logsta
   }
 }
 
-logstate_status logstate_update(logstate *ls, const char *log_id, logstate_update_fn fn, void *arg) {
+static logstate_status update(logstate *ls, const char *log_id, logstate_update_fn fn, void *arg,
+                              unsigned int *attempts) {
   size_t n;
   if (ls == NULL || fn == NULL)
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: %s is NULL", fname, ls ? "update function" : "handle");
@@ -190,8 +195,17 @@ logstate_status logstate_update(logstate *ls, const char *log_id, logstate_updat
     return st;
   const logstate_backend_methods *m = ls->be->methods;
   if (m->version >= 3 && m->cas && m->read_state)
-    return update_cas(ls, log_id, n, fn, arg);
-  return update_txn(ls, log_id, n, fn, arg);
+    return update_cas(ls, log_id, n, fn, arg, attempts);
+  return update_txn(ls, log_id, n, fn, arg, attempts);
+}
+
+logstate_status logstate_update(logstate *ls, const char *log_id, logstate_update_fn fn, void *arg) {
+  ls_op_clock c;
+  unsigned int attempts = 1;
+  ls_op_begin(&c);
+  logstate_status st = update(ls, log_id, fn, arg, &attempts);
+  return ls_op_end(ls ? &ls->policy : NULL, ls ? ls->opstats : NULL, &c, LOGSTATE_OP_UPDATE,
+                   st == LOGSTATE_INVALID_ARGUMENT ? NULL : log_id, st, attempts - 1);
 }
 
 uint64_t ls_core_cache_hits(logstate *ls) {

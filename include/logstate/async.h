@@ -204,6 +204,17 @@ LOGSTATE_API logstate_status logstate_async_write_close(logstate_async_write *w)
 LOGSTATE_API logstate_status logstate_async_update(logstate_async *a, const char *log_id, logstate_update_fn fn,
                                                    void *fn_arg, logstate_async_done_cb cb, void *arg);
 
+/**
+ * The latency statistics of one kind of operation on this handle, from
+ * submit to callback (logstate_op_stats in logstate.h). The operations hook
+ * (logstate_options.on_op) is called from the loop, just before each
+ * operation's callback. Call from the loop's thread.
+ * @return LOGSTATE_OK; LOGSTATE_INVALID_ARGUMENT for NULL arguments or a
+ *         kind outside logstate_op_kind.
+ */
+LOGSTATE_API logstate_status logstate_async_get_op_stats(logstate_async *a, logstate_op_kind kind,
+                                                         logstate_op_stats *out);
+
 #ifdef LOGSTATE_HAVE_REDIS
 /**
  * Copies the handle's counters into `*out` (caller-owned). round_trips

@@ -107,19 +107,64 @@ typedef struct logstate_read logstate_read;
 /** A write transaction on one log: LogStateWriteOps. */
 typedef struct logstate_write logstate_write;
 
+/** The kinds of operation the operations hook and the statistics tell
+ *  apart (both APIs: logstate_async_X is the same kind as logstate_X). */
+typedef enum logstate_op_kind {
+  LOGSTATE_OP_INIT,      /* logstate_init */
+  LOGSTATE_OP_LOGS,      /* logstate_logs */
+  LOGSTATE_OP_GET,       /* logstate_read_get_latest, logstate_async_get_latest */
+  LOGSTATE_OP_WRITE_OPS, /* opening a write transaction (its snapshot) */
+  LOGSTATE_OP_WRITE_SET, /* a write transaction's set */
+  LOGSTATE_OP_UPDATE,    /* logstate_update, as a whole (its reads and sets are not reported apart) */
+  LOGSTATE_OP_HISTORY,   /* logstate_history */
+  LOGSTATE_OP_VERIFY     /* logstate_verify */
+} logstate_op_kind;
+#define LOGSTATE_OP_KINDS 8
+
+/** What the operations hook is told of one finished operation. Valid
+ *  during the call only. */
+typedef struct logstate_op_info {
+  logstate_op_kind kind;
+  const char *log_id;     /* the log, or NULL (init, logs, verify); not NUL-safe for printing as is */
+  logstate_status status; /* what the caller got */
+  uint64_t latency_us;    /* from the call (async: the submit) to the result */
+  uint64_t round_trips;   /* network round trips it made (0 on memory: and sqlite:) */
+  unsigned int retries;   /* update: attempts after the first; else 0 */
+  int is_async;           /* from the async API */
+} logstate_op_info;
+
+/** The operations hook: called once per finished operation, from the
+ *  thread that ran it (async: the loop's thread, just before the
+ *  operation's callback). It must be quick and must not call logstate on
+ *  the same handle. With several threads on a sync handle it is called
+ *  from each of them at once: it must be thread-safe. */
+typedef void (*logstate_op_hook)(const logstate_op_info *info, void *arg);
+
 /**
  * Options that apply to every backend. Start from LOGSTATE_OPTIONS_INIT so
  * that fields added later get their defaults; a zero field means "default".
  */
 typedef struct logstate_options {
-  unsigned int version;         /* LOGSTATE_OPTIONS_VERSION */
+  unsigned int version;         /* LOGSTATE_OPTIONS_VERSION (1 is still accepted: no hook) */
   unsigned int update_attempts; /* logstate_update() tries; 0: LOGSTATE_DEFAULT_UPDATE_ATTEMPTS */
   size_t max_checkpoint_len;    /* 0: LOGSTATE_DEFAULT_MAX_CHECKPOINT_LEN */
+  /* --- version 2 --- */
+  logstate_op_hook on_op; /* NULL: none */
+  void *on_op_arg;
 } logstate_options;
 
-#define LOGSTATE_OPTIONS_VERSION 1
+#define LOGSTATE_OPTIONS_VERSION 2
 #define LOGSTATE_OPTIONS_INIT                                                                                          \
-  { LOGSTATE_OPTIONS_VERSION, 0, 0 }
+  { LOGSTATE_OPTIONS_VERSION, 0, 0, NULL, NULL }
+
+/** Latency statistics of one kind of operation on one handle, since it was
+ *  opened: counts, and percentiles from a histogram with about 6% precision
+ *  (buckets of 1/16 of a power of two, in microseconds). */
+typedef struct logstate_op_stats {
+  uint64_t count;  /* finished operations */
+  uint64_t errors; /* of those, the ones that did not return OK */
+  uint64_t p50_us, p90_us, p99_us, max_us;
+} logstate_op_stats;
 
 /**
  * Opens a handle on the store named by `url`, with default options.
@@ -419,6 +464,14 @@ LOGSTATE_API logstate_status logstate_history(logstate *ls, const char *log_id, 
 
 /** Releases what logstate_history() returned. NULL is a no-op. */
 LOGSTATE_API void logstate_history_free(logstate_history_entry *entries, size_t n);
+
+/**
+ * The latency statistics of one kind of operation on this handle (see
+ * logstate_op_stats). Thread-safe; the counters may move while read.
+ * @return LOGSTATE_OK; LOGSTATE_INVALID_ARGUMENT for a NULL handle or out,
+ *         or a kind outside logstate_op_kind.
+ */
+LOGSTATE_API logstate_status logstate_get_op_stats(logstate *ls, logstate_op_kind kind, logstate_op_stats *out);
 
 #ifdef __cplusplus
 }

@@ -24,6 +24,7 @@ void ls_async_destroy(logstate_async *a) {
   ls_lanes_free(&a->lanes);
   ls_cache_free(a->cache);
   ls_cache_free(a->marks);
+  ls_opstats_free(a->opstats);
   free(a);
 }
 
@@ -59,6 +60,26 @@ static void lane_leave(op *o) {
     finish(next, LOGSTATE_RESOURCE_EXHAUSTED, NULL, 0, NULL, 0, NULL);
 }
 
+/* Tells the operations hook and the statistics, before the callback. */
+static void report(op *o, logstate_status st) {
+  static const logstate_op_kind kinds[] = {
+      [OP_INIT] = LOGSTATE_OP_INIT,      [OP_LOGS] = LOGSTATE_OP_LOGS,     [OP_GET] = LOGSTATE_OP_GET,
+      [OP_OPEN] = LOGSTATE_OP_WRITE_OPS, [OP_SET] = LOGSTATE_OP_WRITE_SET, [OP_UPDATE] = LOGSTATE_OP_UPDATE,
+      [OP_HISTORY] = LOGSTATE_OP_HISTORY};
+  logstate_op_info info = {.kind = kinds[o->kind],
+                           .log_id = o->log_id,
+                           .status = st,
+                           .latency_us = ls_now_us() - o->t0_us,
+                           .round_trips = o->round_trips,
+                           .retries = o->kind == OP_UPDATE ? o->attempt - 1 : 0,
+                           .is_async = 1};
+  char msg[700];
+  snprintf(msg, sizeof(msg), "%s", logstate_last_error()); /* the hook may fail: the callback's stays */
+  ls_op_report(&o->a->policy, o->a->opstats, &info);
+  if (st != LOGSTATE_OK)
+    ls_err(st, "%s", msg);
+}
+
 /* Finishes an op: exactly once. A non-OK status's message must already be
  * recorded. */
 static void finish(op *o, logstate_status st, const uint8_t *cp, size_t len, const char *const *ids, size_t n,
@@ -79,6 +100,7 @@ static void finish(op *o, logstate_status st, const uint8_t *cp, size_t len, con
   if (o->snap.txn)
     a->drv->m->release(a->drv, &o->snap);
   lane_leave(o);
+  report(o, st);
   switch (o->kind) {
   case OP_GET:
     o->get_cb(st, cp, len, o->arg);
@@ -335,6 +357,7 @@ static void on_done(ls_areq *r) {
   op *o = r->owner;
   logstate_async *a = o->a;
   o->req = NULL;
+  o->round_trips += r->round_trips;
   ls_async_enter(a);
   switch (o->kind) {
   case OP_LOGS:
@@ -410,6 +433,7 @@ op *ls_aop_new(const char *fn, logstate_async *a, op_kind kind, const char *log_
   o->a = a;
   o->kind = kind;
   o->arg = arg;
+  o->t0_us = ls_now_us();
   o->log_id_len = n;
   o->attempt = 1;
   o->next = a->ops;

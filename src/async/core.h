@@ -44,6 +44,7 @@ struct ls_aop {
   uint64_t mark_before; /* the version the handle had seen of the log when the request went */
   logstate_status decided;
   char decided_msg[300];
+  uint64_t t0_us, round_trips; /* for the operations hook */
 };
 typedef struct ls_aop op;
 
@@ -57,6 +58,7 @@ struct logstate_async {
   ls_cache *cache;              /* the state of the logs, when the driver sets by version */
   ls_cache *marks;              /* the highest version seen per log (rollback detection), the same */
   uint64_t cache_hits, rollbacks;
+  ls_opstats *opstats; /* logstate_async_get_op_stats() */
   int depth, closing;
   unsigned int refs; /* the user's handle + open write objects */
 };

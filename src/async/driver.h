@@ -55,6 +55,7 @@ struct ls_areq {
   char **ids; /* LOGS */
   size_t n;
   size_t max;                   /* HISTORY: input */
+  uint64_t round_trips;         /* what it took (the Redis driver counts; 0 elsewhere) */
   logstate_history_entry *hist; /* HISTORY: the result */
   size_t nhist;
   uint64_t out_version; /* SET that succeeded: the log's new version; GET (Redis): the version read */

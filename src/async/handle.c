@@ -91,9 +91,11 @@ static logstate_status handle_new(logstate_async **out, struct event_base *base,
                                   const ls_policy *policy) {
   logstate_async *a = calloc(1, sizeof(*a));
   if (a == NULL || (a->cache = ls_cache_new(LS_CACHE_LOGS, LS_CACHE_BYTES)) == NULL ||
-      (a->marks = ls_cache_new(LS_MARK_LOGS, LS_CACHE_BYTES)) == NULL) {
-    if (a)
+      (a->marks = ls_cache_new(LS_MARK_LOGS, LS_CACHE_BYTES)) == NULL || (a->opstats = ls_opstats_new()) == NULL) {
+    if (a) {
       ls_cache_free(a->cache);
+      ls_cache_free(a->marks);
+    }
     free(a);
     drv->m->free(drv);
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "logstate_async_open: out of memory");
@@ -134,8 +136,12 @@ logstate_status logstate_async_open(logstate_async **out, struct event_base *bas
     return st == LOGSTATE_OK ? handle_new(out, base, drv, &policy) : st;
   }
 #endif
-  /* Any other scheme: its sync backend, on a worker thread. */
-  if ((st = logstate_open_ext(&ls, url, opts)) == LOGSTATE_OK &&
+  /* Any other scheme: its sync backend, on a worker thread. Its calls are
+   * the async handle's, reported once, by the async core: no hook there. */
+  logstate_options inner = LOGSTATE_OPTIONS_INIT;
+  inner.update_attempts = policy.update_attempts;
+  inner.max_checkpoint_len = policy.max_checkpoint_len;
+  if ((st = logstate_open_ext(&ls, url, &inner)) == LOGSTATE_OK &&
       (st = ls_adriver_threaded_new(&drv, base, ls)) != LOGSTATE_OK)
     logstate_free(ls);
   return st == LOGSTATE_OK ? handle_new(out, base, drv, &policy) : st;
@@ -173,6 +179,13 @@ void logstate_async_free(logstate_async *a) {
   a->drv = NULL;
   a->refs--;
   ls_async_leave(a);
+}
+
+logstate_status logstate_async_get_op_stats(logstate_async *a, logstate_op_kind kind, logstate_op_stats *out) {
+  logstate_status st = ls_op_stats_check("logstate_async_get_op_stats", a, kind, out);
+  if (st == LOGSTATE_OK)
+    ls_opstats_get(a->opstats, kind, out);
+  return st;
 }
 
 #ifdef LOGSTATE_HAVE_REDIS

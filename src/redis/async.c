@@ -156,6 +156,8 @@ void ls_ra_finish_rq(rreq *q, logstate_status st) {
   ls_ra_replies_clear(&q->rs);
   ls_areq *r = q->r;
   q->r = NULL;
+  if (r)
+    r->round_trips = q->round_trips;
   if (st == LOGSTATE_UNAVAILABLE && !q->op.undecided) /* gone, READONLY, or not the primary: ask the seeds again */
     ls_rp_target_lost(&d->p, d->gen);
   if (r == NULL) {
@@ -338,6 +340,7 @@ void ls_ra_send_plan(rreq *q) {
   q->rs.expect = plan.n;
   q->state = RQ_SENT;
   d->round_trips++;
+  q->round_trips++;
   if (!q->resolving)
     ls_ra_arm_timeout(q);
 }

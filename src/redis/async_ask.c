@@ -99,6 +99,7 @@ int ls_ra_ask_start(rreq *q, const redisReply *const *all) {
         REDIS_OK)
       q->pending++;
   d->round_trips++;
+  q->round_trips++;
   ls_ra_arm_timeout(q);
   return 1;
 }

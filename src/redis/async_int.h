@@ -43,6 +43,7 @@ typedef struct rreq {
   int finished, in_finish; /* in_finish: finish_rq is on the stack, it frees */
   int pending;             /* hiredis callbacks still owed */
   int redirects;           /* MOVED followed */
+  uint64_t round_trips;    /* pipelines it sent, for the operations hook */
   ls_ra_replies rs;        /* of the plan in flight */
   struct event *timer;     /* timeout, or the deferred failure */
   int resolving;           /* a set whose reply was lost: `rd` reads the log to decide (async.c) */

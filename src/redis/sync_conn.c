@@ -70,6 +70,7 @@ static void follow_ask(redis_backend *b, const ls_rp_op *op, const ls_rp_plan *p
   for (int j = 0; j < out.n; j++)
     redisAppendCommandArgv(ctx, out.cmd[j].argc, (const char **)out.cmd[j].argv, out.cmd[j].len);
   atomic_fetch_add(&b->round_trips, 1);
+  ls_tl_round_trips++; /* the operation on this thread made it */
   while (n < out.n && redisGetReply(ctx, (void **)&got[n]) == REDIS_OK && got[n])
     n++;
   ok = n == out.n;
@@ -93,6 +94,7 @@ static logstate_status exchange(redis_backend *b, conn *k, const ls_rp_op *op, c
     if (redisAppendCommandArgv(k->c, plan->cmd[i].argc, (const char **)plan->cmd[i].argv, plan->cmd[i].len) != REDIS_OK)
       return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory building commands");
   atomic_fetch_add(&b->round_trips, 1);
+  ls_tl_round_trips++; /* the operation on this thread made it */
   for (int i = 0; i < plan->n; i++) {
     void *reply = NULL;
     if (redisGetReply(k->c, &reply) != REDIS_OK || reply == NULL)
@@ -151,6 +153,7 @@ static logstate_status ask_seed(redis_backend *b, const ls_redis_addr *a, char *
     for (int i = 0; i < plan.n; i++)
       redisAppendCommandArgv(ctx, plan.cmd[i].argc, (const char **)plan.cmd[i].argv, plan.cmd[i].len);
     atomic_fetch_add(&b->round_trips, 1);
+    ls_tl_round_trips++; /* the operation on this thread made it */
     while (n < plan.n && redisGetReply(ctx, (void **)&r[n]) == REDIS_OK && r[n])
       n++;
     st = n < plan.n ? ls_redis_io_error(&b->p.cfg, ctx->err, ctx->errstr, "asking where the primary is")
