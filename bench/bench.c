@@ -190,6 +190,7 @@ int main(int argc, char **argv) {
       F("sync read_get_latest", "redis-benchmark HGET -c 1", m_read, m_rb_hget, 0, nr, 0.9),
       F("sync write transaction", "redis-benchmark HSET -c 1", m_txn, m_rb_hset, 0, nw, 0.75),
       F("warm sync logstate_update", "redis-benchmark EVALSHA -c 1", m_update, m_rb_evalsha_p, 1, nw, 0.9),
+      F("warm sync logstate_update, history=16", "the same, history=0", m_update_history, m_update, 16, nw, 0.8),
       F("async updates, 1 in flight", "EVALSHA -P 1", m_async, m_rb_evalsha_p, 1, nw, 0),
       F("async updates, 16 in flight", "EVALSHA -P 16", m_async, m_rb_evalsha_p, 16, na, 0),
       F("async updates, 64 in flight", "EVALSHA -P 64", m_async, m_rb_evalsha_p, 64, na, 0.8),
@@ -203,6 +204,7 @@ int main(int argc, char **argv) {
       F("write transaction, appendfsync always", "hiredis by hand (6 round trips)", m_txn_fsync, m_peer_fsync, 1, nw,
         1.5),
       F("SQLite write transaction", "sqlite3 INSERT OR REPLACE, WAL, FULL", m_sqlite, m_sqlite_raw, 0, ns, 0),
+      F("SQLite write transaction, history=16", "the same, history=0", m_sqlite_history, m_sqlite, 16, ns, 0),
   };
   int nf = (int)(sizeof(f) / sizeof(f[0]));
   double t0 = now_s();

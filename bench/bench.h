@@ -47,12 +47,14 @@ double m_rb_evalsha_c(bench *b, const figure *f); /* the same, -c param */
 double m_read(bench *b, const figure *f);
 double m_txn(bench *b, const figure *f);
 double m_update(bench *b, const figure *f);
+double m_update_history(bench *b, const figure *f); /* m_update with history=param */
 double m_async(bench *b, const figure *f);
 double m_threads(bench *b, const figure *f);
 double m_peer(bench *b, const figure *f);
 double m_txn_fsync(bench *b, const figure *f); /* m_txn under the appendfsync of f->param */
 double m_peer_fsync(bench *b, const figure *f);
 double m_sqlite(bench *b, const figure *f);
+double m_sqlite_history(bench *b, const figure *f); /* m_sqlite with history=param */
 double m_sqlite_raw(bench *b, const figure *f);
 
 /* The measurements without a baseline of the same kind. */

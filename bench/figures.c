@@ -160,13 +160,24 @@ static double updates(logstate *ls, int n, const char *id) {
   return n / (now_s() - t0);
 }
 
-double m_update(bench *b, const figure *f) {
-  logstate *ls = open_sync(b->url);
-  if (ls == NULL || updates(ls, 1, "bench/update") < 0) /* warm: the handle knows the log */
+/* Warm updates of one log through `url`. */
+static double warm_updates(const char *url, const figure *f, const char *id) {
+  logstate *ls = open_sync(url);
+  if (ls == NULL || updates(ls, 1, id) < 0) /* warm: the handle knows the log */
     return -1;
-  double v = updates(ls, f->n, "bench/update");
+  double v = updates(ls, f->n, id);
   logstate_free(ls);
   return v;
+}
+
+double m_update(bench *b, const figure *f) { return warm_updates(b->url, f, "bench/update"); }
+
+/* The same with history=param (the set script also XADDs to the log's
+ * stream); its baseline is m_update, history=0. */
+double m_update_history(bench *b, const figure *f) {
+  char url[320];
+  snprintf(url, sizeof(url), "%s&history=%d", b->url, f->param);
+  return warm_updates(url, f, "bench/update-history");
 }
 
 typedef struct thread_arg {
@@ -266,14 +277,19 @@ double m_peer_fsync(bench *b, const figure *f) {
 
 /* --- SQLite ---------------------------------------------------------------- */
 
-double m_sqlite(bench *b, const figure *f) {
+/* history=`keep` (0: none; else its side table in the same transaction). */
+static double sqlite_txns(bench *b, const figure *f, int keep) {
   char url[400];
-  snprintf(url, sizeof(url), "sqlite:%s/logstate.db", b->sqlite_dir);
+  snprintf(url, sizeof(url), "sqlite:%s/logstate%d.db?history=%d", b->sqlite_dir, keep, keep);
   logstate *ls = open_sync(url);
   double v = ls ? txns(ls, f->n, "bench/sqlite") : -1;
   logstate_free(ls);
   return v;
 }
+
+double m_sqlite(bench *b, const figure *f) { return sqlite_txns(b, f, 0); }
+
+double m_sqlite_history(bench *b, const figure *f) { return sqlite_txns(b, f, f->param); }
 
 /* The same write by hand: INSERT OR REPLACE in a BEGIN IMMEDIATE
  * transaction, WAL, synchronous=FULL, on the same file system. */

@@ -288,6 +288,7 @@ static void set_slot_everywhere(long long slot, int owner) {
 static void test_cluster_slot_migration(void **state) {
   (void)state;
   test_writer w[WRITERS];
+  memset(w, 0, sizeof(w));
   const char *prefix = "migrating";
   long long slot = slot_of(prefix);
   int src = index_of_port(owner_of(slot, 0)), dst = -1;
@@ -352,6 +353,7 @@ static void test_cluster_slot_migration(void **state) {
 static void test_cluster_failover(void **state) {
   (void)state;
   test_writer w[WRITERS];
+  memset(w, 0, sizeof(w));
   const char *prefix = "failing";
   long long slot = slot_of(prefix);
   int victim = index_of_port(owner_of(slot, 0));

@@ -381,6 +381,7 @@ static void test_sentinel_failover(void **state) {
   (void)state;
   group g;
   test_writer w[WRITERS];
+  memset(w, 0, sizeof(w));
   group_start(&g, 2, NULL);
   for (int i = 0; i < WRITERS; i++) {
     group_url(&g, w[i].url, sizeof(w[i].url), "fo", "min_replicas=1&replica_timeout_ms=2000&timeout_ms=1000");

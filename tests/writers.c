@@ -104,7 +104,7 @@ static void *sync_writer(void *arg) {
   while (!atomic_load(&stop)) {
     if (ls == NULL && logstate_open_ext(&ls, w->url, &o) != LOGSTATE_OK)
       break;
-    logstate_status st = logstate_update(ls, "counter", increment, w);
+    logstate_status st = logstate_update(ls, w->log_id, increment, w);
     record(w, st);
     if (st == LOGSTATE_FAILED_PRECONDITION) { /* look, then start afresh */
       logstate_free(ls);
@@ -137,7 +137,7 @@ static void on_async_update(logstate_status st, void *arg) {
 static void async_submit(evutil_socket_t fd, short what, void *arg) {
   (void)fd, (void)what;
   test_writer *w = arg;
-  if (logstate_async_update(w->a, "counter", increment, w, on_async_update, w) == LOGSTATE_OK)
+  if (logstate_async_update(w->a, w->log_id, increment, w, on_async_update, w) == LOGSTATE_OK)
     w->in_flight = 1;
   else
     w->other++;
@@ -163,11 +163,13 @@ void test_writers_start(test_writer *w, int n) {
   atomic_store(&stop, 0);
   atomic_store(&fault_us, 0);
   for (int i = 0; i < n; i++) {
-    char url[sizeof(w[i].url)];
+    char url[sizeof(w[i].url)], log_id[sizeof(w[i].log_id)];
     int use_async = w[i].use_async;
     memcpy(url, w[i].url, sizeof(url));
+    snprintf(log_id, sizeof(log_id), "%s", w[i].log_id[0] ? w[i].log_id : "counter");
     memset(&w[i], 0, sizeof(w[i]));
     memcpy(w[i].url, url, sizeof(url));
+    memcpy(w[i].log_id, log_id, sizeof(log_id));
     w[i].use_async = use_async;
     snprintf(w[i].origin, sizeof(w[i].origin), "writer%d.example", i);
     if (pthread_create(&w[i].thread, NULL, use_async ? async_writer : sync_writer, &w[i]) != 0)

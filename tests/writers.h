@@ -20,6 +20,7 @@ typedef struct test_writer {
   /* Set by the test before test_writers_start. */
   char url[512];
   int use_async;
+  char log_id[48]; /* "" : "counter" */
   /* Read by the test meanwhile. */
   atomic_ulong acked, acked_after_fault;
   /* Read by the test after test_writers_stop. */
