@@ -244,14 +244,10 @@ static void test_history_bad_arguments(void **state) {
   logstate_history_free(NULL, 0);
   logstate_free(ls);
   /* The options are checked when the store is opened. */
-  static const char *const bad[] = {"history=-1",
-                                    "history=100001",
-                                    "history=x",
-                                    "history_bodies=maybe",
-                                    "client_name=",
-                                    "client_name=has%20space",
-                                    "client_name=" /* 65 bytes: */
-                                    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
+  char long_name[100];
+  snprintf(long_name, sizeof(long_name), "client_name=%065d", 0); /* 65 bytes */
+  const char *const bad[] = {"history=-1",   "history=100001",          "history=x", "history_bodies=maybe",
+                             "client_name=", "client_name=has%20space", long_name};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     logstate *bl = NULL;
     logstate_status st = target->open_query(target->ctx, NEXT_STORE(), bad[i], &bl);
