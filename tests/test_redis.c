@@ -660,10 +660,12 @@ static void test_durability_check(void **state) {
   expect_error_lacks("appendonly yes");
   logstate_free(ls);
 
-  /* warn: logs and goes on; ignore: silent. */
+  /* warn: logs and goes on (never the password); ignore: silent. */
+  test_redis_do(&own, "CONFIG SET requirepass " TEST_SECRET);
   log_capture cap = {0};
   logstate_redis_options o = LOGSTATE_REDIS_OPTIONS_INIT;
   o.port = (unsigned int)own.port;
+  o.password = TEST_SECRET;
   o.prefix = "warned";
   o.durability = LOGSTATE_REDIS_DURABILITY_WARN;
   o.log = capture;
@@ -672,6 +674,7 @@ static void test_durability_check(void **state) {
   assert_status(logstate_init(ls), LOGSTATE_OK);
   assert_int_equal(cap.count, 1);
   assert_non_null(strstr(cap.last, "appendfsync"));
+  assert_null(strstr(cap.last, TEST_SECRET));
   assert_status(test_put(ls, "log", "v1"), LOGSTATE_OK);
   logstate_free(ls);
   o.durability = LOGSTATE_REDIS_DURABILITY_IGNORE;
