@@ -157,7 +157,29 @@ static void test_settle_lost_reply(void **state) {
   assert_non_null(strstr(logstate_last_error(), "the outcome is unknown"));
   assert_int_equal(settle(&p, 9, "ours", &again, &set), LOGSTATE_UNAVAILABLE);
   assert_true(set.undecided);
-  assert_int_equal(atomic_load(&p.resolved), 5);
+  /* With history, the entry of version 8 tells: ours (OK) or another's
+   * (ABORTED, the current state handed back). */
+  logstate_history_entry e[2];
+  memset(e, 0, sizeof(e));
+  e[0].version = 9;
+  e[1].version = 8;
+  ls_sha256_hex((const uint8_t *)"ours", 4, e[1].sha256); /* kept without bodies */
+  ls_rp_op rd = {.kind = LS_RP_OPEN, .version = 9, .hist = e, .nhist = 2};
+  rd.out_cp = (uint8_t *)strdup("theirs");
+  rd.out_len = 6;
+  set = (ls_rp_op){
+      .kind = LS_RP_SET, .log_id = "x", .log_id_len = 1, .expect = 7, .cp = (const uint8_t *)"ours", .cp_len = 4};
+  assert_int_equal(ls_rp_settle(&p, &set, &rd, &again), LOGSTATE_OK);
+  assert_int_equal(set.version, 8);
+  assert_false(set.undecided);
+  ls_sha256_hex((const uint8_t *)"theirs", 6, e[1].sha256);
+  set = (ls_rp_op){
+      .kind = LS_RP_SET, .log_id = "x", .log_id_len = 1, .expect = 7, .cp = (const uint8_t *)"ours", .cp_len = 4};
+  assert_int_equal(ls_rp_settle(&p, &set, &rd, &again), LOGSTATE_ABORTED);
+  assert_true(set.fresh && set.version == 9 && !set.undecided);
+  free(set.out_cp); /* taken from rd */
+  free(rd.out_cp);
+  assert_int_equal(atomic_load(&p.resolved), 7);
   ls_rp_proto_destroy(&p);
 }
 

@@ -235,7 +235,7 @@ static int start_resolving(rreq *q, const char *why) {
   if (q->r == NULL || q->op.kind != LS_RP_SET || d->closing)
     return 0;
   ls_rp_end(&q->rd);
-  q->rd = (ls_rp_op){.kind = LS_RP_OPEN, .log_id = q->op.log_id, .log_id_len = q->op.log_id_len};
+  q->rd = (ls_rp_op){.kind = LS_RP_OPEN, .log_id = q->op.log_id, .log_id_len = q->op.log_id_len, .settling = 1};
   if (ls_rp_begin(&d->p, &q->rd) != LOGSTATE_OK)
     return 0;
   if (!q->resolving) /* the deadline runs from the first loss */

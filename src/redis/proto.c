@@ -219,6 +219,8 @@ void ls_rp_plan_next(const ls_redis_proto *p, ls_rp_op *op, ls_rp_plan *plan) {
     if (op->watch)
       add(plan, 2, (const char *[]){"WATCH", op->key}, (const size_t[]){5, op->key_len});
     plan_state(c, op, plan);
+    if (op->hkey) /* settling: the history may tell what a lost set did */
+      ls_rp_plan_history(op, plan);
     break;
   case LS_RP_SET:
     plan_set(p, op, plan);
@@ -348,6 +350,8 @@ static logstate_status judge_state(const ls_redis_config *c, ls_rp_op *op, const
 }
 
 static logstate_status judge_open(const ls_redis_config *c, ls_rp_op *op, const redisReply *const *r, int n) {
+  if (op->hkey && n > 2 && ls_rp_judge_history(c, op, r[--n]) != LOGSTATE_OK)
+    ls_rp_history_end(op);        /* best effort: without it the outcome may stay unknown */
   for (int i = 0; i < n - 2; i++) /* UNWATCH, WATCH */
     if (r[i]->type == REDIS_REPLY_ERROR)
       return ls_redis_reply_error(c, r[i], i == n - 3 && op->watch ? "WATCH" : "UNWATCH", op->key, op->key_len);
@@ -577,6 +581,7 @@ ls_rp_outcome ls_rp_outcome_of(const ls_rp_op *set, uint64_t version, const uint
 
 logstate_status ls_rp_settle(ls_redis_proto *p, ls_rp_op *set, ls_rp_op *rd, int *again) {
   char q[LS_QUOTE_BUFSZ];
+  int by_history;
   atomic_fetch_add(&p->resolved, 1);
   *again = 0;
   switch (ls_rp_outcome_of(set, rd->version, rd->out_cp, rd->out_len)) {
@@ -587,6 +592,12 @@ logstate_status ls_rp_settle(ls_redis_proto *p, ls_rp_op *set, ls_rp_op *rd, int
     *again = 1;
     return LOGSTATE_OK;
   case LS_RP_UNDECIDED:
+    if ((by_history = ls_rp_history_decides(set, rd)) == 1) { /* its entry holds its bytes */
+      set->version = set->expect + 1;
+      return LOGSTATE_OK;
+    }
+    if (by_history == 0) /* another writer's set made expect + 1 */
+      break;
     set->undecided = 1;
     return ls_err(LOGSTATE_UNAVAILABLE,
                   "redis: setting a checkpoint: its reply was lost, and log %s had moved on from version %llu to %llu "

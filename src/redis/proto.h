@@ -82,6 +82,7 @@ typedef struct ls_rp_op {
   size_t log_id_len;
   int watch;         /* OPEN: WATCH the key; SET: run the script in MULTI/EXEC */
   int unwatch;       /* OPEN: UNWATCH first (a WATCH may linger on the connection) */
+  int settling;      /* OPEN: the read after a lost set reply; with history, its newest entries too */
   uint64_t expect;   /* SET: the version the snapshot saw, 0 for none */
   const uint8_t *cp; /* SET: the new checkpoint */
   size_t cp_len;
@@ -260,6 +261,10 @@ void ls_rp_history_args(const ls_redis_config *c, const ls_rp_op *op, char num[2
 void ls_rp_arg(ls_rp_cmd *cmd, const char *s, size_t len);
 void ls_rp_plan_history(const ls_rp_op *op, ls_rp_plan *plan);
 logstate_status ls_rp_judge_history(const ls_redis_config *c, ls_rp_op *op, const redisReply *r);
+/* What a settling read's history says of `set`, whose reply was lost:
+ * 1 its entry (version expect + 1) holds its bytes, 0 another writer's,
+ * -1 no entry tells (history off, trimmed, or unreadable). */
+int ls_rp_history_decides(const ls_rp_op *set, const ls_rp_op *rd);
 void ls_rp_history_end(ls_rp_op *op);
 
 /* "WAIT" and "WAITAOF", as the plans spell them (a plan's argv[0] points

@@ -17,9 +17,16 @@
 #define F_TREE_SIZE "tree_size"
 #define F_CLIENT "client"
 
+/* A settling read looks this far back: a log that moved on further stays
+ * undecided. */
+#define SETTLE_LOOKBACK 64
+
 logstate_status ls_rp_history_begin(const ls_redis_config *c, ls_rp_op *op) {
-  if (op->kind != LS_RP_HISTORY && (op->kind != LS_RP_SET || c->hist.keep == 0))
+  int settling = op->kind == LS_RP_OPEN && op->settling && c->hist.keep;
+  if (op->kind != LS_RP_HISTORY && !settling && (op->kind != LS_RP_SET || c->hist.keep == 0))
     return LOGSTATE_OK;
+  if (settling)
+    op->max = c->hist.keep < SETTLE_LOOKBACK ? c->hist.keep : SETTLE_LOOKBACK;
   op->hkey_len = c->key_history_prefix_len + op->log_id_len;
   if ((op->hkey = malloc(op->hkey_len + 1)) == NULL)
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory");
@@ -120,4 +127,18 @@ logstate_status ls_rp_judge_history(const ls_redis_config *c, ls_rp_op *op, cons
       op->nhist = i + 1;
   }
   return st;
+}
+
+int ls_rp_history_decides(const ls_rp_op *set, const ls_rp_op *rd) {
+  char sha[65];
+  for (size_t i = 0; i < rd->nhist; i++) {
+    const logstate_history_entry *e = &rd->hist[i];
+    if (e->version != set->expect + 1)
+      continue;
+    if (e->checkpoint)
+      return e->checkpoint_len == set->cp_len && memcmp(e->checkpoint, set->cp, set->cp_len) == 0;
+    ls_sha256_hex(set->cp, set->cp_len, sha);
+    return strcmp(e->sha256, sha) == 0;
+  }
+  return -1;
 }

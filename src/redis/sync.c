@@ -206,7 +206,7 @@ static double now_s(void) {
 static logstate_status resolve_once(redis_backend *b, ls_rp_op *set) {
   conn *k = NULL;
   int reused, io_failed, again = 0;
-  ls_rp_op rd = {.kind = LS_RP_OPEN, .log_id = set->log_id, .log_id_len = set->log_id_len};
+  ls_rp_op rd = {.kind = LS_RP_OPEN, .log_id = set->log_id, .log_id_len = set->log_id_len, .settling = 1};
   logstate_status st = ls_rs_conn_acquire(b, &k, &reused);
   if (st == LOGSTATE_OK && (st = ls_rp_begin(&b->p, &rd)) == LOGSTATE_OK &&
       (st = ls_rs_run_op(b, k, &rd, &io_failed)) == LOGSTATE_OK &&

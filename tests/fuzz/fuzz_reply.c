@@ -111,6 +111,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                  .log_id = "example.com/log",
                  .log_id_len = 15,
                  .watch = kind == 7,
+                 .settling = (hflags & 8) != 0,
                  .expect = byte(&in) % 4,
                  .max = 1 + byte(&in) % 8,
                  .cp = (const uint8_t *)"example.com/log\n5\nhash\n",
