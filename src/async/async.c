@@ -74,9 +74,11 @@ static void report(op *o, logstate_status st) {
                            .retries = o->kind == OP_UPDATE ? o->attempt - 1 : 0,
                            .is_async = 1};
   char msg[700];
-  snprintf(msg, sizeof(msg), "%s", logstate_last_error()); /* the hook may fail: the callback's stays */
+  int hook = o->a->policy.on_op != NULL;
+  if (hook && st != LOGSTATE_OK) /* the hook may fail: the callback's message stays */
+    snprintf(msg, sizeof(msg), "%s", logstate_last_error());
   ls_op_report(&o->a->policy, o->a->opstats, &info);
-  if (st != LOGSTATE_OK)
+  if (hook && st != LOGSTATE_OK)
     ls_err(st, "%s", msg);
 }
 
