@@ -5,15 +5,19 @@
 # connection to a redis-server that listens on TLS only (tls-port, a
 # certificate made here with openssl, verified by stunnel against it). The
 # conformance suite and the tool run through it, and the server refuses
-# plain text. Usage: test_tls.sh CONFORMANCE_REDIS LOGSTATE_TOOL
+# plain text. Then a server that requires client certificates
+# (tls-auth-clients yes): through a tunnel that presents one, and not
+# through one that does not. Usage: test_tls.sh CONFORMANCE_REDIS LOGSTATE_TOOL
 set -u
 conformance=$(realpath "$1")
 cli=$(realpath "$2")
 work=$(mktemp -d /tmp/logstate-tls-XXXXXX)
 redis_pid=""
 tunnel_pid=""
+redis2_pid=""
+tunnel2_pid=""
 cleanup() {
-  for p in $tunnel_pid $redis_pid; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+  for p in $tunnel_pid $redis_pid $tunnel2_pid $redis2_pid; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -76,4 +80,55 @@ check "the tool creates and checks the store through the tunnel, durability veri
   "'$cli' --url '$url' init >/dev/null && '$cli' --url '$url' check | grep -q 'durability settings verified'"
 check "what went through the tunnel is on the server" bash -c \
   "printf 'tls.example\n1\nx\n' | '$cli' --url '$url' set tls.example - && redis-cli -p $local_port HGET '{logstate}:log:tls.example' version | grep -qx 1"
+
+# --- with client certificates (tls-auth-clients yes) ---
+# A second server that asks every client for a certificate it trusts; the
+# stunnel client presents one (cert =, key =), made here too. A tunnel
+# without it gets nothing through.
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=witness -keyout "$work/client-key.pem" \
+  -out "$work/client.pem" >/dev/null 2>&1
+cat "$work/cert.pem" "$work/client.pem" >"$work/trusted.pem"
+tls2_port=$(free_port)
+mkdir "$work/mtls"
+sed -e "s|^tls-port .*|tls-port $tls2_port|" -e "s|^tls-ca-cert-file .*|tls-ca-cert-file $work/trusted.pem|" \
+  -e "s|^tls-auth-clients no|tls-auth-clients yes|" -e "s|^dir .*|dir $work/mtls|" \
+  -e "s|^logfile .*|logfile $work/mtls/redis.log|" "$work/redis.conf" >"$work/mtls/redis.conf"
+redis-server "$work/mtls/redis.conf" &
+redis2_pid=$!
+with_cert=$(free_port)
+without_cert=$(free_port)
+cat >"$work/stunnel2.conf" <<CONF
+foreground = yes
+pid =
+[with-cert]
+client = yes
+accept = 127.0.0.1:$with_cert
+connect = 127.0.0.1:$tls2_port
+verifyChain = yes
+CAfile = $work/cert.pem
+checkIP = 127.0.0.1
+cert = $work/client.pem
+key = $work/client-key.pem
+[without-cert]
+client = yes
+accept = 127.0.0.1:$without_cert
+connect = 127.0.0.1:$tls2_port
+verifyChain = yes
+CAfile = $work/cert.pem
+checkIP = 127.0.0.1
+CONF
+"$stunnel" "$work/stunnel2.conf" >"$work/stunnel2.log" 2>&1 &
+tunnel2_pid=$!
+for _ in $(seq 1 250); do
+  redis-cli -p "$with_cert" PING 2>/dev/null | grep -q PONG && break
+  sleep 0.02
+done
+check "with a client certificate, the server answers through the tunnel" \
+  bash -c "redis-cli -p $with_cert PING | grep -q PONG"
+check "without one, nothing gets through" bash -c "! redis-cli -p $without_cert PING 2>&1 | grep -q PONG"
+url2="redis://127.0.0.1:$with_cert/"
+check "the tool stores and reads through the client-certificate tunnel" bash -c \
+  "'$cli' --url '$url2' init >/dev/null && printf 'mtls.example\n1\nx\n' | '$cli' --url '$url2' set mtls.example - && '$cli' --url '$url2' get mtls.example | grep -q mtls.example"
+check "the conformance suite passes through the client-certificate tunnel" \
+  "$conformance" "redis://127.0.0.1:$with_cert/%u?prefix=logstate&timeout_ms=10000"
 finish test_tls
