@@ -67,8 +67,7 @@ static void test_history_acl(void **state) {
   logstate_free(ls);
   char ns[40];
   snprintf(ns, sizeof(ns), "%s", prefix);
-  assert_int_equal(
-      test_redis_readme_acl(&server, "witness", "hw", "hpass", ns, TEST_HISTORY_ACL), 0);
+  assert_int_equal(test_redis_readme_acl(&server, "witness", "hw", "hpass", ns, TEST_HISTORY_ACL), 0);
   prefix_no--; /* the same prefix again */
   ls = open_as("hw", "history=4&client_name=w-acl");
   assert_status(logstate_init(ls), LOGSTATE_OK);

@@ -52,25 +52,27 @@ CONF
 redis-server "$work/redis.conf" &
 redis_pid=$!
 
-# The local end: stunnel in client mode, checking the server's certificate.
+# One stunnel client service: NAME LOCAL_PORT TLS_PORT [CERT KEY], checking
+# the server's certificate (and presenting CERT when given).
+service() {
+  printf '[%s]\nclient = yes\naccept = 127.0.0.1:%s\nconnect = 127.0.0.1:%s\n' "$1" "$2" "$3"
+  printf 'verifyChain = yes\nCAfile = %s\ncheckIP = 127.0.0.1\n' "$work/cert.pem"
+  [ $# -lt 5 ] || printf 'cert = %s\nkey = %s\n' "$4" "$5"
+}
+# Waits (bounded) until PING through local port $1 answers.
+wait_pong() {
+  for _ in $(seq 1 250); do
+    redis-cli -p "$1" PING 2>/dev/null | grep -q PONG && return
+    sleep 0.02
+  done
+}
+
+# The local end: stunnel in client mode.
 local_port=$(free_port)
-cat >"$work/stunnel.conf" <<CONF
-foreground = yes
-pid =
-[redis]
-client = yes
-accept = 127.0.0.1:$local_port
-connect = 127.0.0.1:$tls_port
-verifyChain = yes
-CAfile = $work/cert.pem
-checkIP = 127.0.0.1
-CONF
+{ printf 'foreground = yes\npid =\n'; service redis "$local_port" "$tls_port"; } >"$work/stunnel.conf"
 "$stunnel" "$work/stunnel.conf" >"$work/stunnel.log" 2>&1 &
 tunnel_pid=$!
-for _ in $(seq 1 250); do
-  redis-cli -p "$local_port" PING 2>/dev/null | grep -q PONG && break
-  sleep 0.02
-done
+wait_pong "$local_port"
 check "the server answers through the tunnel" bash -c "redis-cli -p $local_port PING | grep -q PONG"
 check "the server refuses plain text on its TLS port" bash -c "! redis-cli -p $tls_port PING 2>&1 | grep -q PONG"
 check "the conformance suite passes through the tunnel" \
@@ -97,32 +99,14 @@ redis-server "$work/mtls/redis.conf" &
 redis2_pid=$!
 with_cert=$(free_port)
 without_cert=$(free_port)
-cat >"$work/stunnel2.conf" <<CONF
-foreground = yes
-pid =
-[with-cert]
-client = yes
-accept = 127.0.0.1:$with_cert
-connect = 127.0.0.1:$tls2_port
-verifyChain = yes
-CAfile = $work/cert.pem
-checkIP = 127.0.0.1
-cert = $work/client.pem
-key = $work/client-key.pem
-[without-cert]
-client = yes
-accept = 127.0.0.1:$without_cert
-connect = 127.0.0.1:$tls2_port
-verifyChain = yes
-CAfile = $work/cert.pem
-checkIP = 127.0.0.1
-CONF
+{
+  printf 'foreground = yes\npid =\n'
+  service with-cert "$with_cert" "$tls2_port" "$work/client.pem" "$work/client-key.pem"
+  service without-cert "$without_cert" "$tls2_port"
+} >"$work/stunnel2.conf"
 "$stunnel" "$work/stunnel2.conf" >"$work/stunnel2.log" 2>&1 &
 tunnel2_pid=$!
-for _ in $(seq 1 250); do
-  redis-cli -p "$with_cert" PING 2>/dev/null | grep -q PONG && break
-  sleep 0.02
-done
+wait_pong "$with_cert"
 check "with a client certificate, the server answers through the tunnel" \
   bash -c "redis-cli -p $with_cert PING | grep -q PONG"
 check "without one, nothing gets through" bash -c "! redis-cli -p $without_cert PING 2>&1 | grep -q PONG"
