@@ -93,9 +93,10 @@ static int parse_u64(const char *s, size_t n, uint64_t *out) {
   return 1;
 }
 
-void ls_history_rec_of(const uint8_t *cp, size_t len, ls_history_rec *r) {
+void ls_history_rec_of(const uint8_t *cp, size_t len, int with_sha, ls_history_rec *r) {
   memset(r, 0, sizeof(*r));
-  ls_sha256_hex(cp, len, r->sha256);
+  if (with_sha)
+    ls_sha256_hex(cp, len, r->sha256);
   /* A checkpoint body starts "<origin>\n<tree size>\n" (C2SP tlog-checkpoint). */
   const char *s = (const char *)cp, *nl = memchr(s, '\n', len);
   if (nl == NULL || nl == s)

@@ -102,12 +102,14 @@ int ls_history_param(const char *what, const ls_query_param *p, ls_history_cfg *
 void ls_sha256_hex(const uint8_t *p, size_t n, char out[65]);
 /* What an entry records of a checkpoint besides its bytes. */
 typedef struct ls_history_rec {
-  char sha256[65];
+  char sha256[65];    /* "" unless asked for */
   const char *origin; /* the first line, inside the checkpoint; origin_len 0: none */
   size_t origin_len;
   char tree_size[21]; /* the second line, a 64-bit decimal; "": none */
 } ls_history_rec;
-void ls_history_rec_of(const uint8_t *cp, size_t len, ls_history_rec *r);
+/* The origin and tree size, and the SHA-256 only `with_sha` (where it is
+ * stored; an entry with the checkpoint gets it from the checkpoint). */
+void ls_history_rec_of(const uint8_t *cp, size_t len, int with_sha, ls_history_rec *r);
 /* Fills `e`, copying every string (body NULL: kept without the checkpoint,
  * its SHA-256 from sha_hex). On failure `e` holds nothing to free. */
 logstate_status ls_history_entry_fill(logstate_history_entry *e, uint64_t version, int64_t time_ms, const uint8_t *body,

@@ -229,21 +229,21 @@ static logstate_status mem_write_get_latest(logstate_backend *be, logstate_backe
   return ls_snapshot_copy(t->cp, t->cp_len, t->probe.id, t->probe.id_len, out_cp, out_len);
 }
 
-/* Stores `cp` if the log is still at version `expect`: the one atomic step
- * of the memory backend. On a mismatch, *fresh gets the current state when
- * it is not NULL. */
 /* The history entry a set appends (its version filled in on success). */
 static logstate_status hist_entry_for(const ls_history_cfg *h, const uint8_t *cp, size_t len,
                                       logstate_history_entry *he) {
   ls_history_rec r;
   struct timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
-  ls_history_rec_of(cp, len, &r);
+  ls_history_rec_of(cp, len, !h->bodies, &r); /* with the body, the entry hashes it itself */
   return ls_history_entry_fill(he, 0, (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000, h->bodies ? cp : NULL, len,
-                               r.sha256, 64, r.origin, r.origin_len, r.tree_size, strlen(r.tree_size), h->client_name,
-                               strlen(h->client_name));
+                               r.sha256, strlen(r.sha256), r.origin, r.origin_len, r.tree_size, strlen(r.tree_size),
+                               h->client_name, strlen(h->client_name));
 }
 
+/* Stores `cp` if the log is still at version `expect`: the one atomic step
+ * of the memory backend. On a mismatch, *fresh gets the current state when
+ * it is not NULL. */
 static logstate_status store_if(mem_backend *m, const mem_entry *probe, uint64_t expect, const uint8_t *cp, size_t len,
                                 uint64_t *out_version, logstate_backend_state *fresh, int *fresh_known) {
   char q[LS_QUOTE_BUFSZ];

@@ -28,7 +28,7 @@ int ls_sqlite_history_append(sqlite3 *db, const ls_history_cfg *h, const char *i
   struct timespec now;
   sqlite3_stmt *st = NULL;
   clock_gettime(CLOCK_REALTIME, &now);
-  ls_history_rec_of(cp, len, &r);
+  ls_history_rec_of(cp, len, 1, &r); /* the table keeps the SHA-256 in every row */
   int rc = sqlite3_exec(db, create_sql, NULL, NULL, NULL);
   if (rc == SQLITE_OK)
     rc = sqlite3_prepare_v2(db,

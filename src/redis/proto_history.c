@@ -34,7 +34,7 @@ logstate_status ls_rp_history_begin(const ls_redis_config *c, ls_rp_op *op) {
   memcpy(op->hkey + c->key_history_prefix_len, op->log_id, op->log_id_len);
   op->hkey[op->hkey_len] = '\0';
   if (op->kind == LS_RP_SET)
-    ls_history_rec_of(op->cp, op->cp_len, &op->hrec);
+    ls_history_rec_of(op->cp, op->cp_len, !c->hist.bodies, &op->hrec); /* sent only without bodies */
   return LOGSTATE_OK;
 }
 
