@@ -178,7 +178,8 @@ void ls_opstats_free(ls_opstats *s);
 void ls_opstats_get(const ls_opstats *s, logstate_op_kind kind, logstate_op_stats *out);
 /* INVALID_ARGUMENT naming `fn` for a NULL handle or out, or a bad kind. */
 logstate_status ls_op_stats_check(const char *fn, const void *handle, logstate_op_kind kind, const void *out);
-/* Counts it in `s` (may be NULL) and calls the policy's hook (if any). */
+/* Counts it in `s` (may be NULL) and calls the policy's hook (if any),
+ * keeping the caller's last error. */
 void ls_op_report(const ls_policy *p, ls_opstats *s, const logstate_op_info *info);
 /* The monotonic clock, in microseconds. */
 uint64_t ls_now_us(void);

@@ -64,10 +64,17 @@ static void add(ls_opstats *s, logstate_op_kind k, logstate_status st, uint64_t 
 }
 
 void ls_op_report(const ls_policy *p, ls_opstats *s, const logstate_op_info *info) {
+  char msg[700];
   if (s)
     add(s, info->kind, info->status, info->latency_us);
-  if (p && p->on_op)
-    p->on_op(info, p->on_op_arg);
+  if (p == NULL || p->on_op == NULL)
+    return;
+  /* The hook may fail and record its own message: the caller's stays. */
+  if (info->status != LOGSTATE_OK)
+    snprintf(msg, sizeof(msg), "%s", logstate_last_error());
+  p->on_op(info, p->on_op_arg);
+  if (info->status != LOGSTATE_OK)
+    ls_err(info->status, "%s", msg);
 }
 
 void ls_op_begin(ls_op_clock *c) {
@@ -87,13 +94,7 @@ logstate_status ls_op_end(const ls_policy *p, ls_opstats *s, const ls_op_clock *
                            .latency_us = ls_now_us() - c->t0,
                            .round_trips = ls_tl_round_trips - c->rt0,
                            .retries = retries};
-  /* The hook may fail and record its own message: the caller's stays. */
-  char msg[700];
-  if (st != LOGSTATE_OK && p && p->on_op)
-    snprintf(msg, sizeof(msg), "%s", logstate_last_error());
   ls_op_report(p, s, &info);
-  if (st != LOGSTATE_OK && p && p->on_op)
-    ls_err(st, "%s", msg);
   return st;
 }
 

@@ -73,13 +73,7 @@ static void report(op *o, logstate_status st) {
                            .round_trips = o->round_trips,
                            .retries = o->kind == OP_UPDATE ? o->attempt - 1 : 0,
                            .is_async = 1};
-  char msg[700];
-  int hook = o->a->policy.on_op != NULL;
-  if (hook && st != LOGSTATE_OK) /* the hook may fail: the callback's message stays */
-    snprintf(msg, sizeof(msg), "%s", logstate_last_error());
   ls_op_report(&o->a->policy, o->a->opstats, &info);
-  if (hook && st != LOGSTATE_OK)
-    ls_err(st, "%s", msg);
 }
 
 /* Finishes an op: exactly once. A non-OK status's message must already be
