@@ -34,6 +34,7 @@ typedef struct sq_backend {
   int has_versions;                   /* logstate_versions exists (a Go witness database may lack it) */
   char store_id[LS_STORE_ID_MAX + 1]; /* once init read it; under mu */
   ls_history_cfg hist;
+  int history_ready; /* a commit of this handle's saw the history table made; under mu */
 } sq_backend;
 
 typedef struct snapshot {
@@ -305,9 +306,10 @@ static logstate_status sq_write_set(logstate_backend *be, logstate_backend_txn *
                "ON CONFLICT (logID) DO UPDATE SET version = version + 1",
                t->id, t->id_len, NULL, 0);
     if (rc == SQLITE_OK && b->hist.keep) /* in the same transaction */
-      rc = ls_sqlite_history_append(b->db, &b->hist, t->id, t->id_len, (uint64_t)now.version + 1, cp, len);
-    if (rc == SQLITE_OK)
-      rc = exec(b, "COMMIT");
+      rc = ls_sqlite_history_append(b->db, &b->hist, !b->history_ready, t->id, t->id_len, (uint64_t)now.version + 1, cp,
+                                    len);
+    if (rc == SQLITE_OK && (rc = exec(b, "COMMIT")) == SQLITE_OK && b->hist.keep)
+      b->history_ready = 1;
     if (rc != SQLITE_OK)
       st = sq_err(b, rc, "storing a checkpoint");
   }

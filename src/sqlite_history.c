@@ -22,14 +22,14 @@ static int step_done(sqlite3_stmt *st) {
   return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-int ls_sqlite_history_append(sqlite3 *db, const ls_history_cfg *h, const char *id, size_t id_len, uint64_t version,
-                             const uint8_t *cp, size_t len) {
+int ls_sqlite_history_append(sqlite3 *db, const ls_history_cfg *h, int create, const char *id, size_t id_len,
+                             uint64_t version, const uint8_t *cp, size_t len) {
   ls_history_rec r;
   struct timespec now;
   sqlite3_stmt *st = NULL;
   clock_gettime(CLOCK_REALTIME, &now);
   ls_history_rec_of(cp, len, 1, &r); /* the table keeps the SHA-256 in every row */
-  int rc = sqlite3_exec(db, create_sql, NULL, NULL, NULL);
+  int rc = create ? sqlite3_exec(db, create_sql, NULL, NULL, NULL) : SQLITE_OK;
   if (rc == SQLITE_OK)
     rc = sqlite3_prepare_v2(db,
                             "INSERT INTO logstate_history (logID, version, time_ms, chkpt, sha256, origin, tree_size, "

@@ -30,10 +30,11 @@ logstate_status ls_sqlite_identity(sqlite3 *db, const ls_sqlite_mode *mode, char
                                    int *has_versions);
 
 /* sqlite_history.c: appends the set's history entry (version: the one the
- * set made) inside the caller's write transaction, creating the table the
- * first time, and drops the entries beyond h->keep. An SQLite result code. */
-int ls_sqlite_history_append(sqlite3 *db, const ls_history_cfg *h, const char *id, size_t id_len, uint64_t version,
-                             const uint8_t *cp, size_t len);
+ * set made) inside the caller's write transaction, first creating the
+ * table if it is missing when `create`, and drops the entries beyond
+ * h->keep. An SQLite result code. */
+int ls_sqlite_history_append(sqlite3 *db, const ls_history_cfg *h, int create, const char *id, size_t id_len,
+                             uint64_t version, const uint8_t *cp, size_t len);
 /* Up to `max` entries, newest first (*out malloc()ed, the caller's, even on
  * failure: *out_n of them filled); none when the table does not exist. */
 logstate_status ls_sqlite_history_read(sqlite3 *db, const char *id, size_t id_len, size_t max,
