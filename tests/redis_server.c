@@ -174,9 +174,14 @@ void test_redis_stop(test_redis *s) {
   s->dir[0] = '\0';
 }
 
-int test_redis_info_has(const test_redis *s, const char *section, const char *what) {
+int test_redis_info_has(const test_redis *s, const char *command, const char *what) {
+  char words[64], *argv[4], *save = NULL;
+  int argc = 0;
+  snprintf(words, sizeof(words), "%s", command);
+  for (char *w = strtok_r(words, " ", &save); w && argc < 4; w = strtok_r(NULL, " ", &save))
+    argv[argc++] = w;
   redisContext *c = test_redis_admin(s);
-  redisReply *r = c ? redisCommand(c, "INFO %s", section) : NULL;
+  redisReply *r = c ? redisCommandArgv(c, argc, (const char **)argv, NULL) : NULL;
   int has = r && r->type == REDIS_REPLY_STRING && strstr(r->str, what) != NULL;
   if (r)
     freeReplyObject(r);
@@ -185,9 +190,9 @@ int test_redis_info_has(const test_redis *s, const char *section, const char *wh
   return has;
 }
 
-int test_redis_wait_info(const test_redis *s, const char *section, const char *what, double seconds) {
+int test_redis_wait_info(const test_redis *s, const char *command, const char *what, double seconds) {
   double deadline = test_now_s() + seconds;
-  while (!test_redis_info_has(s, section, what))
+  while (!test_redis_info_has(s, command, what))
     if (test_now_s() > deadline)
       return 0;
     else

@@ -39,11 +39,11 @@ void test_redis_kill9(test_redis *s);
 void test_redis_stop(test_redis *s);
 /* A new admin connection (caller frees with redisFree); NULL on failure. */
 redisContext *test_redis_admin(const test_redis *s);
-/* Whether "INFO section" holds `what` now; 0 when the server is away. */
-int test_redis_info_has(const test_redis *s, const char *section, const char *what);
-/* Waits (bounded by `seconds`) until "INFO section" holds `what`; 1 if it
- * did. */
-int test_redis_wait_info(const test_redis *s, const char *section, const char *what, double seconds);
+/* Whether the text `command` ("INFO replication", "CLUSTER INFO": words
+ * split at spaces) returns holds `what` now; 0 when the server is away. */
+int test_redis_info_has(const test_redis *s, const char *command, const char *what);
+/* Waits (bounded by `seconds`) until it does; 1 if it did. */
+int test_redis_wait_info(const test_redis *s, const char *command, const char *what, double seconds);
 /* Creates (afresh) user `name` with password `pass` by the README's own
  * "ACL SETUSER `kind` ..." line (kind: "witness" or "operator"), its
  * namespace {logstate} replaced by `ns` (a glob is allowed: "conf-*") and

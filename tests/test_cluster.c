@@ -41,25 +41,13 @@ static void expect_error_mentions(const char *word) {
 
 /* --- the cluster -------------------------------------------------------- */
 
-/* "CLUSTER INFO" of node i holds `what`. */
-static int cluster_info_has(int i, const char *what) {
-  redisContext *c = test_redis_admin(&node[i]);
-  redisReply *r = c ? redisCommand(c, "CLUSTER INFO") : NULL;
-  int has = r && r->type == REDIS_REPLY_STRING && strstr(r->str, what) != NULL;
-  if (r)
-    freeReplyObject(r);
-  if (c)
-    redisFree(c);
-  return has;
-}
-
 /* Waits (bounded) until every live node says the cluster is ok. */
 static int cluster_ok(double seconds) {
   double deadline = test_now_s() + seconds;
   while (test_now_s() < deadline) {
     int ok = 1;
     for (int i = 0; i < NODES && ok; i++)
-      ok = node[i].pid <= 0 || cluster_info_has(i, "cluster_state:ok");
+      ok = node[i].pid <= 0 || test_redis_info_has(&node[i], "CLUSTER INFO", "cluster_state:ok");
     if (ok)
       return 1;
     test_pause_ms(50);

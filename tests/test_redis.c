@@ -1014,7 +1014,7 @@ static void test_guard_size(void **state) {
 
 /* Waits (bounded) until `replica` reports its link to the primary up. */
 static int replica_linked(const test_redis *replica) {
-  return test_redis_wait_info(replica, "replication", "master_link_status:up", 20);
+  return test_redis_wait_info(replica, "INFO replication", "master_link_status:up", 20);
 }
 
 static void test_replicas(void **state) {

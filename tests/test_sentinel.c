@@ -49,7 +49,7 @@ typedef struct group {
 } group;
 
 /* "INFO replication" of `s` holds `what`. */
-static int info_has(const test_redis *s, const char *what) { return test_redis_info_has(s, "replication", what); }
+static int info_has(const test_redis *s, const char *what) { return test_redis_info_has(s, "INFO replication", what); }
 
 /* An integer field of SENTINEL master NAME, or -1. */
 static long sentinel_master_field(const test_redis *s, const char *field) {

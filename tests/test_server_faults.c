@@ -374,8 +374,9 @@ static void test_loading(void **state) {
   /* Filler keys into the AOF's base file, so that loading takes a while. */
   test_redis_do(&own, "DEBUG POPULATE 5000 filler");
   test_redis_do(&own, "BGREWRITEAOF");
-  assert_true(test_redis_wait_info(&own, "persistence", "aof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0", 20));
-  assert_true(test_redis_wait_info(&own, "persistence", "aof_last_bgrewrite_status:ok", 20));
+  assert_true(
+      test_redis_wait_info(&own, "INFO persistence", "aof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0", 20));
+  assert_true(test_redis_wait_info(&own, "INFO persistence", "aof_last_bgrewrite_status:ok", 20));
   test_redis_kill9(&own);
   own.loading_is_up = 1;
   assert_int_equal(test_redis_restart(&own), 0);
@@ -442,10 +443,10 @@ static void test_readonly_replica(void **state) {
   assert_status(test_async_update_wait(evb, a, "counter", test_fn_increment), LOGSTATE_OK);
   /* B copies A, then A follows B. */
   test_redis_do(&b_srv, "REPLICAOF 127.0.0.1 %d", a_srv.port);
-  assert_true(test_redis_wait_info(&b_srv, "replication", "master_link_status:up", 20));
+  assert_true(test_redis_wait_info(&b_srv, "INFO replication", "master_link_status:up", 20));
   test_redis_do(&b_srv, "REPLICAOF NO ONE");
   test_redis_do(&a_srv, "REPLICAOF 127.0.0.1 %d", b_srv.port);
-  assert_true(test_redis_wait_info(&a_srv, "replication", "master_link_status:up", 20));
+  assert_true(test_redis_wait_info(&a_srv, "INFO replication", "master_link_status:up", 20));
 
   double t0 = test_now_s();
   assert_status(logstate_update(ls, "counter", test_fn_increment, NULL), LOGSTATE_UNAVAILABLE);
