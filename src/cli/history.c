@@ -149,13 +149,15 @@ static int fsync_dir(const char *dir) {
 }
 
 /* DIR/HEX/checkpoint, whole or not at all: a temporary file beside it,
- * written and fsynced, renamed over it, then the directory fsynced. */
+ * written and fsynced, renamed over it, then its directory fsynced (and
+ * DIR, when HEX is new). */
 static int write_atomically(const char *dir, const char *hex, const uint8_t *cp, size_t len) {
   char sub[4096], tmp[4200], dst[4200];
   snprintf(sub, sizeof(sub), "%s/%s", dir, hex);
   snprintf(dst, sizeof(dst), "%s/checkpoint", sub);
   snprintf(tmp, sizeof(tmp), "%s/.checkpoint.%ld.tmp", sub, (long)getpid());
-  if (mkdir(sub, 0755) != 0 && errno != EEXIST) {
+  int made = mkdir(sub, 0755) == 0;
+  if (!made && errno != EEXIST) {
     fprintf(stderr, "%s: export-monitoring: %s: %s\n", cli_prog, sub, strerror(errno));
     return EXIT_ERROR;
   }
@@ -179,7 +181,7 @@ static int write_atomically(const char *dir, const char *hex, const uint8_t *cp,
     unlink(tmp); /* our own temporary file only */
     return EXIT_ERROR;
   }
-  return fsync_dir(sub) && fsync_dir(dir) ? EXIT_OK : EXIT_ERROR;
+  return fsync_dir(sub) && (!made || fsync_dir(dir)) ? EXIT_OK : EXIT_ERROR;
 }
 
 typedef struct monitoring_run {
