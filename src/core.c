@@ -205,6 +205,9 @@ logstate_status logstate_describe(logstate *ls, logstate_info *out) {
   out->store_id[0] = '\0';
   if (m->version >= 4 && m->store_id)
     m->store_id(ls->be, out->store_id, sizeof(out->store_id));
+  out->detail[0] = '\0';
+  if (m->version >= 6 && m->detail)
+    m->detail(ls->be, out->detail, sizeof(out->detail));
   return LOGSTATE_OK;
 }
 
@@ -296,15 +299,14 @@ logstate_status ls_check_checkpoint(const char *fn, size_t max_len, const uint8_
   return LOGSTATE_OK;
 }
 
-/* A backend that says OK must hand over at least one byte: an empty stored
- * value can only come from outside the library, so it is corrupt data. */
+/* A backend that says OK must hand over a buffer; it may be empty (0
+ * bytes) when another program stored an empty checkpoint (the Go witness
+ * can): present, never "none". */
 static logstate_status check_returned(const char *fn, const logstate *ls, logstate_status st, uint8_t **cp, size_t *len,
                                       const char *log_id, size_t log_id_len) {
-  if (st == LOGSTATE_OK && (*cp == NULL || *len == 0)) {
-    free(*cp);
-    *cp = NULL;
+  if (st == LOGSTATE_OK && *cp == NULL) {
     *len = 0;
-    return ls_err(LOGSTATE_INTERNAL, "%s: %s backend returned an empty checkpoint", fn, ls->be->methods->name);
+    return ls_err(LOGSTATE_INTERNAL, "%s: %s backend returned no checkpoint buffer", fn, ls->be->methods->name);
   }
   if (st != LOGSTATE_OK) {
     free(*cp);

@@ -13,11 +13,30 @@
 /* Shorthand for backends and the core: record and return an error. */
 #define ls_err logstate_error_set
 
-/* Writes a printable, quoted and shortened form of `s` (length `n`) into
- * `buf`, so that log IDs with newlines or control bytes stay on one line in
- * messages. Returns buf. */
-const char *ls_quote(char *buf, size_t bufsz, const char *s, size_t n);
+/* logstate_quote(): log IDs with newlines or control bytes stay on one
+ * line in messages. */
+#define ls_quote logstate_quote
 #define LS_QUOTE_BUFSZ 96
+
+/* The size of the per-thread last-error buffer. */
+#define LS_ERROR_MAX 1024
+/* As ls_err, and records why (logstate_last_error_cause()). */
+logstate_status ls_err_cause(logstate_cause cause, logstate_status st, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* A failure carried to another thread or kept across a call that may fail
+ * itself: its status, cause and message. */
+typedef struct ls_saved_error {
+  logstate_status st;
+  logstate_cause cause;
+  char msg[LS_ERROR_MAX];
+} ls_saved_error;
+/* Keeps the calling thread's last failure as `st` (nothing for OK). */
+void ls_error_save(ls_saved_error *e, logstate_status st);
+/* Makes it the calling thread's last failure again; returns its status. */
+logstate_status ls_error_restore(const ls_saved_error *e);
 
 /* malloc()ed copy of n bytes, plus a NUL so that C strings can be copied the
  * same way. NULL when out of memory. */

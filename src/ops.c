@@ -64,17 +64,15 @@ static void add(ls_opstats *s, logstate_op_kind k, logstate_status st, uint64_t 
 }
 
 void ls_op_report(const ls_policy *p, ls_opstats *s, const logstate_op_info *info) {
-  char msg[700];
+  ls_saved_error saved;
   if (s)
     add(s, info->kind, info->status, info->latency_us);
   if (p == NULL || p->on_op == NULL)
     return;
   /* The hook may fail and record its own message: the caller's stays. */
-  if (info->status != LOGSTATE_OK)
-    snprintf(msg, sizeof(msg), "%s", logstate_last_error());
+  ls_error_save(&saved, info->status);
   p->on_op(info, p->on_op_arg);
-  if (info->status != LOGSTATE_OK)
-    ls_err(info->status, "%s", msg);
+  ls_error_restore(&saved);
 }
 
 void ls_op_begin(ls_op_clock *c) {

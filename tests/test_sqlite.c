@@ -318,7 +318,7 @@ static void test_store_identity_arguments(void **state) {
   assert_status(logstate_sqlite_open(&ls, path, &so, NULL), LOGSTATE_INVALID_ARGUMENT);
   expect_error_mentions("store_id");
   so.store_id = NULL;
-  so.version = 4; /* not defined yet */
+  so.version = LOGSTATE_SQLITE_OPTIONS_VERSION + 1; /* not defined yet */
   assert_status(logstate_sqlite_open(&ls, path, &so, NULL), LOGSTATE_INVALID_ARGUMENT);
   /* A version-1 struct has no store_id field: it opens (and creates). */
   so.version = 1;
@@ -459,9 +459,22 @@ static void test_async_blocking_off_the_loop(void **state) {
 }
 #endif
 
-/* A log logstate set whose chkpts row is deleted (or nulled) is damage,
- * never "no checkpoint yet"; a log only the Go witness wrote has no version
- * row, and deleting it makes it simply absent. */
+typedef struct problems {
+  char text[1024];
+} problems;
+
+static void on_problem(void *arg, const char *log_id, const char *problem) {
+  problems *p = arg;
+  size_t n = strlen(p->text);
+  snprintf(p->text + n, sizeof(p->text) - n, "%s: %s\n", log_id, problem);
+}
+
+/* A log logstate set whose chkpts row is deleted is damage, never "no
+ * checkpoint yet"; so is a log stored twice (under a TEXT and a BLOB ID):
+ * reads are INTERNAL naming it, sets are refused, verify names it. A row
+ * whose checkpoint is nulled is present, with an empty checkpoint, as the
+ * Go witness reads it. A log only the Go witness wrote has no version row,
+ * and deleting it makes it simply absent. */
 static void test_damaged_logs(void **state) {
   (void)state;
   char path[128], buf[32];
@@ -470,20 +483,28 @@ static void test_damaged_logs(void **state) {
   logstate_write *w = NULL;
   assert_status(test_put(ls, "a", "a1"), LOGSTATE_OK);
   assert_status(test_put(ls, "b", "b1"), LOGSTATE_OK);
-  sql(path, "DELETE FROM chkpts WHERE logID = CAST('a' AS BLOB) OR logID = 'a'");
-  sql(path, "UPDATE chkpts SET chkpt = NULL WHERE logID = CAST('b' AS BLOB) OR logID = 'b'");
-  sql(path, "INSERT INTO chkpts (logID, chkpt) VALUES ('go', 'go1')");
-  const char *damaged[] = {"a", "b"};
+  assert_status(test_put(ls, "twice", "t1"), LOGSTATE_OK);
+  sql(path, "DELETE FROM chkpts WHERE logID = 'a'");
+  sql(path, "UPDATE chkpts SET chkpt = NULL WHERE logID = 'b'");
+  sql(path, "INSERT INTO chkpts (logID, chkpt) VALUES ('go', 'go1'), (CAST('twice' AS BLOB), 't0')");
+  const char *damaged[] = {"a", "twice"}, *why[] = {"no row", "stored twice"};
   for (int i = 0; i < 2; i++) {
     assert_status(test_get(ls, damaged[i], buf, sizeof(buf)), LOGSTATE_INTERNAL);
-    assert_non_null(strstr(logstate_last_error(), "damaged"));
+    expect_error_mentions("damaged");
+    expect_error_mentions(why[i]);
     assert_status(logstate_write_ops(ls, damaged[i], &w), LOGSTATE_INTERNAL);
+    assert_status(logstate_update(ls, damaged[i], test_fn_increment, NULL), LOGSTATE_INTERNAL);
   }
+  test_expect_stored(ls, "b", ""); /* present, empty */
   sql(path, "DELETE FROM chkpts WHERE logID = 'go'");
   assert_status(test_get(ls, "go", buf, sizeof(buf)), LOGSTATE_NOT_FOUND);
-  size_t problems = 0;
-  assert_status(logstate_verify(ls, NULL, NULL, &problems), LOGSTATE_OK);
-  assert_int_equal(problems, 2); /* a and b; the Go witness's log had no version */
+  problems p = {""};
+  size_t n = 0;
+  assert_status(logstate_verify(ls, on_problem, &p, &n), LOGSTATE_OK);
+  assert_int_equal(n, 2); /* a and twice; the Go witness's log had no version */
+  assert_string_equal(p.text, "a: logstate_versions has the log, but chkpts has no row for it (restore it; do not "
+                              "trust a first checkpoint)\ntwice: stored twice in chkpts, under a TEXT and a BLOB ID: "
+                              "run `logstate repair`\n");
   logstate_free(ls);
 }
 
@@ -509,21 +530,18 @@ static void test_go_witness_database(void **state) {
   assert_status(test_put(ls, "go.example/log", "go.example/log\n8\nCCCC\n"), LOGSTATE_OK);
   test_expect_stored(ls, "go.example/log", "go.example/log\n8\nCCCC\n");
   assert_status(test_put(ls, "new.example/log", "new"), LOGSTATE_OK);
+  /* A set on a row an earlier logstate wrote with a BLOB ID gives it the
+   * witness's TEXT ID, in place. */
+  assert_status(test_put(ls, "blob.example/log", "blob.example/log\n4\nDDDD\n"), LOGSTATE_OK);
   logstate_free(ls);
-  /* What the Go witness reads: one row per log, range untouched. */
-  sqlite3 *db = NULL;
-  sqlite3_stmt *st = NULL;
-  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-  sqlite3_prepare_v2(db, "SELECT count(*), sum(range IS NOT NULL) FROM chkpts", -1, &st, NULL);
-  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-  assert_int_equal(sqlite3_column_int(st, 0), 3);
-  assert_int_equal(sqlite3_column_int(st, 1), 1);
-  sqlite3_finalize(st);
-  sqlite3_prepare_v2(db, "SELECT chkpt FROM chkpts WHERE logID = CAST('new.example/log' AS BLOB)", -1, &st, NULL);
-  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-  assert_int_equal(sqlite3_column_bytes(st, 0), 3);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
+  /* What the Go witness reads: one row per log, each with a TEXT ID, range
+   * untouched. */
+  char got[200];
+  query_text(path, "SELECT count(*) || ' ' || sum(range IS NOT NULL) || ' ' || group_concat(typeof(logID)) FROM chkpts",
+             got, sizeof(got));
+  assert_string_equal(got, "3 1 text,text,text");
+  query_text(path, "SELECT length(chkpt) FROM chkpts WHERE logID = 'new.example/log'", got, sizeof(got));
+  assert_string_equal(got, "3");
 }
 
 static void test_foreign_writer_is_a_conflict(void **state) {
@@ -536,7 +554,7 @@ static void test_foreign_writer_is_a_conflict(void **state) {
   assert_status(logstate_write_ops(ls, "log", &w), LOGSTATE_OK);
   /* A writer that knows nothing of logstate's version table (the Go
    * witness) changes the checkpoint: the set must lose. */
-  sql(path, "UPDATE chkpts SET chkpt = 'by-go' WHERE logID = CAST('log' AS BLOB)");
+  sql(path, "UPDATE chkpts SET chkpt = 'by-go' WHERE logID = 'log'");
   assert_status(logstate_write_set(w, (const uint8_t *)"v2", 2), LOGSTATE_ABORTED);
   logstate_write_close(w);
   test_expect_stored(ls, "log", "by-go");

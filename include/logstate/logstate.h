@@ -100,6 +100,39 @@ LOGSTATE_API const char *logstate_status_name(logstate_status st);
  */
 LOGSTATE_API const char *logstate_last_error(void);
 
+/** Why the last failure happened, where the library knows more than its
+ *  status says: a witness answers "busy" with a retry later (HTTP 429) and
+ *  "no space" with an alert to its operator, though both are
+ *  LOGSTATE_RESOURCE_EXHAUSTED. */
+typedef enum logstate_cause {
+  LOGSTATE_CAUSE_NONE = 0, /* nothing more specific than the status */
+  LOGSTATE_CAUSE_BUSY,     /* the store stayed locked by another writer past the wait (SQLite's busy timeout) */
+  LOGSTATE_CAUSE_NO_SPACE  /* the store is full: its disk or quota (SQLite), its memory limit (Redis OOM) */
+} logstate_cause;
+
+/**
+ * The cause of the calling thread's last failure: set together with the
+ * message that logstate_last_error() returns, LOGSTATE_CAUSE_NONE when the
+ * library knows nothing more than the status (and before any failure).
+ * Thread-safe (per thread).
+ */
+LOGSTATE_API logstate_cause logstate_last_error_cause(void);
+
+/**
+ * Writes a printable, one-line, quoted form of `n` bytes (a log ID, say)
+ * into `buf`, as the library's own messages show them: between double
+ * quotes, `"` and `\` escaped with a backslash, control bytes, invalid
+ * UTF-8, C1 controls and bidirectional overrides as \xHH, and cut with
+ * "..." when it would not fit. So a log ID with a newline or a terminal
+ * escape in it can neither break a line of a log nor drive a terminal.
+ *
+ * @param buf receives the text (always NUL-terminated when bufsz >= 8).
+ * @param bufsz its size; below 8 nothing is written and "" is returned.
+ * @param s the bytes (NULL is taken as none).
+ * @return buf (or a static "" when bufsz < 8). Thread-safe.
+ */
+LOGSTATE_API const char *logstate_quote(char *buf, size_t bufsz, const char *s, size_t n);
+
 /** A handle on one store: LogStatePersistence. */
 typedef struct logstate logstate;
 /** Read operations on one log: LogStateReadOps. */
@@ -240,6 +273,8 @@ typedef struct logstate_info {
   const char *backend;            /* "memory", "sqlite", "redis", ...: static, never NULL */
   logstate_durability durability; /* as far as logstate_init() found */
   char store_id[65];              /* the store's identity, once logstate_init() read it ("": none) */
+  char detail[256];               /* what the durability rests on, for people (SQLite: the journal mode and whose
+                                     choice it is); "" when the backend says nothing */
 } logstate_info;
 
 /**
@@ -306,7 +341,10 @@ LOGSTATE_API logstate_status logstate_read_ops(logstate *ls, const char *log_id,
  * Reads the latest checkpoint of the log, as stored now.
  *
  * @param out_cp receives the bytes (caller frees with free()).
- * @param out_len receives their length (at least 1).
+ * @param out_len receives their length: at least 1, or 0 for an empty
+ *        checkpoint another program stored (the Go witness can; logstate
+ *        itself never stores one). An empty checkpoint is present: it is
+ *        never NOT_FOUND, so trust on first use does not apply to it.
  * @return LOGSTATE_OK; LOGSTATE_NOT_FOUND when no checkpoint is stored;
  *         LOGSTATE_INVALID_ARGUMENT for NULL arguments; backend statuses as
  *         for logstate_init().
@@ -334,7 +372,9 @@ LOGSTATE_API void logstate_read_free(logstate_read *r);
 LOGSTATE_API logstate_status logstate_write_ops(logstate *ls, const char *log_id, logstate_write **out);
 
 /**
- * Returns the checkpoint as it was when the transaction was opened.
+ * Returns the checkpoint as it was when the transaction was opened (as
+ * logstate_read_get_latest(): the caller frees it; 0 bytes for an empty
+ * one another program stored).
  *
  * @return LOGSTATE_OK; LOGSTATE_NOT_FOUND when the log had no checkpoint;
  *         LOGSTATE_INVALID_ARGUMENT for NULL arguments;
@@ -378,8 +418,9 @@ LOGSTATE_API logstate_status logstate_write_close(logstate_write *w);
 /**
  * The update function given to logstate_update().
  *
- * @param cur the stored checkpoint, or NULL (and cur_len 0) if none. Valid
- *        only during the call.
+ * @param cur the stored checkpoint, or NULL (and cur_len 0) if none. An
+ *        empty checkpoint another program stored is not NULL, with cur_len
+ *        0. Valid only during the call.
  * @param out_next receives the next checkpoint, allocated with malloc(); the
  *        library takes it over (and frees it) whatever happens next. Leaving
  *        it NULL while returning LOGSTATE_OK means "no change": nothing is

@@ -247,8 +247,7 @@ static void apply(op *o) {
     return;
   }
   if (!set && o->from_cache) {
-    o->decided = st;
-    snprintf(o->decided_msg, sizeof(o->decided_msg), "%s", st == LOGSTATE_OK ? "" : logstate_last_error());
+    ls_error_save(&o->decided, st);
     o->confirming = 1;
     if (!submit(o, LS_AREQ_OPEN))
       finish_status(o, LOGSTATE_RESOURCE_EXHAUSTED);
@@ -276,9 +275,7 @@ static void update_read_done(op *o, ls_areq *r) {
   }
   cache_put(o, &r->snap);
   if (o->confirming && r->snap.version == o->snap.version) {
-    if (o->decided != LOGSTATE_OK)
-      ls_err(o->decided, "%s", o->decided_msg);
-    finish_status(o, o->decided);
+    finish_status(o, ls_error_restore(&o->decided));
     return;
   }
   o->confirming = 0;

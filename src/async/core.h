@@ -42,8 +42,7 @@ struct ls_aop {
   int apply_next;       /* UPDATE: the timer runs fn (else it reads) */
   int confirming;       /* UPDATE: reading to confirm an outcome decided on the cache */
   uint64_t mark_before; /* the version the handle had seen of the log when the request went */
-  logstate_status decided;
-  char decided_msg[300];
+  ls_saved_error decided;
   uint64_t t0_us, round_trips; /* for the operations hook */
 };
 typedef struct ls_aop op;

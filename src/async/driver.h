@@ -49,8 +49,8 @@ struct ls_areq {
   ls_asnap snap; /* SET: consumed by the driver; OPEN: the result */
   /* Results: the handler may take them (setting them to NULL). */
   logstate_status st;
-  char msg[700];   /* the message for a non-OK status */
-  uint8_t *out_cp; /* GET */
+  ls_saved_error err; /* the failure, for a non-OK status */
+  uint8_t *out_cp;    /* GET */
   size_t out_len;
   char **ids; /* LOGS */
   size_t n;
@@ -92,7 +92,7 @@ ls_areq *ls_areq_new(ls_areq_kind kind);
 /* Records the result of `r`: its status and, for a non-OK one, the calling
  * thread's last error. Any thread. */
 void ls_areq_result(ls_areq *r, logstate_status st);
-/* Hands `r` to its owner's handler (the last error set from r->msg), then
+/* Hands `r` to its owner's handler (the last error restored from r->err), then
  * releases its snapshot through `d` and frees it. On the loop's thread. */
 void ls_areq_finish(ls_adriver *d, ls_areq *r);
 

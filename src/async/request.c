@@ -16,14 +16,12 @@ ls_areq *ls_areq_new(ls_areq_kind kind) {
 
 void ls_areq_result(ls_areq *r, logstate_status st) {
   r->st = st;
-  if (st != LOGSTATE_OK)
-    snprintf(r->msg, sizeof(r->msg), "%s", logstate_last_error());
+  ls_error_save(&r->err, st);
 }
 
 void ls_areq_finish(ls_adriver *d, ls_areq *r) {
   if (r->owner) {
-    if (r->st != LOGSTATE_OK)
-      ls_err(r->st, "%s", r->msg);
+    ls_error_restore(&r->err);
     r->done(r);
   }
   if (r->snap.txn)

@@ -14,7 +14,7 @@ static const struct {
     {"NOAUTH", LOGSTATE_PERMISSION_DENIED},
     {"WRONGPASS", LOGSTATE_PERMISSION_DENIED},
     {"NOPERM", LOGSTATE_PERMISSION_DENIED},
-    {"OOM", LOGSTATE_RESOURCE_EXHAUSTED},
+    {"OOM", LOGSTATE_RESOURCE_EXHAUSTED}, /* maxmemory: the store is full (LOGSTATE_CAUSE_NO_SPACE) */
     {"LOADING", LOGSTATE_UNAVAILABLE},
     {"BUSY", LOGSTATE_UNAVAILABLE},
     {"READONLY", LOGSTATE_UNAVAILABLE},
@@ -59,7 +59,8 @@ logstate_status ls_redis_reply_error(const ls_redis_config *c, const redisReply 
     return ls_err(st, "redis: %s: key %s holds the wrong type (did an operator overwrite it?): %.*s", what,
                   key ? ls_quote(q, sizeof(q), key, key_len) : "(unknown)", (int)(n > 300 ? 300 : n), s);
   }
-  return ls_err(st, "redis: %s: %.*s", what, (int)(n > 400 ? 400 : n), s);
+  logstate_cause cause = n >= 3 && memcmp(s, "OOM", 3) == 0 ? LOGSTATE_CAUSE_NO_SPACE : LOGSTATE_CAUSE_NONE;
+  return ls_err_cause(cause, st, "redis: %s: %.*s", what, (int)(n > 400 ? 400 : n), s);
 }
 
 logstate_status ls_redis_io_error(const ls_redis_config *cfg, int err, const char *errstr, const char *what) {

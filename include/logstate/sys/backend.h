@@ -36,7 +36,7 @@ extern "C" {
 #endif
 
 /** The version of logstate_backend_methods this header describes. */
-#define LOGSTATE_BACKEND_VERSION 5
+#define LOGSTATE_BACKEND_VERSION 6
 
 typedef struct logstate_backend logstate_backend;
 
@@ -51,7 +51,7 @@ typedef struct logstate_backend_txn logstate_backend_txn;
 
 typedef struct logstate_backend_methods {
   /** Must be LOGSTATE_BACKEND_VERSION or an older version this core still
-   *  accepts (1 to 5); an older table ends before the methods of later
+   *  accepts (1 to 6); an older table ends before the methods of later
    *  versions. */
   unsigned int version;
   /** Short name used in messages ("memory", "redis"). Must provide. */
@@ -150,6 +150,14 @@ typedef struct logstate_backend_methods {
    *  returns FAILED_PRECONDITION. */
   logstate_status (*history)(logstate_backend *be, const char *log_id, size_t log_id_len, size_t max,
                              logstate_history_entry **out, size_t *out_n);
+
+  /* --- version 6 --- */
+
+  /** What the durability verdict rests on, for people, in one line
+   *  (logstate_info.detail): copied NUL-terminated into buf, at most
+   *  size - 1 bytes; "" when there is nothing to say. Thread-safe. May
+   *  provide. */
+  void (*detail)(logstate_backend *be, char *buf, size_t size);
 } logstate_backend_methods;
 
 /** The first member of every backend struct. */

@@ -1,0 +1,383 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The SQLite backend's methods, on the Go witness's chkpts table.
+ *
+ * A handle has one connection, used under a mutex. Opening a transaction
+ * reads a snapshot (the log's row, its checkpoint, and logstate's version
+ * of it) in a short read transaction and holds nothing afterwards, so one
+ * thread may hold many. The set runs BEGIN IMMEDIATE, re-reads, and writes
+ * only if the row, checkpoint and version are still the snapshot's: the
+ * version catches logstate writers that restored an earlier value, and the
+ * checkpoint comparison catches writers that do not know the version table
+ * (the Go witness).
+ *
+ * A log has one row, keyed by its ID as TEXT. A row is present whatever its
+ * checkpoint (the Go witness may store an empty one, and reads it back as
+ * such). Damage is never "no checkpoint yet": a log stored twice (TEXT and
+ * BLOB IDs), or one logstate counted sets of whose row is gone, is INTERNAL
+ * on every read and refused by every set. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sqlite/sqlite_int.h"
+
+struct logstate_backend_txn {
+  char *id;
+  size_t id_len;
+  sq_snapshot snap;
+};
+
+static logstate_status damage(const sq_snapshot *s, const char *id, size_t id_len) {
+  char q[LS_QUOTE_BUFSZ];
+  if (s->rows == 2)
+    return ls_err(LOGSTATE_INTERNAL,
+                  "sqlite: the store is damaged: log %s is stored twice in chkpts, under a TEXT and a BLOB ID (the "
+                  "BLOB row from an earlier logstate): run `logstate repair`",
+                  ls_quote(q, sizeof(q), id, id_len));
+  if (s->rows == 0 && s->version > 0)
+    return ls_err(LOGSTATE_INTERNAL,
+                  "sqlite: the store is damaged: logstate_versions has log %s at version %lld, but chkpts has no row "
+                  "for it (restore it; do not trust a first checkpoint)",
+                  ls_quote(q, sizeof(q), id, id_len), (long long)s->version);
+  return LOGSTATE_OK;
+}
+
+static void snapshot_free(sq_snapshot *s) {
+  free(s->cp);
+  memset(s, 0, sizeof(*s));
+}
+
+logstate_status sq_snapshot_read(sq_conn *c, int has_versions, const char *id, size_t id_len, sq_snapshot *s) {
+  int rc;
+  snapshot_free(s);
+  sqlite3_stmt *st = sq_stmt(c, has_versions ? SQ_SNAPSHOT : SQ_SNAPSHOT_NO_VERSIONS, id, id_len, &rc);
+  while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *type = (const char *)sqlite3_column_text(st, 0);
+    s->version = sqlite3_column_int64(st, 2);
+    if (type == NULL || strcmp(type, "null") == 0 || ++s->rows > 1)
+      continue;
+    s->blob_id = strcmp(type, "blob") == 0;
+    const void *p = sqlite3_column_blob(st, 1);
+    s->cp_len = (size_t)sqlite3_column_bytes(st, 1);
+    if ((s->cp = ls_memdup(p, s->cp_len)) == NULL) { /* a NULL or empty checkpoint reads as "" */
+      sqlite3_reset(st);
+      return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "sqlite: out of memory");
+    }
+  }
+  if (st)
+    sqlite3_reset(st);
+  if (rc != SQLITE_DONE) {
+    snapshot_free(s);
+    return ls_sqlite_err(c->db, rc, "reading a checkpoint");
+  }
+  return damage(s, id, id_len);
+}
+
+int sq_store(sq_conn *c, const ls_history_cfg *h, const char *id, size_t id_len, const sq_snapshot *s,
+             const uint8_t *cp, size_t len) {
+  int rc;
+  sqlite3_stmt *st = sq_stmt(c, s->rows ? SQ_CP_UPDATE : SQ_CP_INSERT, id, id_len, &rc);
+  if (st && (rc = sqlite3_bind_blob(st, 2, cp, (int)len, SQLITE_STATIC)) == SQLITE_OK)
+    rc = sq_run(st);
+  if (rc == SQLITE_OK && (st = sq_stmt(c, SQ_VERSION_PUT, id, id_len, &rc)) != NULL &&
+      (rc = sqlite3_bind_int64(st, 2, s->version + 1)) == SQLITE_OK)
+    rc = sq_run(st);
+  if (rc == SQLITE_OK && (st = sq_stmt(c, SQ_VERSION_DROP_BLOB, id, id_len, &rc)) != NULL)
+    rc = sq_run(st);
+  if (rc == SQLITE_OK && h->keep) /* in the same transaction */
+    rc = ls_sqlite_history_append(c, h, id, id_len, (uint64_t)s->version + 1, cp, len);
+  return rc;
+}
+
+/* --- reads ----------------------------------------------------------------- */
+
+typedef struct one_log {
+  const char *id;
+  size_t id_len;
+  sq_snapshot snap;
+} one_log;
+
+static logstate_status read_one(sq_backend *b, sq_conn *c, void *arg) {
+  one_log *o = arg;
+  return sq_snapshot_read(c, b->file.has_versions, o->id, o->id_len, &o->snap);
+}
+
+/* The log's snapshot, or none when the store is not made yet. */
+static logstate_status snapshot_of(sq_backend *b, one_log *o) {
+  memset(&o->snap, 0, sizeof(o->snap));
+  pthread_mutex_lock(&b->mu);
+  logstate_status st = sq_ready(b);
+  if (st == LOGSTATE_OK && b->state == SQ_READY)
+    st = sq_read(b, read_one, o);
+  pthread_mutex_unlock(&b->mu);
+  if (st != LOGSTATE_OK)
+    snapshot_free(&o->snap);
+  return st;
+}
+
+static logstate_status sq_get_latest(logstate_backend *be, const char *log_id, size_t log_id_len, uint8_t **out_cp,
+                                     size_t *out_len) {
+  one_log o = {log_id, log_id_len, {0}};
+  logstate_status st = snapshot_of((sq_backend *)be, &o);
+  if (st != LOGSTATE_OK)
+    return st;
+  if (o.snap.rows == 0)
+    return ls_not_found(log_id, log_id_len);
+  *out_cp = o.snap.cp;
+  *out_len = o.snap.cp_len;
+  return LOGSTATE_OK;
+}
+
+typedef struct id_list {
+  char **ids;
+  size_t n;
+} id_list;
+
+static logstate_status read_logs(sq_backend *b, sq_conn *c, void *arg) {
+  id_list *l = arg;
+  size_t cap = 0;
+  char **grown;
+  int rc;
+  logstate_logs_free(l->ids, l->n);
+  memset(l, 0, sizeof(*l));
+  sqlite3_stmt *st = sq_stmt(c, SQ_LOGS, NULL, 0, &rc);
+  while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const void *p = sqlite3_column_blob(st, 0);
+    size_t len = (size_t)sqlite3_column_bytes(st, 0);
+    logstate_status bad = LOGSTATE_OK;
+    if (len == 0 || len > LOGSTATE_MAX_LOG_ID_LEN || memchr(p, 0, len))
+      bad = ls_err(LOGSTATE_INTERNAL, "sqlite: %s: chkpts holds a logID that is not a valid log ID", b->path);
+    else if (l->n == cap && (grown = realloc(l->ids, (cap = cap ? cap * 2 : 64) * sizeof(*l->ids))) != NULL)
+      l->ids = grown;
+    if (bad == LOGSTATE_OK && (l->n == cap || (l->ids[l->n] = ls_memdup(p, len)) == NULL))
+      bad = ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "sqlite: out of memory listing logs");
+    if (bad != LOGSTATE_OK) {
+      sqlite3_reset(st);
+      return bad;
+    }
+    l->n++;
+  }
+  if (st)
+    sqlite3_reset(st);
+  return rc == SQLITE_DONE ? LOGSTATE_OK : ls_sqlite_err(c->db, rc, "listing logs");
+}
+
+static logstate_status sq_logs(logstate_backend *be, char ***out_ids, size_t *out_n) {
+  sq_backend *b = (sq_backend *)be;
+  id_list l = {NULL, 0};
+  pthread_mutex_lock(&b->mu);
+  logstate_status st = sq_ready(b);
+  if (st == LOGSTATE_OK && b->state == SQ_READY)
+    st = sq_read(b, read_logs, &l);
+  pthread_mutex_unlock(&b->mu);
+  *out_ids = l.ids; /* a log stored twice is listed once: the core drops duplicates */
+  *out_n = l.n;
+  return st;
+}
+
+/* --- the write transaction ------------------------------------------------ */
+
+static logstate_status sq_write_begin(logstate_backend *be, const char *log_id, size_t log_id_len,
+                                      logstate_backend_txn **out_txn) {
+  logstate_backend_txn *t = calloc(1, sizeof(*t));
+  if (t == NULL || (t->id = ls_memdup(log_id, log_id_len)) == NULL) {
+    free(t);
+    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "sqlite: out of memory");
+  }
+  t->id_len = log_id_len;
+  one_log o = {t->id, t->id_len, {0}};
+  logstate_status st = snapshot_of((sq_backend *)be, &o);
+  if (st != LOGSTATE_OK) {
+    free(t->id);
+    free(t);
+    return st;
+  }
+  t->snap = o.snap;
+  *out_txn = t;
+  return LOGSTATE_OK;
+}
+
+static logstate_status sq_write_get_latest(logstate_backend *be, logstate_backend_txn *t, uint8_t **out_cp,
+                                           size_t *out_len) {
+  (void)be;
+  return ls_snapshot_copy(t->snap.rows ? t->snap.cp : NULL, t->snap.cp_len, t->id, t->id_len, out_cp, out_len);
+}
+
+static int same_snapshot(const sq_snapshot *a, const sq_snapshot *b) {
+  return a->rows == b->rows && a->version == b->version && a->cp_len == b->cp_len &&
+         (a->rows == 0 || memcmp(a->cp, b->cp, a->cp_len) == 0);
+}
+
+/* The compare-and-set, in one write transaction on an existing store. */
+static logstate_status set_in_store(sq_backend *b, logstate_backend_txn *t, const uint8_t *cp, size_t len) {
+  char q[LS_QUOTE_BUFSZ];
+  sq_snapshot now = {0};
+  /* IMMEDIATE takes the write lock now, waiting up to the busy timeout:
+   * still busy after that is pushback (RESOURCE_EXHAUSTED, cause BUSY). */
+  int rc = sq_exec(&b->rw, SQ_BEGIN_IMMEDIATE);
+  if (rc != SQLITE_OK)
+    return ls_sqlite_err(b->rw.db, rc, "beginning a write");
+  logstate_status st = sq_snapshot_read(&b->rw, 1, t->id, t->id_len, &now);
+  if (st == LOGSTATE_OK && !same_snapshot(&now, &t->snap))
+    st = ls_err(LOGSTATE_ABORTED, "sqlite: log %s changed since the transaction began",
+                ls_quote(q, sizeof(q), t->id, t->id_len));
+  if (st == LOGSTATE_OK && (rc = sq_store(&b->rw, &b->hist, t->id, t->id_len, &now, cp, len)) == SQLITE_OK)
+    rc = sq_exec(&b->rw, SQ_COMMIT);
+  if (st == LOGSTATE_OK && rc != SQLITE_OK)
+    st = ls_sqlite_err(b->rw.db, rc, "storing a checkpoint");
+  if (st != LOGSTATE_OK && sqlite3_get_autocommit(b->rw.db) == 0)
+    sq_exec(&b->rw, SQ_ROLLBACK);
+  snapshot_free(&now);
+  return st;
+}
+
+/* The first set of a store that has no file yet (create=on_write) makes
+ * the file with it; if another process made the file meanwhile, the set
+ * runs on theirs against the snapshot (no checkpoint). */
+static logstate_status set_first(sq_backend *b, logstate_backend_txn *t, const uint8_t *cp, size_t len) {
+  sq_first_set first = {t->id, t->id_len, cp, len};
+  int raced = 0;
+  logstate_status st = sq_create_file(b, &first, &raced);
+  if (st != LOGSTATE_OK)
+    return st;
+  if (!raced) {
+    sq_setup(b, 0); /* the set is stored; a failure here is the next call's to report */
+    return LOGSTATE_OK;
+  }
+  st = sq_setup(b, 0);
+  return st == LOGSTATE_OK ? set_in_store(b, t, cp, len) : st;
+}
+
+static logstate_status sq_write_set(logstate_backend *be, logstate_backend_txn *t, const uint8_t *cp, size_t len) {
+  sq_backend *b = (sq_backend *)be;
+  pthread_mutex_lock(&b->mu);
+  logstate_status st = sq_ready(b);
+  if (st == LOGSTATE_OK)
+    st = b->state == SQ_ABSENT ? set_first(b, t, cp, len) : set_in_store(b, t, cp, len);
+  pthread_mutex_unlock(&b->mu);
+  return st;
+}
+
+static logstate_status sq_write_end(logstate_backend *be, logstate_backend_txn *t) {
+  (void)be;
+  snapshot_free(&t->snap);
+  free(t->id);
+  free(t);
+  return LOGSTATE_OK;
+}
+
+/* logstate's own count of its sets (Go witness writes do not count). */
+static uint64_t sq_txn_version(logstate_backend *be, logstate_backend_txn *t) {
+  (void)be;
+  return (uint64_t)t->snap.version;
+}
+
+/* --- the rest of the methods --------------------------------------------- */
+
+static logstate_status sq_init(logstate_backend *be) {
+  sq_backend *b = (sq_backend *)be;
+  pthread_mutex_lock(&b->mu);
+  logstate_status st = sq_setup(b, 1);
+  pthread_mutex_unlock(&b->mu);
+  return st;
+}
+
+static void sq_free(logstate_backend *be) {
+  sq_backend *b = (sq_backend *)be;
+  sq_conn_close(&b->rw);
+  sq_reader_close(b);
+  pthread_mutex_destroy(&b->mu);
+  free(b->path);
+  free(b->pin);
+  free(b);
+}
+
+static void sq_store_id(logstate_backend *be, char *buf, size_t size) {
+  sq_backend *b = (sq_backend *)be;
+  pthread_mutex_lock(&b->mu);
+  snprintf(buf, size, "%s", b->state == SQ_READY ? b->file.store_id : "");
+  pthread_mutex_unlock(&b->mu);
+}
+
+/* A writer's connection reads synchronous=FULL back at opening; either
+ * journal mode is durable with it. */
+static logstate_durability sq_durability(logstate_backend *be) {
+  sq_backend *b = (sq_backend *)be;
+  pthread_mutex_lock(&b->mu);
+  int verified = b->state == SQ_READY && !b->read_only;
+  pthread_mutex_unlock(&b->mu);
+  return verified ? LOGSTATE_DURABILITY_VERIFIED : LOGSTATE_DURABILITY_UNKNOWN;
+}
+
+/* The journal mode, and whose choice it is. */
+static void sq_detail(logstate_backend *be, char *buf, size_t size) {
+  sq_backend *b = (sq_backend *)be;
+  pthread_mutex_lock(&b->mu);
+  if (b->state == SQ_ABSENT)
+    snprintf(buf, size, "no file yet: the first set creates it (WAL, synchronous=FULL)");
+  else if (b->state != SQ_READY)
+    snprintf(buf, size, "%s", "");
+  else
+    snprintf(buf, size, "journal: %s, %s; %s", b->file.wal ? "WAL" : "rollback journal",
+             b->file.made_by_us ? "chosen by logstate, which created this file"
+                                : "the file's own (logstate changes the journal mode only of files it creates)",
+             b->read_only ? "opened read-only: nothing is written" : "logstate writes with synchronous=FULL");
+  pthread_mutex_unlock(&b->mu);
+}
+
+static int sq_read_only(logstate_backend *be) { return ((sq_backend *)be)->read_only; }
+
+typedef struct history_read {
+  const char *id;
+  size_t id_len, max;
+  logstate_history_entry *e;
+  size_t n;
+} history_read;
+
+static logstate_status read_history(sq_backend *b, sq_conn *c, void *arg) {
+  history_read *h = arg;
+  logstate_history_free(h->e, h->n);
+  h->e = NULL;
+  h->n = 0;
+  (void)b;
+  return ls_sqlite_history_read(c, h->id, h->id_len, h->max, &h->e, &h->n);
+}
+
+static logstate_status sq_history(logstate_backend *be, const char *log_id, size_t log_id_len, size_t max,
+                                  logstate_history_entry **out, size_t *out_n) {
+  sq_backend *b = (sq_backend *)be;
+  history_read h = {log_id, log_id_len, max, NULL, 0};
+  pthread_mutex_lock(&b->mu);
+  logstate_status st = sq_ready(b);
+  if (st == LOGSTATE_OK && b->state == SQ_READY)
+    st = sq_read(b, read_history, &h);
+  pthread_mutex_unlock(&b->mu);
+  *out = h.e;
+  *out_n = h.n;
+  return st;
+}
+
+static logstate_status sq_verify(logstate_backend *be, logstate_verify_fn report, void *arg, size_t *out_problems) {
+  return ls_sqlite_verify((sq_backend *)be, report, arg, out_problems);
+}
+
+const logstate_backend_methods ls_sqlite_methods = {
+    .version = LOGSTATE_BACKEND_VERSION,
+    .name = "sqlite",
+    .init = sq_init,
+    .logs = sq_logs,
+    .get_latest = sq_get_latest,
+    .write_begin = sq_write_begin,
+    .write_get_latest = sq_write_get_latest,
+    .write_set = sq_write_set,
+    .write_end = sq_write_end,
+    .free = sq_free,
+    .durability = sq_durability,
+    .verify = sq_verify,
+    .txn_version = sq_txn_version,
+    .store_id = sq_store_id,
+    .read_only = sq_read_only,
+    .history = sq_history,
+    .detail = sq_detail,
+};

@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Connections and their statements. Every statement the backend runs on a
+ * store is spelled here once, prepared on first use and kept for the
+ * connection's life. Log IDs are bound as TEXT, as the Go witness binds
+ * them: in SQLite a TEXT value never equals a BLOB one, so a log written
+ * with a BLOB ID would be invisible to the witness. Rows an earlier
+ * logstate wrote with BLOB IDs are found too (IDS), and a set turns its
+ * row's ID into TEXT. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sqlite/sqlite_int.h"
+
+/* Both types of one log ID: an index lookup each. */
+#define IDS "(?1, CAST(?1 AS BLOB))"
+
+static const char *const sql[SQ_NSTMT] = {
+    [SQ_BEGIN] = "BEGIN",
+    [SQ_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
+    [SQ_COMMIT] = "COMMIT",
+    [SQ_ROLLBACK] = "ROLLBACK",
+    /* One row when the log has no row (typeof 'null'), else one per row. */
+    [SQ_SNAPSHOT] = "SELECT typeof(c.logID), c.chkpt, (SELECT max(version) FROM logstate_versions WHERE logID IN " IDS
+                    ") FROM (SELECT 1) LEFT JOIN chkpts c ON c.logID IN " IDS,
+    [SQ_SNAPSHOT_NO_VERSIONS] =
+        "SELECT typeof(c.logID), c.chkpt, NULL FROM (SELECT 1) LEFT JOIN chkpts c ON c.logID IN " IDS,
+    [SQ_LOGS] = "SELECT logID FROM chkpts",
+    [SQ_CP_UPDATE] = "UPDATE chkpts SET logID = ?1, chkpt = ?2 WHERE logID IN " IDS,
+    [SQ_CP_INSERT] = "INSERT INTO chkpts (logID, chkpt) VALUES (?1, ?2)",
+    [SQ_VERSION_PUT] = "INSERT OR REPLACE INTO logstate_versions (logID, version) VALUES (?1, ?2)",
+    [SQ_VERSION_DROP_BLOB] = "DELETE FROM logstate_versions WHERE logID = CAST(?1 AS BLOB)",
+    [SQ_HISTORY_INSERT] = "INSERT INTO logstate_history (logID, version, time_ms, chkpt, sha256, origin, tree_size, "
+                          "client) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [SQ_HISTORY_TRIM] = "DELETE FROM logstate_history WHERE logID IN " IDS " AND version <= ?2",
+    [SQ_HISTORY_READ] = "SELECT version, time_ms, chkpt, sha256, origin, tree_size, client FROM logstate_history "
+                        "WHERE logID IN " IDS " ORDER BY version DESC LIMIT ?2",
+};
+
+sqlite3_stmt *sq_stmt(sq_conn *c, sq_stmt_id id, const char *log_id, size_t log_id_len, int *rc) {
+  sqlite3_stmt *st = c->st[id];
+  if (st == NULL) {
+    *rc = sqlite3_prepare_v3(c->db, sql[id], -1, SQLITE_PREPARE_PERSISTENT, &c->st[id], NULL);
+    if (*rc != SQLITE_OK)
+      return NULL;
+    st = c->st[id];
+  } else {
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+  }
+  *rc = log_id ? sqlite3_bind_text(st, 1, log_id, (int)log_id_len, SQLITE_STATIC) : SQLITE_OK;
+  return *rc == SQLITE_OK ? st : NULL;
+}
+
+int sq_run(sqlite3_stmt *st) {
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+int sq_exec(sq_conn *c, sq_stmt_id id) {
+  int rc;
+  sqlite3_stmt *st = sq_stmt(c, id, NULL, 0, &rc);
+  return st ? sq_run(st) : rc;
+}
+
+int sq_one_value(sqlite3 *db, const char *q, char *buf, size_t n, int *found) {
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v2(db, q, -1, &st, NULL);
+  *found = 0;
+  buf[0] = '\0';
+  if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const unsigned char *v = sqlite3_column_text(st, 0);
+    snprintf(buf, n, "%s", v ? (const char *)v : "");
+    *found = 1;
+    rc = SQLITE_OK;
+  } else if (rc == SQLITE_DONE) {
+    rc = SQLITE_OK;
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+void sq_conn_close(sq_conn *c) {
+  for (int i = 0; i < SQ_NSTMT; i++)
+    sqlite3_finalize(c->st[i]);
+  sqlite3_close(c->db);
+  memset(c, 0, sizeof(*c));
+}
+
+/* file:PATH?mode=ro&immutable=1, PATH percent-encoded ('?', '#', '%' and
+ * the rest of what a URI reserves). malloc()ed; NULL when out of memory. */
+static char *immutable_uri(const char *path) {
+  static const char keep[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/._~-";
+  size_t n = strlen(path), o = 0;
+  char *u = malloc(3 * n + 32);
+  if (u == NULL)
+    return NULL;
+  o += (size_t)sprintf(u, "file:");
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)path[i];
+    if (strchr(keep, ch) && ch != '\0')
+      u[o++] = (char)ch;
+    else
+      o += (size_t)sprintf(u + o, "%%%02X", ch);
+  }
+  strcpy(u + o, "?mode=ro&immutable=1");
+  return u;
+}
+
+/* synchronous=FULL and the busy timeout, read back: a setting SQLite did
+ * not apply would be a silent loss of durability or of patience. */
+static logstate_status settings(sq_conn *c, int writer, unsigned int busy_ms) {
+  char v[32], want[16];
+  int found, rc = sqlite3_busy_timeout(c->db, (int)busy_ms);
+  if (rc == SQLITE_OK && writer)
+    rc = sqlite3_exec(c->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+  if (rc == SQLITE_OK && writer &&
+      (rc = sq_one_value(c->db, "PRAGMA synchronous", v, sizeof(v), &found)) == SQLITE_OK && strcmp(v, "2") != 0)
+    return ls_err(LOGSTATE_FAILED_PRECONDITION, "sqlite: synchronous is %s, not FULL (2): writes could be lost", v);
+  if (rc == SQLITE_OK && (rc = sq_one_value(c->db, "PRAGMA busy_timeout", v, sizeof(v), &found)) == SQLITE_OK) {
+    snprintf(want, sizeof(want), "%u", busy_ms);
+    if (strcmp(v, want) != 0)
+      return ls_err(LOGSTATE_FAILED_PRECONDITION, "sqlite: busy_timeout is %s, not %u", v, busy_ms);
+  }
+  return rc == SQLITE_OK ? LOGSTATE_OK : ls_sqlite_err(c->db, rc, "setting synchronous=FULL and the busy timeout");
+}
+
+logstate_status sq_conn_open(sq_conn *c, const char *path, sq_open_kind kind, unsigned int busy_ms) {
+  static const int flags[] = {
+      [SQ_OPEN_WRITER] = SQLITE_OPEN_READWRITE,
+      [SQ_OPEN_CREATE] = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+      [SQ_OPEN_READER] = SQLITE_OPEN_READONLY,
+      [SQ_OPEN_IMMUTABLE] = SQLITE_OPEN_READONLY | SQLITE_OPEN_URI,
+  };
+  char *uri = kind == SQ_OPEN_IMMUTABLE ? immutable_uri(path) : NULL;
+  memset(c, 0, sizeof(*c));
+  if (kind == SQ_OPEN_IMMUTABLE && uri == NULL)
+    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "sqlite: out of memory");
+  int rc = sqlite3_open_v2(uri ? uri : path, &c->db, flags[kind] | SQLITE_OPEN_NOMUTEX, NULL);
+  free(uri);
+  logstate_status st = LOGSTATE_OK;
+  if (rc == SQLITE_OK)
+    sqlite3_extended_result_codes(c->db, 1);
+  if (rc != SQLITE_OK)
+    st = ls_sqlite_err(c->db, rc, "opening the database");
+  else if (kind <= SQ_OPEN_CREATE && sqlite3_db_readonly(c->db, "main") == 1)
+    st = ls_err(LOGSTATE_PERMISSION_DENIED, "sqlite: the database file may not be written by this user");
+  else if (kind != SQ_OPEN_IMMUTABLE)
+    st = settings(c, kind <= SQ_OPEN_CREATE, busy_ms);
+  if (st != LOGSTATE_OK)
+    sq_conn_close(c);
+  return st;
+}
