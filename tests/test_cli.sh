@@ -9,6 +9,7 @@ RWR=$(realpath "$2")
 work=$(mktemp -d /tmp/logstate-cli-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
+umask 022
 passed=0
 failed=0
 
@@ -128,6 +129,35 @@ for c in logs get set export import copy check; do
 done
 expect 0 "help set" -- "$L" help set
 expect 1 "set from a missing file" -- "$L" set log /nonexistent/cp
+
+# --- options anywhere, '--' ends them, an unknown option named as written ---
+printf 'h1' | "$L" --url sqlite:opts.db set olog - --expect-absent >/dev/null
+expect 0 "--url after the command and its arguments" -- "$L" get olog --url sqlite:opts.db
+check "read from the --url store" test "$(cat "$work/out")" = h1
+expect 0 "logs with -0 after --url" -- "$L" logs --url sqlite:opts.db -0
+check "-0 applied" bash -c "tr '\\0' '\\n' <'$work/out' | grep -qx olog"
+expect 0 "set LOG FILE --expect FILE with --url last" -- "$L" set olog v3 --expect <(printf h1) --url sqlite:opts.db
+expect 0 "history LOG --limit N --json (options after the log ID)" -- "$L" --url sqlite:opts.db history olog --limit 3 --json
+expect 0 "history LOG --json --limit=N" -- "$L" --url sqlite:opts.db history olog --json --limit=1
+printf 'dash' | "$L" --url sqlite:opts.db set -- -dash - >/dev/null
+expect 0 "'--' ends the options: a LOG that starts with '-'" -- "$L" --url sqlite:opts.db get -- -dash
+check "read the dash log" test "$(cat "$work/out")" = dash
+expect 2 "get -odd" -- "$L" --url sqlite:opts.db get -odd
+check "names the option, not the command" grep -q "get: unknown option -o " "$work/err"
+expect 2 "get --frob=1" -- "$L" --url sqlite:opts.db get --frob=1 olog
+check "names the long option" grep -q "get: unknown option --frob " "$work/err"
+expect 2 "history --limit without a value" -- "$L" --url sqlite:opts.db history olog --limit
+check "says the value is missing" grep -q "history: option needs a value: --limit" "$work/err"
+expect 2 "logstate --frob" -- "$L" --frob logs
+check "names the global option" grep -q "unknown option --frob" "$work/err"
+expect 2 "logstate -x" -- "$L" -x logs
+check "names the short global option" grep -q "unknown option -x" "$work/err"
+for args in "--version" "--help" "help" "help set" "set --help"; do
+  # shellcheck disable=SC2086 # args is a list
+  "$L" $args >/dev/full 2>"$work/err"
+  code=$?
+  check "$args >/dev/full exits 1 ($code) and says why" bash -c "test $code -eq 1 && grep -q 'cannot write standard output: No space left' '$work/err'"
+done
 
 # --- URLs ---
 expect 2 "bad URL scheme" -- "$L" --url ftp://x logs
@@ -261,7 +291,7 @@ test ${#new_sid} -eq 32 && test "$new_sid" != "$sid" || exit 22
 "$L" --url "${url}?durability=ignore" check | grep -q "durability not checked"
 redis-cli -u "$url" DEL "{logstate}:log:other.example/log" >/dev/null
 "$L" --url "$url" check > damaged.out; test $? -eq 1 || exit 6
-grep -q "damaged: log other.example/log: key {logstate}:log:other.example/log is missing" damaged.out || exit 7
+grep -q "damaged: log \"other.example/log\": key {logstate}:log:other.example/log is missing" damaged.out || exit 7
 "$L" --url "$url" get other.example/log; test $? -eq 1 || exit 10
 printf "g.example\n10\nx\n" > g10; printf "g.example\n5\nx\n" > g5
 "$L" --url "${url}?guard=size" set g.example g10
@@ -321,7 +351,7 @@ for origin, body in [(b"mon.example/a", b"mon.example/a\n5\nx\n"), ("odd origin 
     assert open(p, "rb").read() == body, p
 assert sorted(os.listdir("mon")) == sorted([hashlib.sha256(b"mon.example/a").hexdigest(), hashlib.sha256("odd origin \u00fc/%2F".encode()).hexdigest(), "unrelated.txt"])
 '
-check "the skipped logs are named" grep -q "skipped bin" "$work/err"
+check "the skipped logs are named, escaped" grep -q 'skipped "bin"' "$work/err"
 expect 0 "export-monitoring again" -- "$L" --url "$M" export-monitoring mon
 check "idempotent: nothing rewritten" grep -q "0 written, 2 unchanged" "$work/out"
 check "nothing it did not write is removed" test "$(cat mon/unrelated.txt)" = keep
@@ -331,8 +361,15 @@ check "the changed one is replaced" grep -q "1 written, 1 unchanged" "$work/out"
 printf 'mon.example/a\n1\ny\n' | "$L" --url "$M" set twin - >/dev/null
 expect 1 "two logs with one origin line" -- "$L" --url "$M" export-monitoring mon
 check "named as an error" grep -q "have the same origin line" "$work/err"
-expect 2 "export-monitoring to a missing directory" -- "$L" --url "$M" export-monitoring no-such-dir
 check "no temporary file left behind" bash -c "! find mon -name '.checkpoint.*' | grep -q ."
+printf 'mon.example/z\n1\nz\n' | "$L" --url sqlite:mon2.db set z - >/dev/null
+expect 0 "export-monitoring creates a missing DIR and its parents" -- "$L" --url sqlite:mon2.db export-monitoring new/deep/mon
+check "written into it" test -f "new/deep/mon/$(printf 'mon.example/z' | sha256sum | cut -c1-64)/checkpoint"
+check "each new directory 0755" test "$(stat -c %a new new/deep new/deep/mon | sort -u)" = 755
+expect 6 "export-monitoring of no store creates no DIR" -- "$L" --url sqlite:absent-mon.db export-monitoring never/made
+check "no DIR, no store file" bash -c "test ! -e never && test ! -e absent-mon.db"
+: >afile
+expect 2 "export-monitoring into a file" -- "$L" --url sqlite:mon2.db export-monitoring afile
 
 # --- a password never reaches the tool's output or messages ---
 # Every command on good credentials (check included), and each failure that

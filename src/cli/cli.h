@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "logstate/logstate.h"
 
@@ -26,6 +27,11 @@ enum {
 
 extern const char *cli_prog;
 
+/* A log ID in a message: logstate_quote()'s one-line form, as the
+ * library's own messages show it. */
+#define CLI_QUOTE_SIZE 200
+#define cli_quote(buf, id) logstate_quote((buf), sizeof(buf), (id), strlen(id))
+
 /* Prints "logstate: <message> (see 'logstate --help')" and returns
  * EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...)
@@ -35,7 +41,10 @@ int cli_usage_error(const char *fmt, ...)
     ;
 /* Reports a library failure as one line and returns its exit code. */
 int cli_fail(logstate_status st, const char *what);
-/* The exit code for a status. */
+/* The exit code of the calling thread's last failure, `st`: one rule per
+ * cause (README "Exit codes"): busy (RESOURCE_EXHAUSTED with cause BUSY)
+ * and unavailable are 5, try again; no space, no memory and permission
+ * are 1. */
 int cli_exit_for(logstate_status st);
 
 /* Reads all of FILE ("-": stdin), at most `max` bytes, into a malloc()ed
@@ -45,21 +54,43 @@ int cli_read_all(const char *path, size_t max, uint8_t **out, size_t *out_len);
  * EXIT_ERROR with a message that gives the reason (a full disk, say). */
 int cli_finish_output(FILE *f, const char *name);
 
-/* Option parsing of the commands (commands.c): parses argv (argv[0] is
- * the command) with getopt_long, `on_opt` handling each option; EXIT_OK
- * with *first at the first positional argument, or EXIT_USAGE. */
+/* --- args.c: command lines and URLs ------------------------------------ */
+
+/* One command's arguments, as cli_parse() found them. */
+typedef struct cli_args {
+  const char *url; /* in: the URL so far ($LOGSTATE_URL, the default); --url replaces it */
+  char **pos;      /* the positional arguments, in order (the array is malloc()ed) */
+  int npos;
+} cli_args;
+
+/* Parses argv (argv[0] is the command): options anywhere among the
+ * arguments, `--` ends them; --url URL is every command's; `on_opt`
+ * handles the command's own options (getopt_long's optarg set). EXIT_OK,
+ * or the exit code with the problem reported, naming the option as it was
+ * written. cli_args_free() always. */
 struct option;
-int cli_parse_opts(int argc, char **argv, const char *shortopts, const struct option *longopts,
-                   int (*on_opt)(int c, void *arg), void *arg, int *first);
+int cli_parse(int argc, char **argv, const char *shortopts, const struct option *longopts,
+              int (*on_opt)(int c, void *arg), void *arg, cli_args *a);
+void cli_args_free(cli_args *a);
 int cli_no_opts(int c, void *arg);
 /* EXIT_USAGE (reported) unless min <= n <= max positional arguments. */
 int cli_positional(const char *cmd, int n, int min, int max);
+/* `url` with key=value added to its query unless it has the key already.
+ * malloc()ed; NULL when out of memory. */
+char *cli_url_with(const char *url, const char *key, const char *value);
 
-/* JSON output helpers (jsonl.c): standard padded base64 of n bytes; a
- * quoted JSON string; whether s is valid UTF-8. */
-void cli_put_b64(FILE *f, const uint8_t *p, size_t n);
-void cli_put_json_string(FILE *f, const char *s);
-int cli_valid_utf8(const unsigned char *s);
+/* --- jsonl.c: JSON through jansson, base64 through OpenSSL --------------- */
+
+struct json_t; /* jansson's */
+/* Standard padded base64 of n bytes (EVP_EncodeBlock), malloc()ed; NULL
+ * when out of memory. */
+char *cli_b64(const uint8_t *p, size_t n);
+/* Writes `obj` as one line (jansson, ", " and ": " separators, keys in
+ * the order they were set) and releases it; 0, or -1 on a write error. */
+int cli_put_json_line(FILE *f, struct json_t *obj);
+/* A JSON string of n bytes, or NULL when they are not valid UTF-8 (or out
+ * of memory): jansson's own check. */
+struct json_t *cli_json_text(const char *s, size_t n);
 
 /* Reads a log's checkpoint. */
 logstate_status cli_read_latest(logstate *ls, const char *id, uint8_t **cp, size_t *len);
@@ -90,8 +121,16 @@ const char *cli_keep_url(char *arg);
 
 /* Opens and initializes the store at `url`, after a command has checked
  * its arguments (so that a usage error touches nothing): EXIT_OK and *out,
- * or the exit code with the error reported. */
+ * or the exit code with the error reported. Creates a missing store
+ * (init). */
 int cli_open(const char *url, logstate **out);
+/* The same for a command that writes logs (set, import, copy's target): a
+ * missing SQLite file is made by its first set (create=on_write, unless
+ * the URL says create=), so that a command that fails leaves no new file. */
+int cli_open_writer(const char *url, logstate **out);
+/* The same for a command that mends a store: one that does not exist
+ * gives EXIT_NO_STORE (create=no). */
+int cli_open_existing(const char *url, logstate **out);
 /* The same, read-only (mode=ro, for every scheme that has it): nothing in
  * the store is created or changed, and a store that does not exist gives
  * EXIT_NO_STORE. */
@@ -113,5 +152,6 @@ int cli_check(const char *url, int argc, char **argv);
 int cli_history(const char *url, int argc, char **argv);
 int cli_export_monitoring(const char *url, int argc, char **argv);
 int cli_init(const char *url, int argc, char **argv);
+int cli_repair(const char *url, int argc, char **argv);
 
 #endif

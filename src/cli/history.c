@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,46 +38,51 @@ static int history_opt(int c, void *arg) {
   return EXIT_OK;
 }
 
-/* 2026-12-01T09:30:00.123Z */
-static void put_time(FILE *f, int64_t ms) {
+/* 2026-12-01T09:30:00.123Z, into buf. */
+static const char *format_time(int64_t ms, char *buf, size_t n) {
   time_t s = (time_t)(ms / 1000);
   struct tm tm;
-  char buf[32];
-  if (gmtime_r(&s, &tm) && strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm))
-    fprintf(f, "%s.%03dZ", buf, (int)(ms % 1000));
+  char day[32];
+  if (gmtime_r(&s, &tm) && strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm))
+    snprintf(buf, n, "%s.%03dZ", day, (int)(ms % 1000));
   else
-    fputs("?", f);
+    snprintf(buf, n, "?");
+  return buf;
 }
 
-static void put_entry_json(FILE *f, const char *log_id, const logstate_history_entry *e) {
-  fputs("{\"log\": ", f);
-  cli_put_json_string(f, cli_valid_utf8((const unsigned char *)log_id) ? log_id : "");
-  fprintf(f, ", \"version\": %llu, \"time_ms\": %lld, \"time\": \"", (unsigned long long)e->version,
-          (long long)e->time_ms);
-  put_time(f, e->time_ms);
-  fprintf(f, "\", \"sha256\": \"%s\"", e->sha256);
-  if (e->origin && cli_valid_utf8((const unsigned char *)e->origin)) {
-    fputs(", \"origin\": ", f);
-    cli_put_json_string(f, e->origin);
+/* One entry as a JSON object (jansson); NULL when out of memory. Text
+ * fields that are not valid UTF-8 are left out ("log": ""). */
+static json_t *entry_json(const char *log_id, const logstate_history_entry *e) {
+  char when[48];
+  json_t *o = json_object(), *log = cli_json_text(log_id, strlen(log_id));
+  int bad = o == NULL;
+  bad |= json_object_set_new(o, "log", log ? log : json_string("")) != 0;
+  bad |= json_object_set_new(o, "version", json_integer((json_int_t)e->version)) != 0;
+  bad |= json_object_set_new(o, "time_ms", json_integer(e->time_ms)) != 0;
+  bad |= json_object_set_new(o, "time", json_string(format_time(e->time_ms, when, sizeof(when)))) != 0;
+  bad |= json_object_set_new(o, "sha256", json_string(e->sha256)) != 0;
+  json_t *origin = e->origin ? cli_json_text(e->origin, strlen(e->origin)) : NULL;
+  if (origin)
+    bad |= json_object_set_new(o, "origin", origin) != 0;
+  if (e->has_tree_size && e->tree_size <= (uint64_t)INT64_MAX)
+    bad |= json_object_set_new(o, "tree_size", json_integer((json_int_t)e->tree_size)) != 0;
+  if (e->client_name)
+    bad |= json_object_set_new(o, "client_name", json_string(e->client_name)) != 0;
+  char *b64 = e->checkpoint ? cli_b64(e->checkpoint, e->checkpoint_len) : NULL;
+  if (e->checkpoint)
+    bad |= b64 == NULL || json_object_set_new(o, "checkpoint_b64", json_string(b64)) != 0;
+  free(b64);
+  if (bad) {
+    json_decref(o);
+    return NULL;
   }
-  if (e->has_tree_size)
-    fprintf(f, ", \"tree_size\": %llu", (unsigned long long)e->tree_size);
-  if (e->client_name) {
-    fputs(", \"client_name\": ", f);
-    cli_put_json_string(f, e->client_name);
-  }
-  if (e->checkpoint) {
-    fputs(", \"checkpoint_b64\": \"", f);
-    cli_put_b64(f, e->checkpoint, e->checkpoint_len);
-    fputc('"', f);
-  }
-  fputs("}\n", f);
+  return o;
 }
 
 /* One line per entry: version, time, tree size, SHA-256, client name. */
 static void put_entry_text(FILE *f, const logstate_history_entry *e) {
-  fprintf(f, "%llu\t", (unsigned long long)e->version);
-  put_time(f, e->time_ms);
+  char when[48];
+  fprintf(f, "%llu\t%s", (unsigned long long)e->version, format_time(e->time_ms, when, sizeof(when)));
   if (e->has_tree_size)
     fprintf(f, "\tsize %llu", (unsigned long long)e->tree_size);
   else
@@ -88,13 +94,14 @@ int cli_history(const char *url, int argc, char **argv) {
   static const struct option opts[] = {
       {"limit", required_argument, NULL, 'n'}, {"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
   history_args a = {.limit = 10};
-  int first = 0, rc;
-  if ((rc = cli_parse_opts(argc, argv, "+n:j", opts, history_opt, &a, &first)) != EXIT_OK ||
-      (rc = cli_positional("history", argc - first, 1, 1)) != EXIT_OK)
-    return rc;
-  const char *log_id = argv[first];
+  cli_args args = {url, NULL, 0};
+  int rc = cli_parse(argc, argv, "n:j", opts, history_opt, &a, &args);
+  if (rc == EXIT_OK)
+    rc = cli_positional("history", args.npos, 1, 1);
+  const char *log_id = rc == EXIT_OK ? args.pos[0] : NULL;
+  cli_args_free(&args);
   logstate *ls = NULL;
-  if ((rc = cli_open_ro(url, &ls)) != EXIT_OK)
+  if (rc != EXIT_OK || (rc = cli_open_ro(args.url, &ls)) != EXIT_OK)
     return rc;
   logstate_history_entry *e = NULL;
   size_t n = 0;
@@ -102,14 +109,15 @@ int cli_history(const char *url, int argc, char **argv) {
   logstate_free(ls);
   if (st != LOGSTATE_OK)
     return cli_fail(st, "history");
-  for (size_t i = 0; i < n; i++) {
-    if (a.json)
-      put_entry_json(stdout, log_id, &e[i]);
-    else
+  for (size_t i = 0; i < n && rc == EXIT_OK; i++) {
+    if (!a.json)
       put_entry_text(stdout, &e[i]);
+    else if (cli_put_json_line(stdout, entry_json(log_id, &e[i])) != 0 && !ferror(stdout))
+      rc = (fprintf(stderr, "%s: history: out of memory\n", cli_prog), EXIT_ERROR);
   }
   logstate_history_free(e, n);
-  return cli_finish_output(stdout, "standard output");
+  int out = cli_finish_output(stdout, "standard output");
+  return rc != EXIT_OK ? rc : out;
 }
 
 /* --- export-monitoring --------------------------------------------------- */
@@ -196,16 +204,17 @@ typedef struct monitoring_run {
 /* One log: skipped without an origin line, refused when another log of
  * this run has the same origin, else written unless the file holds it. */
 static void export_one(monitoring_run *r, const char *id, const uint8_t *cp, size_t len) {
-  char hex[65], path[4200];
+  char hex[65], path[4200], q[CLI_QUOTE_SIZE], q2[CLI_QUOTE_SIZE];
   if (!origin_hash(cp, len, hex)) {
-    fprintf(stderr, "%s: export-monitoring: skipped %s: its checkpoint has no origin line\n", cli_prog, id);
+    fprintf(stderr, "%s: export-monitoring: skipped %s: its checkpoint has no origin line\n", cli_prog,
+            cli_quote(q, id));
     r->skipped++;
     return;
   }
   for (size_t i = 0; i < r->nseen; i++) {
     if (strcmp(r->seen[i], hex) == 0) {
       fprintf(stderr, "%s: export-monitoring: logs %s and %s have the same origin line: %s not written\n", cli_prog,
-              r->seen_log[i], id, id);
+              cli_quote(q, r->seen_log[i]), cli_quote(q2, id), q2);
       r->rc = EXIT_ERROR;
       return;
     }
@@ -223,29 +232,46 @@ static void export_one(monitoring_run *r, const char *id, const uint8_t *cp, siz
     r->rc = EXIT_ERROR;
 }
 
-int cli_export_monitoring(const char *url, int argc, char **argv) {
-  static const struct option opts[] = {{NULL, 0, NULL, 0}};
-  int first = 0, rc;
+/* mkdir -p DIR, each new directory 0755 (before the umask). */
+static int make_dirs(const char *dir) {
+  char buf[4096];
   struct stat sb;
-  if ((rc = cli_parse_opts(argc, argv, "+", opts, cli_no_opts, NULL, &first)) != EXIT_OK ||
-      (rc = cli_positional("export-monitoring", argc - first, 1, 1)) != EXIT_OK)
-    return rc;
-  monitoring_run r = {.dir = argv[first], .rc = EXIT_OK};
-  if (stat(r.dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-    return cli_usage_error("export-monitoring: %s is not a directory", r.dir);
-  logstate *ls = NULL;
-  char **ids = NULL;
-  size_t n = 0;
-  if ((rc = cli_open_ro(url, &ls)) != EXIT_OK)
-    return rc;
-  logstate_status st = logstate_logs(ls, &ids, &n);
-  r.seen = calloc(n ? n : 1, sizeof(*r.seen));
-  r.seen_log = calloc(n ? n : 1, sizeof(*r.seen_log));
-  if (st == LOGSTATE_OK && (r.seen == NULL || r.seen_log == NULL)) {
-    fprintf(stderr, "%s: export-monitoring: out of memory\n", cli_prog);
-    r.rc = EXIT_ERROR;
+  if (snprintf(buf, sizeof(buf), "%s", dir) >= (int)sizeof(buf)) {
+    fprintf(stderr, "%s: export-monitoring: %s: the path is too long\n", cli_prog, dir);
+    return EXIT_ERROR;
   }
-  for (size_t i = 0; st == LOGSTATE_OK && r.seen && r.seen_log && i < n; i++) {
+  for (char *p = buf + 1;; p++) {
+    if (*p != '/' && *p != '\0')
+      continue;
+    char c = *p;
+    *p = '\0';
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+      fprintf(stderr, "%s: export-monitoring: cannot create %s: %s\n", cli_prog, buf, strerror(errno));
+      return EXIT_ERROR;
+    }
+    *p = c;
+    if (c == '\0')
+      break;
+  }
+  if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+    fprintf(stderr, "%s: export-monitoring: %s is not a directory\n", cli_prog, dir);
+    return EXIT_ERROR;
+  }
+  return EXIT_OK;
+}
+
+/* Each log into r, DIR made first (once the store was read). */
+static logstate_status export_logs(logstate *ls, char **ids, size_t n, monitoring_run *r) {
+  logstate_status st = LOGSTATE_OK;
+  r->seen = calloc(n ? n : 1, sizeof(*r->seen));
+  r->seen_log = calloc(n ? n : 1, sizeof(*r->seen_log));
+  if (r->seen == NULL || r->seen_log == NULL) {
+    fprintf(stderr, "%s: export-monitoring: out of memory\n", cli_prog);
+    r->rc = EXIT_ERROR;
+  } else {
+    r->rc = make_dirs(r->dir);
+  }
+  for (size_t i = 0; r->rc == EXIT_OK && st == LOGSTATE_OK && i < n; i++) {
     uint8_t *cp = NULL;
     size_t len = 0;
     if ((st = cli_read_latest(ls, ids[i], &cp, &len)) == LOGSTATE_NOT_FOUND) {
@@ -253,15 +279,38 @@ int cli_export_monitoring(const char *url, int argc, char **argv) {
       continue;
     }
     if (st == LOGSTATE_OK)
-      export_one(&r, ids[i], cp, len);
+      export_one(r, ids[i], cp, len);
     free(cp);
   }
-  logstate_free(ls);
-  free(r.seen);
-  free(r.seen_log);
-  logstate_logs_free(ids, n);
+  free(r->seen);
+  free(r->seen_log);
+  return st;
+}
+
+int cli_export_monitoring(const char *url, int argc, char **argv) {
+  cli_args a = {url, NULL, 0};
+  int rc = cli_parse(argc, argv, "", NULL, cli_no_opts, NULL, &a);
+  if (rc == EXIT_OK)
+    rc = cli_positional("export-monitoring", a.npos, 1, 1);
+  monitoring_run r = {.dir = rc == EXIT_OK ? a.pos[0] : NULL, .rc = EXIT_OK};
+  cli_args_free(&a);
+  struct stat sb;
+  if (rc == EXIT_OK && stat(r.dir, &sb) == 0 && !S_ISDIR(sb.st_mode))
+    rc = cli_usage_error("export-monitoring: %s is not a directory", r.dir);
+  logstate *ls = NULL;
+  char **ids = NULL;
+  size_t n = 0;
+  if (rc != EXIT_OK || (rc = cli_open_ro(a.url, &ls)) != EXIT_OK)
+    return rc;
+  logstate_status st = logstate_logs(ls, &ids, &n);
+  if (st == LOGSTATE_OK)
+    st = export_logs(ls, ids, n, &r);
   if (st != LOGSTATE_OK)
-    return cli_fail(st, "export-monitoring");
+    rc = cli_fail(st, "export-monitoring");
+  logstate_free(ls);
+  logstate_logs_free(ids, n);
+  if (rc != EXIT_OK)
+    return rc;
   printf("export-monitoring: %zu written, %zu unchanged, %zu skipped (no origin line)\n", r.wrote, r.unchanged,
          r.skipped);
   rc = cli_finish_output(stdout, "standard output");

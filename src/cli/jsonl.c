@@ -4,144 +4,141 @@
  *   {"log": "ID", "log_b64": "...", "checkpoint_b64": "..."}
  *
  * log_b64 and checkpoint_b64 are standard padded base64 of the exact bytes;
- * "log" is for people, written when the ID is valid UTF-8. Export writes
- * this shape byte for byte as earlier versions did. Import parses each line
- * with jansson and validates the whole input before its first write. */
+ * "log" is for people, written when the ID is valid UTF-8. Lines are made
+ * and read by jansson, base64 by OpenSSL; import validates the whole input
+ * before its first write. */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <limits.h>
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
-/* --- base64 ------------------------------------------------------------- */
+/* --- base64 and JSON ------------------------------------------------------ */
 
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-void cli_put_b64(FILE *f, const uint8_t *p, size_t n) {
-  for (size_t i = 0; i < n; i += 3) {
-    uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
-    fputc(b64[v >> 18 & 63], f);
-    fputc(b64[v >> 12 & 63], f);
-    fputc(i + 1 < n ? b64[v >> 6 & 63] : '=', f);
-    fputc(i + 2 < n ? b64[v & 63] : '=', f);
-  }
-}
-
-static int b64_value(char c) {
-  const char *p = c ? strchr(b64, c) : NULL;
-  return p ? (int)(p - b64) : -1;
-}
-
-/* Decodes standard padded base64 into a malloc()ed buffer; NULL on
- * anything else (or when out of memory, with *oom set). */
-static uint8_t *decode_b64(const char *s, size_t n, size_t *out_len, int *oom) {
-  if (n % 4)
+char *cli_b64(const uint8_t *p, size_t n) {
+  if (n > ((size_t)INT_MAX / 4) * 3)
     return NULL;
+  char *out = malloc(4 * ((n + 2) / 3) + 1);
+  if (out)
+    EVP_EncodeBlock((unsigned char *)out, p, (int)n); /* NUL-terminated */
+  return out;
+}
+
+static int b64_char(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
+}
+
+/* Decodes standard padded base64 (EVP_DecodeBlock, after checking that the
+ * text is exactly that: it would skip blanks and take '=' anywhere) into a
+ * malloc()ed buffer; NULL on anything else (or when out of memory, with
+ * *oom set). */
+static uint8_t *decode_b64(const char *s, size_t n, size_t *out_len, int *oom) {
+  *oom = 0;
+  if (n % 4 || n > INT_MAX)
+    return NULL;
+  size_t pad = n && s[n - 1] == '=' ? 1 + (s[n - 2] == '=') : 0;
+  for (size_t i = 0; i < n - pad; i++)
+    if (!b64_char(s[i]))
+      return NULL;
   uint8_t *out = malloc(n / 4 * 3 + 1);
-  size_t o = 0;
   if ((*oom = out == NULL) != 0)
     return NULL;
-  for (size_t i = 0; i < n; i += 4) {
-    int pad = (s[i + 3] == '=') + (s[i + 2] == '=' && s[i + 3] == '=');
-    uint32_t v = 0;
-    for (size_t j = 0; j < 4; j++) {
-      int x = j >= 4 - (size_t)pad ? 0 : b64_value(s[i + j]);
-      if (x < 0 || (pad && i + 4 != n)) {
-        free(out);
-        return NULL;
-      }
-      v = v << 6 | (uint32_t)x;
-    }
-    out[o++] = (uint8_t)(v >> 16);
-    if (pad < 2)
-      out[o++] = (uint8_t)(v >> 8);
-    if (pad < 1)
-      out[o++] = (uint8_t)v;
+  int got = n ? EVP_DecodeBlock(out, (const unsigned char *)s, (int)n) : 0;
+  if (got < 0 || (size_t)got < pad) {
+    free(out);
+    return NULL;
   }
-  *out_len = o;
+  *out_len = (size_t)got - pad; /* EVP_DecodeBlock counts the padding as zero bytes */
   return out;
+}
+
+json_t *cli_json_text(const char *s, size_t n) { return json_stringn(s, n); }
+
+int cli_put_json_line(FILE *f, json_t *obj) {
+  int rc = obj ? json_dumpf(obj, f, 0) : -1;
+  json_decref(obj);
+  return rc == 0 && fputc('\n', f) != EOF ? 0 : -1;
 }
 
 /* --- export ------------------------------------------------------------- */
 
-int cli_valid_utf8(const unsigned char *s) {
-  while (*s) {
-    int n = *s < 0x80 ? 0 : (*s & 0xe0) == 0xc0 ? 1 : (*s & 0xf0) == 0xe0 ? 2 : (*s & 0xf8) == 0xf0 ? 3 : -1;
-    if (n < 0 || (n == 1 && *s < 0xc2))
-      return 0;
-    s++;
-    for (int i = 0; i < n; i++, s++)
-      if ((*s & 0xc0) != 0x80)
-        return 0;
-  }
-  return 1;
+/* Sets key to a new base64 string of n bytes; 0, or -1 when out of memory. */
+static int set_b64(json_t *obj, const char *key, const uint8_t *p, size_t n) {
+  char *b = cli_b64(p, n);
+  int rc = b ? json_object_set_new(obj, key, json_string(b)) : -1;
+  free(b);
+  return rc;
 }
 
-void cli_put_json_string(FILE *f, const char *s) {
-  fputc('"', f);
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    if (*p == '"' || *p == '\\')
-      fprintf(f, "\\%c", *p);
-    else if (*p < 0x20 || *p == 0x7f)
-      fprintf(f, "\\u%04x", *p);
-    else
-      fputc(*p, f);
+static int put_line(FILE *f, const char *id, const uint8_t *cp, size_t len) {
+  json_t *obj = json_object(), *log = cli_json_text(id, strlen(id));
+  if (obj && log) /* "log" is for people: only when the ID is valid UTF-8 */
+    json_object_set_new(obj, "log", log);
+  if (obj == NULL || set_b64(obj, "log_b64", (const uint8_t *)id, strlen(id)) != 0 ||
+      set_b64(obj, "checkpoint_b64", cp, len) != 0) {
+    json_decref(obj);
+    return -1;
   }
-  fputc('"', f);
+  return cli_put_json_line(f, obj);
 }
 
-static void put_line(FILE *f, const char *id, const uint8_t *cp, size_t len) {
-  fputc('{', f);
-  if (cli_valid_utf8((const unsigned char *)id)) {
-    fputs("\"log\": ", f);
-    cli_put_json_string(f, id);
-    fputs(", ", f);
-  }
-  fputs("\"log_b64\": \"", f);
-  cli_put_b64(f, (const uint8_t *)id, strlen(id));
-  fputs("\", \"checkpoint_b64\": \"", f);
-  cli_put_b64(f, cp, len);
-  fputs("\"}\n", f);
-}
-
-int cli_export(const char *url, int argc, char **argv) {
-  const char *file = "-";
-  int i = 1;
-  if (i < argc && strcmp(argv[i], "--") == 0)
-    i++;
-  if (argc - i > 1)
-    return cli_usage_error("export takes at most one FILE");
-  if (i < argc)
-    file = argv[i];
-  char **ids = NULL;
-  size_t n = 0;
-  logstate *ls = NULL;
-  int rc = cli_open_ro(url, &ls);
-  if (rc != EXIT_OK)
-    return rc;
-  logstate_status st = logstate_logs(ls, &ids, &n);
-  FILE *f = st != LOGSTATE_OK ? NULL : strcmp(file, "-") == 0 ? stdout : fopen(file, "wb");
-  if (f == NULL) {
-    rc = st != LOGSTATE_OK ? cli_fail(st, "export") : (perror(file), EXIT_ERROR);
-    logstate_logs_free(ids, n);
-    logstate_free(ls);
-    return rc;
-  }
+/* Every log of `ls` as a line of `f`. */
+static int export_all(logstate *ls, char **ids, size_t n, FILE *f) {
+  int rc = EXIT_OK;
   for (size_t k = 0; k < n && rc == EXIT_OK; k++) {
     uint8_t *cp = NULL;
     size_t len = 0;
-    st = cli_read_latest(ls, ids[k], &cp, &len);
-    if (st == LOGSTATE_OK)
-      put_line(f, ids[k], cp, len);
-    else if (st != LOGSTATE_NOT_FOUND) /* not found: removed since listed */
+    logstate_status st = cli_read_latest(ls, ids[k], &cp, &len);
+    if (st == LOGSTATE_OK && put_line(f, ids[k], cp, len) != 0 && !ferror(f)) {
+      fprintf(stderr, "%s: export: out of memory\n", cli_prog);
+      rc = EXIT_ERROR;
+    } else if (st != LOGSTATE_OK && st != LOGSTATE_NOT_FOUND) { /* not found: removed since listed */
       rc = cli_fail(st, "export");
+    }
     free(cp);
   }
+  return rc;
+}
+
+/* export FILE writes FILE whole or not at all: a temporary file beside it,
+ * renamed over it once everything is written. */
+int cli_export(const char *url, int argc, char **argv) {
+  cli_args a = {url, NULL, 0};
+  int rc = cli_parse(argc, argv, "", NULL, cli_no_opts, NULL, &a);
+  if (rc == EXIT_OK && a.npos > 1)
+    rc = cli_usage_error("export takes at most one FILE");
+  const char *file = rc == EXIT_OK && a.npos == 1 ? a.pos[0] : "-";
+  int to_stdout = strcmp(file, "-") == 0;
+  char **ids = NULL, tmp[4200];
+  size_t n = 0;
+  logstate *ls = NULL;
+  cli_args_free(&a);
+  if (rc != EXIT_OK || (rc = cli_open_ro(a.url, &ls)) != EXIT_OK)
+    return rc;
+  logstate_status st = logstate_logs(ls, &ids, &n);
+  snprintf(tmp, sizeof(tmp), "%s.logstate-%ld.tmp", file, (long)getpid());
+  FILE *f = st != LOGSTATE_OK ? NULL : to_stdout ? stdout : fopen(tmp, "wb");
+  if (st != LOGSTATE_OK)
+    rc = cli_fail(st, "export");
+  else if (f == NULL)
+    rc = (fprintf(stderr, "%s: export: cannot write %s: %s\n", cli_prog, file, strerror(errno)), EXIT_ERROR);
+  else
+    rc = export_all(ls, ids, n, f);
   logstate_logs_free(ids, n);
   logstate_free(ls);
-  int out = cli_finish_output(f, strcmp(file, "-") == 0 ? "standard output" : file);
+  if (f == NULL)
+    return rc;
+  int out = cli_finish_output(f, to_stdout ? "standard output" : file);
+  if (!to_stdout && rc == EXIT_OK && out == EXIT_OK && rename(tmp, file) != 0)
+    out = (fprintf(stderr, "%s: export: cannot write %s: %s\n", cli_prog, file, strerror(errno)), EXIT_ERROR);
+  if (!to_stdout && (rc != EXIT_OK || out != EXIT_OK))
+    unlink(tmp);
   return rc != EXIT_OK ? rc : out;
 }
 
@@ -304,8 +301,9 @@ static int import_one(logstate *ls, const record *r, int force, import_counts *n
   if (st == LOGSTATE_OK && cur_len == r->cp_len && memcmp(cur, r->cp, cur_len) == 0) {
     n->unchanged++;
   } else if (st == LOGSTATE_OK && !force) {
+    char q[CLI_QUOTE_SIZE];
     fprintf(stderr, "%s: import: log %s holds a different checkpoint; not overwritten (use --force)\n", cli_prog,
-            r->id);
+            cli_quote(q, r->id));
     n->refused++;
   } else if (st == LOGSTATE_OK || st == LOGSTATE_NOT_FOUND) {
     /* Expect what was just read, so a racing writer is not overwritten. */
@@ -321,23 +319,27 @@ static int import_one(logstate *ls, const record *r, int force, import_counts *n
   return rc;
 }
 
+static int import_opt(int c, void *arg) {
+  *(int *)arg = c == 'f';
+  return EXIT_OK;
+}
+
 int cli_import(const char *url, int argc, char **argv) {
   static const struct option opts[] = {{"force", no_argument, NULL, 'f'}, {NULL, 0, NULL, 0}};
-  int force = 0, c;
-  opterr = 0;
-  optind = 0;
-  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-    if (c != 'f')
-      return cli_usage_error("import: unknown option, or an option without its value: %s", argv[optind - 1]);
-    force = 1;
-  }
-  if (argc - optind > 1)
-    return cli_usage_error("import takes at most one FILE");
-  const char *file = optind < argc ? argv[optind] : "-";
+  int force = 0;
+  cli_args a = {url, NULL, 0};
+  int rc = cli_parse(argc, argv, "", opts, import_opt, &force, &a);
+  if (rc == EXIT_OK && a.npos > 1)
+    rc = cli_usage_error("import takes at most one FILE");
+  const char *file = rc == EXIT_OK && a.npos == 1 ? a.pos[0] : "-";
+  url = a.url;
+  cli_args_free(&a);
+  if (rc != EXIT_OK)
+    return rc;
   uint8_t *data = NULL;
   size_t len = 0, n = 0, i = 0;
   record *recs = NULL;
-  int rc = cli_read_all(file, CLI_MAX_INPUT, &data, &len);
+  rc = cli_read_all(file, CLI_MAX_INPUT, &data, &len);
   if (rc == EXIT_OK && len > CLI_MAX_INPUT) {
     fprintf(stderr, "%s: import: %s is larger than %zu bytes\n", cli_prog, file, CLI_MAX_INPUT);
     rc = EXIT_USAGE;
@@ -346,7 +348,7 @@ int cli_import(const char *url, int argc, char **argv) {
     rc = read_records(file, (char *)data, len, &recs, &n);
   free(data);
   logstate *ls = NULL;
-  if (rc == EXIT_OK && (rc = cli_open(url, &ls)) != EXIT_OK)
+  if (rc == EXIT_OK && (rc = cli_open_writer(url, &ls)) != EXIT_OK)
     records_free(recs, n);
   if (rc != EXIT_OK)
     return rc;

@@ -5,7 +5,9 @@
  *
  * The URL comes from --url, else $LOGSTATE_URL, else sqlite:logstate.db.
  * Exit codes (stable): 0 ok, 1 any other error, 2 usage or invalid input,
- * 3 not found, 4 conflict, 5 unavailable, 6 no store. Errors are one line on stderr. */
+ * 3 not found, 4 conflict, 5 unavailable or busy (try again), 6 no store.
+ * Errors are one line on stderr. Options may come anywhere among a
+ * command's arguments; `--` ends them. */
 #define _POSIX_C_SOURCE 200809L
 #include <getopt.h>
 #include <stdlib.h>
@@ -31,21 +33,26 @@ static const char usage_main[] =
     "  check                        connectivity, schema, durability, number of logs\n"
     "  history LOG [--limit N] [--json]  what was stored for LOG, and when (history=K)\n"
     "  export-monitoring DIR        DIR/<sha256 of origin>/checkpoint for each log\n"
+    "  repair                       mend logs an earlier logstate stored under BLOB IDs\n"
     "  help [COMMAND]               this text, or a command's\n"
     "\n"
-    "options: --url URL, --help, --version; '--' ends the options (for a LOG that\n"
-    "starts with '-').\n"
+    "options: --url URL, --help, --version. A command's options may come anywhere\n"
+    "among its arguments (--url too); '--' ends them (for a LOG that starts with '-').\n"
     "The URL is --url, else $LOGSTATE_URL, else " DEFAULT_URL ".\n"
-    "URLs: memory:[NAME][?history=K], sqlite:PATH[?busy_timeout_ms=N&store_id=ID&create=no&mode=ro&history=K], "
+    "URLs: memory:[NAME][?history=K], "
+    "sqlite:PATH[?busy_timeout_ms=N&store_id=ID&create=no|on_write&mode=ro&history=K], "
     "redis://[user[:password]@]host[:port][/db][?...],\n"
     "redis+unix:///path.sock, redis+sentinel://host1:port,host2:port/MASTERNAME[/db][?...],\n"
     "redis+cluster://host1:port,host2:port[/][?...]\n"
     "(the Redis password may come from $LOGSTATE_REDIS_PASSWORD).\n"
     "\n"
-    "exit codes: 0 ok, 1 other error, 2 usage or invalid input, 3 not found,\n"
-    "4 conflict, 5 unavailable, 6 no store (logs, get, export, check and copy's\n"
-    "source open the store read-only: they never create or change it; init, set,\n"
-    "import and copy's target create it unless the URL says create=no).\n";
+    "exit codes: 0 ok, 1 other error (no space, permission, damage), 2 usage or\n"
+    "invalid input, 3 not found, 4 conflict, 5 unavailable or busy (try again),\n"
+    "6 no store. logs, get, export, check, history, export-monitoring and copy's\n"
+    "source open the store read-only: they never create or change it; init creates\n"
+    "it; set, import and copy's target create a missing SQLite file with their\n"
+    "first write (create=on_write: a command that fails leaves no file), other\n"
+    "stores at opening, unless the URL says create=no; repair never creates one.\n";
 
 typedef struct command {
   const char *name;
@@ -66,13 +73,15 @@ static const command commands[] = {
      "transaction. --expect-absent stores only if LOG has no checkpoint;\n"
      "--expect FILE only if the stored checkpoint is exactly FILE's bytes.\n"
      "Exit 4 when the expectation fails, another writer won the race, or the\n"
-     "store's guard refused the checkpoint.\n"},
+     "store's guard refused the checkpoint. A missing SQLite file is created by\n"
+     "the set itself: if the command fails, no file is left.\n"},
     {"export", cli_export,
      "usage: logstate export [FILE|-]\n\n"
      "Writes every log as one JSON object per line:\n"
      "  {\"log\": \"ID\", \"log_b64\": \"...\", \"checkpoint_b64\": \"...\"}\n"
      "log_b64 and checkpoint_b64 are base64 of the exact bytes (lossless); \"log\" is\n"
-     "for people and appears when the ID is valid UTF-8.\n"},
+     "for people and appears when the ID is valid UTF-8. FILE is written whole or\n"
+     "not at all.\n"},
     {"import", cli_import,
      "usage: logstate import [FILE|-] [--force]\n\n"
      "Stores every line export wrote. The whole input is checked first: one bad\n"
@@ -90,14 +99,18 @@ static const command commands[] = {
      "usage: logstate check\n\n"
      "Opens the store read-only, checks the schema and the durability settings\n"
      "where the backend has any, walks the index and the logs for damage (exit 1,\n"
-     "each problem named), prints store_id and counts the logs. A store that does\n"
+     "each problem named), prints store_id and counts the logs; on SQLite, says\n"
+     "which journal mode the file is in and whose choice it is. A store that does\n"
      "not exist gives exit 6; `logstate init` creates one.\n"},
     {"init", cli_init,
      "usage: logstate init\n\n"
      "Creates the store if it does not exist (tables or the namespace's meta key),\n"
      "after every check passed (a server whose durability settings are refused is\n"
      "left untouched), and prints `store_id: ID`: pin it with store_id=ID in the\n"
-     "witness's URL so that a reset or another store is refused. Idempotent.\n"},
+     "witness's URL so that a reset or another store is refused; on SQLite, says\n"
+     "which journal mode the file is in and whose choice it is (logstate leaves a\n"
+     "file it did not create in its owner's mode). It says ok only when a set\n"
+     "would work. Idempotent.\n"},
     {"history", cli_history,
      "usage: logstate history [--limit N] [--json] [--] LOG\n\n"
      "What the store kept of LOG's sets (writers opened with history=K keep the K\n"
@@ -113,7 +126,16 @@ static const command commands[] = {
      "web server or a CDN). Each file is written whole or not at all (a temporary\n"
      "file, fsync, rename); a file that already holds the checkpoint is left alone,\n"
      "and nothing is removed. Logs without an origin line are skipped (named on\n"
-     "stderr); two logs with the same origin line are an error (exit 1).\n"},
+     "stderr); two logs with the same origin line are an error (exit 1). DIR and\n"
+     "its parents are created (0755) when missing.\n"},
+    {"repair", cli_repair,
+     "usage: logstate repair\n\n"
+     "On an SQLite store: gives every log ID an earlier logstate stored as a BLOB\n"
+     "its TEXT form, in one transaction, so that the Go witness sees those logs.\n"
+     "A log stored twice with the same checkpoint loses its BLOB row; a log stored\n"
+     "twice with different checkpoints is left as it is and shown with both (exit\n"
+     "1): delete the row to drop with the sqlite3 shell, then run repair again.\n"
+     "Other stores have nothing to repair. A store that does not exist gives exit 6.\n"},
     {"help", NULL, "usage: logstate help [COMMAND]\n"},
 };
 
@@ -148,15 +170,20 @@ int main(int argc, char **argv) {
   const char *url = NULL;
   int c;
   opterr = 0;
-  while ((c = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "+:hV", opts, NULL)) != -1) {
     if (c == 'u')
       url = cli_keep_url(optarg);
     else if (c == 'h')
       return help(NULL);
     else if (c == 'V')
-      return printf("logstate %s\n", logstate_version()) < 0;
-    else
-      return cli_usage_error("unknown option, or an option without its value: %s", argv[optind - 1]);
+      return printf("logstate %s\n", logstate_version()) < 0 ? EXIT_ERROR
+                                                             : cli_finish_output(stdout, "standard output");
+    else if (c == ':')
+      return cli_usage_error("option needs a value: %s", argv[optind - 1]);
+    else {
+      char name[3] = {'-', (char)optopt, '\0'};
+      return cli_usage_error("unknown option %s", optopt ? name : argv[optind - 1]);
+    }
   }
   if (optind == argc) {
     fputs(usage_main, stderr);

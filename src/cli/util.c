@@ -12,39 +12,6 @@
 
 const char *cli_prog = "logstate";
 
-/* Overwrites with '*' the n bytes at s. */
-static void mask(char *s, size_t n) { memset(s, '*', n); }
-
-static char *kept[4]; /* the URLs cli_keep_url copied, freed at exit */
-static int nkept;
-
-static void forget_urls(void) {
-  while (nkept > 0)
-    free(kept[--nkept]);
-}
-
-const char *cli_keep_url(char *arg) {
-  char *copy = nkept < 4 ? strdup(arg) : NULL;
-  if (copy == NULL)
-    return arg; /* out of memory: the password stays visible, the command works */
-  if (nkept == 0)
-    atexit(forget_urls);
-  kept[nkept++] = copy;
-  char *auth = strstr(arg, "://"), *at = NULL;
-  if (auth) {
-    auth += 3;
-    for (char *p = auth; *p && *p != '/' && *p != '?'; p++)
-      if (*p == '@')
-        at = p;
-    char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-    if (colon)
-      mask(colon + 1, (size_t)(at - colon - 1));
-  }
-  for (char *p = strstr(arg, "password="); p; p = strstr(p + 1, "password="))
-    mask(p + 9, strcspn(p + 9, "&"));
-  return copy;
-}
-
 int cli_usage_error(const char *fmt, ...) {
   va_list ap;
   fprintf(stderr, "%s: ", cli_prog);
@@ -67,6 +34,8 @@ int cli_exit_for(logstate_status st) {
     return EXIT_UNAVAILABLE;
   case LOGSTATE_INVALID_ARGUMENT:
     return EXIT_USAGE;
+  case LOGSTATE_RESOURCE_EXHAUSTED: /* busy: try again; no space or memory: an operator acts */
+    return logstate_last_error_cause() == LOGSTATE_CAUSE_BUSY ? EXIT_UNAVAILABLE : EXIT_ERROR;
   default:
     return EXIT_ERROR;
   }
@@ -82,10 +51,11 @@ static logstate_status refuse(logstate_status st, const char *why, const char *d
 }
 
 int cli_fail(logstate_status st, const char *what) {
+  int rc = cli_exit_for(st); /* before stdio can touch errno or the library's error */
   fprintf(stderr, "%s: %s: %s: %s\n", cli_prog, what, logstate_status_name(st),
           reason[0] ? reason : logstate_last_error());
   reason[0] = '\0';
-  return cli_exit_for(st);
+  return rc;
 }
 
 int cli_read_all(const char *path, size_t max, uint8_t **out, size_t *out_len) {
@@ -231,19 +201,27 @@ static int open_init(const char *url, logstate **out) {
 
 int cli_open(const char *url, logstate **out) { return open_init(url, out); }
 
-/* Adds mode=ro to the URL's query, unless it names a mode already. The
- * in-process memory: store has no query (and nothing to protect). */
-int cli_open_ro(const char *url, logstate **out) {
-  if (strncmp(url, "memory:", 7) == 0 || strstr(url, "mode="))
-    return open_init(url, out);
-  size_t n = strlen(url) + sizeof("&mode=ro");
-  char *ro = malloc(n);
-  if (ro == NULL) {
-    fprintf(stderr, "logstate: out of memory\n");
+/* Opens `url` with key=value added to its query unless it sets the key. */
+static int open_with(const char *url, const char *key, const char *value, logstate **out) {
+  char *u = cli_url_with(url, key, value);
+  if (u == NULL) {
+    fprintf(stderr, "%s: out of memory\n", cli_prog);
     return EXIT_ERROR;
   }
-  snprintf(ro, n, "%s%cmode=ro", url, strchr(url, '?') ? '&' : '?');
-  int rc = open_init(ro, out);
-  free(ro);
+  int rc = open_init(u, out);
+  free(u);
   return rc;
+}
+
+int cli_open_writer(const char *url, logstate **out) {
+  return strncmp(url, "sqlite:", 7) == 0 ? open_with(url, "create", "on_write", out) : open_init(url, out);
+}
+
+int cli_open_existing(const char *url, logstate **out) {
+  return strncmp(url, "memory:", 7) == 0 ? open_init(url, out) : open_with(url, "create", "no", out);
+}
+
+/* The in-process memory: store has no mode (and nothing to protect). */
+int cli_open_ro(const char *url, logstate **out) {
+  return strncmp(url, "memory:", 7) == 0 ? open_init(url, out) : open_with(url, "mode", "ro", out);
 }

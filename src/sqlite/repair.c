@@ -174,7 +174,8 @@ static int run_blob(sqlite3 *db, const char *q, const uint8_t *id, size_t id_len
  * the higher of its two versions, a history entry its TEXT copy. */
 static const char *const side_tables[] = {
     "UPDATE logstate_versions SET version = max(version, (SELECT b.version FROM logstate_versions b WHERE b.logID = "
-    "CAST(logstate_versions.logID AS BLOB))) WHERE typeof(logID) = 'text'",
+    "CAST(logstate_versions.logID AS BLOB))) WHERE typeof(logID) = 'text' AND EXISTS (SELECT 1 FROM "
+    "logstate_versions b WHERE b.logID = CAST(logstate_versions.logID AS BLOB))",
     "UPDATE OR IGNORE logstate_versions SET logID = CAST(logID AS TEXT) WHERE typeof(logID) = 'blob'",
     "DELETE FROM logstate_versions WHERE typeof(logID) = 'blob'",
     "UPDATE OR IGNORE logstate_history SET logID = CAST(logID AS TEXT) WHERE typeof(logID) = 'blob'",
