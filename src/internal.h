@@ -179,6 +179,9 @@ int ls_update_apply(const char *fn, const ls_policy *p, logstate_update_fn f, vo
                     size_t log_id_len, const uint8_t *cur, size_t cur_len, uint8_t **out_next, size_t *out_next_len,
                     logstate_status *out_st);
 
+/* A random number for a backoff's jitter (not for secrets). Per thread. */
+uint64_t ls_random(void);
+
 /* After attempt number `attempt` lost its race: 1 and the randomized
  * backoff to wait before the next attempt, or 0 when every attempt is used
  * (ABORTED recorded). With `fresh` (the lost race told the current state),

@@ -92,7 +92,7 @@ int ls_update_apply(const char *fn, const ls_policy *p, logstate_update_fn f, vo
 
 /* One random source for every backoff: xorshift64, per thread (the async
  * core runs on its loop's thread), seeded from the clock and the thread. */
-static uint64_t next_random(void) {
+uint64_t ls_random(void) {
   static _Thread_local uint64_t rng;
   if (rng == 0) {
     struct timespec now;
@@ -127,6 +127,6 @@ int ls_update_retry(const char *fn, const ls_policy *p, unsigned int attempt, in
    * collide again in lockstep: 100 us after the first loss, up to 12.8 ms. */
   unsigned int shift = attempt < 8 ? attempt : 8;
   uint64_t cap_us = (uint64_t)50 << shift;
-  *out_delay_us = next_random() % (cap_us + 1);
+  *out_delay_us = ls_random() % (cap_us + 1);
   return 1;
 }

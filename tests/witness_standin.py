@@ -20,10 +20,12 @@ usage: witness_standin.py DB SCHEMA COMMAND [ARGS]
   count LOG N           N increments of the counter "ORIGIN\\nK\\nhash\\n" (as the C
                         tests' test_fn_increment), each resubmitted on pushback;
                         prints the number acknowledged
-  busy SECONDS          back-to-back write transactions on log "busy" for SECONDS
+  busy STOPFILE         back-to-back write transactions on log "busy" ("busy N")
+                        until STOPFILE exists (60 s at most); prints how many
   blob LOG FILE         what logstate before 0.2 did: the ID bound as BLOB
   mode                  the journal mode, as a new connection of the witness sees it
 """
+import os
 import sqlite3
 import sys
 import time
@@ -108,8 +110,8 @@ def main(argv):
                     raise SystemExit("witness: pushed back 100000 times")
         print(acked)
     elif cmd == "busy":
-        end, n = time.monotonic() + float(args[0]), 0
-        while time.monotonic() < end:
+        end, n = time.monotonic() + 60, 0
+        while time.monotonic() < end and not os.path.exists(args[0]):
             n += update(db, schema, "busy", lambda cur: b"busy %d" % n)
         print(n)
     elif cmd == "blob":

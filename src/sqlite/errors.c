@@ -39,7 +39,9 @@ logstate_status ls_sqlite_errno(int e, const char *what, const char *path) {
  * it (0: none known). */
 static logstate_status classify(int rc, int e, logstate_cause *cause) {
   *cause = LOGSTATE_CAUSE_NONE;
-  if ((rc & 0xff) == SQLITE_FULL || ((rc & 0xff) == SQLITE_IOERR && is_no_space(e))) {
+  /* A full disk shows as SQLITE_FULL, or as I/O or open errors with ENOSPC
+   * behind them (a -shm or -wal that cannot be made). */
+  if ((rc & 0xff) == SQLITE_FULL || ((rc & 0xff) != SQLITE_BUSY && is_no_space(e))) {
     *cause = LOGSTATE_CAUSE_NO_SPACE;
     return LOGSTATE_RESOURCE_EXHAUSTED;
   }

@@ -3,11 +3,8 @@
  * Opening checks the arguments and what the path names, and opens nothing:
  * logstate_init() validates the file before anything is written to it. */
 #define _POSIX_C_SOURCE 200809L
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "sqlite/sqlite_int.h"
 
@@ -36,17 +33,13 @@ static logstate_status check_directory(const char *path) {
 /* An existing file must be one SQLite can read: a database, or empty. */
 static logstate_status check_file(const char *path) {
   static const char magic[16] = "SQLite format 3";
-  char head[16], q[LS_QUOTE_BUFSZ];
-  int exists = 0;
+  unsigned char head[16];
+  char q[LS_QUOTE_BUFSZ];
+  int exists = 0, n = 0;
   logstate_status st = sq_file_exists(path, &exists);
-  if (st != LOGSTATE_OK || !exists)
+  if (st != LOGSTATE_OK || !exists || (st = sq_read_head(path, head, (int)sizeof(head), &n)) != LOGSTATE_OK)
     return st;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return ls_sqlite_errno(errno, "opening", path);
-  ssize_t n = read(fd, head, sizeof(head));
-  close(fd);
-  if (n == 0 || (n == (ssize_t)sizeof(head) && memcmp(head, magic, sizeof(head)) == 0))
+  if (n == 0 || (n == (int)sizeof(head) && memcmp(head, magic, sizeof(head)) == 0))
     return LOGSTATE_OK;
   return ls_err(LOGSTATE_INTERNAL, "sqlite: %s is not an SQLite database", ls_quote(q, sizeof(q), path, strlen(path)));
 }

@@ -11,16 +11,18 @@
  * - A file in WAL mode without them (every writer closed it cleanly) would
  *   have them created by such a connection, and left behind. It is read on
  *   an immutable connection, which takes no lock and makes no file, opened
- *   for that one read. Since it takes no lock, the read is trusted only if
- *   the file was the same (inode, size, times) and still had no -wal after
- *   the read as before it: a writer that came meanwhile makes it start
- *   again (then, usually, on the shared connection).
- * - WAL mode with only one of the two side files (a crash, or a copy of the
- *   file) cannot be read without creating the other: refused, saying how to
- *   recover. */
+ *   for that one read. So is a file whose -wal is empty (SQLite leaves an
+ *   empty -wal and a short -shm behind when a full disk stopped a writer):
+ *   all of it is in the main file, and a reader sharing the -shm would have
+ *   to grow it on that full disk. Since it takes no lock, the read is
+ *   trusted only if the file was the same (inode, size, times) and its -wal
+ *   still absent or empty after the read: a writer that came meanwhile
+ *   makes it start again (then, usually, on the shared connection).
+ * - WAL mode with a -wal that holds frames but no -shm (a crash, or a copy
+ *   of the files) cannot be read without creating the -shm: refused, saying
+ *   how to recover. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,15 +34,12 @@
 
 logstate_status sq_header_wal(const char *path, int *wal) {
   unsigned char h[20];
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return ls_sqlite_errno(errno, "reading", path);
-  ssize_t n = pread(fd, h, sizeof(h), 0);
-  close(fd);
+  int n = 0;
+  logstate_status st = sq_read_head(path, h, (int)sizeof(h), &n);
   /* Bytes 18 and 19: the file format versions, 2 in WAL mode. A file
    * shorter than a header is an empty database (rollback journal). */
-  *wal = n == (ssize_t)sizeof(h) && h[18] == 2 && h[19] == 2;
-  return LOGSTATE_OK;
+  *wal = st == LOGSTATE_OK && n == (int)sizeof(h) && h[18] == 2 && h[19] == 2;
+  return st;
 }
 
 /* stat() of PATH plus a suffix: 1 exists, 0 not. */
@@ -77,7 +76,8 @@ static logstate_status guarded(sq_backend *b, const struct stat *before, sq_read
   if (st == LOGSTATE_OK)
     st = in_read_txn(b, &c, fn, arg);
   sq_conn_close(&c);
-  *changed = stat(b->path, &after) != 0 || !same_file(before, &after) || side_file(b->path, "-wal", &wal);
+  *changed =
+      stat(b->path, &after) != 0 || !same_file(before, &after) || (side_file(b->path, "-wal", &wal) && wal.st_size > 0);
   return st;
 }
 
@@ -95,17 +95,16 @@ static logstate_status choose(sq_backend *b, struct stat *sb, int *shared) {
   logstate_status st = sq_header_wal(b->path, &is_wal);
   if (st != LOGSTATE_OK)
     return st;
-  if (is_wal && !has_wal && !has_shm) {
+  if (is_wal && (!has_wal || wal.st_size == 0)) {
     *shared = 0;
     return LOGSTATE_OK;
   }
-  if (is_wal && has_wal != has_shm)
+  if (is_wal && !has_shm)
     return ls_err(LOGSTATE_FAILED_PRECONDITION,
-                  "sqlite: %s is in WAL mode and has a %s file without its %s file: reading it would create that "
+                  "sqlite: %s is in WAL mode and has a -wal file without its -shm file: reading it would create that "
                   "file. Let a writer open it once (logstate init, or the witness), or read it as a user who may write "
                   "its directory",
-                  ls_quote(q, sizeof(q), b->path, strlen(b->path)), has_wal ? "-wal" : "-shm",
-                  has_wal ? "-shm" : "-wal");
+                  ls_quote(q, sizeof(q), b->path, strlen(b->path)));
   return sq_conn_open(&b->live, b->path, SQ_OPEN_READER, b->busy_ms);
 }
 

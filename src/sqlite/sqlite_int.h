@@ -56,6 +56,8 @@ typedef enum sq_stmt_id {
 typedef struct sq_conn {
   sqlite3 *db;
   sqlite3_stmt *st[SQ_NSTMT];
+  unsigned int busy_ms;  /* how long a lock is waited for */
+  uint64_t busy_from_us; /* when the current wait began */
 } sq_conn;
 
 /* How a connection is opened. */
@@ -78,6 +80,8 @@ sqlite3_stmt *sq_stmt(sq_conn *c, sq_stmt_id id, const char *log_id, size_t log_
 int sq_run(sqlite3_stmt *st);
 /* Runs BEGIN, BEGIN IMMEDIATE, COMMIT or ROLLBACK: SQLITE_OK or the error. */
 int sq_exec(sq_conn *c, sq_stmt_id id);
+/* The first n bytes (or fewer: *got) of the database file at `path`. */
+logstate_status sq_read_head(const char *path, unsigned char *buf, int n, int *got);
 /* One text value of a one-row query (buf "" and *found 0 when no row). */
 int sq_one_value(sqlite3 *db, const char *sql, char *buf, size_t n, int *found);
 
