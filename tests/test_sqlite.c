@@ -46,6 +46,13 @@ static logstate *open_path(const char *path) {
   return ls;
 }
 
+static logstate *open_url_init(const char *url) {
+  logstate *ls = NULL;
+  assert_status(logstate_open(&ls, url), LOGSTATE_OK);
+  assert_status(logstate_init(ls), LOGSTATE_OK);
+  return ls;
+}
+
 static void sql(const char *path, const char *stmt) {
   sqlite3 *db = NULL;
   assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
@@ -584,6 +591,220 @@ static void test_use_before_init(void **state) {
   logstate_free(ls);
 }
 
+/* The names in the directory of the tests' files, sorted, into buf. */
+static void dir_listing(char *buf, size_t n) {
+  char cmd[160];
+  snprintf(cmd, sizeof(cmd), "ls -a '%s' | sort | tr '\\n' ' '", dir);
+  FILE *p = popen(cmd, "r");
+  assert_non_null(p);
+  size_t got = fread(buf, 1, n - 1, p);
+  buf[got] = '\0';
+  pclose(p);
+}
+
+/* create=on_write: init makes nothing, the store reads as empty, the first
+ * set makes the file with it; a set refused before it reached the store
+ * leaves no file. */
+static void test_create_on_write(void **state) {
+  (void)state;
+  char path[128], url[200], buf[16];
+  struct stat sb;
+  logstate_info info;
+  new_path(path, sizeof(path));
+  snprintf(url, sizeof(url), "sqlite:%s?create=on_write&history=2", path);
+  logstate *ls = NULL;
+  assert_status(logstate_open(&ls, url), LOGSTATE_OK);
+  assert_status(logstate_init(ls), LOGSTATE_OK);
+  assert_int_equal(stat(path, &sb), -1);
+  char **ids = NULL;
+  size_t n = 9;
+  assert_status(logstate_logs(ls, &ids, &n), LOGSTATE_OK);
+  assert_int_equal(n, 0);
+  assert_status(test_get(ls, "log", buf, sizeof(buf)), LOGSTATE_NOT_FOUND);
+  assert_status(logstate_describe(ls, &info), LOGSTATE_OK);
+  assert_string_equal(info.store_id, "");
+  assert_non_null(strstr(info.detail, "no file yet"));
+  logstate_write *w = NULL;
+  assert_status(logstate_write_ops(ls, "log", &w), LOGSTATE_OK);
+  assert_status(logstate_write_set(w, (const uint8_t *)"", 0), LOGSTATE_INVALID_ARGUMENT);
+  assert_int_equal(stat(path, &sb), -1);
+  assert_status(logstate_write_set(w, (const uint8_t *)"v1", 2), LOGSTATE_OK);
+  logstate_write_close(w);
+  assert_int_equal(stat(path, &sb), 0);
+  test_expect_stored(ls, "log", "v1");
+  assert_status(test_put(ls, "log", "v2"), LOGSTATE_OK);
+  assert_status(logstate_describe(ls, &info), LOGSTATE_OK);
+  assert_int_equal(strlen(info.store_id), 32);
+  assert_non_null(strstr(info.detail, "journal: WAL, chosen by logstate, which created this file"));
+  logstate_history_entry *e = NULL;
+  assert_status(logstate_history(ls, "log", 10, &e, &n), LOGSTATE_OK);
+  assert_int_equal(n, 2); /* the first set's entry was made with the file */
+  logstate_history_free(e, n);
+  logstate_free(ls);
+  char mode[16];
+  query_text(path, "PRAGMA journal_mode", mode, sizeof(mode));
+  assert_string_equal(mode, "wal");
+  snprintf(url, sizeof(url), "sqlite:%s?create=sometimes", path);
+  assert_status(open_init(url), LOGSTATE_INVALID_ARGUMENT);
+}
+
+/* Processes racing to create one store end with one file and one first
+ * checkpoint: with create=on_write exactly one trust-on-first-use set
+ * wins; with init, every process gets the same store_id. Nothing of the
+ * losers is left in the directory. */
+static void test_racing_creators(void **state) {
+  (void)state;
+  char path[128], url[200], before[2048], after[2048];
+  for (int on_write = 0; on_write < 2; on_write++) {
+    new_path(path, sizeof(path));
+    snprintf(url, sizeof(url), "sqlite:%s%s", path, on_write ? "?create=on_write" : "");
+    dir_listing(before, sizeof(before));
+    pid_t pids[4];
+    fflush(NULL);
+    for (int i = 0; i < 4; i++) {
+      if ((pids[i] = fork()) == 0) {
+        logstate *c = NULL;
+        logstate_write *w = NULL;
+        char cp[16];
+        snprintf(cp, sizeof(cp), "first %d", i);
+        if (logstate_open(&c, url) != LOGSTATE_OK || logstate_init(c) != LOGSTATE_OK ||
+            logstate_write_ops(c, "log", &w) != LOGSTATE_OK)
+          _exit(2);
+        uint8_t *cur = NULL;
+        size_t len = 0;
+        logstate_status st = logstate_write_get_latest(w, &cur, &len);
+        free(cur);
+        if (st == LOGSTATE_NOT_FOUND) /* trust on first use */
+          st = logstate_write_set(w, (const uint8_t *)cp, strlen(cp));
+        logstate_write_close(w);
+        logstate_free(c);
+        _exit(st == LOGSTATE_OK ? 0 : st == LOGSTATE_ABORTED || st == LOGSTATE_OK ? 1 : 2);
+      }
+    }
+    int won = 0;
+    for (int i = 0; i < 4; i++) {
+      int status;
+      assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+      assert_true(WIFEXITED(status) && WEXITSTATUS(status) <= 1);
+      won += WEXITSTATUS(status) == 0;
+    }
+    char got[64];
+    query_text(path, "SELECT count(*) || ' ' || typeof(logID) FROM chkpts", got, sizeof(got));
+    assert_string_equal(got, "1 text");
+    query_text(path, "SELECT count(*) FROM logstate_meta WHERE key = 'store_id'", got, sizeof(got));
+    assert_string_equal(got, "1");
+    assert_true(won >= 1);
+    dir_listing(after, sizeof(after));
+    char *name = strrchr(path, '/') + 1;
+    assert_non_null(strstr(after, name));
+    assert_null(strstr(after, ".logstate-new-"));
+  }
+}
+
+/* A read-only handle on a WAL store every writer closed: reads work and no
+ * file appears; with a writer open, it reads what the writer committed. */
+static void test_read_only_creates_nothing(void **state) {
+  (void)state;
+  char path[128], url[200], before[2048], after[2048];
+  new_path(path, sizeof(path));
+  logstate *ls = open_path(path);
+  assert_status(test_put(ls, "log", "v1"), LOGSTATE_OK);
+  logstate_free(ls);
+  dir_listing(before, sizeof(before));
+  snprintf(url, sizeof(url), "sqlite:%s?mode=ro", path);
+  logstate *ro = open_url_init(url);
+  test_expect_stored(ro, "log", "v1");
+  char **ids = NULL;
+  size_t n = 0, nproblems = 9;
+  assert_status(logstate_logs(ro, &ids, &n), LOGSTATE_OK);
+  logstate_logs_free(ids, n);
+  assert_status(logstate_verify(ro, NULL, NULL, &nproblems), LOGSTATE_OK);
+  assert_int_equal(nproblems, 0);
+  dir_listing(after, sizeof(after));
+  assert_string_equal(after, before);
+  logstate *rw = open_path(path);
+  assert_status(test_put(rw, "log", "v2"), LOGSTATE_OK);
+  test_expect_stored(ro, "log", "v2"); /* in the -wal, through the shared -shm */
+  logstate_free(rw);
+  logstate_free(ro);
+}
+
+/* A store of logstate before 0.2 (BLOB IDs in every table): its logs read
+ * as they were, a set turns the row and its version TEXT and keeps
+ * counting, and repair converts the rest. */
+static void test_store_of_an_earlier_logstate(void **state) {
+  (void)state;
+  char path[128], got[128];
+  new_path(path, sizeof(path));
+  logstate_free(open_path(path));
+  sql(path, "INSERT INTO chkpts (logID, chkpt) VALUES (CAST('a' AS BLOB), 'a5'), (CAST('b' AS BLOB), 'b2');"
+            "INSERT INTO logstate_versions VALUES (CAST('a' AS BLOB), 5), (CAST('b' AS BLOB), 2);"
+            "CREATE TABLE logstate_history (logID BLOB NOT NULL, version INTEGER NOT NULL, time_ms INTEGER NOT NULL, "
+            "chkpt BLOB, sha256 TEXT NOT NULL, origin BLOB, tree_size TEXT, client TEXT, PRIMARY KEY (logID, version));"
+            "INSERT INTO logstate_history VALUES (CAST('a' AS BLOB), 5, 1, 'a5', "
+            "'0000000000000000000000000000000000000000000000000000000000000000', NULL, NULL, 'old');");
+  logstate *ls = open_path(path);
+  test_expect_stored(ls, "a", "a5");
+  logstate_write *w = NULL;
+  assert_status(logstate_write_ops(ls, "a", &w), LOGSTATE_OK);
+  assert_status(logstate_write_set(w, (const uint8_t *)"a6", 2), LOGSTATE_OK);
+  logstate_write_close(w);
+  query_text(path,
+             "SELECT group_concat(typeof(c.logID) || ':' || v.version || ':' || typeof(v.logID)) FROM chkpts c JOIN "
+             "logstate_versions v ON CAST(v.logID AS BLOB) = CAST(c.logID AS BLOB) WHERE CAST(c.logID AS BLOB) = "
+             "CAST('a' AS BLOB)",
+             got, sizeof(got));
+  assert_string_equal(got, "text:6:text");
+  size_t repaired = 0, left = 9;
+  assert_status(logstate_sqlite_repair(ls, NULL, NULL, &repaired, &left), LOGSTATE_OK);
+  assert_int_equal(repaired, 1); /* b */
+  assert_int_equal(left, 0);
+  query_text(path,
+             "SELECT (SELECT group_concat(DISTINCT typeof(logID)) FROM chkpts) || ' ' || (SELECT group_concat(DISTINCT "
+             "typeof(logID)) FROM logstate_versions) || ' ' || (SELECT group_concat(DISTINCT typeof(logID)) FROM "
+             "logstate_history) || ' ' || (SELECT version FROM logstate_versions WHERE logID = 'b')",
+             got, sizeof(got));
+  assert_string_equal(got, "text text text 2");
+  logstate_history_entry *e = NULL;
+  size_t n = 0;
+  assert_status(logstate_history(ls, "a", 10, &e, &n), LOGSTATE_OK);
+  assert_int_equal(n, 1);
+  assert_string_equal(e[0].client_name, "old");
+  logstate_history_free(e, n);
+  assert_status(logstate_sqlite_repair(ls, NULL, NULL, &repaired, &left), LOGSTATE_OK);
+  assert_int_equal(repaired + left, 0); /* idempotent */
+  logstate *mem = NULL;
+  assert_status(logstate_open(&mem, "memory:"), LOGSTATE_OK);
+  assert_status(logstate_sqlite_repair(mem, NULL, NULL, &repaired, &left), LOGSTATE_INVALID_ARGUMENT);
+  assert_status(logstate_sqlite_repair(NULL, NULL, NULL, &repaired, &left), LOGSTATE_INVALID_ARGUMENT);
+  assert_status(logstate_sqlite_repair(ls, NULL, NULL, NULL, &left), LOGSTATE_INVALID_ARGUMENT);
+  logstate_free(mem);
+  logstate_free(ls);
+}
+
+/* Busy past the busy timeout is RESOURCE_EXHAUSTED with cause BUSY; a
+ * path that is a directory is INVALID_ARGUMENT. */
+static void test_causes(void **state) {
+  (void)state;
+  char path[128], url[200];
+  new_path(path, sizeof(path));
+  snprintf(url, sizeof(url), "sqlite:%s?busy_timeout_ms=100", path);
+  logstate *ls = open_url_init(url);
+  sqlite3 *other = NULL;
+  assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+  assert_status(test_put(ls, "log", "v"), LOGSTATE_RESOURCE_EXHAUSTED);
+  assert_int_equal(logstate_last_error_cause(), LOGSTATE_CAUSE_BUSY);
+  expect_error_mentions("locked by another writer");
+  sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL);
+  sqlite3_close(other);
+  assert_status(test_put(ls, "log", "v"), LOGSTATE_OK);
+  logstate_free(ls);
+  assert_status(logstate_open(&ls, "sqlite:/tmp"), LOGSTATE_INVALID_ARGUMENT);
+  assert_int_equal(logstate_last_error_cause(), LOGSTATE_CAUSE_NONE);
+  expect_error_mentions("is a directory");
+}
+
 static int setup(void **state) {
   (void)state;
   snprintf(dir, sizeof(dir), "/tmp/logstate-sqlite-XXXXXX");
@@ -610,6 +831,11 @@ int main(void) {
       cmocka_unit_test(test_store_identity),
       cmocka_unit_test(test_store_identity_arguments),
       cmocka_unit_test(test_read_only),
+      cmocka_unit_test(test_create_on_write),
+      cmocka_unit_test(test_racing_creators),
+      cmocka_unit_test(test_read_only_creates_nothing),
+      cmocka_unit_test(test_store_of_an_earlier_logstate),
+      cmocka_unit_test(test_causes),
 #ifdef LOGSTATE_HAVE_ASYNC
       cmocka_unit_test(test_async_blocking_off_the_loop),
 #endif
