@@ -124,6 +124,8 @@ static void test_each_side_sees_the_other(void **state) {
   sees_the_other("2024", 0);
   sees_the_other("2026", 1);
   sees_the_other("2026", 0);
+  sees_the_other("2026-checkpoints", 1);
+  sees_the_other("2026-checkpoints", 0);
 }
 
 /* A logstate writer process: n increments, each sent again on pushback

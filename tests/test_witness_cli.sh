@@ -121,9 +121,20 @@ last=$(w busy.db 2024 get busy | cut -d' ' -f2)
 touch busy.stop
 wait "$busy"
 echo "next to a busy witness: $fails failures in 10 sets ($ms ms in all); the witness committed $((last - first)) times meanwhile, $(cat busy.out) in all"
-check "the witness was busy during the sets ($first to $last)" test "$((last - first))" -gt 100
+check "the witness was busy during the sets ($first to $last)" test "$((last - first))" -gt 10
 check "0 failures in 10 sets next to a busy witness ($(head -c 300 busy.err))" test "$fails" -eq 0
 check "the busy witness's file keeps its rollback journal" test "$(w busy.db 2024 mode)" = delete
+
+# --- logstate processes racing on one file: each command's set-up writes nothing
+"$L" --url sqlite:race.db init >/dev/null
+pids=()
+for p in $(seq 1 8); do
+  (for i in $(seq 1 5); do "$L" --url sqlite:race.db set "p$p-$i" lcp 2>>race.err || echo x >>race.fail; done) &
+  pids+=($!)
+done
+wait "${pids[@]}"
+check "8 processes x 5 sets at once: none failed ($(head -c 300 race.err 2>/dev/null))" test ! -e race.fail
+check "40 logs stored" test "$("$L" --url sqlite:race.db logs | wc -l)" -eq 40
 
 # --- one exit code per cause ---------------------------------------------------
 # Busy: another writer holds the lock past the busy timeout: 5, try again.

@@ -11,7 +11,8 @@ a 5 s busy timeout, explicit BEGIN (deferred) ... COMMIT. SQLITE_BUSY is the
 witness's pushback: its client sends the checkpoint again.
 
 usage: witness_standin.py DB SCHEMA COMMAND [ARGS]
-  SCHEMA: 2024 (chkpts with range) or 2026 (chkpts without range, and logs)
+  SCHEMA: 2024 (chkpts with range), 2026 (chkpts without range, and logs), or
+          2026-checkpoints (the 2026 chkpts alone)
   init                  CREATE TABLE IF NOT EXISTS, as the witness does at start
                         (every command but mode and blob starts so)
   get LOG               the checkpoint on stdout (exit 3: NotFound)
@@ -37,6 +38,7 @@ SCHEMAS = {
         "CREATE TABLE IF NOT EXISTS logs (logID BLOB PRIMARY KEY, origin STRING NOT NULL, vkey STRING NOT NULL, "
         "contact STRING, qpd FLOAT64, disabled BOOL)",
     ],
+    "2026-checkpoints": ["CREATE TABLE IF NOT EXISTS chkpts (logID BLOB PRIMARY KEY, chkpt BLOB)"],
 }
 
 
@@ -52,7 +54,7 @@ def select(db, log):
 
 
 def write(db, schema, log, cp):
-    if schema == "2024":
+    if schema == "2024":  # the 2026 forms write (logID, chkpt)
         db.execute("INSERT OR REPLACE INTO chkpts (logID, chkpt, range) VALUES (?, ?, ?)", (log, cp, None))
     else:
         db.execute("INSERT OR REPLACE INTO chkpts (logID, chkpt) VALUES (?, ?)", (log, cp))
