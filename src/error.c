@@ -116,8 +116,8 @@ const char *logstate_quote(char *buf, size_t bufsz, const char *s, size_t n) {
   for (size_t i = 0; i < n;) {
     const unsigned char *c = (const unsigned char *)s + i;
     size_t chr = *c < 0x80 ? 1 : printable_utf8(c, n - i);
-    int escape = chr == 0 || *c < 0x20 || *c == 0x7f;
-    size_t need = escape ? 4 : *c == '"' || *c == '\\' ? 2 : chr;
+    int escape = chr == 0 || *c < 0x20 || *c == 0x7f, backslash = *c == '"' || *c == '\\';
+    size_t need = escape ? 4 : backslash ? 2 : chr;
     /* Room for this, the ellipsis (3), the closing quote and the NUL. */
     if (o + need + 5 > bufsz) {
       memcpy(buf + o, "...", 3);
@@ -132,7 +132,7 @@ const char *logstate_quote(char *buf, size_t bufsz, const char *s, size_t n) {
       i++;
       continue;
     }
-    if (need == 2)
+    if (backslash)
       buf[o++] = '\\';
     memcpy(buf + o, c, chr);
     o += chr;

@@ -4,37 +4,15 @@
 # code, bad input, binary data, odd log IDs, and a Go witness database copied
 # to Redis. Usage: test_cli.sh LOGSTATE_BINARY RUN_WITH_REDIS_BINARY
 set -u
+here=$(dirname "$(realpath "$0")")
 L=$(realpath "$1")
 RWR=$(realpath "$2")
 work=$(mktemp -d /tmp/logstate-cli-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
 umask 022
-passed=0
-failed=0
-
-# expect CODE DESCRIPTION -- COMMAND...: the command must exit with CODE.
-expect() {
-  local want=$1 what=$2
-  shift 3
-  "$@" >"$work/out" 2>"$work/err"
-  local got=$?
-  if [ "$got" -eq "$want" ]; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    echo "FAIL: $what: exit $got, expected $want; stderr: $(head -c 300 "$work/err")"
-  fi
-}
-# check DESCRIPTION CONDITION...: a condition on the last output.
-check() {
-  local what=$1
-  shift
-  if "$@"; then passed=$((passed + 1)); else
-    failed=$((failed + 1))
-    echo "FAIL: $what"
-  fi
-}
+# shellcheck source=tests/cli_checks.sh
+. "$here/cli_checks.sh"
 one_line_err() { [ "$(wc -l <"$work/err")" -eq 1 ]; }
 
 export LOGSTATE_URL=""

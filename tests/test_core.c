@@ -411,6 +411,47 @@ static void test_messages_quote_log_ids(void **state) {
   logstate_free(ls);
 }
 
+/* logstate_quote: printable UTF-8 kept, everything a terminal would obey
+ * escaped, and never a byte past the buffer, whatever fits (found by
+ * fuzz_url: a two-byte character once took the room of a backslash). */
+static void test_quote(void **state) {
+  (void)state;
+  char buf[64];
+  static const struct {
+    const char *in, *out;
+  } cases[] = {
+      {"plain", "\"plain\""},
+      {"a\"b\\c", "\"a\\\"b\\\\c\""},
+      {"caf\xc3\xa9 \xe2\x80\x94 \xf0\x9f\x99\x82", "\"caf\xc3\xa9 \xe2\x80\x94 \xf0\x9f\x99\x82\""},
+      {"esc\x1b[31m", "\"esc\\x1b[31m\""},
+      {"c1 \xc2\x9b", "\"c1 \\xc2\\x9b\""},              /* U+009B, CSI */
+      {"bidi \xe2\x80\xae", "\"bidi \\xe2\\x80\\xae\""}, /* U+202E */
+      {"bad \xff\xc3", "\"bad \\xff\\xc3\""},
+      {"overlong \xc0\xaf", "\"overlong \\xc0\\xaf\""},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+    assert_string_equal(logstate_quote(buf, sizeof(buf), cases[i].in, strlen(cases[i].in)), cases[i].out);
+  /* Every size from 8 up, on long runs of each kind: NUL-terminated, within
+   * the buffer (ASan would see a byte past it), cut with "...". */
+  static const char *const fill[] = {"\xc3\xa9", "\"", "\x01", "\xf0\x9f\x99\x82", "a"};
+  char in[200], *out = NULL;
+  for (size_t f = 0; f < sizeof(fill) / sizeof(fill[0]); f++) {
+    size_t n = 0;
+    while (n + strlen(fill[f]) < sizeof(in))
+      n += (size_t)sprintf(in + n, "%s", fill[f]);
+    for (size_t size = 8; size < 120; size++) {
+      out = malloc(size);
+      assert_non_null(out);
+      logstate_quote(out, size, in, n);
+      assert_true(strlen(out) < size);
+      assert_non_null(strstr(out, "...\""));
+      free(out);
+    }
+  }
+  assert_string_equal(logstate_quote(buf, 7, "x", 1), "");
+  assert_string_equal(logstate_quote(buf, sizeof(buf), NULL, 5), "\"\"");
+}
+
 /* One version source: the headers' macros and the linked library agree. */
 static void test_version(void **state) {
   (void)state;
@@ -443,6 +484,7 @@ int main(void) {
       cmocka_unit_test(test_handle_outlives_user_reference),
       cmocka_unit_test(test_memory_named_stores),
       cmocka_unit_test(test_messages_quote_log_ids),
+      cmocka_unit_test(test_quote),
       cmocka_unit_test(test_version),
   };
   return cmocka_run_group_tests_name("core", tests, NULL, NULL);

@@ -86,6 +86,19 @@ static inline unsigned long test_counter_of(logstate *ls, const char *id) {
   return n;
 }
 
+/* A new directory /tmp/logstate-NAME-XXXXXX in dir: 0, or -1. */
+static inline int test_tmpdir(char *dir, size_t n, const char *name) {
+  snprintf(dir, n, "/tmp/logstate-%s-XXXXXX", name);
+  return mkdtemp(dir) ? 0 : -1;
+}
+
+/* Removes the directory and what it holds: 0, or -1. */
+static inline int test_rmtree(const char *dir) {
+  char cmd[300];
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
 #define TEST_SECRET "Zq7-secret-pw"
 
 /* `url` holds TEST_SECRET: if it is refused, the message must not. */

@@ -12,6 +12,7 @@
 #   - logs stored twice found by check and mended by repair.
 # Usage: test_witness_cli.sh LOGSTATE_BINARY WITNESS_STANDIN
 set -u
+here=$(dirname "$(realpath "$0")")
 L=$(realpath "$1")
 W=$(realpath "$2")
 work=$(mktemp -d /tmp/logstate-wcli-XXXXXX)
@@ -24,28 +25,8 @@ trap cleanup EXIT
 chmod 755 "$work" # another user must reach it
 cd "$work"
 umask 022
-passed=0
-failed=0
-
-# expect CODE DESCRIPTION -- COMMAND...: the command must exit with CODE.
-expect() {
-  local want=$1 what=$2
-  shift 3
-  "$@" >"$work/out" 2>"$work/err"
-  local got=$?
-  if [ "$got" -eq "$want" ]; then passed=$((passed + 1)); else
-    failed=$((failed + 1))
-    echo "FAIL: $what: exit $got, expected $want; stderr: $(head -c 400 "$work/err")"
-  fi
-}
-check() {
-  local what=$1
-  shift
-  if "$@"; then passed=$((passed + 1)); else
-    failed=$((failed + 1))
-    echo "FAIL: $what"
-  fi
-}
+# shellcheck source=tests/cli_checks.sh
+. "$here/cli_checks.sh"
 w() { python3 "$W" "$@"; }
 # The files of a database, its side files included, with their bytes.
 snapshot() { for f in "$1" "$1"-*; do [ -e "$f" ] && printf '%s %s\n' "$f" "$(sha256sum <"$f" | cut -c1-16)"; done; }
