@@ -17,15 +17,6 @@
 
 #include "sqlite/sqlite_int.h"
 
-/* PATH's directory ("." for a bare name), in buf. */
-static void dir_of(const char *path, char *buf, size_t n) {
-  const char *slash = strrchr(path, '/');
-  if (slash == NULL)
-    snprintf(buf, n, ".");
-  else
-    snprintf(buf, n, "%.*s", (int)(slash == path ? 1 : slash - path), path);
-}
-
 static void remove_private(const char *tmp) {
   static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
   char buf[4320];
@@ -48,7 +39,7 @@ static int fsync_path(const char *path, int flags) {
 /* The private file, created empty and only by us. */
 static logstate_status private_name(const char *path, char *tmp, size_t n) {
   char dir[4200], id[33];
-  dir_of(path, dir, sizeof(dir));
+  sq_dir_of(path, dir, sizeof(dir));
   if (!ls_store_id_new(id))
     return ls_err(LOGSTATE_INTERNAL, "sqlite: cannot read /dev/urandom for a file name");
   snprintf(tmp, n, "%s/.logstate-new-%.16s.db", dir, id);
@@ -115,7 +106,7 @@ static logstate_status publish(const char *tmp, const char *path, int *raced) {
   }
   if (rc != 0)
     return ls_sqlite_errno(errno, "creating", path);
-  dir_of(path, dir, sizeof(dir));
+  sq_dir_of(path, dir, sizeof(dir));
   if (!fsync_path(dir, O_RDONLY | O_DIRECTORY))
     return ls_sqlite_errno(errno, "syncing the directory of", path);
   return LOGSTATE_OK;

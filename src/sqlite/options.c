@@ -14,20 +14,13 @@
 /* The directory a database file goes in must exist: SQLite would say
  * "unable to open", which reads like an outage rather than a typo. */
 static logstate_status check_directory(const char *path) {
-  const char *slash = strrchr(path, '/');
-  if (slash == NULL)
-    return LOGSTATE_OK;
-  char *dir = ls_memdup(path, slash == path ? 1 : (size_t)(slash - path));
-  if (dir == NULL)
-    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "sqlite: out of memory");
+  char dir[4200], q[LS_QUOTE_BUFSZ];
   struct stat sb;
-  int missing = stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode);
-  char q[LS_QUOTE_BUFSZ];
-  logstate_status st = missing ? ls_err(LOGSTATE_INVALID_ARGUMENT, "sqlite: the directory %s does not exist",
-                                        ls_quote(q, sizeof(q), dir, strlen(dir)))
-                               : LOGSTATE_OK;
-  free(dir);
-  return st;
+  sq_dir_of(path, dir, sizeof(dir));
+  if (stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode))
+    return LOGSTATE_OK;
+  return ls_err(LOGSTATE_INVALID_ARGUMENT, "sqlite: the directory %s does not exist",
+                ls_quote(q, sizeof(q), dir, strlen(dir)));
 }
 
 /* An existing file must be one SQLite can read: a database, or empty. */

@@ -68,7 +68,7 @@ static logstate_status in_read_txn(sq_backend *b, sq_conn *c, sq_read_fn fn, voi
 }
 
 /* One read on an immutable connection; *changed when the file moved under
- * it (the result is then thrown away). */
+ * it (the result, or the failure, is then thrown away). */
 static logstate_status guarded(sq_backend *b, const struct stat *before, sq_read_fn fn, void *arg, int *changed) {
   sq_conn c;
   struct stat after, wal;
@@ -118,9 +118,10 @@ logstate_status sq_read(sq_backend *b, sq_read_fn fn, void *arg) {
     logstate_status st = choose(b, &sb, &shared);
     if (st == LOGSTATE_OK && shared)
       return in_read_txn(b, &b->live, fn, arg);
-    if (st == LOGSTATE_OK)
-      st = guarded(b, &sb, fn, arg, &changed);
-    if (st != LOGSTATE_OK || !changed)
+    if (st != LOGSTATE_OK)
+      return st;
+    st = guarded(b, &sb, fn, arg, &changed);
+    if (!changed) /* else its result, or its failure (a page torn by a writer), is not trusted */
       return st;
   }
   return ls_err_cause(LOGSTATE_CAUSE_BUSY, LOGSTATE_RESOURCE_EXHAUSTED,

@@ -23,6 +23,14 @@
 
 #include "sqlite/sqlite_int.h"
 
+void sq_dir_of(const char *path, char *buf, size_t n) {
+  const char *slash = strrchr(path, '/');
+  if (slash == NULL)
+    snprintf(buf, n, ".");
+  else
+    snprintf(buf, n, "%.*s", (int)(slash == path ? 1 : slash - path), path);
+}
+
 logstate_status sq_file_exists(const char *path, int *exists) {
   struct stat sb;
   *exists = 0;
@@ -51,8 +59,7 @@ static logstate_status judge(const sq_backend *b) {
  * write: else every set would fail after init said OK. */
 static logstate_status check_directory(const sq_backend *b) {
   char dir[4200], wal[4200], shm[4200], q[LS_QUOTE_BUFSZ];
-  const char *slash = strrchr(b->path, '/');
-  snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash == b->path ? 1 : slash - b->path) : 1, slash ? b->path : ".");
+  sq_dir_of(b->path, dir, sizeof(dir));
   snprintf(wal, sizeof(wal), "%s-wal", b->path);
   snprintf(shm, sizeof(shm), "%s-shm", b->path);
   if (access(dir, W_OK | X_OK) == 0 || (b->file.wal && access(wal, W_OK) == 0 && access(shm, W_OK) == 0))

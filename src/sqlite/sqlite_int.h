@@ -156,6 +156,8 @@ logstate_status sq_setup(sq_backend *b, int may_create);
 /* SQ_READY, or SQ_ABSENT when the file is still missing; the operations'
  * entry. Under b->mu. */
 logstate_status sq_ready(sq_backend *b);
+/* PATH's directory ("." for a bare name), in buf. */
+void sq_dir_of(const char *path, char *buf, size_t n);
 /* Whether the database file exists; INVALID_ARGUMENT for a directory,
  * PERMISSION_DENIED and the like when stat() fails otherwise. */
 logstate_status sq_file_exists(const char *path, int *exists);
