@@ -20,12 +20,14 @@
  *   makes it start again (then, usually, on the shared connection).
  * - WAL mode with a -wal that holds frames but no -shm (a crash, or a copy
  *   of the files) cannot be read without creating the -shm: refused, saying
- *   how to recover. */
+ *   how to recover (a writer's init, which opens the file read-write next
+ *   anyway, reads it the ordinary way). */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sqlite/sqlite_int.h"
@@ -81,25 +83,48 @@ static logstate_status guarded(sq_backend *b, const struct stat *before, sq_read
   return st;
 }
 
+/* Whether there is a -wal that holds frames without its -shm. A writer
+ * makes the -wal, then the -shm, then frames; the last one to close removes
+ * the -wal, then the -shm: the -shm is looked at first, and a few times
+ * more when the two disagree, since between two stat() calls a writer may
+ * have come or gone. */
+static int wal_without_shm(const char *path, struct stat *wal) {
+  struct stat shm;
+  for (int i = 0;; i++) {
+    int has_shm = side_file(path, "-shm", &shm), has_wal = side_file(path, "-wal", wal);
+    if (!has_wal)
+      wal->st_size = 0;
+    if (has_shm || wal->st_size == 0)
+      return 0;
+    if (i == 20)
+      return 1;
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL);
+  }
+}
+
 /* How to read the file now: *shared 1 on the shared connection (opened
  * here when needed), 0 guarded with *sb the file before the read. */
 static logstate_status choose(sq_backend *b, struct stat *sb, int *shared) {
-  struct stat wal, shm;
+  struct stat wal;
   char q[LS_QUOTE_BUFSZ];
   *shared = 1;
   if (b->live.db)
     return LOGSTATE_OK; /* while it is open, no writer removes the side files */
   if (stat(b->path, sb) != 0)
     return ls_sqlite_errno(errno, "reading", b->path);
-  int has_wal = side_file(b->path, "-wal", &wal), has_shm = side_file(b->path, "-shm", &shm), is_wal = 0;
+  int is_wal = 0;
   logstate_status st = sq_header_wal(b->path, &is_wal);
   if (st != LOGSTATE_OK)
     return st;
-  if (is_wal && (!has_wal || wal.st_size == 0)) {
+  int orphan = is_wal && wal_without_shm(b->path, &wal);
+  if (is_wal && !orphan && wal.st_size == 0) {
     *shared = 0;
     return LOGSTATE_OK;
   }
-  if (is_wal && !has_shm)
+  /* A writer's init is about to open the file read-write, which makes the
+   * -shm anyway. */
+  if (orphan && b->read_only)
     return ls_err(LOGSTATE_FAILED_PRECONDITION,
                   "sqlite: %s is in WAL mode and has a -wal file without its -shm file: reading it would create that "
                   "file. Let a writer open it once (logstate init, or the witness), or read it as a user who may write "
