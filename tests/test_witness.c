@@ -23,6 +23,11 @@
 
 #include "logstate/logstate.h"
 #include "logstate/sqlite.h"
+#ifdef LOGSTATE_HAVE_ASYNC
+#include <event2/event.h>
+
+#include "logstate/async.h"
+#endif
 
 #include "test_util.h"
 
@@ -300,6 +305,41 @@ static void test_duplicates_and_repair(void **state) {
   logstate_free(ls);
 }
 
+#ifdef LOGSTATE_HAVE_ASYNC
+typedef struct got {
+  int done;
+  logstate_status st;
+  int has_cp;
+  size_t len;
+} got;
+
+static void on_get(logstate_status st, const uint8_t *cp, size_t len, void *arg) {
+  got *g = arg;
+  g->done = 1;
+  g->st = st;
+  g->has_cp = cp != NULL;
+  g->len = len;
+}
+
+/* The same through the async API. */
+static void expect_empty_async(const char *path) {
+  char url[200];
+  struct event_base *evb = event_base_new();
+  logstate_async *a = NULL;
+  got g = {0, LOGSTATE_INTERNAL, 0, 9};
+  snprintf(url, sizeof(url), "sqlite:%s", path);
+  assert_status(logstate_async_open(&a, evb, url, NULL), LOGSTATE_OK);
+  assert_status(logstate_async_get_latest(a, "empty", on_get, &g), LOGSTATE_OK);
+  while (!g.done)
+    event_base_loop(evb, EVLOOP_ONCE);
+  assert_status(g.st, LOGSTATE_OK);
+  assert_true(g.has_cp);
+  assert_int_equal(g.len, 0);
+  logstate_async_free(a);
+  event_base_free(evb);
+}
+#endif
+
 /* An empty checkpoint the witness stored is present on logstate's side. */
 static void test_empty_checkpoint(void **state) {
   (void)state;
@@ -324,6 +364,9 @@ static void test_empty_checkpoint(void **state) {
   assert_status(logstate_write_get_latest(w, &cp, &len), LOGSTATE_OK);
   assert_int_equal(len, 0);
   free(cp);
+#ifdef LOGSTATE_HAVE_ASYNC
+  expect_empty_async(path);
+#endif
   assert_status(logstate_write_set(w, (const uint8_t *)"next", 4), LOGSTATE_OK);
   logstate_write_close(w);
   logstate_free(ls);

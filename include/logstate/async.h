@@ -84,8 +84,9 @@ typedef struct logstate_async_write logstate_async_write;
 /** Completion of init and set: just a status. */
 typedef void (*logstate_async_done_cb)(logstate_status st, void *arg);
 
-/** Completion of get_latest: the checkpoint (valid during the call only),
- *  or st == LOGSTATE_NOT_FOUND with cp NULL. */
+/** Completion of get_latest: the checkpoint (valid during the call only;
+ *  not NULL with len 0 for an empty one another program stored), or
+ *  st == LOGSTATE_NOT_FOUND with cp NULL. */
 typedef void (*logstate_async_get_cb)(logstate_status st, const uint8_t *cp, size_t len, void *arg);
 
 /** Completion of logs: sorted unique IDs, valid during the call only. */
