@@ -68,6 +68,17 @@ check "check says the mode too" grep -q "journal: rollback journal, the file's o
 w wit.db 2024 get l.example/log >from-witness
 check "the witness reads logstate's log" cmp -s from-witness wcp
 
+# --- an empty checkpoint the witness stored is present ----------------------
+: >empty
+w wit.db 2024 set e.example/log empty
+expect 0 "logs lists the witness's empty checkpoint" -- "$L" --url sqlite:wit.db logs
+check "listed" grep -qx e.example/log "$work/out"
+expect 0 "get returns it" -- "$L" --url sqlite:wit.db get e.example/log
+check "0 bytes" test ! -s "$work/out"
+expect 4 "--expect-absent is refused for it" -- "$L" --url sqlite:wit.db set e.example/log lcp --expect-absent
+w wit.db 2024 get e.example/log >still
+check "and it stays empty" test ! -s still
+
 # --- the witness's fsyncs before and after logstate wrote to its file -------
 fsyncs() { # the fsync and fdatasync calls of 100 witness commits
   strace -f -qq -c -e trace=fsync,fdatasync -o fs.trace python3 "$W" fs.db 2024 count c 100 >/dev/null &&
