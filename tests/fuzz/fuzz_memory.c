@@ -4,6 +4,7 @@
  * model of what must be stored: a set that returned OK is what get reads,
  * an absent log is NOT_FOUND, a refused argument changes nothing. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,6 +76,14 @@ static void check_get(logstate *ls, const model *m, int s) {
   free(cp);
 }
 
+/* Whether slot s's ID is an earlier slot's. */
+static int clashes(const model *m, int s) {
+  for (int t = 0; t < s; t++)
+    if (strcmp(m->id[s], m->id[t]) == 0)
+      return 1;
+  return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   input in = {data, data + size};
   model m;
@@ -83,13 +92,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (logstate_open(&ls, "memory:?history=3&client_name=fuzz") != LOGSTATE_OK || logstate_init(ls) != LOGSTATE_OK)
     abort();
   for (int s = 0; s < SLOTS; s++) { /* four distinct, valid IDs */
-    int dup = take(&in, m.id[s], sizeof(m.id[s])) == 0 || strlen(m.id[s]) == 0;
-    for (int t = 0; t < s && !dup; t++)
-      dup = strcmp(m.id[s], m.id[t]) == 0;
-    if (dup) {
-      strcpy(m.id[s], "slot-?");
-      m.id[s][5] = (char)('0' + s);
-    }
+    if (take(&in, m.id[s], sizeof(m.id[s])) == 0 || strlen(m.id[s]) == 0)
+      snprintf(m.id[s], sizeof(m.id[s]), "slot-%d", s);
+    /* A name given instead must differ from the earlier slots' too: the
+     * input may have chosen "slot-2" for slot 0 (found by fuzz_memory). */
+    for (int k = 1; clashes(&m, s); k++)
+      snprintf(m.id[s], sizeof(m.id[s]), "slot-%d-%d", s, k);
   }
   while (in.p < in.end) {
     unsigned int op = byte(&in), s = byte(&in) % SLOTS;
