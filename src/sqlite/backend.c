@@ -83,7 +83,9 @@ int sq_store(sq_conn *c, const ls_history_cfg *h, const char *id, size_t id_len,
   if (rc == SQLITE_OK && (st = sq_stmt(c, SQ_VERSION_PUT, id, id_len, &rc)) != NULL &&
       (rc = sqlite3_bind_int64(st, 2, s->version + 1)) == SQLITE_OK)
     rc = sq_run(st);
-  if (rc == SQLITE_OK && (st = sq_stmt(c, SQ_VERSION_DROP_BLOB, id, id_len, &rc)) != NULL)
+  /* An earlier logstate's BLOB-keyed version row sits only beside its
+   * BLOB-keyed checkpoint row (reads take the higher of the two anyway). */
+  if (rc == SQLITE_OK && s->blob_id && (st = sq_stmt(c, SQ_VERSION_DROP_BLOB, id, id_len, &rc)) != NULL)
     rc = sq_run(st);
   if (rc == SQLITE_OK && h->keep) /* in the same transaction */
     rc = ls_sqlite_history_append(c, h, id, id_len, (uint64_t)s->version + 1, cp, len);
@@ -319,7 +321,7 @@ static void sq_detail(logstate_backend *be, char *buf, size_t size) {
   else if (b->state != SQ_READY)
     snprintf(buf, size, "%s", "");
   else
-    snprintf(buf, size, "journal: %s, %s; %s", b->file.wal ? "WAL" : "rollback journal",
+    snprintf(buf, size, "journal: %s, %s; %s", b->wal ? "WAL" : "rollback journal",
              b->file.made_by_us ? "chosen by logstate, which created this file"
                                 : "the file's own (logstate changes the journal mode only of files it creates)",
              b->read_only ? "opened read-only: nothing is written" : "logstate writes with synchronous=FULL");

@@ -135,9 +135,8 @@ static logstate_status read_meta(sqlite3 *db, sq_file *f) {
 
 logstate_status sq_schema_check(sq_conn *c, const char *where, sq_file *f) {
   char enc[32];
-  int found, wal = f->wal;
+  int found;
   memset(f, 0, sizeof(*f));
-  f->wal = wal;
   int rc = sq_one_value(c->db, "PRAGMA encoding", enc, sizeof(enc), &found);
   if (rc != SQLITE_OK)
     return ls_sqlite_err(c->db, rc, "reading the schema");

@@ -62,11 +62,11 @@ static logstate_status check_directory(const sq_backend *b) {
   sq_dir_of(b->path, dir, sizeof(dir));
   snprintf(wal, sizeof(wal), "%s-wal", b->path);
   snprintf(shm, sizeof(shm), "%s-shm", b->path);
-  if (access(dir, W_OK | X_OK) == 0 || (b->file.wal && access(wal, W_OK) == 0 && access(shm, W_OK) == 0))
+  if (access(dir, W_OK | X_OK) == 0 || (b->wal && access(wal, W_OK) == 0 && access(shm, W_OK) == 0))
     return LOGSTATE_OK;
   return ls_err(LOGSTATE_PERMISSION_DENIED,
                 "sqlite: the directory %s may not be written by this user: SQLite needs to create the %s files there",
-                ls_quote(q, sizeof(q), dir, strlen(dir)), b->file.wal ? "-wal and -shm" : "-journal");
+                ls_quote(q, sizeof(q), dir, strlen(dir)), b->wal ? "-wal and -shm" : "-journal");
 }
 
 static int needs_tables(const sq_backend *b) {
@@ -146,7 +146,7 @@ logstate_status sq_setup(sq_backend *b, int may_create) {
   if (st == LOGSTATE_OK && !exists && (st = missing(b, may_create, &made)) == LOGSTATE_OK && !made)
     return LOGSTATE_OK; /* SQ_ABSENT */
   if (st == LOGSTATE_OK && b->rw.db == NULL)
-    st = sq_header_wal(b->path, &b->file.wal);
+    st = sq_header_wal(b->path, &b->wal);
   if (st == LOGSTATE_OK)
     st = sq_read(b, probe, NULL);
   if (st == LOGSTATE_OK)

@@ -101,7 +101,6 @@ typedef struct sq_file {
   int has_versions; /* logstate_versions */
   int has_meta;     /* logstate_meta */
   int has_history;  /* logstate_history */
-  int wal;          /* its header says WAL (else a rollback journal) */
   int made_by_us;   /* logstate created it (and chose WAL) */
   char store_id[LS_STORE_ID_MAX + 1];
 } sq_file;
@@ -119,6 +118,7 @@ typedef struct sq_backend {
   sq_conn rw;   /* a writer's connection, once init opened it */
   sq_conn live; /* a read-only handle's connection, once the file had its side files */
   sq_file file; /* as the last validation found it */
+  int wal;      /* the file's header says WAL (else a rollback journal), as init read it */
 } sq_backend;
 
 /* --- reader.c ----------------------------------------------------------- */
