@@ -130,7 +130,7 @@ void bench_contention(bench *b, int n, double *ops, unsigned long *conflicts, un
   struct event_base *evb = event_base_new();
   logstate_async *a = open_async(b, evb);
   contender c[4];
-  logstate_redis_stats before, after;
+  logstate_stats before, after;
   *ops = -1;
   *failed = *alone_failed = *conflicts = 0;
   if (a == NULL)

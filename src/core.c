@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "logtab.h"
 
 struct logstate_read {
   logstate *ls;
@@ -74,8 +75,7 @@ static const struct {
 static void handle_release(logstate *ls) {
   if (atomic_fetch_sub(&ls->refs, 1) == 1) {
     ls->be->methods->free(ls->be);
-    ls_cache_free(ls->cache);
-    ls_cache_free(ls->marks);
+    ls_logtab_free(ls->tab);
     ls_opstats_free(ls->opstats);
     free(ls);
   }
@@ -84,9 +84,10 @@ static void handle_release(logstate *ls) {
 static logstate_status check_methods(const logstate_backend_methods *m) {
   if (m == NULL)
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_open_backend: backend has no methods table");
-  if (m->version < 1 || m->version > LOGSTATE_BACKEND_VERSION)
+  if (m->version != LOGSTATE_BACKEND_VERSION)
     return ls_err(LOGSTATE_INVALID_ARGUMENT,
-                  "logstate_open_backend: backend methods version %u is not supported (this library: 1..%u)",
+                  "logstate_open_backend: backend methods version %u is not supported (this library takes %u: the "
+                  "table of logstate 0.2)",
                   m->version, LOGSTATE_BACKEND_VERSION);
   const char *missing = m->name == NULL               ? "name"
                         : m->logs == NULL             ? "logs"
@@ -100,7 +101,7 @@ static logstate_status check_methods(const logstate_backend_methods *m) {
   if (missing)
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_open_backend: backend does not provide the required method %s",
                   missing);
-  if (m->version >= 3 && m->cas != NULL && m->read_state == NULL)
+  if (m->cas != NULL && m->read_state == NULL)
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_open_backend: backend provides cas without read_state");
   return LOGSTATE_OK;
 }
@@ -117,12 +118,9 @@ logstate_status logstate_open_backend(logstate **out, logstate_backend *be, cons
   if (st != LOGSTATE_OK)
     return st;
   logstate *ls = calloc(1, sizeof(*ls));
-  if (ls == NULL || (ls->cache = ls_cache_new(LS_CACHE_LOGS, LS_CACHE_BYTES)) == NULL ||
-      (ls->marks = ls_cache_new(LS_MARK_LOGS, LS_CACHE_BYTES)) == NULL || (ls->opstats = ls_opstats_new()) == NULL) {
-    if (ls) {
-      ls_cache_free(ls->cache);
-      ls_cache_free(ls->marks);
-    }
+  if (ls == NULL || (ls->tab = ls_logtab_new()) == NULL || (ls->opstats = ls_opstats_new()) == NULL) {
+    if (ls)
+      ls_logtab_free(ls->tab);
     free(ls);
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "logstate_open_backend: out of memory");
   }
@@ -191,7 +189,7 @@ static logstate_status verify_impl(logstate *ls, logstate_verify_fn report, void
   if (ls == NULL || out_problems == NULL)
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_verify: %s is NULL", ls ? "out_problems" : "handle");
   const logstate_backend_methods *m = ls->be->methods;
-  if (m->version < 4 || m->verify == NULL)
+  if (m->verify == NULL)
     return LOGSTATE_OK;
   return m->verify(ls->be, report, arg, out_problems);
 }
@@ -201,12 +199,12 @@ logstate_status logstate_describe(logstate *ls, logstate_info *out) {
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_describe: %s is NULL", ls ? "out" : "handle");
   const logstate_backend_methods *m = ls->be->methods;
   out->backend = m->name;
-  out->durability = m->version >= 2 && m->durability ? m->durability(ls->be) : LOGSTATE_DURABILITY_UNKNOWN;
+  out->durability = m->durability ? m->durability(ls->be) : LOGSTATE_DURABILITY_UNKNOWN;
   out->store_id[0] = '\0';
-  if (m->version >= 4 && m->store_id)
+  if (m->store_id)
     m->store_id(ls->be, out->store_id, sizeof(out->store_id));
   out->detail[0] = '\0';
-  if (m->version >= 6 && m->detail)
+  if (m->detail)
     m->detail(ls->be, out->detail, sizeof(out->detail));
   return LOGSTATE_OK;
 }
@@ -340,6 +338,25 @@ logstate_status logstate_read_ops(logstate *ls, const char *log_id, logstate_rea
   return LOGSTATE_OK;
 }
 
+/* The checkpoint of r's log: through read_state where the backend has it
+ * (with the version: a store that went back is told). */
+static logstate_status read_latest(logstate_read *r, const char *fn, uint8_t **out_cp, size_t *out_len) {
+  logstate *ls = r->ls;
+  const logstate_backend_methods *m = ls->be->methods;
+  logstate_status st;
+  if (m->read_state) {
+    logstate_backend_state s;
+    st = ls_backend_read_state(ls, fn, r->log_id, r->log_id_len, &s);
+    *out_cp = s.cp;
+    *out_len = s.len;
+    if (st == LOGSTATE_OK && s.version == 0)
+      st = LOGSTATE_NOT_FOUND;
+  } else {
+    st = m->get_latest(ls->be, r->log_id, r->log_id_len, out_cp, out_len);
+  }
+  return check_returned(fn, ls, st, out_cp, out_len, r->log_id, r->log_id_len);
+}
+
 static logstate_status read_get_latest_impl(logstate_read *r, uint8_t **out_cp, size_t *out_len) {
   if (out_cp)
     *out_cp = NULL;
@@ -350,18 +367,7 @@ static logstate_status read_get_latest_impl(logstate_read *r, uint8_t **out_cp, 
                   r == NULL        ? "read ops"
                   : out_cp == NULL ? "out_cp"
                                    : "out_len");
-  logstate *ls = r->ls;
-  const logstate_backend_methods *m = ls->be->methods;
-  logstate_status st;
-  if (m->version >= 3 && m->read_state) { /* with the version: a store that went back is told */
-    uint64_t version;
-    st = ls_read_state(ls, "logstate_read_get_latest", r->log_id, r->log_id_len, &version, out_cp, out_len);
-    if (st == LOGSTATE_OK && version == 0)
-      st = LOGSTATE_NOT_FOUND;
-  } else {
-    st = m->get_latest(ls->be, r->log_id, r->log_id_len, out_cp, out_len);
-  }
-  return check_returned("logstate_read_get_latest", ls, st, out_cp, out_len, r->log_id, r->log_id_len);
+  return read_latest(r, "logstate_read_get_latest", out_cp, out_len);
 }
 
 void logstate_read_free(logstate_read *r) {
@@ -375,9 +381,29 @@ void logstate_read_free(logstate_read *r) {
 
 logstate_status ls_check_writable(logstate *ls, const char *fn) {
   const logstate_backend_methods *m = ls->be->methods;
-  if (m->version >= 4 && m->read_only && m->read_only(ls->be))
+  if (m->read_only && m->read_only(ls->be))
     return ls_err(LOGSTATE_FAILED_PRECONDITION, "%s: the store was opened read-only (mode=ro)", fn);
   return LOGSTATE_OK;
+}
+
+logstate_status ls_backend_read_state(logstate *ls, const char *fn, const char *id, size_t n,
+                                      logstate_backend_state *s) {
+  char q[LS_QUOTE_BUFSZ];
+  memset(s, 0, sizeof(*s));
+  uint64_t before = ls_logtab_seen(ls->tab, id, n);
+  logstate_status st = ls->be->methods->read_state(ls->be, id, n, s);
+  if (st == LOGSTATE_OK && (s->version == 0) != (s->cp == NULL))
+    st = ls_err(LOGSTATE_INTERNAL, "%s: %s backend returned version %llu %s a checkpoint for log %s", fn,
+                ls->be->methods->name, (unsigned long long)s->version, s->cp ? "with" : "without",
+                ls_quote(q, sizeof(q), id, n));
+  if (st == LOGSTATE_OK)
+    st = ls_logtab_saw(ls->tab, fn, id, n, before, s->version, s->cp, s->len, 1);
+  if (st != LOGSTATE_OK) {
+    free(s->cp);
+    memset(s, 0, sizeof(*s));
+    ls_logtab_forget(ls->tab, id, n);
+  }
+  return st;
 }
 
 static logstate_status write_ops_impl(logstate *ls, const char *log_id, logstate_write **out) {
@@ -398,10 +424,11 @@ static logstate_status write_ops_impl(logstate *ls, const char *log_id, logstate
   }
   w->log_id_len = n;
   const logstate_backend_methods *m = ls->be->methods;
-  uint64_t before = ls_mark_before(ls->marks, log_id, n);
+  uint64_t before = ls_logtab_seen(ls->tab, log_id, n);
   st = m->write_begin(ls->be, log_id, n, &w->txn);
-  if (st == LOGSTATE_OK && m->version >= 4 && m->txn_version &&
-      (st = ls_core_mark(ls, "logstate_write_ops", log_id, n, before, m->txn_version(ls->be, w->txn))) != LOGSTATE_OK)
+  if (st == LOGSTATE_OK && m->txn_version &&
+      (st = ls_logtab_saw(ls->tab, "logstate_write_ops", log_id, n, before, m->txn_version(ls->be, w->txn), NULL, 0,
+                          0)) != LOGSTATE_OK)
     m->write_end(ls->be, w->txn);
   if (st != LOGSTATE_OK) {
     free(w->log_id);
@@ -440,12 +467,21 @@ static logstate_status write_set_impl(logstate_write *w, const uint8_t *cp, size
     st = ls_check_checkpoint("logstate_write_set", w->ls->policy.max_checkpoint_len, cp, len);
   if (st != LOGSTATE_OK)
     return st; /* nothing reached the backend: the transaction stays usable */
-  w->ended = 1;
   logstate *ls = w->ls;
   const logstate_backend_methods *m = ls->be->methods;
+  ls_turn turn; /* the handle's other sets and updates of the log wait */
+  if ((st = ls_logtab_wait_turn(ls->tab, "logstate_write_set", w->log_id, w->log_id_len, &turn)) != LOGSTATE_OK)
+    return st;
+  w->ended = 1;
   st = m->write_set(ls->be, w->txn, cp, len);
-  if (st == LOGSTATE_OK && m->version >= 4 && m->txn_version) /* every set adds one to the version */
-    ls_cache_raise(ls->marks, w->log_id, w->log_id_len, m->txn_version(ls->be, w->txn) + 1);
+  if (st == LOGSTATE_OK && m->txn_version) /* every set adds one to the version */
+    ls_logtab_stored(ls->tab, w->log_id, w->log_id_len, m->txn_version(ls->be, w->txn) + 1,
+                     ls_core_by_version(ls) ? cp : NULL, len);
+  else if (st != LOGSTATE_OK)
+    ls_logtab_forget(ls->tab, w->log_id, w->log_id_len);
+  if (st == LOGSTATE_ABORTED)
+    ls_logtab_conflict(ls->tab);
+  ls_logtab_give_turn(ls->tab, &turn);
   return st;
 }
 
@@ -500,6 +536,38 @@ logstate_status logstate_write_set(logstate_write *w, const uint8_t *cp, size_t 
   logstate *ls = w ? w->ls : NULL;
   char *id = w ? w->log_id : NULL;
   return OP_END(ls, LOGSTATE_OP_WRITE_SET, id, write_set_impl(w, cp, len));
+}
+
+logstate_status logstate_get_stats(logstate *ls, logstate_stats *out) {
+  if (ls == NULL || out == NULL)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_get_stats: %s is NULL", ls ? "out" : "handle");
+  memset(out, 0, sizeof(*out));
+  ls_logtab_stats(ls->tab, out);
+  if (ls->be->methods->stats)
+    ls->be->methods->stats(ls->be, out);
+  return LOGSTATE_OK;
+}
+
+logstate_status logstate_get_latest(logstate *ls, const char *log_id, uint8_t **out_cp, size_t *out_len) {
+  static const char fn[] = "logstate_get_latest";
+  OP_BEGIN;
+  logstate_read r;
+  logstate_status st;
+  if (out_cp)
+    *out_cp = NULL;
+  if (out_len)
+    *out_len = 0;
+  if (ls == NULL || out_cp == NULL || out_len == NULL)
+    st = ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: %s is NULL", fn,
+                ls == NULL       ? "handle"
+                : out_cp == NULL ? "out_cp"
+                                 : "out_len");
+  else if ((st = ls_check_log_id(fn, log_id, &r.log_id_len)) == LOGSTATE_OK) {
+    r.ls = ls;
+    r.log_id = (char *)log_id; /* borrowed for the call */
+    st = read_latest(&r, fn, out_cp, out_len);
+  }
+  return OP_END(ls, LOGSTATE_OP_GET, st == LOGSTATE_INVALID_ARGUMENT ? NULL : log_id, st);
 }
 
 logstate_status logstate_get_op_stats(logstate *ls, logstate_op_kind kind, logstate_op_stats *out) {

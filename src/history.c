@@ -169,7 +169,7 @@ static logstate_status history(logstate *ls, const char *log_id, size_t max, log
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_history: max must be 1 to %d (%zu given)", LOGSTATE_MAX_HISTORY,
                   max);
   const logstate_backend_methods *m = ls->be->methods;
-  if (m->version < 5 || m->history == NULL)
+  if (m->history == NULL)
     return ls_err(LOGSTATE_FAILED_PRECONDITION, "logstate_history: the %s backend keeps no history", m->name);
   logstate_history_entry *e = NULL;
   size_t got = 0;

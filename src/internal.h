@@ -217,42 +217,6 @@ void ls_op_begin(ls_op_clock *c);
 logstate_status ls_op_end(const ls_policy *p, ls_opstats *s, const ls_op_clock *c, logstate_op_kind kind,
                           const char *log_id, logstate_status st, unsigned int retries);
 
-/* --- cache.c: the state a handle last saw per log ----------------------- */
-
-typedef struct ls_cache ls_cache;
-/* NULL when out of memory. At most max_entries logs and max_bytes of
- * checkpoints; the least recently used go first. Thread-safe. */
-ls_cache *ls_cache_new(size_t max_entries, size_t max_bytes);
-void ls_cache_free(ls_cache *c);
-/* 1 and a copy of the cached state (*cp malloc()ed, NULL for version 0);
- * 0 when the log is not cached (or out of memory). Counts hits, misses. */
-int ls_cache_get(ls_cache *c, const char *id, size_t n, uint64_t *version, uint8_t **cp, size_t *len);
-/* Caches a copy of the state (cp NULL: no checkpoint, version 0). */
-void ls_cache_put(ls_cache *c, const char *id, size_t n, uint64_t version, const uint8_t *cp, size_t len);
-void ls_cache_drop(ls_cache *c, const char *id, size_t n);
-/* Raises the log's version to `version` if that is higher (entries without
- * a checkpoint); returns the version it had (0: none). */
-uint64_t ls_cache_raise(ls_cache *c, const char *id, size_t n, uint64_t version);
-/* The cached version of the log, 0 when none. */
-uint64_t ls_cache_version(ls_cache *c, const char *id, size_t n);
-
-/* --- rollback.c: the highest version a handle saw per log -------------- */
-
-#define LS_MARK_LOGS 65536
-/* The version this handle had seen of the log when an operation began:
- * take it before sending the operation, so that concurrent operations of
- * the handle finishing first cannot raise it (no false alarm). */
-uint64_t ls_mark_before(ls_cache *marks, const char *log_id, size_t log_id_len);
-/* The operation found the log at `version` (0: no checkpoint): records it
- * and returns OK, or FAILED_PRECONDITION ("store rolled back") when it is
- * below `before`. `fn` names the operation. */
-logstate_status ls_mark_seen(ls_cache *marks, const char *fn, const char *log_id, size_t log_id_len, uint64_t before,
-                             uint64_t version);
-void ls_cache_counts(ls_cache *c, uint64_t *hits, uint64_t *misses);
-/* Bounds of a handle's cache. */
-#define LS_CACHE_LOGS 4096
-#define LS_CACHE_BYTES ((size_t)16 << 20)
-
 /* A handle (core.c; update.c runs its updates). */
 struct logstate {
   logstate_backend *be;
@@ -261,25 +225,18 @@ struct logstate {
    * them. */
   atomic_uint refs;
   ls_policy policy;
-  ls_cache *cache; /* the state of the logs this handle updated */
-  ls_cache *marks; /* the highest version this handle saw per log */
-  atomic_uint_fast64_t rollbacks;
-  ls_opstats *opstats; /* logstate_get_op_stats() */
+  struct ls_logtab *tab; /* what the handle knows of each log (logtab.h) */
+  ls_opstats *opstats;   /* logstate_get_op_stats() */
 };
 
 /* FAILED_PRECONDITION, naming `fn`, when the handle was opened read-only. */
 logstate_status ls_check_writable(logstate *ls, const char *fn);
-/* The rollbacks a sync handle detected (logstate_redis_get_stats). */
-uint64_t ls_core_rollbacks(logstate *ls);
-/* ls_mark_seen on the handle's marks, counting a rollback (update.c). */
-logstate_status ls_core_mark(logstate *ls, const char *fn, const char *log_id, size_t n, uint64_t before,
-                             uint64_t version);
-/* read_state with its checks, the cache and the rollback check (update.c):
- * version 0 and *cp NULL for an absent log. */
-logstate_status ls_read_state(logstate *ls, const char *fn, const char *log_id, size_t n, uint64_t *version,
-                              uint8_t **cp, size_t *len);
-
-/* The cache hits of a sync handle's updates (logstate_redis_get_stats). */
-uint64_t ls_core_cache_hits(logstate *ls);
+/* Whether the backend sets against a version (read_state and cas). */
+int ls_core_by_version(const logstate *ls);
+/* The backend's read_state with its result checked, and the state checked
+ * against what the handle saw (rollback detection) and kept: version 0 and
+ * s->cp NULL for an absent log. */
+logstate_status ls_backend_read_state(logstate *ls, const char *fn, const char *log_id, size_t n,
+                                      logstate_backend_state *s);
 
 #endif

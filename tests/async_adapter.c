@@ -154,13 +154,8 @@ static logstate_status ad_begin(logstate_backend *be, const char *id, size_t n, 
 
 static logstate_status ad_wget(logstate_backend *be, logstate_backend_txn *t, uint8_t **out_cp, size_t *out_len) {
   adapter *ad = (adapter *)be;
-  const uint8_t *cp;
   logstate_status st;
-  LOCKED(ad, logstate_async_write_get_latest(t->w, &cp, out_len));
-  if (st == LOGSTATE_OK) {
-    *out_cp = malloc(*out_len);
-    memcpy(*out_cp, cp, *out_len);
-  }
+  LOCKED(ad, logstate_async_write_get_latest(t->w, out_cp, out_len));
   return st;
 }
 

@@ -150,7 +150,7 @@ static void test_thousand_in_flight(void **state) {
     assert_status(sync_get(url, id, buf, sizeof(buf)), LOGSTATE_OK);
     assert_string_equal(buf, slots[i].value);
   }
-  logstate_redis_stats st;
+  logstate_stats st;
   assert_status(logstate_async_get_stats(a, &st), LOGSTATE_OK);
   assert_int_equal(st.connects, 1); /* one pipelined connection */
   free(slots);
@@ -366,7 +366,7 @@ static void test_self_race_with_sync_process(void **state) {
   assert_int_equal(p.gave_up, 0);
   assert_int_equal(p.ok, 3000);
   assert_int_equal(counter_of(url, SELF_LOG), (unsigned long)(p.ok + sync_ok));
-  logstate_redis_stats st;
+  logstate_stats st;
   assert_status(logstate_async_get_stats(a, &st), LOGSTATE_OK);
   print_message("(3000 async updates all OK, %lu retried after the sync process won; %ld sync updates)\n",
                 (unsigned long)st.conflicts, sync_ok);
@@ -646,7 +646,7 @@ static void test_write_transactions(void **state) {
   (void)state;
   logstate_async *a = open_async(&server, NULL, NULL);
   logstate_async_write *w1 = NULL, *w2 = NULL;
-  const uint8_t *cp;
+  uint8_t *cp;
   size_t len;
   total_calls = 0;
   assert_status(logstate_async_write_ops(a, "log", on_open, &w1), LOGSTATE_OK);
@@ -676,6 +676,7 @@ static void test_write_transactions(void **state) {
   assert_status(logstate_async_write_get_latest(w1, &cp, &len), LOGSTATE_OK);
   assert_int_equal(len, 5);
   assert_memory_equal(cp, "first", 5);
+  free(cp);
   assert_status(logstate_async_write_close(w1), LOGSTATE_OK);
   logstate_async_free(a);
 }
@@ -698,7 +699,7 @@ static void test_warm_update_one_round_trip(void **state) {
   (void)state;
   logstate_async *a = open_async(&server, NULL, NULL);
   done_rec d = {0};
-  logstate_redis_stats before, after;
+  logstate_stats before, after;
   for (int i = 0; i < 3; i++) {
     d.calls = 0;
     assert_status(logstate_async_get_stats(a, &before), LOGSTATE_OK);
@@ -747,7 +748,7 @@ static void test_rollback_detected(void **state) {
   assert_status(logstate_async_get_latest(a, "u", on_get, &g), LOGSTATE_OK);
   run_until(&total_calls, 1, 10);
   assert_status(g.st, LOGSTATE_FAILED_PRECONDITION);
-  logstate_redis_stats st;
+  logstate_stats st;
   assert_status(logstate_async_get_stats(a, &st), LOGSTATE_OK);
   assert_int_equal(st.rollbacks, 2);
   logstate_async_free(a);
@@ -772,7 +773,7 @@ static void test_update_semantics_and_noscript(void **state) {
   assert_status(logstate_async_update(a, "log", test_fn_increment, NULL, on_done, &d), LOGSTATE_OK);
   run_until(&d.calls, 1, 10);
   assert_status(d.st, LOGSTATE_OK);
-  logstate_redis_stats st;
+  logstate_stats st;
   assert_status(logstate_async_get_stats(a, &st), LOGSTATE_OK);
   assert_int_equal(st.script_reloads, 1);
   assert_int_equal(counter_of(url, "log"), 1);

@@ -73,8 +73,8 @@ static unsigned long on_server(void) {
 }
 
 static uint64_t resolved(logstate *ls) {
-  logstate_redis_stats s;
-  assert_status(logstate_redis_get_stats(ls, &s), LOGSTATE_OK);
+  logstate_stats s;
+  assert_status(logstate_get_stats(ls, &s), LOGSTATE_OK);
   return s.resolved;
 }
 
@@ -347,7 +347,7 @@ static logstate_status async_update(struct event_base *evb, logstate_async *a) {
 }
 
 static uint64_t async_resolved(logstate_async *a) {
-  logstate_redis_stats s;
+  logstate_stats s;
   assert_status(logstate_async_get_stats(a, &s), LOGSTATE_OK);
   return s.resolved;
 }

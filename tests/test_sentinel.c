@@ -494,8 +494,8 @@ static void test_sentinel_forced_rollback(void **state) {
   assert_status(st, LOGSTATE_FAILED_PRECONDITION);
   expect_error_mentions("rolled back");
   assert_status(logstate_update(ls, "counter", test_fn_increment, NULL), LOGSTATE_FAILED_PRECONDITION);
-  logstate_redis_stats stats;
-  assert_status(logstate_redis_get_stats(ls, &stats), LOGSTATE_OK);
+  logstate_stats stats;
+  assert_status(logstate_get_stats(ls, &stats), LOGSTATE_OK);
   assert_true(stats.rollbacks >= 2);
   do {
     st = PENDING;

@@ -165,13 +165,13 @@ LOGSTATE_API logstate_status logstate_async_write_ops(logstate_async *a, const c
                                                       void *arg);
 
 /**
- * The transaction's snapshot, without I/O. `*out_cp` is borrowed: valid until
- * the transaction is closed.
+ * The transaction's snapshot, without I/O: a malloc()ed copy the caller
+ * frees, as every get_latest in logstate.h returns (NULL unless OK).
  * @return LOGSTATE_OK; LOGSTATE_NOT_FOUND when the log had no checkpoint;
  *         LOGSTATE_INVALID_ARGUMENT for NULL arguments;
  *         LOGSTATE_FAILED_PRECONDITION after a set.
  */
-LOGSTATE_API logstate_status logstate_async_write_get_latest(logstate_async_write *w, const uint8_t **out_cp,
+LOGSTATE_API logstate_status logstate_async_write_get_latest(logstate_async_write *w, uint8_t **out_cp,
                                                              size_t *out_len);
 
 /**
@@ -216,16 +216,15 @@ LOGSTATE_API logstate_status logstate_async_update(logstate_async *a, const char
 LOGSTATE_API logstate_status logstate_async_get_op_stats(logstate_async *a, logstate_op_kind kind,
                                                          logstate_op_stats *out);
 
-#ifdef LOGSTATE_HAVE_REDIS
 /**
- * Copies the handle's counters into `*out` (caller-owned). round_trips
- * counts requests sent; pipelined, they overlap in time. Call from the
- * loop's thread, like every function here.
- * @return LOGSTATE_OK; LOGSTATE_INVALID_ARGUMENT for NULL arguments or a
- *         handle that is not on Redis.
+ * Copies the handle's counters into `*out` (caller-owned; logstate_stats in
+ * logstate.h), on every backend. round_trips counts requests sent;
+ * pipelined, they overlap in time. Call from the loop's thread, like every
+ * function here.
+ * @return LOGSTATE_OK; LOGSTATE_INVALID_ARGUMENT for NULL arguments;
+ *         LOGSTATE_FAILED_PRECONDITION while the handle is being freed.
  */
-LOGSTATE_API logstate_status logstate_async_get_stats(logstate_async *a, logstate_redis_stats *out);
-#endif
+LOGSTATE_API logstate_status logstate_async_get_stats(logstate_async *a, logstate_stats *out);
 
 #ifdef __cplusplus
 }

@@ -355,6 +355,21 @@ LOGSTATE_API logstate_status logstate_read_get_latest(logstate_read *r, uint8_t 
 LOGSTATE_API void logstate_read_free(logstate_read *r);
 
 /**
+ * Reads the latest checkpoint of a log in one call: logstate_read_ops(),
+ * logstate_read_get_latest() and logstate_read_free() together, reported
+ * once to the operations hook (as LOGSTATE_OP_GET).
+ *
+ * Ownership, the same for every get_latest of both APIs that returns bytes
+ * (this one, logstate_read_get_latest(), logstate_write_get_latest() and
+ * logstate_async_write_get_latest()): `*out_cp` is a malloc()ed copy the
+ * caller frees with free(); NULL on any status but OK.
+ *
+ * @return as logstate_read_get_latest(), plus LOGSTATE_INVALID_ARGUMENT for
+ *         a bad log ID. Thread-safe.
+ */
+LOGSTATE_API logstate_status logstate_get_latest(logstate *ls, const char *log_id, uint8_t **out_cp, size_t *out_len);
+
+/**
  * Opens a write transaction on one log and takes its snapshot: what
  * logstate_write_get_latest() returns, and what logstate_write_set() checks
  * that nobody changed. The log need not have a checkpoint yet.
@@ -513,6 +528,26 @@ LOGSTATE_API void logstate_history_free(logstate_history_entry *entries, size_t 
  *         or a kind outside logstate_op_kind.
  */
 LOGSTATE_API logstate_status logstate_get_op_stats(logstate *ls, logstate_op_kind kind, logstate_op_stats *out);
+
+/** Counters of one handle, for tests and monitoring; every backend fills
+ *  every field it can, and the rest stay 0. */
+typedef struct logstate_stats {
+  uint64_t cache_hits;     /* updates that started from the state the handle knew: no read */
+  uint64_t cache_misses;   /* updates that had to read first */
+  uint64_t rollbacks;      /* operations refused because the store showed a log behind what this handle saw */
+  uint64_t conflicts;      /* sets and update attempts that returned ABORTED: another writer came first */
+  uint64_t round_trips;    /* Redis: network round trips, one per pipelined batch */
+  uint64_t connects;       /* Redis: connections made (first ones and reconnects) */
+  uint64_t script_reloads; /* Redis: NOSCRIPT recoveries */
+  uint64_t resolved;       /* Redis: sets whose reply was lost with the connection, decided by reading the log after */
+} logstate_stats;
+
+/**
+ * Copies the handle's counters into `*out` (caller-owned). Thread-safe; the
+ * counters may move while read.
+ * @return LOGSTATE_OK; LOGSTATE_INVALID_ARGUMENT for NULL arguments.
+ */
+LOGSTATE_API logstate_status logstate_get_stats(logstate *ls, logstate_stats *out);
 
 #ifdef __cplusplus
 }

@@ -158,25 +158,6 @@ typedef struct logstate_redis_options {
 LOGSTATE_API logstate_status logstate_redis_open(logstate **out, const logstate_redis_options *ro,
                                                  const logstate_options *opts);
 
-/** Counters of one Redis handle, for tests and monitoring. */
-typedef struct logstate_redis_stats {
-  uint64_t round_trips;    /* network round trips: one per pipelined batch */
-  uint64_t connects;       /* connections made (first ones and reconnects) */
-  uint64_t script_reloads; /* NOSCRIPT recoveries */
-  uint64_t conflicts;      /* sets that returned ABORTED */
-  uint64_t cache_hits;     /* updates that started from the state the handle cached: no read */
-  uint64_t rollbacks;      /* operations refused because the store showed a log behind what this handle saw */
-  uint64_t resolved;       /* sets whose reply was lost with the connection, decided by reading the log after */
-} logstate_redis_stats;
-
-/**
- * Reads the counters of a Redis handle.
- *
- * @return LOGSTATE_OK; LOGSTATE_INVALID_ARGUMENT for NULL arguments or a
- *         handle that is not on the Redis backend. Thread-safe.
- */
-LOGSTATE_API logstate_status logstate_redis_get_stats(logstate *ls, logstate_redis_stats *out);
-
 #ifdef __cplusplus
 }
 #endif

@@ -10,9 +10,11 @@
  * - The handle's memory lives until no call from the loop is on the stack
  *   (`depth`) and no write object refers to it (`refs`), so a callback may
  *   free the handle.
- * - Sets and updates of one handle on one log wait in that log's lane and
- *   run one at a time, in order: one handle never races itself. */
+ * - Sets and updates of one handle on one log take turns (logtab.h) and run
+ *   one at a time, in order: one handle never races itself.
+ * - An update is the engine's (engine.h); this file only does what it asks. */
 #define _POSIX_C_SOURCE 200809L
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,9 +23,7 @@
 /* --- handle lifetime ---------------------------------------------------- */
 
 void ls_async_destroy(logstate_async *a) {
-  ls_lanes_free(&a->lanes);
-  ls_cache_free(a->cache);
-  ls_cache_free(a->marks);
+  ls_logtab_free(a->tab);
   ls_opstats_free(a->opstats);
   free(a);
 }
@@ -41,6 +41,7 @@ static void op_free(op *o) {
   free(o->log_id);
   free(o->cp);
   free(o->snap.cp);
+  ls_upd_end(&o->u);
   free(o);
 }
 
@@ -48,14 +49,14 @@ static int start(op *o);
 static void finish(op *o, logstate_status st, const uint8_t *cp, size_t len, const char *const *ids, size_t n,
                    logstate_async_write *w);
 
-/* Takes `o` out of its lane and starts the op behind it. */
-static void lane_leave(op *o) {
+/* Gives up the op's turn and starts the op whose turn it is now. */
+static void turn_leave(op *o) {
   logstate_async *a = o->a;
-  ls_lane *l = o->lane;
-  if (l == NULL)
+  if (!o->queued)
     return;
-  o->lane = NULL;
-  op *next = (op *)ls_lane_pop(&a->lanes, l, &o->li);
+  o->queued = 0;
+  ls_turn *t = ls_logtab_leave(a->tab, &o->turn);
+  op *next = t ? (op *)((char *)t - offsetof(op, turn)) : NULL;
   if (next && !a->closing && !start(next))
     finish(next, LOGSTATE_RESOURCE_EXHAUSTED, NULL, 0, NULL, 0, NULL);
 }
@@ -71,7 +72,7 @@ static void report(op *o, logstate_status st) {
                            .status = st,
                            .latency_us = ls_now_us() - o->t0_us,
                            .round_trips = o->round_trips,
-                           .retries = o->kind == OP_UPDATE ? o->attempt - 1 : 0,
+                           .retries = o->kind == OP_UPDATE && o->u.attempt ? o->u.attempt - 1 : 0,
                            .is_async = 1};
   ls_op_report(&o->a->policy, o->a->opstats, &info);
 }
@@ -95,7 +96,7 @@ static void finish(op *o, logstate_status st, const uint8_t *cp, size_t len, con
     evtimer_del(o->timer);
   if (o->snap.txn)
     a->drv->m->release(a->drv, &o->snap);
-  lane_leave(o);
+  turn_leave(o);
   report(o, st);
   switch (o->kind) {
   case OP_GET:
@@ -131,6 +132,10 @@ void ls_aop_finish_all(logstate_async *a) {
 
 static void on_done(ls_areq *r);
 
+/* Whether the driver sets against a version: then the handle keeps states
+ * and marks (the threaded driver's sync handle keeps its own). */
+static int by_version(const logstate_async *a) { return a->drv->m->cas_by_version; }
+
 /* Sends a request for `o`; 0 (RESOURCE_EXHAUSTED recorded) when out of
  * memory. A SET hands the op's snapshot and checkpoint to the request. */
 static int submit(op *o, ls_areq_kind kind) {
@@ -153,62 +158,118 @@ static int submit(op *o, ls_areq_kind kind) {
   r->owner = o;
   r->done = on_done;
   o->req = r;
-  o->mark_before = o->log_id ? ls_mark_before(a->marks, o->log_id, o->log_id_len) : 0;
+  if (o->kind != OP_UPDATE && o->log_id && by_version(a))
+    o->mark_before = ls_logtab_seen(a->tab, o->log_id, o->log_id_len);
   a->drv->m->submit(a->drv, r);
   return 1;
 }
 
-/* The handle's cache of each log's state: only with a driver that sets
- * against a version (Redis); the threaded driver needs its transaction. */
-static void cache_put(op *o, const ls_asnap *s) {
-  if (o->a->drv->m->cas_by_version)
-    ls_cache_put(o->a->cache, o->log_id, o->log_id_len, s->version, s->cp, s->len);
-}
-
-static void cache_drop(op *o) { ls_cache_drop(o->a->cache, o->log_id, o->log_id_len); }
-
-/* The request found the log at `version`: below what the handle had seen
- * when it went, the store went back (FAILED_PRECONDITION recorded). Only
- * with a driver that reports versions. */
-static logstate_status mark(op *o, uint64_t version) {
+/* The request found the log at `version` (cp: its checkpoint, kept when
+ * `keep`): FAILED_PRECONDITION when the store went back. */
+static logstate_status saw(op *o, uint64_t version, const uint8_t *cp, size_t len, int keep) {
   logstate_async *a = o->a;
-  if (!a->drv->m->cas_by_version)
+  if (!by_version(a))
     return LOGSTATE_OK;
-  logstate_status st = ls_mark_seen(a->marks, "logstate async", o->log_id, o->log_id_len, o->mark_before, version);
-  if (st != LOGSTATE_OK) {
-    a->rollbacks++;
-    cache_drop(o);
-  }
-  return st;
+  return ls_logtab_saw(a->tab, "logstate async", o->log_id, o->log_id_len, o->mark_before, version, cp, len, keep);
 }
 
-static void mark_set(op *o, uint64_t version) {
-  if (o->a->drv->m->cas_by_version)
-    ls_cache_raise(o->a->marks, o->log_id, o->log_id_len, version);
-}
+/* --- updates: the engine's requests ------------------------------------- */
 
-static void run_later(op *o, uint64_t us, int apply) {
+static void drive(op *o, ls_upd_next next);
+
+static void run_later(op *o, uint64_t us, int applies) {
   struct timeval tv = {(time_t)(us / 1000000), (suseconds_t)(us % 1000000)};
-  o->apply_next = apply;
+  o->timer_applies = applies;
   evtimer_add(o->timer, &tv);
 }
 
-/* An update starts from the cached state when there is one: fn then runs on
- * the next loop iteration (never inside the submit), and the set follows. */
+/* Runs the update function; the handle may be freed inside it. */
+static void apply(op *o) {
+  o->busy = 1;
+  ls_upd_next next = ls_upd_apply(&o->u);
+  o->busy = 0;
+  if (o->finished) {
+    op_free(o);
+    return;
+  }
+  drive(o, next);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg) {
+  (void)fd, (void)what;
+  op *o = arg;
+  logstate_async *a = o->a;
+  ls_async_enter(a);
+  if (o->timer_applies)
+    apply(o);
+  else
+    drive(o, ls_upd_waited(&o->u));
+  ls_async_leave(a);
+}
+
+/* Does what the engine asks. */
+static void drive(op *o, ls_upd_next next) {
+  switch (next) {
+  case LS_UPD_READ:
+    if (o->snap.txn) /* a transaction read before, not set: the new one replaces it */
+      o->a->drv->m->release(o->a->drv, &o->snap);
+    if (!submit(o, LS_AREQ_OPEN))
+      finish_status(o, LOGSTATE_RESOURCE_EXHAUSTED);
+    break;
+  case LS_UPD_APPLY:
+    apply(o);
+    break;
+  case LS_UPD_SET:
+    ls_upd_take_next(&o->u, &o->cp, &o->cp_len);
+    o->snap.version = o->u.version;
+    if (!submit(o, LS_AREQ_SET))
+      finish_status(o, LOGSTATE_RESOURCE_EXHAUSTED);
+    break;
+  case LS_UPD_WAIT:
+    run_later(o, o->u.delay_us, 0);
+    break;
+  case LS_UPD_DONE:
+    finish_status(o, o->u.st);
+    break;
+  }
+}
+
+/* The first step of an update. fn never runs inside the submit: on a known
+ * state it runs on the next loop iteration. */
 static int update_start(op *o) {
   logstate_async *a = o->a;
-  if (a->drv->m->cas_by_version &&
-      ls_cache_get(a->cache, o->log_id, o->log_id_len, &o->snap.version, &o->snap.cp, &o->snap.len)) {
-    a->cache_hits++;
-    o->from_cache = 1;
+  o->u.fn_name = "logstate_async_update";
+  o->u.policy = &a->policy;
+  o->u.by_version = by_version(a);
+  o->u.tab = o->u.by_version ? a->tab : NULL;
+  o->u.log_id = o->log_id;
+  o->u.log_id_len = o->log_id_len;
+  ls_upd_next next = ls_upd_begin(&o->u);
+  if (next == LS_UPD_APPLY) {
     run_later(o, 0, 1);
     return 1;
   }
   return submit(o, LS_AREQ_OPEN);
 }
 
-/* The first request of an op; sets and updates start when their lane gets
- * to them. */
+static void update_done(op *o, ls_areq *r) {
+  if (r->kind == LS_AREQ_OPEN) {
+    o->snap.txn = r->snap.txn; /* the threaded driver's transaction, for the set */
+    r->snap.txn = NULL;
+    uint8_t *cp = r->snap.cp;
+    r->snap.cp = NULL;
+    drive(o, ls_upd_read(&o->u, r->st, r->snap.version, cp, r->snap.len));
+    return;
+  }
+  uint8_t *fresh_cp = r->fresh ? r->snap.cp : NULL;
+  if (r->fresh)
+    r->snap.cp = NULL;
+  drive(o,
+        ls_upd_set(&o->u, r->st, r->out_version, r->cp, r->cp_len, r->fresh, r->snap.version, fresh_cp, r->snap.len));
+}
+
+/* The first request of an op; sets and updates start when their turn
+ * comes. */
 static int start(op *o) {
   static const ls_areq_kind first[] = {
       [OP_INIT] = LS_AREQ_INIT, [OP_LOGS] = LS_AREQ_LOGS, [OP_GET] = LS_AREQ_GET,
@@ -216,123 +277,17 @@ static int start(op *o) {
   return o->kind == OP_UPDATE ? update_start(o) : submit(o, first[o->kind]);
 }
 
-static void apply(op *o);
-
-static void on_timer(evutil_socket_t fd, short what, void *arg) {
-  (void)fd, (void)what;
-  op *o = arg;
-  logstate_async *a = o->a;
-  ls_async_enter(a);
-  if (o->apply_next)
-    apply(o);
-  else if (!submit(o, LS_AREQ_OPEN))
-    finish_status(o, LOGSTATE_RESOURCE_EXHAUSTED);
-  ls_async_leave(a);
-}
-
-/* Calls fn on o->snap, then sets what it returned. An outcome without a set
- * decided on the cached state waits for a read that confirms the state. */
-static void apply(op *o) {
-  logstate_async *a = o->a;
-  uint8_t *next = NULL;
-  size_t next_len = 0;
-  logstate_status st;
-  o->busy = 1; /* fn may free the handle, which finishes this op */
-  int set = ls_update_apply("logstate_async_update", &a->policy, o->fn, o->fn_arg, o->log_id, o->log_id_len, o->snap.cp,
-                            o->snap.len, &next, &next_len, &st);
-  o->busy = 0;
-  if (o->finished) {
-    free(next);
-    op_free(o);
-    return;
-  }
-  if (!set && o->from_cache) {
-    ls_error_save(&o->decided, st);
-    o->confirming = 1;
-    if (!submit(o, LS_AREQ_OPEN))
-      finish_status(o, LOGSTATE_RESOURCE_EXHAUSTED);
-    return;
-  }
-  if (!set) {
-    finish_status(o, st); /* OK: no change */
-    return;
-  }
-  free(o->snap.cp);
-  o->snap.cp = NULL;
-  o->cp = next;
-  o->cp_len = next_len;
-  if (!submit(o, LS_AREQ_SET))
-    finish_status(o, LOGSTATE_RESOURCE_EXHAUSTED);
-}
-
-/* The update read the log: confirm a decision, or run fn on the state. */
-static void update_read_done(op *o, ls_areq *r) {
-  logstate_status st = r->st == LOGSTATE_OK ? mark(o, r->snap.version) : r->st;
-  if (st != LOGSTATE_OK) {
-    cache_drop(o);
-    finish_status(o, st);
-    return;
-  }
-  cache_put(o, &r->snap);
-  if (o->confirming && r->snap.version == o->snap.version) {
-    finish_status(o, ls_error_restore(&o->decided));
-    return;
-  }
-  o->confirming = 0;
-  o->from_cache = 0;
-  free(o->snap.cp);
-  o->snap = r->snap;
-  memset(&r->snap, 0, sizeof(r->snap));
-  apply(o);
-}
-
-/* The update's set returned: done, or retry: at once on the current state
- * the lost race brought back, else after a backoff and a read. */
-static void update_set_done(op *o, ls_areq *r) {
-  uint64_t us;
-  if (r->st == LOGSTATE_OK) {
-    ls_asnap stored = {.version = r->out_version, .cp = r->cp, .len = r->cp_len};
-    cache_put(o, &stored);
-    mark_set(o, r->out_version);
-  }
-  if (r->st == LOGSTATE_ABORTED && r->fresh && mark(o, r->snap.version) != LOGSTATE_OK) {
-    finish_status(o, LOGSTATE_FAILED_PRECONDITION);
-    return;
-  }
-  if (r->st != LOGSTATE_ABORTED) {
-    if (r->st != LOGSTATE_OK)
-      cache_drop(o);
-    finish_status(o, r->st);
-    return;
-  }
-  if (r->fresh)
-    cache_put(o, &r->snap);
-  else
-    cache_drop(o);
-  if (!ls_update_retry("logstate_async_update", &o->a->policy, o->attempt++, r->fresh, o->log_id, o->log_id_len, &us)) {
-    finish_status(o, LOGSTATE_ABORTED);
-    return;
-  }
-  if (!r->fresh || us) { /* read again after the backoff: the state the race told is stale by then */
-    run_later(o, us, 0);
-    return;
-  }
-  o->from_cache = 0;
-  o->snap = r->snap;
-  memset(&r->snap, 0, sizeof(r->snap));
-  apply(o);
-}
+/* --- the other kinds ---------------------------------------------------- */
 
 static void open_done(op *o, ls_areq *r) {
   logstate_async *a = o->a;
-  logstate_status st = r->st == LOGSTATE_OK ? mark(o, r->snap.version) : r->st;
+  logstate_status st = r->st == LOGSTATE_OK ? saw(o, r->snap.version, r->snap.cp, r->snap.len, 1) : r->st;
   logstate_async_write *w = st == LOGSTATE_OK ? calloc(1, sizeof(*w)) : NULL;
   if (st != LOGSTATE_OK || w == NULL) {
     finish_status(o, st != LOGSTATE_OK ? st : ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "logstate async: out of memory"));
     return;
   }
   w->a = a;
-  cache_put(o, &r->snap);
   w->snap = r->snap; /* the transaction takes over the snapshot and the ID */
   memset(&r->snap, 0, sizeof(r->snap));
   w->log_id = o->log_id;
@@ -344,6 +299,28 @@ static void open_done(op *o, ls_areq *r) {
   a->writes = w;
   a->refs++;
   finish(o, LOGSTATE_OK, NULL, 0, NULL, 0, w);
+}
+
+/* A write object's set: what it leaves the handle knowing. */
+static void set_done(op *o, ls_areq *r) {
+  logstate_async *a = o->a;
+  logstate_status st = r->st;
+  if (by_version(a) && st == LOGSTATE_OK)
+    ls_logtab_stored(a->tab, o->log_id, o->log_id_len, r->out_version, r->cp, r->cp_len);
+  else if (st == LOGSTATE_ABORTED && r->fresh && saw(o, r->snap.version, r->snap.cp, r->snap.len, 1) != LOGSTATE_OK)
+    st = LOGSTATE_FAILED_PRECONDITION;
+  else if (st != LOGSTATE_OK && !(st == LOGSTATE_ABORTED && r->fresh))
+    ls_logtab_forget(a->tab, o->log_id, o->log_id_len);
+  if (by_version(a) && r->st == LOGSTATE_ABORTED) /* the threaded driver's handle counts its own */
+    ls_logtab_conflict(a->tab);
+  finish_status(o, st);
+}
+
+static void get_done(op *o, ls_areq *r) {
+  logstate_status st = r->st;
+  if (st == LOGSTATE_OK || st == LOGSTATE_NOT_FOUND) /* a log the handle saw must not vanish */
+    st = saw(o, st == LOGSTATE_OK ? r->out_version : 0, NULL, 0, 0) == LOGSTATE_OK ? st : LOGSTATE_FAILED_PRECONDITION;
+  finish(o, st, st == LOGSTATE_OK ? r->out_cp : NULL, st == LOGSTATE_OK ? r->out_len : 0, NULL, 0, NULL);
 }
 
 static void on_done(ls_areq *r) {
@@ -359,13 +336,9 @@ static void on_done(ls_areq *r) {
     finish(o, r->st, NULL, 0, r->st == LOGSTATE_OK ? (const char *const *)r->ids : NULL,
            r->st == LOGSTATE_OK ? r->n : 0, NULL);
     break;
-  case OP_GET: {
-    logstate_status st = r->st;
-    if (st == LOGSTATE_OK || st == LOGSTATE_NOT_FOUND) /* a log the handle saw must not vanish */
-      st = mark(o, st == LOGSTATE_OK ? r->out_version : 0) == LOGSTATE_OK ? st : LOGSTATE_FAILED_PRECONDITION;
-    finish(o, st, st == LOGSTATE_OK ? r->out_cp : NULL, st == LOGSTATE_OK ? r->out_len : 0, NULL, 0, NULL);
+  case OP_GET:
+    get_done(o, r);
     break;
-  }
   case OP_OPEN:
     open_done(o, r);
     break;
@@ -375,22 +348,10 @@ static void on_done(ls_areq *r) {
     finish_status(o, r->st);
     break;
   case OP_UPDATE:
-    if (r->kind == LS_AREQ_OPEN)
-      update_read_done(o, r);
-    else
-      update_set_done(o, r);
+    update_done(o, r);
     break;
-  case OP_SET: /* a write object's set: what it leaves the cache knowing */
-    if (r->st == LOGSTATE_OK) {
-      ls_asnap stored = {.version = r->out_version, .cp = r->cp, .len = r->cp_len};
-      cache_put(o, &stored);
-      mark_set(o, r->out_version);
-    } else if (r->st == LOGSTATE_ABORTED && r->fresh) {
-      cache_put(o, &r->snap);
-    } else {
-      cache_drop(o);
-    }
-    finish_status(o, r->st);
+  case OP_SET:
+    set_done(o, r);
     break;
   default: /* INIT */
     finish_status(o, r->st);
@@ -428,7 +389,6 @@ op *ls_aop_new(const char *fn, logstate_async *a, op_kind kind, const char *log_
   o->arg = arg;
   o->t0_us = ls_now_us();
   o->log_id_len = n;
-  o->attempt = 1;
   o->next = a->ops;
   if (a->ops)
     a->ops->prev = o;
@@ -457,9 +417,9 @@ void ls_aop_abandon(op *o) {
     a->ops = o->next;
   if (o->next)
     o->next->prev = o->prev;
-  if (o->lane) {
-    ls_lane_pop(&a->lanes, o->lane, &o->li); /* it was the head: nothing waits behind it yet */
-    o->lane = NULL;
+  if (o->queued) {
+    ls_logtab_leave(a->tab, &o->turn); /* it was first: nothing waits behind it yet */
+    o->queued = 0;
   }
   op_free(o);
 }
@@ -467,10 +427,11 @@ void ls_aop_abandon(op *o) {
 /* Starts `o` now, or queues it behind its log's earlier sets and updates. */
 logstate_status ls_aop_launch(const char *fn, op *o, int laned) {
   int run = 1;
-  if (laned && (o->lane = ls_lane_push(&o->a->lanes, o->log_id, o->log_id_len, &o->li, &run)) == NULL) {
+  if (laned && (run = ls_logtab_enter(o->a->tab, o->log_id, o->log_id_len, &o->turn)) < 0) {
     ls_aop_abandon(o);
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "%s: out of memory", fn);
   }
+  o->queued = laned;
   if (run && !start(o)) {
     ls_aop_abandon(o);
     return LOGSTATE_RESOURCE_EXHAUSTED;
@@ -537,8 +498,8 @@ logstate_status logstate_async_update(logstate_async *a, const char *log_id, log
   op *o = begin(name, a, OP_UPDATE, (const void *)cb, log_id, arg, &st);
   if (o == NULL)
     return st;
-  o->fn = fn;
-  o->fn_arg = fn_arg;
+  o->u.fn = fn;
+  o->u.fn_arg = fn_arg;
   o->done_cb = cb;
   return ls_aop_launch(name, o, 1);
 }

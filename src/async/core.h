@@ -7,20 +7,21 @@
 #include <event2/event.h>
 
 #include "async/driver.h"
-#include "async/lanes.h"
+#include "engine.h"
 #include "logstate/async.h"
 
 typedef enum { OP_INIT, OP_LOGS, OP_GET, OP_OPEN, OP_SET, OP_UPDATE, OP_HISTORY } op_kind;
 
 struct ls_aop {
-  ls_lane_item li;            /* first: its place in the lane */
+  ls_turn turn;               /* SET and UPDATE: its place in the log's queue */
+  int queued;                 /* the turn is in a queue */
   struct ls_aop *prev, *next; /* the handle's unfinished ops */
-  ls_lane *lane;              /* SET and UPDATE: the log's lane */
   logstate_async *a;
   op_kind kind;
   int finished, busy;  /* busy: fn is running; free the op after it */
   ls_areq *req;        /* the request out, if any */
-  struct event *timer; /* UPDATE: the backoff before the next attempt */
+  struct event *timer; /* UPDATE: the engine's wait, or fn deferred out of the submit */
+  int timer_applies;   /* UPDATE: the timer runs fn (else the wait is over) */
   logstate_async_done_cb done_cb;
   logstate_async_get_cb get_cb;
   logstate_async_logs_cb logs_cb;
@@ -32,17 +33,11 @@ struct ls_aop {
   void *arg;
   char *log_id;
   size_t log_id_len;
-  ls_asnap snap; /* SET: the snapshot to set against */
+  ls_asnap snap; /* SET: the snapshot to set against; UPDATE: the transaction read (threaded driver) */
   uint8_t *cp;   /* SET: the checkpoint */
   size_t cp_len;
-  logstate_update_fn fn;
-  void *fn_arg;
-  unsigned int attempt;
-  int from_cache;       /* UPDATE: snap came from the handle's cache, unconfirmed */
-  int apply_next;       /* UPDATE: the timer runs fn (else it reads) */
-  int confirming;       /* UPDATE: reading to confirm an outcome decided on the cache */
-  uint64_t mark_before; /* the version the handle had seen of the log when the request went */
-  ls_saved_error decided;
+  ls_upd u;                    /* UPDATE: the engine */
+  uint64_t mark_before;        /* GET, OPEN, SET: the version the handle had seen of the log when the request went */
   uint64_t t0_us, round_trips; /* for the operations hook */
 };
 typedef struct ls_aop op;
@@ -51,13 +46,10 @@ struct logstate_async {
   struct event_base *base;
   ls_adriver *drv;
   ls_policy policy;
-  ls_lanes lanes;
+  ls_logtab *tab; /* turns always; known states and marks when the driver sets by version */
   op *ops;
   logstate_async_write *writes; /* open write objects */
-  ls_cache *cache;              /* the state of the logs, when the driver sets by version */
-  ls_cache *marks;              /* the highest version seen per log (rollback detection), the same */
-  uint64_t cache_hits, rollbacks;
-  ls_opstats *opstats; /* logstate_async_get_op_stats() */
+  ls_opstats *opstats;          /* logstate_async_get_op_stats() */
   int depth, closing;
   unsigned int refs; /* the user's handle + open write objects */
 };

@@ -74,10 +74,8 @@ typedef struct ls_adriver_methods {
   /* Drops a snapshot that will not be set. On the loop's thread; must not
    * block. */
   void (*release)(ls_adriver *d, ls_asnap *s);
-#ifdef LOGSTATE_HAVE_REDIS
-  /* Counters; NULL when the driver has none (not Redis). */
-  void (*stats)(ls_adriver *d, logstate_redis_stats *out);
-#endif
+  /* Adds the driver's counters to `out` (logstate_async_get_stats). */
+  void (*stats)(ls_adriver *d, logstate_stats *out);
   /* Frees the driver. Every request's owner is NULL by now: the driver
    * drops them (releasing their snapshots) and never calls the core again. */
   void (*free)(ls_adriver *d);

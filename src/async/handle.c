@@ -18,7 +18,7 @@ static logstate_status check_write(const char *fn, logstate_async_write *w) {
   return st;
 }
 
-logstate_status logstate_async_write_get_latest(logstate_async_write *w, const uint8_t **out_cp, size_t *out_len) {
+logstate_status logstate_async_write_get_latest(logstate_async_write *w, uint8_t **out_cp, size_t *out_len) {
   static const char fn[] = "logstate_async_write_get_latest";
   if (out_cp)
     *out_cp = NULL;
@@ -32,11 +32,7 @@ logstate_status logstate_async_write_get_latest(logstate_async_write *w, const u
   logstate_status st = check_write(fn, w);
   if (st != LOGSTATE_OK)
     return st;
-  if (w->snap.cp == NULL)
-    return ls_not_found(w->log_id, w->log_id_len);
-  *out_cp = w->snap.cp;
-  *out_len = w->snap.len;
-  return LOGSTATE_OK;
+  return ls_snapshot_copy(w->snap.cp, w->snap.len, w->log_id, w->log_id_len, out_cp, out_len);
 }
 
 logstate_status logstate_async_write_set(logstate_async_write *w, const uint8_t *cp, size_t len,
@@ -90,12 +86,9 @@ logstate_status logstate_async_write_close(logstate_async_write *w) {
 static logstate_status handle_new(logstate_async **out, struct event_base *base, ls_adriver *drv,
                                   const ls_policy *policy) {
   logstate_async *a = calloc(1, sizeof(*a));
-  if (a == NULL || (a->cache = ls_cache_new(LS_CACHE_LOGS, LS_CACHE_BYTES)) == NULL ||
-      (a->marks = ls_cache_new(LS_MARK_LOGS, LS_CACHE_BYTES)) == NULL || (a->opstats = ls_opstats_new()) == NULL) {
-    if (a) {
-      ls_cache_free(a->cache);
-      ls_cache_free(a->marks);
-    }
+  if (a == NULL || (a->tab = ls_logtab_new()) == NULL || (a->opstats = ls_opstats_new()) == NULL) {
+    if (a)
+      ls_logtab_free(a->tab);
     free(a);
     drv->m->free(drv);
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "logstate_async_open: out of memory");
@@ -188,16 +181,13 @@ logstate_status logstate_async_get_op_stats(logstate_async *a, logstate_op_kind 
   return st;
 }
 
-#ifdef LOGSTATE_HAVE_REDIS
-logstate_status logstate_async_get_stats(logstate_async *a, logstate_redis_stats *out) {
+logstate_status logstate_async_get_stats(logstate_async *a, logstate_stats *out) {
   if (a == NULL || out == NULL)
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_async_get_stats: %s is NULL", a ? "out" : "handle");
-  if (a->closing || a->drv->m->stats == NULL)
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_async_get_stats: %s",
-                  a->closing ? "the handle is being freed" : "the handle is not on the Redis backend");
+  if (a->closing)
+    return ls_err(LOGSTATE_FAILED_PRECONDITION, "logstate_async_get_stats: the handle is being freed");
+  memset(out, 0, sizeof(*out));
+  ls_logtab_stats(a->tab, out);
   a->drv->m->stats(a->drv, out);
-  out->cache_hits = a->cache_hits;
-  out->rollbacks = a->rollbacks;
   return LOGSTATE_OK;
 }
-#endif

@@ -193,8 +193,21 @@ static void th_free(ls_adriver *d) {
   free(t);
 }
 
+/* The sync handle's counters (its rollbacks and conflicts: it keeps the
+ * marks here). */
+static void th_stats(ls_adriver *d, logstate_stats *out) {
+  logstate_stats in;
+  if (logstate_get_stats(((threaded *)d)->ls, &in) != LOGSTATE_OK)
+    return;
+  out->cache_hits += in.cache_hits;
+  out->cache_misses += in.cache_misses;
+  out->rollbacks += in.rollbacks;
+  out->conflicts += in.conflicts;
+}
+
 static const ls_adriver_methods threaded_methods = {
     .submit = th_submit,
+    .stats = th_stats,
     .release = th_release,
     .free = th_free,
 };

@@ -435,14 +435,12 @@ static void rd_release(ls_adriver *drv, ls_asnap *s) {
   s->txn = NULL; /* a version needs no release */
 }
 
-static void rd_stats(ls_adriver *drv, logstate_redis_stats *out) {
+static void rd_stats(ls_adriver *drv, logstate_stats *out) {
   radrv *d = (radrv *)drv;
-  out->round_trips = d->round_trips;
-  out->connects = d->connects;
-  out->script_reloads = atomic_load(&d->p.script_reloads);
-  out->conflicts = atomic_load(&d->p.conflicts);
-  out->resolved = atomic_load(&d->p.resolved);
-  out->cache_hits = 0; /* the async core adds its own */
+  out->round_trips += d->round_trips;
+  out->connects += d->connects;
+  out->script_reloads += atomic_load(&d->p.script_reloads);
+  out->resolved += atomic_load(&d->p.resolved);
 }
 
 static void rd_free(ls_adriver *drv) {

@@ -395,7 +395,6 @@ static logstate_status judge_script(ls_redis_proto *p, ls_rp_op *op, const redis
     return LOGSTATE_OK;
   }
   if (s->len == 8 && memcmp(s->str, "CONFLICT", 8) == 0) {
-    atomic_fetch_add(&p->conflicts, 1);
     logstate_status st = take_fresh(op, r);
     if (st != LOGSTATE_OK)
       return st;
@@ -460,8 +459,7 @@ static int judge_set(ls_redis_proto *p, ls_rp_op *op, const redisReply *const *r
       return 1;
     }
     if (exec->type == REDIS_REPLY_NIL) {
-      atomic_fetch_add(&p->conflicts, 1);
-      *st = ls_err(LOGSTATE_ABORTED, "redis: another writer committed to this log since the transaction began");
+        *st = ls_err(LOGSTATE_ABORTED, "redis: another writer committed to this log since the transaction began");
       return 1;
     }
     if (exec->type == REDIS_REPLY_ERROR) { /* EXECABORT: the queued command's reply says why */

@@ -39,7 +39,6 @@ typedef struct ls_rp_target {
 typedef struct ls_redis_proto {
   ls_redis_config cfg;
   ls_rp_target target;
-  atomic_uint_fast64_t conflicts;      /* sets that found another version */
   atomic_uint_fast64_t script_reloads; /* NOSCRIPT recoveries */
   atomic_uint_fast64_t resolved;       /* sets whose lost reply was resolved by reading the log */
   atomic_int durability;               /* logstate_durability the last init found */

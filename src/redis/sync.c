@@ -313,6 +313,14 @@ static logstate_durability rd_durability(logstate_backend *be) {
   return (logstate_durability)atomic_load(&((redis_backend *)be)->p.durability);
 }
 
+static void rd_stats(logstate_backend *be, logstate_stats *out) {
+  redis_backend *b = (redis_backend *)be;
+  out->round_trips = atomic_load(&b->round_trips);
+  out->connects = atomic_load(&b->connects);
+  out->script_reloads = atomic_load(&b->p.script_reloads);
+  out->resolved = atomic_load(&b->p.resolved);
+}
+
 static const logstate_backend_methods redis_methods = {
     .version = LOGSTATE_BACKEND_VERSION,
     .name = "redis",
@@ -332,6 +340,7 @@ static const logstate_backend_methods redis_methods = {
     .store_id = rd_store_id,
     .read_only = rd_read_only,
     .history = rd_history,
+    .stats = rd_stats,
 };
 
 static logstate_status backend_new(logstate_backend **out, ls_redis_config *cfg) {
@@ -373,22 +382,4 @@ logstate_status logstate_redis_open(logstate **out, const logstate_redis_options
   if (st == LOGSTATE_OK && (st = logstate_open_backend(out, be, opts)) != LOGSTATE_OK)
     rd_free(be);
   return st;
-}
-
-logstate_status logstate_redis_get_stats(logstate *ls, logstate_redis_stats *out) {
-  logstate_backend *be = logstate_get_backend(ls);
-  if (be == NULL || out == NULL)
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_redis_get_stats: %s is NULL", be ? "out" : "handle");
-  if (be->methods != &redis_methods)
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_redis_get_stats: the handle is on the %s backend, not redis",
-                  be->methods->name);
-  redis_backend *b = (redis_backend *)be;
-  out->round_trips = atomic_load(&b->round_trips);
-  out->connects = atomic_load(&b->connects);
-  out->script_reloads = atomic_load(&b->p.script_reloads);
-  out->conflicts = atomic_load(&b->p.conflicts);
-  out->cache_hits = ls_core_cache_hits(ls);
-  out->rollbacks = ls_core_rollbacks(ls);
-  out->resolved = atomic_load(&b->p.resolved);
-  return LOGSTATE_OK;
 }

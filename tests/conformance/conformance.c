@@ -60,6 +60,12 @@ static void put(logstate *ls, const char *id, const void *cp, size_t len) {
 
 static void put_str(logstate *ls, const char *id, const char *cp) { put(ls, id, cp, strlen(cp)); }
 
+static void expect_error_mentions(const char *word) {
+  const char *msg = logstate_last_error();
+  if (strstr(msg, word) == NULL)
+    fail_msg("last error \"%s\" does not mention \"%s\"", msg, word);
+}
+
 static void expect_latest(logstate *ls, const char *id, const void *want, size_t want_len) {
   logstate_read *r = NULL;
   uint8_t *cp = NULL;
@@ -70,6 +76,12 @@ static void expect_latest(logstate *ls, const char *id, const void *want, size_t
   assert_memory_equal(cp, want, want_len);
   free(cp);
   logstate_read_free(r);
+  /* The one-call read says the same. */
+  cp = NULL;
+  assert_status(logstate_get_latest(ls, id, &cp, &len), LOGSTATE_OK);
+  assert_int_equal(len, want_len);
+  assert_memory_equal(cp, want, want_len);
+  free(cp);
 }
 
 static void expect_latest_str(logstate *ls, const char *id, const char *want) {
@@ -85,6 +97,12 @@ static void expect_absent(logstate *ls, const char *id) {
   assert_null(cp);
   assert_int_equal(len, 0);
   logstate_read_free(r);
+  cp = (uint8_t *)"x";
+  len = 7;
+  assert_status(logstate_get_latest(ls, id, &cp, &len), LOGSTATE_NOT_FOUND);
+  assert_null(cp);
+  assert_int_equal(len, 0);
+  expect_error_mentions("no checkpoint");
 }
 
 /* Asserts that logs() returns exactly `want` (already sorted). */
@@ -98,12 +116,6 @@ static void expect_logs(logstate *ls, const char *const *want, size_t n) {
   if (n == 0)
     assert_null(ids);
   logstate_logs_free(ids, got);
-}
-
-static void expect_error_mentions(const char *word) {
-  const char *msg = logstate_last_error();
-  if (strstr(msg, word) == NULL)
-    fail_msg("last error \"%s\" does not mention \"%s\"", msg, word);
 }
 
 /* --- the Go helpers' cases ---------------------------------------------- */
@@ -696,6 +708,58 @@ static void test_update_no_lost_updates(void **state) {
   free(ws);
 }
 
+/* One handle never races itself: its threads take turns on a log, so 8
+ * threads x 250 updates of one log through one handle, with no other
+ * writer, all succeed at their first attempt (no update gives up, no set
+ * loses a race) and the counter is exact. */
+static void test_update_one_handle_never_races_itself(void **state) {
+  fixture *f = *state;
+  unsigned int threads = 8, each = target->increments ? target->increments : 250;
+  worker ws[8];
+  memset(ws, 0, sizeof(ws));
+  logstate_stats before, after;
+  assert_status(logstate_get_stats(f->ls, &before), LOGSTATE_OK);
+  for (unsigned int i = 0; i < threads; i++) {
+    ws[i].ls = f->ls;
+    ws[i].increments = each;
+    assert_int_equal(pthread_create(&ws[i].thread, NULL, increment_worker, &ws[i]), 0);
+  }
+  for (unsigned int i = 0; i < threads; i++) {
+    pthread_join(ws[i].thread, NULL);
+    if (ws[i].failed != LOGSTATE_OK)
+      fail_msg("worker %u: update returned %s: %s", i, logstate_status_name(ws[i].failed), ws[i].message);
+    assert_int_equal(ws[i].gave_up, 0);
+    assert_int_equal(ws[i].done, each);
+  }
+  assert_int_equal(test_counter_of(f->ls, COUNTER_LOG), (unsigned long)threads * each);
+  assert_status(logstate_get_stats(f->ls, &after), LOGSTATE_OK);
+  assert_int_equal(after.conflicts - before.conflicts, 0);
+}
+
+/* logstate_get_latest(): its arguments checked, and one GET reported. */
+static void test_get_latest_one_call(void **state) {
+  fixture *f = *state;
+  uint8_t *cp = (uint8_t *)"x";
+  size_t len = 7;
+  logstate_op_stats before, after;
+  assert_status(logstate_get_latest(NULL, "log", &cp, &len), LOGSTATE_INVALID_ARGUMENT);
+  assert_null(cp);
+  assert_int_equal(len, 0);
+  assert_status(logstate_get_latest(f->ls, NULL, &cp, &len), LOGSTATE_INVALID_ARGUMENT);
+  assert_status(logstate_get_latest(f->ls, "", &cp, &len), LOGSTATE_INVALID_ARGUMENT);
+  expect_error_mentions("logstate_get_latest");
+  assert_status(logstate_get_latest(f->ls, "log", NULL, &len), LOGSTATE_INVALID_ARGUMENT);
+  assert_status(logstate_get_latest(f->ls, "log", &cp, NULL), LOGSTATE_INVALID_ARGUMENT);
+  put_str(f->ls, "log", "v1");
+  assert_status(logstate_get_op_stats(f->ls, LOGSTATE_OP_GET, &before), LOGSTATE_OK);
+  assert_status(logstate_get_latest(f->ls, "log", &cp, &len), LOGSTATE_OK);
+  assert_int_equal(len, 2);
+  assert_memory_equal(cp, "v1", 2);
+  free(cp);
+  assert_status(logstate_get_op_stats(f->ls, LOGSTATE_OP_GET, &after), LOGSTATE_OK);
+  assert_int_equal(after.count - before.count, 1);
+}
+
 /* --- init and handles --------------------------------------------------- */
 
 static void test_init_twice_and_second_handle(void **state) {
@@ -752,6 +816,8 @@ int logstate_conformance_run(const logstate_conformance_target *t) {
       T(test_logs_sorted_unique),
       T(test_two_writers_one_handle),
       T(test_two_writers_two_handles),
+      T(test_update_one_handle_never_races_itself),
+      T(test_get_latest_one_call),
       T(test_close_without_set),
       T(test_set_twice),
       T(test_set_after_failed_set),

@@ -168,7 +168,7 @@ static void set_and_close(logstate_async_write *w, const char *cp, logstate_stat
 static void test_async_read_write(void **state) {
   (void)state;
   logstate_async *a = open_handle(next_store++);
-  const uint8_t *cp = NULL;
+  uint8_t *cp = NULL;
   size_t len = 9;
   expect_async_value(a, "log", NULL);
   logstate_async_write *w = open_write(a, "log");
@@ -180,6 +180,7 @@ static void test_async_read_write(void **state) {
   assert_status(logstate_async_write_get_latest(w, &cp, &len), LOGSTATE_OK);
   assert_int_equal(len, 2);
   assert_memory_equal(cp, "v1", 2);
+  free(cp); /* a copy, as every get_latest returns */
   set_and_close(w, "v2", LOGSTATE_OK);
   expect_async_value(a, "log", "v2");
   assert_status(logstate_async_write_close(open_write(a, "never-set")), LOGSTATE_OK);
@@ -369,9 +370,10 @@ static void test_async_free_with_pending(void **state) {
     assert_int_equal(r[i].calls, 1);
     assert_status(r[i].st, LOGSTATE_UNAVAILABLE);
   }
-  const uint8_t *cp;
+  uint8_t *cp;
   size_t len;
   assert_status(logstate_async_write_get_latest(w, &cp, &len), LOGSTATE_FAILED_PRECONDITION);
+  assert_null(cp);
   assert_status(logstate_async_write_close(w), LOGSTATE_OK);
   for (int i = 0; i < 5; i++)
     event_base_loop(evb, EVLOOP_NONBLOCK);

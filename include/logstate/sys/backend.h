@@ -20,9 +20,9 @@
  * never at once on one transaction). A method that fails returns a status
  * other than LOGSTATE_OK and describes the failure with logstate_error_set().
  *
- * The methods table is versioned: new methods are only ever appended, each
- * documented with the version that added it; the core checks `version` once,
- * in logstate_open_backend().
+ * The methods table has one version, LOGSTATE_BACKEND_VERSION, which the
+ * core checks once, in logstate_open_backend(). Methods marked "may
+ * provide" are NULL when the backend has nothing to do there.
  */
 #ifndef LOGSTATE_SYS_BACKEND_H
 #define LOGSTATE_SYS_BACKEND_H
@@ -35,75 +35,87 @@
 extern "C" {
 #endif
 
-/** The version of logstate_backend_methods this header describes. */
-#define LOGSTATE_BACKEND_VERSION 6
+/** The version of logstate_backend_methods this header describes: the
+ *  table of logstate 0.2 (0.1's version 1 table is not accepted). */
+#define LOGSTATE_BACKEND_VERSION 2
 
 typedef struct logstate_backend logstate_backend;
 
-/** A log's stored state, with the backend's version of it (version 3). */
+/** A log's stored state, with the backend's version of it. */
 typedef struct logstate_backend_state {
   uint64_t version; /* 0: no checkpoint; it grows by one with every set */
-  uint8_t *cp;      /* malloc()ed; NULL when there is no checkpoint */
+  uint8_t *cp;      /* malloc()ed; NULL exactly when there is no checkpoint */
   size_t len;
 } logstate_backend_state;
 /** A backend's write transaction; its definition is the backend's own. */
 typedef struct logstate_backend_txn logstate_backend_txn;
 
 typedef struct logstate_backend_methods {
-  /** Must be LOGSTATE_BACKEND_VERSION or an older version this core still
-   *  accepts (1 to 6); an older table ends before the methods of later
-   *  versions. */
+  /** Must be LOGSTATE_BACKEND_VERSION. */
   unsigned int version;
   /** Short name used in messages ("memory", "redis"). Must provide. */
   const char *name;
 
-  /** Idempotent set-up. May provide; if NULL, init does nothing. */
-  logstate_status (*init)(logstate_backend *be);
+  /* --- what every backend provides ---------------------------------- */
 
   /** Every log ID with a checkpoint, unique, in any order (the core sorts).
    *  Each string and the array are malloc()ed; the core takes them over.
-   *  Return a NULL array for zero logs. Must provide. */
+   *  Return a NULL array for zero logs. */
   logstate_status (*logs)(logstate_backend *be, char ***out_ids, size_t *out_n);
 
   /** The stored checkpoint (malloc()ed; the core takes it over), or
-   *  LOGSTATE_NOT_FOUND. Must provide. */
+   *  LOGSTATE_NOT_FOUND. The core reads through read_state instead when
+   *  the backend provides it. */
   logstate_status (*get_latest)(logstate_backend *be, const char *log_id, size_t log_id_len, uint8_t **out_cp,
                                 size_t *out_len);
 
   /** Opens a transaction and takes its snapshot. Must not hold a lock that
-   *  another write_begin in the same thread would wait for. Must provide. */
+   *  another write_begin in the same thread would wait for. */
   logstate_status (*write_begin)(logstate_backend *be, const char *log_id, size_t log_id_len,
                                  logstate_backend_txn **out_txn);
 
-  /** The snapshot's checkpoint (malloc()ed), or LOGSTATE_NOT_FOUND. Must
-   *  provide. */
+  /** The snapshot's checkpoint (malloc()ed), or LOGSTATE_NOT_FOUND. */
   logstate_status (*write_get_latest)(logstate_backend *be, logstate_backend_txn *txn, uint8_t **out_cp,
                                       size_t *out_len);
 
   /** Atomically stores `cp` if nobody committed since write_begin, else
-   *  returns LOGSTATE_ABORTED and stores nothing. Must provide. */
+   *  returns LOGSTATE_ABORTED and stores nothing. */
   logstate_status (*write_set)(logstate_backend *be, logstate_backend_txn *txn, const uint8_t *cp, size_t len);
 
   /** Ends the transaction (rolling back if no set succeeded) and frees
-   *  `txn`, whatever it returns. Must provide. */
+   *  `txn`, whatever it returns. */
   logstate_status (*write_end)(logstate_backend *be, logstate_backend_txn *txn);
 
-  /** Releases the backend. Called once, when the last handle reference goes.
-   *  Must provide. */
+  /** Releases the backend. Called once, when the last handle reference goes. */
   void (*free)(logstate_backend *be);
 
-  /* --- version 2 --- */
+  /* --- what a backend may provide ----------------------------------- */
+
+  /** Idempotent set-up; NULL: init does nothing. */
+  logstate_status (*init)(logstate_backend *be);
 
   /** What init verified of the backend's durability (logstate_describe()).
-   *  Thread-safe. May provide; if NULL, LOGSTATE_DURABILITY_UNKNOWN. */
+   *  Thread-safe. NULL: LOGSTATE_DURABILITY_UNKNOWN. */
   logstate_durability (*durability)(logstate_backend *be);
 
-  /* --- version 3: an update in one round trip when the state is known --- */
+  /** What the durability verdict rests on, for people, in one line
+   *  (logstate_info.detail): copied NUL-terminated into buf, at most
+   *  size - 1 bytes; "" when there is nothing to say. Thread-safe. */
+  void (*detail)(logstate_backend *be, char *buf, size_t size);
+
+  /** Copies the store's identity (NUL-terminated, at most size - 1 bytes)
+   *  into buf, or "" when it has none or init has not read it. Thread-safe. */
+  void (*store_id)(logstate_backend *be, char *buf, size_t size);
+
+  /** Non-zero when the store was opened read-only (mode=ro): the core then
+   *  refuses every write with FAILED_PRECONDITION before it reaches the
+   *  backend, and init must write nothing. NULL: writable. */
+  int (*read_only)(logstate_backend *be);
 
   /** The log's version and checkpoint, in one read (out->cp malloc()ed, the
    *  core takes it over; version 0 exactly when there is no checkpoint).
-   *  May provide; the core then reads through it, and tells a store that
-   *  went back (rollback detection). */
+   *  The core then reads through it, and tells a store that went back
+   *  (rollback detection). */
   logstate_status (*read_state)(logstate_backend *be, const char *log_id, size_t log_id_len,
                                 logstate_backend_state *out);
 
@@ -112,52 +124,33 @@ typedef struct logstate_backend_methods {
    *  a transaction object. On LOGSTATE_OK, *out_version is the new version.
    *  On LOGSTATE_ABORTED nothing was stored, and when the backend learned
    *  the current state in the same step it fills *fresh and sets
-   *  *fresh_known (the core takes fresh->cp over). Must provide with
-   *  `read_state`; the core then runs logstate_update() through these two,
-   *  starting from the state it cached. */
+   *  *fresh_known (the core takes fresh->cp over). Provide it with
+   *  `read_state`: the core then runs logstate_update() through these two,
+   *  starting from the state the handle knows (one round trip). */
   logstate_status (*cas)(logstate_backend *be, const char *log_id, size_t log_id_len,
                          const logstate_backend_state *expect, const uint8_t *cp, size_t len, uint64_t *out_version,
                          logstate_backend_state *fresh, int *fresh_known);
 
-  /* --- version 4 --- */
-
-  /** logstate_verify(): walks the store, calls `report` once per
-   *  disagreement between its parts and counts them. May provide; if NULL,
-   *  the store has nothing to disagree. */
-  logstate_status (*verify)(logstate_backend *be, logstate_verify_fn report, void *arg, size_t *out_problems);
-
   /** The version of the log a transaction's snapshot saw (0: none), so the
-   *  core can tell a store that went back (rollback detection). May
-   *  provide. */
+   *  core can tell a store that went back (rollback detection). */
   uint64_t (*txn_version)(logstate_backend *be, logstate_backend_txn *txn);
 
-  /** Copies the store's identity (NUL-terminated, at most size - 1 bytes)
-   *  into buf, or "" when it has none or init has not read it. Thread-safe.
-   *  May provide. */
-  void (*store_id)(logstate_backend *be, char *buf, size_t size);
-
-  /** Non-zero when the store was opened read-only (mode=ro): the core then
-   *  refuses every write with FAILED_PRECONDITION before it reaches the
-   *  backend, and init must write nothing. May provide (NULL: writable). */
-  int (*read_only)(logstate_backend *be);
-
-  /* --- version 5 --- */
+  /** logstate_verify(): walks the store, calls `report` once per
+   *  disagreement between its parts and counts them. NULL: the store has
+   *  nothing to disagree. */
+  logstate_status (*verify)(logstate_backend *be, logstate_verify_fn report, void *arg, size_t *out_problems);
 
   /** logstate_history(): up to `max` entries of the log's history, newest
    *  first, in a malloc()ed array the core takes over (each entry's
    *  pointers malloc()ed too; logstate_history_free() releases them). OK
-   *  with none when nothing is kept. May provide; if NULL, the core
-   *  returns FAILED_PRECONDITION. */
+   *  with none when nothing is kept. NULL: the core returns
+   *  FAILED_PRECONDITION. */
   logstate_status (*history)(logstate_backend *be, const char *log_id, size_t log_id_len, size_t max,
                              logstate_history_entry **out, size_t *out_n);
 
-  /* --- version 6 --- */
-
-  /** What the durability verdict rests on, for people, in one line
-   *  (logstate_info.detail): copied NUL-terminated into buf, at most
-   *  size - 1 bytes; "" when there is nothing to say. Thread-safe. May
-   *  provide. */
-  void (*detail)(logstate_backend *be, char *buf, size_t size);
+  /** Adds the backend's own counters (round trips, connections, ...) to
+   *  `out`, whose other fields the core fills. Thread-safe. */
+  void (*stats)(logstate_backend *be, logstate_stats *out);
 } logstate_backend_methods;
 
 /** The first member of every backend struct. */
@@ -179,9 +172,8 @@ LOGSTATE_API logstate_status logstate_open_backend(logstate **out, logstate_back
 
 /**
  * The backend of a handle, borrowed for as long as the handle lives, or NULL
- * for a NULL handle. A backend's own extension functions (such as
- * logstate_redis_get_stats()) use it, checking `methods` to recognise their
- * own backend. Thread-safe.
+ * for a NULL handle. A backend's own extension functions use it, checking
+ * `methods` to recognise their own backend. Thread-safe.
  */
 LOGSTATE_API logstate_backend *logstate_get_backend(logstate *ls);
 
