@@ -98,6 +98,16 @@ int ls_query_yes_no(const char *what, const ls_query_param *p);
 logstate_status ls_query_uint(const char *what, const ls_query_param *p, unsigned long min, unsigned long max,
                               unsigned int *out);
 
+/* create=yes|no[|on_write] into *out; INVALID_ARGUMENT (recorded) for
+ * another value. */
+logstate_status ls_query_create(const char *what, const ls_query_param *p, int on_write_ok, logstate_create *out);
+/* INVALID_ARGUMENT, naming `what`, for a create value outside the enum (or
+ * ON_WRITE where it is not offered). */
+logstate_status ls_check_create(const char *what, logstate_create c, int on_write_ok);
+/* A flag's value: `dflt` for DEFAULT, else YES; *st INVALID_ARGUMENT
+ * (recorded, naming `what` and `name`) for a value outside the enum. */
+int ls_flag_value(const char *what, const char *name, logstate_flag f, int dflt, logstate_status *st);
+
 /* --- history.c: per-log history, what the backends share --------------- */
 
 #define LS_HISTORY_MAX_KEEP 100000

@@ -20,9 +20,10 @@ logstate_status ls_policy_from_options(const char *fn, const logstate_options *o
   out->max_checkpoint_len = LOGSTATE_DEFAULT_MAX_CHECKPOINT_LEN;
   if (o == NULL)
     return LOGSTATE_OK;
-  if (o->version < 1 || o->version > LOGSTATE_OPTIONS_VERSION)
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: options version %u is not supported (1 to %u)", fn, o->version,
-                  LOGSTATE_OPTIONS_VERSION);
+  if (o->version != LOGSTATE_OPTIONS_VERSION)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT,
+                  "%s: options version %u is not supported (this library takes %u: start from LOGSTATE_OPTIONS_INIT)",
+                  fn, o->version, LOGSTATE_OPTIONS_VERSION);
   if (o->update_attempts > MAX_UPDATE_ATTEMPTS)
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: update_attempts %u is above %u", fn, o->update_attempts,
                   MAX_UPDATE_ATTEMPTS);
@@ -30,10 +31,8 @@ logstate_status ls_policy_from_options(const char *fn, const logstate_options *o
     out->update_attempts = o->update_attempts;
   if (o->max_checkpoint_len)
     out->max_checkpoint_len = o->max_checkpoint_len;
-  if (o->version >= 2) { /* a version 1 struct ends before these */
-    out->on_op = o->on_op;
-    out->on_op_arg = o->on_op_arg;
-  }
+  out->on_op = o->on_op;
+  out->on_op_arg = o->on_op_arg;
   return LOGSTATE_OK;
 }
 

@@ -110,3 +110,33 @@ int ls_query_yes_no(const char *what, const ls_query_param *p) {
   ls_err(LOGSTATE_INVALID_ARGUMENT, "%s URL: %.*s must be yes or no", what, (int)p->key_len, p->key);
   return -1;
 }
+
+logstate_status ls_query_create(const char *what, const ls_query_param *p, int on_write_ok, logstate_create *out) {
+  if (p->val_len == 3 && memcmp(p->val, "yes", 3) == 0)
+    *out = LOGSTATE_CREATE_YES;
+  else if (p->val_len == 2 && memcmp(p->val, "no", 2) == 0)
+    *out = LOGSTATE_CREATE_NO;
+  else if (on_write_ok && p->val_len == 8 && memcmp(p->val, "on_write", 8) == 0)
+    *out = LOGSTATE_CREATE_ON_WRITE;
+  else
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s URL: create must be yes, no%s", what,
+                  on_write_ok ? " or on_write" : "");
+  return LOGSTATE_OK;
+}
+
+logstate_status ls_check_create(const char *what, logstate_create c, int on_write_ok) {
+  if (c == LOGSTATE_CREATE_YES || c == LOGSTATE_CREATE_NO || (on_write_ok && c == LOGSTATE_CREATE_ON_WRITE))
+    return LOGSTATE_OK;
+  return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: create %d is not %s", what, (int)c,
+                on_write_ok ? "LOGSTATE_CREATE_YES, _NO or _ON_WRITE" : "LOGSTATE_CREATE_YES or _NO");
+}
+
+int ls_flag_value(const char *what, const char *name, logstate_flag f, int dflt, logstate_status *st) {
+  *st = LOGSTATE_OK;
+  if (f == LOGSTATE_FLAG_DEFAULT)
+    return dflt;
+  if (f == LOGSTATE_FLAG_YES || f == LOGSTATE_FLAG_NO)
+    return f == LOGSTATE_FLAG_YES;
+  *st = ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: %s %d is not LOGSTATE_FLAG_DEFAULT, _YES or _NO", what, name, (int)f);
+  return dflt;
+}

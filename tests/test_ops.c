@@ -139,11 +139,14 @@ static void test_stats_arguments(void **state) {
   assert_status(logstate_get_op_stats(ls, LOGSTATE_OP_VERIFY, &st), LOGSTATE_OK);
   assert_int_equal(st.count, 0);
   logstate_free(ls);
-  /* Options version 1 (no hook fields) still opens; an unknown one does not. */
-  logstate_options v1 = {1, 0, 0, NULL, NULL}, v9 = {9, 0, 0, NULL, NULL};
-  assert_status(logstate_open_ext(&ls, "memory:", &v1), LOGSTATE_OK);
-  logstate_free(ls);
+  /* One options version for 0.2: 0.1's version 1 is refused, naming what
+   * to start from, and so is an unknown one. */
+  logstate_options v1 = {1, 0, 0, NULL, NULL}, v9 = {9, 0, 0, NULL, NULL}, v2 = LOGSTATE_OPTIONS_INIT;
+  assert_status(logstate_open_ext(&ls, "memory:", &v1), LOGSTATE_INVALID_ARGUMENT);
+  assert_non_null(strstr(logstate_last_error(), "LOGSTATE_OPTIONS_INIT"));
   assert_status(logstate_open_ext(&ls, "memory:", &v9), LOGSTATE_INVALID_ARGUMENT);
+  assert_status(logstate_open_ext(&ls, "memory:", &v2), LOGSTATE_OK);
+  logstate_free(ls);
 }
 
 /* --- the async API ------------------------------------------------------ */

@@ -1273,6 +1273,19 @@ static void test_urls(void **state) {
   o = (logstate_redis_options)LOGSTATE_REDIS_OPTIONS_INIT;
   o.version = 42;
   assert_status(logstate_redis_open(&ls, &o, NULL), LOGSTATE_INVALID_ARGUMENT);
+  o.version = 1; /* 0.1's struct */
+  assert_status(logstate_redis_open(&ls, &o, NULL), LOGSTATE_INVALID_ARGUMENT);
+  expect_error_mentions("LOGSTATE_REDIS_OPTIONS_INIT");
+  o = (logstate_redis_options)LOGSTATE_REDIS_OPTIONS_INIT;
+  o.create = LOGSTATE_CREATE_ON_WRITE; /* SQLite's only */
+  assert_status(logstate_redis_open(&ls, &o, NULL), LOGSTATE_INVALID_ARGUMENT);
+  expect_error_mentions("create");
+  o.create = LOGSTATE_CREATE_NO;
+  o.history_bodies = (logstate_flag)3;
+  assert_status(logstate_redis_open(&ls, &o, NULL), LOGSTATE_INVALID_ARGUMENT);
+  expect_error_mentions("history_bodies");
+  assert_status(logstate_open(&ls, "redis://127.0.0.1:1/?create=on_write"), LOGSTATE_INVALID_ARGUMENT);
+  expect_error_mentions("create must be yes, no");
   o = (logstate_redis_options)LOGSTATE_REDIS_OPTIONS_INIT;
   o.durability = (logstate_redis_durability)9;
   assert_status(logstate_redis_open(&ls, &o, NULL), LOGSTATE_INVALID_ARGUMENT);

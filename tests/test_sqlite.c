@@ -327,8 +327,20 @@ static void test_store_identity_arguments(void **state) {
   so.store_id = NULL;
   so.version = LOGSTATE_SQLITE_OPTIONS_VERSION + 1; /* not defined yet */
   assert_status(logstate_sqlite_open(&ls, path, &so, NULL), LOGSTATE_INVALID_ARGUMENT);
-  /* A version-1 struct has no store_id field: it opens (and creates). */
+  /* One struct version for 0.2: 0.1's version 1 is refused, naming what
+   * to start from. */
   so.version = 1;
+  assert_status(logstate_sqlite_open(&ls, path, &so, NULL), LOGSTATE_INVALID_ARGUMENT);
+  expect_error_mentions("LOGSTATE_SQLITE_OPTIONS_INIT");
+  so = (logstate_sqlite_options)LOGSTATE_SQLITE_OPTIONS_INIT;
+  so.create = (logstate_create)7;
+  assert_status(logstate_sqlite_open(&ls, path, &so, NULL), LOGSTATE_INVALID_ARGUMENT);
+  expect_error_mentions("create 7");
+  so.create = LOGSTATE_CREATE_YES;
+  so.history_bodies = (logstate_flag)5;
+  assert_status(logstate_sqlite_open(&ls, path, &so, NULL), LOGSTATE_INVALID_ARGUMENT);
+  expect_error_mentions("history_bodies");
+  so.history_bodies = LOGSTATE_FLAG_DEFAULT;
   assert_status(logstate_sqlite_open(&ls, path, &so, NULL), LOGSTATE_OK);
   assert_status(logstate_init(ls), LOGSTATE_OK);
   logstate_free(ls);

@@ -173,16 +173,27 @@ typedef struct logstate_op_info {
  *  from each of them at once: it must be thread-safe. */
 typedef void (*logstate_op_hook)(const logstate_op_info *info, void *arg);
 
+/** The `create=` option of the backends (logstate_redis_options,
+ *  logstate_sqlite_options), named as the URL key's values. */
+typedef enum logstate_create {
+  LOGSTATE_CREATE_YES = 0, /* create=yes, the default: logstate_init() creates a missing store */
+  LOGSTATE_CREATE_NO,      /* create=no: a missing store is NOT_FOUND, and nothing is created */
+  LOGSTATE_CREATE_ON_WRITE /* create=on_write (SQLite): the first set creates the file, with itself */
+} logstate_create;
+
+/** A yes/no option whose zero is its default, which each option names
+ *  (so that a struct started from its _INIT macro keeps every default). */
+typedef enum logstate_flag { LOGSTATE_FLAG_DEFAULT = 0, LOGSTATE_FLAG_YES, LOGSTATE_FLAG_NO } logstate_flag;
+
 /**
  * Options that apply to every backend. Start from LOGSTATE_OPTIONS_INIT so
  * that fields added later get their defaults; a zero field means "default".
  */
 typedef struct logstate_options {
-  unsigned int version;         /* LOGSTATE_OPTIONS_VERSION (1 is still accepted: no hook) */
+  unsigned int version;         /* LOGSTATE_OPTIONS_VERSION: the struct of logstate 0.2 */
   unsigned int update_attempts; /* logstate_update() tries; 0: LOGSTATE_DEFAULT_UPDATE_ATTEMPTS */
   size_t max_checkpoint_len;    /* 0: LOGSTATE_DEFAULT_MAX_CHECKPOINT_LEN */
-  /* --- version 2 --- */
-  logstate_op_hook on_op; /* NULL: none */
+  logstate_op_hook on_op;       /* NULL: none */
   void *on_op_arg;
 } logstate_options;
 

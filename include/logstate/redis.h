@@ -61,7 +61,7 @@ typedef enum logstate_redis_guard {
  * zero or NULL field takes the default shown. Strings are copied.
  */
 typedef struct logstate_redis_options {
-  unsigned int version;            /* LOGSTATE_REDIS_OPTIONS_VERSION */
+  unsigned int version;            /* LOGSTATE_REDIS_OPTIONS_VERSION: the struct of logstate 0.2 */
   const char *host;                /* "127.0.0.1"; IPv6 literal without brackets */
   unsigned int port;               /* 6379 */
   const char *unix_path;           /* a Unix socket instead of host and port */
@@ -80,14 +80,14 @@ typedef struct logstate_redis_options {
    *  from the thread that runs the operation; must be thread-safe. */
   void (*log)(void *log_arg, const char *message);
   void *log_arg;
-  /* --- version 2 --- */
   /** The store this handle must find (`logstate check` prints it): init and
    *  every new connection refuse, with FAILED_PRECONDITION, a namespace
    *  whose store_id is missing (reset) or differs (another store). NULL: any.
    *  1 to 64 characters of [A-Za-z0-9_-]. */
   const char *store_id;
-  /** Non-zero: init refuses to create a namespace that does not exist. */
-  int no_create;
+  /** create=: YES (the default) or NO (init refuses with NOT_FOUND a
+   *  namespace that does not exist). ON_WRITE is SQLite's only. */
+  logstate_create create;
   /** Non-zero (mode=ro): a read-only handle, for operators. init reads the
    *  meta and the store_id (no schema write, no script load, so a user
    *  limited to +@read can use it), reports the durability settings without
@@ -95,7 +95,6 @@ typedef struct logstate_redis_options {
    *  namespace that does not exist; every write returns
    *  FAILED_PRECONDITION. The sync API only: logstate_async_open refuses it. */
   int read_only;
-  /* --- version 3 --- */
   /** Redis Sentinel: "host:port,host:port,..." (port 26379 when left out;
    *  IPv6 in brackets), at most 16 sentinels. The primary of master_name is
    *  asked of the sentinels in turn (SENTINEL get-master-addr-by-name) and
@@ -124,15 +123,14 @@ typedef struct logstate_redis_options {
    *  counts receipt, not fsync). Needs Redis 7.2 or later: init refuses an
    *  older server with FAILED_PRECONDITION. */
   int wait_aof;
-  /* --- version 4 --- */
   /** history=K: the set script also appends each set to the log's stream
    *  {N}:history:<logID> (XADD MAXLEN K, in the same atomic step), so that
    *  logstate_history() can tell what was stored and when. 0 (the default):
    *  none. At most 100000. Needs +xadd +xlen (and +xrevrange to read). */
   unsigned int history;
-  /** Non-zero (history_bodies=no): entries keep the checkpoint's SHA-256,
-   *  not the checkpoint. */
-  int history_no_bodies;
+  /** history_bodies=: YES (the default) keeps each entry's checkpoint; NO
+   *  its SHA-256 only. */
+  logstate_flag history_bodies;
   /** client_name: sent with CLIENT SETNAME on every connection (so that
    *  CLIENT LIST names the witness) and recorded with each history entry.
    *  1 to 64 visible ASCII bytes, no spaces; NULL: none. Needs
@@ -140,7 +138,7 @@ typedef struct logstate_redis_options {
   const char *client_name;
 } logstate_redis_options;
 
-#define LOGSTATE_REDIS_OPTIONS_VERSION 4
+#define LOGSTATE_REDIS_OPTIONS_VERSION 2
 #define LOGSTATE_REDIS_OPTIONS_INIT                                                                                    \
   { .version = LOGSTATE_REDIS_OPTIONS_VERSION }
 

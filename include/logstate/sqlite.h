@@ -75,39 +75,34 @@ extern "C" {
 #endif
 
 typedef struct logstate_sqlite_options {
-  unsigned int version;         /* LOGSTATE_SQLITE_OPTIONS_VERSION */
+  unsigned int version;         /* LOGSTATE_SQLITE_OPTIONS_VERSION: the struct of logstate 0.2 */
   unsigned int busy_timeout_ms; /* 0: 5000 */
-  /* --- version 2 --- */
   /** The store this handle must find (`logstate check` prints it), as in
    *  logstate_redis_options: 1 to 64 of [A-Za-z0-9_-]; NULL: any. */
   const char *store_id;
-  /** Non-zero: neither opening nor init creates a store that is missing. */
-  int no_create;
+  /** create=: YES (the default: init creates a missing file), NO (neither
+   *  opening nor init creates it: NOT_FOUND), or ON_WRITE (the first set
+   *  creates it, with itself; until then the store reads as empty). */
+  logstate_create create;
   /** Non-zero (mode=ro): open the file read-only. A missing file is
    *  refused, init writes nothing (not even the journal mode: a Go witness
    *  database stays byte-identical) and refuses a file without a store, no
    *  durability is checked (logstate_describe says UNKNOWN), and every
    *  write returns FAILED_PRECONDITION. */
   int read_only;
-  /* --- version 3 --- */
   /** history=K: each set also appends to the log's history (the side table
    *  logstate_history, in the same transaction), the K newest kept;
    *  0 (the default): none. At most 100000. */
   unsigned int history;
-  /** Non-zero (history_bodies=no): entries keep the checkpoint's SHA-256,
-   *  not the checkpoint. */
-  int history_no_bodies;
+  /** history_bodies=: YES (the default) keeps each entry's checkpoint; NO
+   *  its SHA-256 only. */
+  logstate_flag history_bodies;
   /** client_name: recorded with each entry; 1 to 64 visible ASCII bytes
    *  without spaces; NULL: none. */
   const char *client_name;
-  /* --- version 4 --- */
-  /** Non-zero (create=on_write): a missing file is made by the first set,
-   *  with it, rather than by logstate_init(); until then the store reads
-   *  as empty. Excludes no_create. */
-  int create_on_write;
 } logstate_sqlite_options;
 
-#define LOGSTATE_SQLITE_OPTIONS_VERSION 4
+#define LOGSTATE_SQLITE_OPTIONS_VERSION 2
 #define LOGSTATE_SQLITE_OPTIONS_INIT                                                                                   \
   { .version = LOGSTATE_SQLITE_OPTIONS_VERSION }
 
@@ -122,7 +117,7 @@ typedef struct logstate_sqlite_options {
  *         arguments, bad options, a directory that does not exist, or a
  *         path that is a directory; LOGSTATE_FAILED_PRECONDITION for
  *         ":memory:", and for a missing file when a store_id is pinned;
- *         LOGSTATE_NOT_FOUND for a missing file when no_create or read_only
+ *         LOGSTATE_NOT_FOUND for a missing file with create NO or read_only
  *         is set (nothing is created); LOGSTATE_PERMISSION_DENIED when the
  *         file may not be read; LOGSTATE_INTERNAL for a file that is not a
  *         database. Thread-safe.

@@ -88,11 +88,10 @@ static logstate_status parse_addrs(const char *list, unsigned int default_port, 
   }
 }
 
-/* The sentinel fields of a version-3 struct: both or neither of sentinels
- * and master_name, and no Unix socket with them. */
+/* The sentinel fields: both or neither of sentinels and master_name, and no
+ * Unix socket with them. */
 static logstate_status check_sentinel_options(const logstate_redis_options *o) {
-  if (o->version < 3 ||
-      (o->sentinels == NULL && o->master_name == NULL && o->sentinel_user == NULL && o->sentinel_password == NULL))
+  if ((o->sentinels == NULL && o->master_name == NULL && o->sentinel_user == NULL && o->sentinel_password == NULL))
     return LOGSTATE_OK;
   if (o->sentinels == NULL || o->sentinels[0] == '\0' || o->master_name == NULL)
     return ls_err(LOGSTATE_INVALID_ARGUMENT,
@@ -108,10 +107,10 @@ static logstate_status check_sentinel_options(const logstate_redis_options *o) {
   return LOGSTATE_OK;
 }
 
-/* The cluster field of a version-3 struct: seeds, and nothing that a
- * cluster does not have (a Unix socket, a database, sentinels). */
+/* The cluster field: seeds, and nothing that a cluster does not have (a
+ * Unix socket, a database, sentinels). */
 static logstate_status check_cluster_options(const logstate_redis_options *o) {
-  if (o->version < 3 || o->cluster_nodes == NULL)
+  if (o->cluster_nodes == NULL)
     return LOGSTATE_OK;
   if (o->cluster_nodes[0] == '\0')
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "redis: cluster_nodes is empty");
@@ -127,11 +126,13 @@ static logstate_status check_cluster_options(const logstate_redis_options *o) {
 /* Checks every field of `o`; *password gets the password to use (the
  * option, else $LOGSTATE_REDIS_PASSWORD, else NULL). */
 static logstate_status check_options(const logstate_redis_options *o, const char **password) {
-  if (o->version < 1 || o->version > LOGSTATE_REDIS_OPTIONS_VERSION)
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "redis: options version %u is not supported (1 to %u)", o->version,
-                  LOGSTATE_REDIS_OPTIONS_VERSION);
-  /* a version-1 struct ends before store_id */
-  if (o->version >= 2 && ls_store_id_check_arg("redis", o->store_id) != LOGSTATE_OK)
+  if (o->version != LOGSTATE_REDIS_OPTIONS_VERSION)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT,
+                  "redis: options version %u is not supported (this library takes %u: start from "
+                  "LOGSTATE_REDIS_OPTIONS_INIT)",
+                  o->version, LOGSTATE_REDIS_OPTIONS_VERSION);
+  if (ls_store_id_check_arg("redis", o->store_id) != LOGSTATE_OK ||
+      ls_check_create("redis", o->create, 0) != LOGSTATE_OK)
     return LOGSTATE_INVALID_ARGUMENT;
   if (check_sentinel_options(o) != LOGSTATE_OK || check_cluster_options(o) != LOGSTATE_OK)
     return LOGSTATE_INVALID_ARGUMENT;
@@ -171,6 +172,39 @@ static logstate_status check_options(const logstate_redis_options *o, const char
   return LOGSTATE_OK;
 }
 
+/* The seeds (cluster nodes or sentinels) and the sentinels' credentials. */
+static logstate_status copy_seeds(ls_redis_config *c, const logstate_redis_options *o) {
+  logstate_status st = LOGSTATE_OK;
+  if (o->cluster_nodes) {
+    c->cluster = 1;
+    return parse_addrs(o->cluster_nodes, DEFAULT_CLUSTER_PORT, c->seeds, &c->nseeds);
+  }
+  if (o->sentinels == NULL ||
+      (st = parse_addrs(o->sentinels, DEFAULT_SENTINEL_PORT, c->seeds, &c->nseeds)) != LOGSTATE_OK)
+    return st;
+  c->master_name = dup_or_null(o->master_name);
+  c->sentinel_user = o->sentinel_user && o->sentinel_user[0] ? dup_or_null(o->sentinel_user) : NULL;
+  c->sentinel_password = o->sentinel_password && o->sentinel_password[0] ? dup_or_null(o->sentinel_password) : NULL;
+  if (!c->master_name || (o->sentinel_user && o->sentinel_user[0] && !c->sentinel_user) ||
+      (o->sentinel_password && o->sentinel_password[0] && !c->sentinel_password))
+    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory");
+  return LOGSTATE_OK;
+}
+
+/* The connection's settings: where, who, how long. */
+static void copy_connection(ls_redis_config *c, const logstate_redis_options *o, const char *password) {
+  c->host = dup_or_null(o->host ? o->host : "127.0.0.1");
+  c->unix_path = dup_or_null(o->unix_path);
+  c->user = o->user && o->user[0] ? dup_or_null(o->user) : NULL;
+  c->password = dup_or_null(password);
+  c->prefix = dup_or_null(o->prefix ? o->prefix : DEFAULT_PREFIX);
+  c->port = o->port ? o->port : DEFAULT_PORT;
+  c->db = o->db;
+  c->pool = o->pool ? o->pool : DEFAULT_POOL;
+  c->connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms : DEFAULT_TIMEOUT_MS;
+  c->timeout_ms = o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
+}
+
 logstate_status ls_redis_config_from_options(ls_redis_config *c, const logstate_redis_options *o) {
   static const logstate_redis_options defaults = LOGSTATE_REDIS_OPTIONS_INIT;
   const char *password = NULL;
@@ -178,63 +212,30 @@ logstate_status ls_redis_config_from_options(ls_redis_config *c, const logstate_
   if (o == NULL)
     o = &defaults;
   logstate_status st = check_options(o, &password);
+  int bodies = st == LOGSTATE_OK ? ls_flag_value("redis", "history_bodies", o->history_bodies, 1, &st) : 1;
   if (st != LOGSTATE_OK)
     return st;
-  const char *prefix = o->prefix ? o->prefix : DEFAULT_PREFIX;
-  c->host = dup_or_null(o->host ? o->host : "127.0.0.1");
-  c->unix_path = dup_or_null(o->unix_path);
-  c->user = o->user && o->user[0] ? dup_or_null(o->user) : NULL;
-  c->password = dup_or_null(password);
-  c->prefix = dup_or_null(prefix);
-  c->port = o->port ? o->port : DEFAULT_PORT;
-  c->db = o->db;
-  c->pool = o->pool ? o->pool : DEFAULT_POOL;
-  c->connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms : DEFAULT_TIMEOUT_MS;
-  c->timeout_ms = o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
+  copy_connection(c, o, password);
   c->durability = o->durability;
   c->min_replicas = o->min_replicas;
-  c->wait_aof = o->version >= 3 && o->wait_aof;
+  c->wait_aof = o->wait_aof != 0;
   c->replica_timeout_ms = o->replica_timeout_ms ? o->replica_timeout_ms : DEFAULT_REPLICA_TIMEOUT_MS;
   c->guard = o->guard;
-  c->store_id = o->version >= 2 ? dup_or_null(o->store_id) : NULL;
-  c->create = !(o->version >= 2 && o->no_create);
-  c->read_only = o->version >= 2 && o->read_only;
+  c->store_id = dup_or_null(o->store_id);
+  c->create = o->create != LOGSTATE_CREATE_NO;
+  c->read_only = o->read_only != 0;
   c->log = o->log;
   c->log_arg = o->log_arg;
   ls_history_cfg_init(&c->hist);
-  if (o->version >= 4 &&
-      (st = ls_history_cfg_set("redis", &c->hist, o->history, !o->history_no_bodies, o->client_name)) != LOGSTATE_OK) {
+  if ((st = ls_history_cfg_set("redis", &c->hist, o->history, bodies, o->client_name)) == LOGSTATE_OK &&
+      (st = copy_seeds(c, o)) == LOGSTATE_OK &&
+      (!c->host || (o->unix_path && !c->unix_path) || (o->user && o->user[0] && !c->user) ||
+       (o->store_id && !c->store_id) || (password && !c->password) || !c->prefix ||
+       ls_redis_derive_keys(c) != LOGSTATE_OK))
+    st = ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory");
+  if (st != LOGSTATE_OK)
     ls_redis_config_free(c);
-    return st;
-  }
-  if (o->version >= 3 && o->cluster_nodes) {
-    c->cluster = 1;
-    if ((st = parse_addrs(o->cluster_nodes, DEFAULT_CLUSTER_PORT, c->seeds, &c->nseeds)) != LOGSTATE_OK) {
-      ls_redis_config_free(c);
-      return st;
-    }
-  }
-  if (o->version >= 3 && o->sentinels) {
-    if ((st = parse_addrs(o->sentinels, DEFAULT_SENTINEL_PORT, c->seeds, &c->nseeds)) != LOGSTATE_OK) {
-      ls_redis_config_free(c);
-      return st;
-    }
-    c->master_name = dup_or_null(o->master_name);
-    c->sentinel_user = o->sentinel_user && o->sentinel_user[0] ? dup_or_null(o->sentinel_user) : NULL;
-    c->sentinel_password = o->sentinel_password && o->sentinel_password[0] ? dup_or_null(o->sentinel_password) : NULL;
-    if (!c->master_name || (o->sentinel_user && o->sentinel_user[0] && !c->sentinel_user) ||
-        (o->sentinel_password && o->sentinel_password[0] && !c->sentinel_password)) {
-      ls_redis_config_free(c);
-      return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory");
-    }
-  }
-  if (!c->host || (o->unix_path && !c->unix_path) || (o->user && o->user[0] && !c->user) ||
-      (o->version >= 2 && o->store_id && !c->store_id) || (password && !c->password) || !c->prefix ||
-      ls_redis_derive_keys(c) != LOGSTATE_OK) {
-    ls_redis_config_free(c);
-    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory");
-  }
-  return LOGSTATE_OK;
+  return st;
 }
 
 typedef struct url_parts {
@@ -296,7 +297,7 @@ static logstate_status parse_param(url_parts *p, const ls_query_param *q, int sc
   logstate_status hst;
   if (ls_history_param("redis", q, &p->hist, &hst)) {
     o->history = p->hist.keep;
-    o->history_no_bodies = !p->hist.bodies;
+    o->history_bodies = p->hist.bodies ? LOGSTATE_FLAG_YES : LOGSTATE_FLAG_NO;
     o->client_name = p->hist.client_name[0] ? p->hist.client_name : NULL;
     return hst;
   }
@@ -337,11 +338,8 @@ static logstate_status parse_param(url_parts *p, const ls_query_param *q, int sc
     o->wait_aof = yes == 1;
     return yes < 0 ? LOGSTATE_INVALID_ARGUMENT : LOGSTATE_OK;
   }
-  if (ls_query_is(q, "create")) {
-    int yes = ls_query_yes_no("redis", q);
-    o->no_create = yes == 0;
-    return yes < 0 ? LOGSTATE_INVALID_ARGUMENT : LOGSTATE_OK;
-  }
+  if (ls_query_is(q, "create"))
+    return ls_query_create("redis", q, 0, &o->create);
   if (ls_query_is(q, "guard")) {
     int i = choice(q, guard, 2);
     o->guard = (logstate_redis_guard)(i < 0 ? 0 : i);

@@ -39,18 +39,19 @@ static logstate_status check_file(const char *path) {
 
 /* Checks the options; *busy gets the busy timeout to use. */
 static logstate_status check_options(const logstate_sqlite_options *so, const char *path, unsigned int *busy) {
-  if (so && (so->version < 1 || so->version > LOGSTATE_SQLITE_OPTIONS_VERSION))
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "sqlite: options version %u is not supported (1 to %u)", so->version,
-                  LOGSTATE_SQLITE_OPTIONS_VERSION);
+  if (so && so->version != LOGSTATE_SQLITE_OPTIONS_VERSION)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT,
+                  "sqlite: options version %u is not supported (this library takes %u: start from "
+                  "LOGSTATE_SQLITE_OPTIONS_INIT)",
+                  so->version, LOGSTATE_SQLITE_OPTIONS_VERSION);
   if (path == NULL || path[0] == '\0')
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "sqlite: the database path is empty (as in sqlite:witness.db)");
   *busy = so && so->busy_timeout_ms ? so->busy_timeout_ms : DEFAULT_BUSY_TIMEOUT_MS;
   if (*busy > MAX_BUSY_TIMEOUT_MS)
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "sqlite: busy_timeout_ms must be at most %u", MAX_BUSY_TIMEOUT_MS);
-  if (so && so->version >= 2 && ls_store_id_check_arg("sqlite", so->store_id) != LOGSTATE_OK)
+  if (so && (ls_store_id_check_arg("sqlite", so->store_id) != LOGSTATE_OK ||
+             ls_check_create("sqlite", so->create, 1) != LOGSTATE_OK))
     return LOGSTATE_INVALID_ARGUMENT;
-  if (so && so->version >= 4 && so->create_on_write && so->no_create)
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "sqlite: create_on_write and no_create exclude each other");
   /* Not a file: it can be neither shared nor made durable. */
   if (strcmp(path, ":memory:") == 0)
     return ls_err(
@@ -89,21 +90,24 @@ static logstate_status backend_new(logstate_backend **out, const char *path, con
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "sqlite: out of memory");
   b->base.methods = &ls_sqlite_methods;
   pthread_mutex_init(&b->mu, NULL);
-  int v2 = so && so->version >= 2;
-  b->create = v2 && so->no_create                             ? SQ_CREATE_NO
-              : so && so->version >= 4 && so->create_on_write ? SQ_CREATE_ON_WRITE
-                                                              : SQ_CREATE_YES;
-  b->read_only = v2 && so->read_only;
+  b->create = so == NULL                               ? SQ_CREATE_YES
+              : so->create == LOGSTATE_CREATE_NO       ? SQ_CREATE_NO
+              : so->create == LOGSTATE_CREATE_ON_WRITE ? SQ_CREATE_ON_WRITE
+                                                       : SQ_CREATE_YES;
+  b->read_only = so && so->read_only;
   b->busy_ms = busy;
   ls_history_cfg_init(&b->hist);
-  if (so && so->version >= 3)
-    st = ls_history_cfg_set("sqlite", &b->hist, so->history, !so->history_no_bodies, so->client_name);
+  if (so) {
+    int bodies = ls_flag_value("sqlite", "history_bodies", so->history_bodies, 1, &st);
+    if (st == LOGSTATE_OK)
+      st = ls_history_cfg_set("sqlite", &b->hist, so->history, bodies, so->client_name);
+  }
   /* SQLite reads a name starting with file: as a URI: ./ keeps it a path. */
   b->path = strncmp(path, "file:", 5) == 0 ? malloc(strlen(path) + 3) : ls_memdup(path, strlen(path));
   if (b->path && strncmp(path, "file:", 5) == 0)
     strcat(strcpy(b->path, "./"), path);
-  b->pin = v2 && so->store_id ? ls_memdup(so->store_id, strlen(so->store_id)) : NULL;
-  if (b->path == NULL || (v2 && so->store_id && b->pin == NULL))
+  b->pin = so && so->store_id ? ls_memdup(so->store_id, strlen(so->store_id)) : NULL;
+  if (b->path == NULL || (so && so->store_id && b->pin == NULL))
     st = ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "sqlite: out of memory");
   if (st == LOGSTATE_OK)
     st = check_missing_file(b);
@@ -116,20 +120,6 @@ static logstate_status backend_new(logstate_backend **out, const char *path, con
 }
 
 #define SQLITE_KEYS "busy_timeout_ms, store_id, create, mode, " LS_HISTORY_KEYS
-
-static logstate_status parse_create(const ls_query_param *p, logstate_sqlite_options *so) {
-  if (p->val_len == 8 && memcmp(p->val, "on_write", 8) == 0) {
-    so->create_on_write = 1;
-    so->no_create = 0;
-    return LOGSTATE_OK;
-  }
-  int yes = ls_query_yes_no("sqlite", p);
-  if (yes < 0)
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "sqlite URL: create must be yes, no or on_write");
-  so->no_create = yes == 0;
-  so->create_on_write = 0;
-  return LOGSTATE_OK;
-}
 
 /* One query parameter into `so`; a store_id is copied into *pin, the
  * history keys go to `h`. */
@@ -146,7 +136,7 @@ static logstate_status parse_param(const ls_query_param *p, logstate_sqlite_opti
     return rw || ro ? LOGSTATE_OK : ls_err(LOGSTATE_INVALID_ARGUMENT, "sqlite URL: mode must be ro or rw");
   }
   if (ls_query_is(p, "create"))
-    return parse_create(p, so);
+    return ls_query_create("sqlite", p, 1, &so->create);
   if (!ls_query_is(p, "store_id"))
     return ls_query_unknown("sqlite", p, SQLITE_KEYS);
   if (*pin)
@@ -171,7 +161,7 @@ logstate_status ls_sqlite_backend_from_url(logstate_backend **out, const char *u
   for (const char *at = q ? q + 1 : ""; st == LOGSTATE_OK && (more = ls_query_next("sqlite", &at, &p)) > 0;)
     st = parse_param(&p, &so, &pin, &h);
   so.history = h.keep;
-  so.history_no_bodies = !h.bodies;
+  so.history_bodies = h.bodies ? LOGSTATE_FLAG_YES : LOGSTATE_FLAG_NO;
   so.client_name = h.client_name[0] ? h.client_name : NULL;
   if (st == LOGSTATE_OK && more < 0)
     st = LOGSTATE_INVALID_ARGUMENT;

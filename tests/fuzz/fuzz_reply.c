@@ -98,7 +98,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   o.durability = (logstate_redis_durability)((flags >> 6) % 3);
   o.log = quiet;
   o.history = hflags & 1 ? 4 : 0; /* the set script's history arguments, and a HISTORY op's reply */
-  o.history_no_bodies = hflags & 2;
+  o.history_bodies = (hflags & 2) ? LOGSTATE_FLAG_NO : LOGSTATE_FLAG_YES;
   o.client_name = hflags & 4 ? "fuzz-w" : NULL;
   ls_redis_proto p;
   memset(&p, 0, sizeof(p));
