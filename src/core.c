@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The handle, argument checks, the write state machine and the update loop:
- * everything every backend shares. Backends only see valid calls. */
+/* The calls that read or write a log, whatever the backend: the read and
+ * write objects (the set-once state machine), the one-call read, logs,
+ * init, verify and history, each with its argument checks and reported
+ * once to the operations hook. Backends only see valid calls. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -23,166 +25,6 @@ struct logstate_write {
   int ended; /* write_set was called: only close is allowed now */
 };
 
-#ifdef LOGSTATE_HAVE_SQLITE
-logstate_status ls_sqlite_backend_from_url(logstate_backend **out, const char *url);
-#endif
-#ifdef LOGSTATE_HAVE_REDIS
-logstate_status ls_redis_backend_from_url(logstate_backend **out, const char *url);
-#endif
-
-/* memory:[NAME][?history=K&history_bodies=yes|no&client_name=W]: NAME is
- * percent-decoded. */
-static logstate_status memory_from_url(logstate_backend **out, const char *url) {
-  const char *rest = url + strlen("memory:"), *qmark = strchr(rest, '?');
-  ls_query_param p;
-  ls_history_cfg h;
-  int bad = 0, more = 0;
-  ls_history_cfg_init(&h);
-  for (const char *at = qmark ? qmark + 1 : ""; (more = ls_query_next("memory", &at, &p)) > 0;) {
-    logstate_status st;
-    if (!ls_history_param("memory", &p, &h, &st))
-      return ls_query_unknown("memory", &p, LS_HISTORY_KEYS);
-    if (st != LOGSTATE_OK)
-      return st;
-  }
-  if (more < 0)
-    return LOGSTATE_INVALID_ARGUMENT;
-  char *name = ls_pct_decode(rest, qmark ? (size_t)(qmark - rest) : strlen(rest), &bad);
-  if (name == NULL)
-    return bad ? ls_err(LOGSTATE_INVALID_ARGUMENT, "memory URL: bad %%-escape in the name")
-               : ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "memory: out of memory");
-  logstate_status st = ls_memory_backend_new(out, name, &h);
-  free(name);
-  return st;
-}
-
-static const struct {
-  const char *prefix;
-  logstate_status (*from_url)(logstate_backend **out, const char *url);
-} schemes[] = {
-    {"memory:", memory_from_url},
-#ifdef LOGSTATE_HAVE_SQLITE
-    {"sqlite:", ls_sqlite_backend_from_url},
-#endif
-#ifdef LOGSTATE_HAVE_REDIS
-    {"redis://", ls_redis_backend_from_url},
-    {"redis+unix://", ls_redis_backend_from_url},
-    {"redis+sentinel://", ls_redis_backend_from_url},
-    {"redis+cluster://", ls_redis_backend_from_url},
-#endif
-};
-
-static void handle_release(logstate *ls) {
-  if (atomic_fetch_sub(&ls->refs, 1) == 1) {
-    ls->be->methods->free(ls->be);
-    ls_logtab_free(ls->tab);
-    ls_opstats_free(ls->opstats);
-    free(ls);
-  }
-}
-
-static logstate_status check_methods(const logstate_backend_methods *m) {
-  if (m == NULL)
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_open_backend: backend has no methods table");
-  if (m->version != LOGSTATE_BACKEND_VERSION)
-    return ls_err(LOGSTATE_INVALID_ARGUMENT,
-                  "logstate_open_backend: backend methods version %u is not supported (this library takes %u: the "
-                  "table of logstate 0.2)",
-                  m->version, LOGSTATE_BACKEND_VERSION);
-  const char *missing = m->name == NULL               ? "name"
-                        : m->logs == NULL             ? "logs"
-                        : m->get_latest == NULL       ? "get_latest"
-                        : m->write_begin == NULL      ? "write_begin"
-                        : m->write_get_latest == NULL ? "write_get_latest"
-                        : m->write_set == NULL        ? "write_set"
-                        : m->write_end == NULL        ? "write_end"
-                        : m->free == NULL             ? "free"
-                                                      : NULL;
-  if (missing)
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_open_backend: backend does not provide the required method %s",
-                  missing);
-  if (m->cas != NULL && m->read_state == NULL)
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_open_backend: backend provides cas without read_state");
-  return LOGSTATE_OK;
-}
-
-logstate_status logstate_open_backend(logstate **out, logstate_backend *be, const logstate_options *opts) {
-  if (out)
-    *out = NULL;
-  if (out == NULL || be == NULL)
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_open_backend: %s is NULL", out ? "backend" : "out");
-  ls_policy policy;
-  logstate_status st = check_methods(be->methods);
-  if (st == LOGSTATE_OK)
-    st = ls_policy_from_options("logstate_open", opts, &policy);
-  if (st != LOGSTATE_OK)
-    return st;
-  logstate *ls = calloc(1, sizeof(*ls));
-  if (ls == NULL || (ls->tab = ls_logtab_new()) == NULL || (ls->opstats = ls_opstats_new()) == NULL) {
-    if (ls)
-      ls_logtab_free(ls->tab);
-    free(ls);
-    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "logstate_open_backend: out of memory");
-  }
-  ls->be = be;
-  atomic_init(&ls->refs, 1);
-  ls->policy = policy;
-  *out = ls;
-  return LOGSTATE_OK;
-}
-
-logstate_status logstate_open_ext(logstate **out, const char *url, const logstate_options *opts) {
-  if (out)
-    *out = NULL;
-  if (out == NULL || url == NULL)
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_open: %s is NULL", out ? "url" : "out");
-  ls_policy policy;
-  logstate_status st = ls_policy_from_options("logstate_open", opts, &policy);
-  if (st != LOGSTATE_OK)
-    return st;
-  for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
-    if (strncmp(url, schemes[i].prefix, strlen(schemes[i].prefix)) != 0)
-      continue;
-    logstate_backend *be = NULL;
-    st = schemes[i].from_url(&be, url);
-    if (st != LOGSTATE_OK)
-      return st;
-    st = logstate_open_backend(out, be, opts);
-    if (st != LOGSTATE_OK)
-      be->methods->free(be);
-    return st;
-  }
-  /* Name only the scheme, and only when it looks like one: the rest of a
-   * URL, or a string that is no URL at all, may be a password. */
-  size_t n = strspn(url, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.");
-  char q[LS_QUOTE_BUFSZ];
-  return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_open: %s%s (this build knows: memory:%s%s)",
-                n > 0 && n <= 32 && url[n] == ':' ? "unknown or unsupported URL scheme " : "URL has no scheme",
-                n > 0 && n <= 32 && url[n] == ':' ? ls_quote(q, sizeof(q), url, n) : "",
-#ifdef LOGSTATE_HAVE_SQLITE
-                ", sqlite:",
-#else
-                "",
-#endif
-#ifdef LOGSTATE_HAVE_REDIS
-                ", redis://, redis+unix://, redis+sentinel://, redis+cluster://"
-#else
-                ""
-#endif
-  );
-}
-
-logstate_status logstate_open(logstate **out, const char *url) { return logstate_open_ext(out, url, NULL); }
-
-void logstate_free(logstate *ls) {
-  if (ls)
-    handle_release(ls);
-}
-
-logstate_backend *logstate_get_backend(logstate *ls) { return ls ? ls->be : NULL; }
-
-const char *logstate_version(void) { return LOGSTATE_VERSION_STRING; }
-
 static logstate_status verify_impl(logstate *ls, logstate_verify_fn report, void *arg, size_t *out_problems) {
   if (out_problems)
     *out_problems = 0;
@@ -194,41 +36,10 @@ static logstate_status verify_impl(logstate *ls, logstate_verify_fn report, void
   return m->verify(ls->be, report, arg, out_problems);
 }
 
-logstate_status logstate_describe(logstate *ls, logstate_info *out) {
-  if (ls == NULL || out == NULL)
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_describe: %s is NULL", ls ? "out" : "handle");
-  const logstate_backend_methods *m = ls->be->methods;
-  out->backend = m->name;
-  out->durability = m->durability ? m->durability(ls->be) : LOGSTATE_DURABILITY_UNKNOWN;
-  out->store_id[0] = '\0';
-  if (m->store_id)
-    m->store_id(ls->be, out->store_id, sizeof(out->store_id));
-  out->detail[0] = '\0';
-  if (m->detail)
-    m->detail(ls->be, out->detail, sizeof(out->detail));
-  return LOGSTATE_OK;
-}
-
 static logstate_status init_impl(logstate *ls) {
   if (ls == NULL)
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_init: handle is NULL");
   return ls->be->methods->init ? ls->be->methods->init(ls->be) : LOGSTATE_OK;
-}
-
-static int cmp_ids(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-void ls_sort_unique(char **ids, size_t *n) {
-  if (*n < 2)
-    return;
-  qsort(ids, *n, sizeof(*ids), cmp_ids);
-  size_t w = 1;
-  for (size_t i = 1; i < *n; i++) {
-    if (strcmp(ids[i], ids[w - 1]) == 0)
-      free(ids[i]);
-    else
-      ids[w++] = ids[i];
-  }
-  *n = w;
 }
 
 static logstate_status logs_impl(logstate *ls, char ***out_ids, size_t *out_n) {
@@ -264,36 +75,6 @@ static logstate_status logs_impl(logstate *ls, char ***out_ids, size_t *out_n) {
   }
   *out_ids = ids;
   *out_n = n;
-  return LOGSTATE_OK;
-}
-
-void logstate_logs_free(char **ids, size_t n) {
-  if (ids == NULL)
-    return;
-  for (size_t i = 0; i < n; i++)
-    free(ids[i]);
-  free(ids);
-}
-
-logstate_status ls_check_log_id(const char *fn, const char *log_id, size_t *out_len) {
-  if (log_id == NULL)
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: log ID is NULL", fn);
-  size_t n = strnlen(log_id, LOGSTATE_MAX_LOG_ID_LEN + 1);
-  if (n == 0)
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: log ID is empty", fn);
-  if (n > LOGSTATE_MAX_LOG_ID_LEN)
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: log ID is longer than %d bytes", fn, LOGSTATE_MAX_LOG_ID_LEN);
-  *out_len = n;
-  return LOGSTATE_OK;
-}
-
-logstate_status ls_check_checkpoint(const char *fn, size_t max_len, const uint8_t *cp, size_t len) {
-  if (cp == NULL)
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: checkpoint is NULL", fn);
-  if (len == 0)
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: checkpoint is empty (it must be 1 to %zu bytes)", fn, max_len);
-  if (len > max_len)
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: checkpoint is %zu bytes, above the maximum of %zu", fn, len, max_len);
   return LOGSTATE_OK;
 }
 
@@ -376,34 +157,7 @@ void logstate_read_free(logstate_read *r) {
   logstate *ls = r->ls;
   free(r->log_id);
   free(r);
-  handle_release(ls);
-}
-
-logstate_status ls_check_writable(logstate *ls, const char *fn) {
-  const logstate_backend_methods *m = ls->be->methods;
-  if (m->read_only && m->read_only(ls->be))
-    return ls_err(LOGSTATE_FAILED_PRECONDITION, "%s: the store was opened read-only (mode=ro)", fn);
-  return LOGSTATE_OK;
-}
-
-logstate_status ls_backend_read_state(logstate *ls, const char *fn, const char *id, size_t n,
-                                      logstate_backend_state *s) {
-  char q[LS_QUOTE_BUFSZ];
-  memset(s, 0, sizeof(*s));
-  uint64_t before = ls_logtab_seen(ls->tab, id, n);
-  logstate_status st = ls->be->methods->read_state(ls->be, id, n, s);
-  if (st == LOGSTATE_OK && (s->version == 0) != (s->cp == NULL))
-    st = ls_err(LOGSTATE_INTERNAL, "%s: %s backend returned version %llu %s a checkpoint for log %s", fn,
-                ls->be->methods->name, (unsigned long long)s->version, s->cp ? "with" : "without",
-                ls_quote(q, sizeof(q), id, n));
-  if (st == LOGSTATE_OK)
-    st = ls_logtab_saw(ls->tab, fn, id, n, before, s->version, s->cp, s->len, 1);
-  if (st != LOGSTATE_OK) {
-    free(s->cp);
-    memset(s, 0, sizeof(*s));
-    ls_logtab_forget(ls->tab, id, n);
-  }
-  return st;
+  ls_handle_release(ls);
 }
 
 static logstate_status write_ops_impl(logstate *ls, const char *log_id, logstate_write **out) {
@@ -492,7 +246,7 @@ logstate_status logstate_write_close(logstate_write *w) {
   logstate_status st = ls->be->methods->write_end(ls->be, w->txn);
   free(w->log_id);
   free(w);
-  handle_release(ls);
+  ls_handle_release(ls);
   return st;
 }
 
@@ -538,16 +292,6 @@ logstate_status logstate_write_set(logstate_write *w, const uint8_t *cp, size_t 
   return OP_END(ls, LOGSTATE_OP_WRITE_SET, id, write_set_impl(w, cp, len));
 }
 
-logstate_status logstate_get_stats(logstate *ls, logstate_stats *out) {
-  if (ls == NULL || out == NULL)
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_get_stats: %s is NULL", ls ? "out" : "handle");
-  memset(out, 0, sizeof(*out));
-  ls_logtab_stats(ls->tab, out);
-  if (ls->be->methods->stats)
-    ls->be->methods->stats(ls->be, out);
-  return LOGSTATE_OK;
-}
-
 logstate_status logstate_get_latest(logstate *ls, const char *log_id, uint8_t **out_cp, size_t *out_len) {
   static const char fn[] = "logstate_get_latest";
   OP_BEGIN;
@@ -575,4 +319,49 @@ logstate_status logstate_get_op_stats(logstate *ls, logstate_op_kind kind, logst
   if (st == LOGSTATE_OK)
     ls_opstats_get(ls->opstats, kind, out);
   return st;
+}
+
+/* --- history: the public call (what backends share is history.c) ------- */
+
+static logstate_status history(logstate *ls, const char *log_id, size_t max, logstate_history_entry **out,
+                               size_t *out_n) {
+  size_t n = 0;
+  if (out)
+    *out = NULL;
+  if (out_n)
+    *out_n = 0;
+  if (ls == NULL || out == NULL || out_n == NULL)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_history: %s is NULL",
+                  ls == NULL    ? "handle"
+                  : out == NULL ? "out"
+                                : "out_n");
+  logstate_status st = ls_check_log_id("logstate_history", log_id, &n);
+  if (st != LOGSTATE_OK)
+    return st;
+  if (max < 1 || max > LOGSTATE_MAX_HISTORY)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_history: max must be 1 to %d (%zu given)", LOGSTATE_MAX_HISTORY,
+                  max);
+  const logstate_backend_methods *m = ls->be->methods;
+  if (m->history == NULL)
+    return ls_err(LOGSTATE_FAILED_PRECONDITION, "logstate_history: the %s backend keeps no history", m->name);
+  logstate_history_entry *e = NULL;
+  size_t got = 0;
+  if ((st = m->history(ls->be, log_id, n, max, &e, &got)) != LOGSTATE_OK) {
+    logstate_history_free(e, got);
+    return st;
+  }
+  *out = got ? e : NULL;
+  *out_n = got;
+  if (got == 0)
+    free(e);
+  return LOGSTATE_OK;
+}
+
+logstate_status logstate_history(logstate *ls, const char *log_id, size_t max, logstate_history_entry **out,
+                                 size_t *out_n) {
+  ls_op_clock c;
+  ls_op_begin(&c);
+  logstate_status st = history(ls, log_id, max, out, out_n);
+  return ls_op_end(ls ? &ls->policy : NULL, ls ? ls->opstats : NULL, &c, LOGSTATE_OP_HISTORY,
+                   st == LOGSTATE_INVALID_ARGUMENT ? NULL : log_id, st, 0);
 }

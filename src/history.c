@@ -150,49 +150,6 @@ void logstate_history_free(logstate_history_entry *entries, size_t n) {
   free(entries);
 }
 
-static logstate_status history(logstate *ls, const char *log_id, size_t max, logstate_history_entry **out,
-                               size_t *out_n) {
-  size_t n = 0;
-  if (out)
-    *out = NULL;
-  if (out_n)
-    *out_n = 0;
-  if (ls == NULL || out == NULL || out_n == NULL)
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_history: %s is NULL",
-                  ls == NULL    ? "handle"
-                  : out == NULL ? "out"
-                                : "out_n");
-  logstate_status st = ls_check_log_id("logstate_history", log_id, &n);
-  if (st != LOGSTATE_OK)
-    return st;
-  if (max < 1 || max > LOGSTATE_MAX_HISTORY)
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_history: max must be 1 to %d (%zu given)", LOGSTATE_MAX_HISTORY,
-                  max);
-  const logstate_backend_methods *m = ls->be->methods;
-  if (m->history == NULL)
-    return ls_err(LOGSTATE_FAILED_PRECONDITION, "logstate_history: the %s backend keeps no history", m->name);
-  logstate_history_entry *e = NULL;
-  size_t got = 0;
-  if ((st = m->history(ls->be, log_id, n, max, &e, &got)) != LOGSTATE_OK) {
-    logstate_history_free(e, got);
-    return st;
-  }
-  *out = got ? e : NULL;
-  *out_n = got;
-  if (got == 0)
-    free(e);
-  return LOGSTATE_OK;
-}
-
-logstate_status logstate_history(logstate *ls, const char *log_id, size_t max, logstate_history_entry **out,
-                                 size_t *out_n) {
-  ls_op_clock c;
-  ls_op_begin(&c);
-  logstate_status st = history(ls, log_id, max, out, out_n);
-  return ls_op_end(ls ? &ls->policy : NULL, ls ? ls->opstats : NULL, &c, LOGSTATE_OP_HISTORY,
-                   st == LOGSTATE_INVALID_ARGUMENT ? NULL : log_id, st, 0);
-}
-
 logstate_status ls_history_entry_copy(logstate_history_entry *dst, const logstate_history_entry *src) {
   logstate_status st =
       ls_history_entry_fill(dst, src->version, src->time_ms, src->checkpoint, src->checkpoint_len, src->sha256,

@@ -227,7 +227,8 @@ void ls_op_begin(ls_op_clock *c);
 logstate_status ls_op_end(const ls_policy *p, ls_opstats *s, const ls_op_clock *c, logstate_op_kind kind,
                           const char *log_id, logstate_status st, unsigned int retries);
 
-/* A handle (core.c; update.c runs its updates). */
+/* A handle (handle.c; core.c runs its read and write objects, update.c
+ * its updates). */
 struct logstate {
   logstate_backend *be;
   /* One reference for the user's handle, one per open read or write object:
@@ -239,6 +240,8 @@ struct logstate {
   ls_opstats *opstats;   /* logstate_get_op_stats() */
 };
 
+/* Drops one reference; the last frees the handle and its backend. */
+void ls_handle_release(logstate *ls);
 /* FAILED_PRECONDITION, naming `fn`, when the handle was opened read-only. */
 logstate_status ls_check_writable(logstate *ls, const char *fn);
 /* Whether the backend sets against a version (read_state and cas). */

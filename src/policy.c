@@ -36,6 +36,52 @@ logstate_status ls_policy_from_options(const char *fn, const logstate_options *o
   return LOGSTATE_OK;
 }
 
+static int cmp_ids(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+void ls_sort_unique(char **ids, size_t *n) {
+  if (*n < 2)
+    return;
+  qsort(ids, *n, sizeof(*ids), cmp_ids);
+  size_t w = 1;
+  for (size_t i = 1; i < *n; i++) {
+    if (strcmp(ids[i], ids[w - 1]) == 0)
+      free(ids[i]);
+    else
+      ids[w++] = ids[i];
+  }
+  *n = w;
+}
+
+void logstate_logs_free(char **ids, size_t n) {
+  if (ids == NULL)
+    return;
+  for (size_t i = 0; i < n; i++)
+    free(ids[i]);
+  free(ids);
+}
+
+logstate_status ls_check_log_id(const char *fn, const char *log_id, size_t *out_len) {
+  if (log_id == NULL)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: log ID is NULL", fn);
+  size_t n = strnlen(log_id, LOGSTATE_MAX_LOG_ID_LEN + 1);
+  if (n == 0)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: log ID is empty", fn);
+  if (n > LOGSTATE_MAX_LOG_ID_LEN)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: log ID is longer than %d bytes", fn, LOGSTATE_MAX_LOG_ID_LEN);
+  *out_len = n;
+  return LOGSTATE_OK;
+}
+
+logstate_status ls_check_checkpoint(const char *fn, size_t max_len, const uint8_t *cp, size_t len) {
+  if (cp == NULL)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: checkpoint is NULL", fn);
+  if (len == 0)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: checkpoint is empty (it must be 1 to %zu bytes)", fn, max_len);
+  if (len > max_len)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: checkpoint is %zu bytes, above the maximum of %zu", fn, len, max_len);
+  return LOGSTATE_OK;
+}
+
 logstate_status ls_not_found(const char *log_id, size_t log_id_len) {
   char q[LS_QUOTE_BUFSZ];
   return ls_err(LOGSTATE_NOT_FOUND, "no checkpoint stored for log %s", ls_quote(q, sizeof(q), log_id, log_id_len));

@@ -20,11 +20,6 @@ static void sleep_us(uint64_t us) {
   nanosleep(&ts, NULL);
 }
 
-int ls_core_by_version(const logstate *ls) {
-  const logstate_backend_methods *m = ls->be->methods;
-  return m->read_state != NULL && m->cas != NULL;
-}
-
 /* READ: the state, through read_state or a new write transaction. */
 static ls_upd_next read_step(logstate *ls, ls_upd *u, logstate_backend_txn **txn) {
   const logstate_backend_methods *m = ls->be->methods;

@@ -8,6 +8,8 @@
 #include "logstate/redis.h"
 
 #define LS_REDIS_MAX_ADDRS 16
+#define LS_REDIS_MAX_POOL 1024u
+#define LS_REDIS_MAX_TIMEOUT_MS 3600000u
 #define LS_REDIS_MAX_HOST_LEN 255
 
 typedef struct ls_redis_addr {
@@ -56,7 +58,8 @@ typedef struct ls_redis_config {
 logstate_status ls_redis_config_from_options(ls_redis_config *c, const logstate_redis_options *o);
 /* Whether `url` has one of the Redis schemes. */
 int ls_redis_is_url(const char *url);
-/* Parses a redis://, redis+unix:// or redis+sentinel:// URL. Messages never repeat a password. */
+/* url.c: parses a redis://, redis+unix://, redis+sentinel:// or
+ * redis+cluster:// URL. Messages never repeat a password. */
 logstate_status ls_redis_config_from_url(ls_redis_config *c, const char *url);
 void ls_redis_config_free(ls_redis_config *c);
 /* "host:port", the socket path, "sentinel master NAME" or "cluster
@@ -69,9 +72,9 @@ void ls_redis_log(const ls_redis_config *c, const char *fmt, ...)
 #endif
     ;
 
-/* proto.c: fills the derived key names from c->prefix. */
+/* Fills the derived key names from c->prefix. */
 logstate_status ls_redis_derive_keys(ls_redis_config *c);
-/* proto.c: {N}:log:<logID>, malloc()ed, with its length. NULL when out of
+/* {N}:log:<logID>, malloc()ed, with its length. NULL when out of
  * memory. */
 char *ls_redis_log_key(const ls_redis_config *c, const char *log_id, size_t log_id_len, size_t *out_len);
 

@@ -9,42 +9,7 @@
 
 #include "redis/proto.h"
 
-/* The hash fields of {N}:log:<logID>, as lua/set.lua writes them. */
-#define F_VERSION "version"
-#define F_CHECKPOINT "checkpoint"
-
 enum { STEP_FIRST = 0, STEP_RELOAD = 1 };
-
-/* --- keys: {N}:logs, {N}:meta, {N}:log:<logID> (README "Key layout") ---- */
-
-static char *make_key(const char *prefix, const char *suffix, size_t *out_len) {
-  size_t n = strlen(prefix) + strlen(suffix) + 3;
-  char *k = malloc(n + 1);
-  if (k)
-    *out_len = (size_t)snprintf(k, n + 1, "{%s}:%s", prefix, suffix);
-  return k;
-}
-
-logstate_status ls_redis_derive_keys(ls_redis_config *c) {
-  c->key_logs = make_key(c->prefix, "logs", &c->key_logs_len);
-  c->key_meta = make_key(c->prefix, "meta", &c->key_meta_len);
-  c->key_log_prefix = make_key(c->prefix, "log:", &c->key_log_prefix_len);
-  c->key_history_prefix = make_key(c->prefix, "history:", &c->key_history_prefix_len);
-  if (c->key_logs && c->key_meta && c->key_log_prefix && c->key_history_prefix)
-    return LOGSTATE_OK;
-  return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory");
-}
-
-char *ls_redis_log_key(const ls_redis_config *c, const char *log_id, size_t log_id_len, size_t *out_len) {
-  char *k = malloc(c->key_log_prefix_len + log_id_len + 1);
-  if (k == NULL)
-    return NULL;
-  memcpy(k, c->key_log_prefix, c->key_log_prefix_len);
-  memcpy(k + c->key_log_prefix_len, log_id, log_id_len);
-  k[c->key_log_prefix_len + log_id_len] = '\0';
-  *out_len = c->key_log_prefix_len + log_id_len;
-  return k;
-} /* SET: after NOSCRIPT, load and run again */
 
 logstate_status ls_rp_begin(const ls_redis_proto *p, ls_rp_op *op) {
   op->step = STEP_FIRST;
@@ -74,8 +39,6 @@ logstate_status ls_rp_begin(const ls_redis_proto *p, ls_rp_op *op) {
   return LOGSTATE_OK;
 }
 
-const char ls_rp_cmd_wait[] = "WAIT", ls_rp_cmd_waitaof[] = "WAITAOF";
-
 void ls_rp_restart(ls_rp_op *op) {
   op->step = STEP_FIRST;
   op->redirected = 0;
@@ -95,40 +58,22 @@ void ls_rp_end(ls_rp_op *op) {
 
 /* --- plans -------------------------------------------------------------- */
 
-void ls_rp_cmd_set(ls_rp_cmd *c, int argc, const char *const *argv, const size_t *len) {
-  c->argc = argc;
-  for (int i = 0; i < argc; i++) {
-    c->argv[i] = argv[i];
-    c->len[i] = len ? len[i] : strlen(argv[i]);
-  }
-}
-
-static void add(ls_rp_plan *plan, int argc, const char *const *argv, const size_t *len) {
-  ls_rp_cmd_set(&plan->cmd[plan->n++], argc, argv, len);
-}
-
-void ls_rp_cmd_script_load(ls_rp_cmd *c) {
-  const char *argv[] = {"SCRIPT", "LOAD", ls_lua_set};
-  size_t len[] = {6, 4, ls_lua_set_len};
-  ls_rp_cmd_set(c, 3, argv, len);
-}
-
 static void plan_connect(const ls_redis_config *c, ls_rp_plan *plan) {
   if (c->password && c->user)
-    add(plan, 3, (const char *[]){"AUTH", c->user, c->password}, NULL);
+    ls_rp_add(plan, 3, (const char *[]){"AUTH", c->user, c->password}, NULL);
   else if (c->password)
-    add(plan, 2, (const char *[]){"AUTH", c->password}, NULL);
+    ls_rp_add(plan, 2, (const char *[]){"AUTH", c->password}, NULL);
   if (c->db) {
     snprintf(plan->num[0], sizeof(plan->num[0]), "%u", c->db);
-    add(plan, 2, (const char *[]){"SELECT", plan->num[0]}, NULL);
+    ls_rp_add(plan, 2, (const char *[]){"SELECT", plan->num[0]}, NULL);
   }
-  add(plan, 1, (const char *[]){"PING"}, NULL);
+  ls_rp_add(plan, 1, (const char *[]){"PING"}, NULL);
   if (c->nseeds) /* the seeds' answer may be out of date */
-    add(plan, 1, (const char *[]){"ROLE"}, NULL);
+    ls_rp_add(plan, 1, (const char *[]){"ROLE"}, NULL);
   if (c->store_id) /* a pinned store: every connection checks it is still the same one */
-    add(plan, 3, (const char *[]){"HGET", c->key_meta, "store_id"}, NULL);
+    ls_rp_add(plan, 3, (const char *[]){"HGET", c->key_meta, "store_id"}, NULL);
   if (c->hist.client_name[0]) /* last: judge_connect finds its reply there */
-    add(plan, 3, (const char *[]){"CLIENT", "SETNAME", c->hist.client_name}, NULL);
+    ls_rp_add(plan, 3, (const char *[]){"CLIENT", "SETNAME", c->hist.client_name}, NULL);
 }
 
 /* The set script's calling convention (lua/set.lua): KEYS log, index
@@ -170,9 +115,9 @@ static void plan_set(const ls_redis_proto *p, const ls_rp_op *op, ls_rp_plan *pl
     ls_rp_cmd_script_load(&plan->cmd[plan->n++]);
     plan_evalsha(p, op, plan);
   } else if (op->watch) {
-    add(plan, 1, (const char *[]){"MULTI"}, NULL);
+    ls_rp_add(plan, 1, (const char *[]){"MULTI"}, NULL);
     plan_evalsha(p, op, plan);
-    add(plan, 1, (const char *[]){"EXEC"}, NULL);
+    ls_rp_add(plan, 1, (const char *[]){"EXEC"}, NULL);
   } else {
     plan_evalsha(p, op, plan);
   }
@@ -180,17 +125,9 @@ static void plan_set(const ls_redis_proto *p, const ls_rp_op *op, ls_rp_plan *pl
   snprintf(plan->num[0], sizeof(plan->num[0]), "%u", c->min_replicas);
   snprintf(plan->num[2], sizeof(plan->num[2]), "%u", c->replica_timeout_ms);
   if (c->wait_aof)
-    add(plan, 4, (const char *[]){ls_rp_cmd_waitaof, "1", plan->num[0], plan->num[2]}, NULL);
+    ls_rp_add(plan, 4, (const char *[]){ls_rp_cmd_waitaof, "1", plan->num[0], plan->num[2]}, NULL);
   else if (c->min_replicas)
-    add(plan, 3, (const char *[]){ls_rp_cmd_wait, plan->num[0], plan->num[2]}, NULL);
-}
-
-/* A log's state, and whether the index lists it: HMGET, SISMEMBER. The two
- * together tell an absent log from a damaged one, in the same round trip. */
-void ls_rp_plan_state(const ls_redis_config *c, const char *key, size_t key_len, const char *log_id, size_t id_len,
-                      ls_rp_plan *plan) {
-  add(plan, 4, (const char *[]){"HMGET", key, F_VERSION, F_CHECKPOINT}, (const size_t[]){5, key_len, 7, 10});
-  add(plan, 3, (const char *[]){"SISMEMBER", c->key_logs, log_id}, (const size_t[]){9, c->key_logs_len, id_len});
+    ls_rp_add(plan, 3, (const char *[]){ls_rp_cmd_wait, plan->num[0], plan->num[2]}, NULL);
 }
 
 static void plan_state(const ls_redis_config *c, const ls_rp_op *op, ls_rp_plan *plan) {
@@ -211,13 +148,13 @@ void ls_rp_plan_next(const ls_redis_proto *p, ls_rp_op *op, ls_rp_plan *plan) {
     plan_state(c, op, plan);
     break;
   case LS_RP_LOGS:
-    add(plan, 2, (const char *[]){"SMEMBERS", c->key_logs}, (const size_t[]){8, c->key_logs_len});
+    ls_rp_add(plan, 2, (const char *[]){"SMEMBERS", c->key_logs}, (const size_t[]){8, c->key_logs_len});
     break;
   case LS_RP_OPEN:
     if (op->unwatch)
-      add(plan, 1, (const char *[]){"UNWATCH"}, NULL);
+      ls_rp_add(plan, 1, (const char *[]){"UNWATCH"}, NULL);
     if (op->watch)
-      add(plan, 2, (const char *[]){"WATCH", op->key}, (const size_t[]){5, op->key_len});
+      ls_rp_add(plan, 2, (const char *[]){"WATCH", op->key}, (const size_t[]){5, op->key_len});
     plan_state(c, op, plan);
     if (op->hkey) /* settling: the history may tell what a lost set did */
       ls_rp_plan_history(op, plan);
@@ -282,44 +219,6 @@ static logstate_status judge_logs(const ls_redis_config *c, ls_rp_op *op, const 
   return LOGSTATE_OK;
 }
 
-/* A positive decimal without sign or leading zeros, as the script writes. */
-static int parse_version(const char *s, size_t n, uint64_t *out) {
-  uint64_t v = 0;
-  if (n == 0 || n > 19 || s[0] == '0')
-    return 0;
-  for (size_t i = 0; i < n; i++) {
-    if (s[i] < '0' || s[i] > '9')
-      return 0;
-    v = v * 10 + (uint64_t)(s[i] - '0');
-  }
-  *out = v;
-  return 1;
-}
-
-int ls_rp_classify(const ls_redis_config *c, const redisReply *h, const redisReply *m, const char *key, size_t key_len,
-                   int *listed, logstate_status *st) {
-  uint64_t v;
-  if (h->type == REDIS_REPLY_ERROR) {
-    *st = ls_redis_reply_error(c, h, "reading the log", key, key_len);
-    return -1;
-  }
-  if (m->type == REDIS_REPLY_ERROR) {
-    *st = ls_redis_reply_error(c, m, "reading the index", c->key_logs, c->key_logs_len);
-    return -1;
-  }
-  if (h->type != REDIS_REPLY_ARRAY || h->elements != 2 || m->type != REDIS_REPLY_INTEGER) {
-    *st = ls_redis_unexpected("HMGET", h);
-    return -1;
-  }
-  const redisReply *ver = h->element[0], *cp = h->element[1];
-  *listed = m->integer == 1;
-  if (ver->type == REDIS_REPLY_NIL && cp->type == REDIS_REPLY_NIL)
-    return 0;
-  int whole = ver->type == REDIS_REPLY_STRING && cp->type == REDIS_REPLY_STRING &&
-              parse_version(ver->str, ver->len, &v) && cp->len > 0;
-  return whole ? 1 : 2;
-}
-
 /* Replies HMGET version checkpoint and SISMEMBER: the state, version 0 for
  * an absent log; INTERNAL for a hash that is incomplete or missing while
  * the index lists the log (damage, never "no checkpoint yet"). */
@@ -327,7 +226,7 @@ static logstate_status judge_state(const ls_redis_config *c, ls_rp_op *op, const
   char q[LS_QUOTE_BUFSZ];
   int listed = 0;
   logstate_status st = LOGSTATE_OK;
-  int kind = ls_rp_classify(c, h, m, op->key, op->key_len, &listed, &st);
+  int kind = ls_rp_classify(c, h, m, op->key, op->key_len, &listed, &op->version, &st);
   if (kind < 0)
     return st;
   if (kind == 0 && listed)
@@ -341,8 +240,7 @@ static logstate_status judge_state(const ls_redis_config *c, ls_rp_op *op, const
     return ls_err(LOGSTATE_INTERNAL,
                   "redis: the store is damaged: key %s is corrupt: it needs a checkpoint and a positive version",
                   ls_quote(q, sizeof(q), op->key, op->key_len));
-  const redisReply *v = h->element[0], *cp = h->element[1];
-  parse_version(v->str, v->len, &op->version);
+  const redisReply *cp = h->element[1];
   if ((op->out_cp = ls_memdup(cp->str, cp->len)) == NULL)
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory copying a checkpoint");
   op->out_len = cp->len;
@@ -459,7 +357,7 @@ static int judge_set(ls_redis_proto *p, ls_rp_op *op, const redisReply *const *r
       return 1;
     }
     if (exec->type == REDIS_REPLY_NIL) {
-        *st = ls_err(LOGSTATE_ABORTED, "redis: another writer committed to this log since the transaction began");
+      *st = ls_err(LOGSTATE_ABORTED, "redis: another writer committed to this log since the transaction began");
       return 1;
     }
     if (exec->type == REDIS_REPLY_ERROR) { /* EXECABORT: the queued command's reply says why */

@@ -221,8 +221,12 @@ logstate_status ls_redis_reply_error(const ls_redis_config *c, const redisReply 
 logstate_status ls_redis_io_error(const ls_redis_config *cfg, int err, const char *errstr, const char *what);
 /* INTERNAL: "redis: <what>: unexpected reply of type T". */
 logstate_status ls_redis_unexpected(const char *what, const redisReply *r);
-/* Fills `c` with argv (lengths from `len`, or strlen when NULL). */
+/* cmd.c: fills `c` with argv (lengths from `len`, or strlen when NULL). */
 void ls_rp_cmd_set(ls_rp_cmd *c, int argc, const char *const *argv, const size_t *len);
+/* Appends a command to `plan`. */
+void ls_rp_add(ls_rp_plan *plan, int argc, const char *const *argv, const size_t *len);
+/* Adds one argument to `cmd`. */
+void ls_rp_arg(ls_rp_cmd *cmd, const char *s, size_t len);
 /* SCRIPT LOAD of the set script. */
 void ls_rp_cmd_script_load(ls_rp_cmd *c);
 /* The INIT op's plan and judge (proto_init.c). */
@@ -239,11 +243,11 @@ logstate_status ls_rp_check_store_id(const ls_redis_config *c, const redisReply 
  * whether the index lists it (2 commands appended to `plan`). */
 void ls_rp_plan_state(const ls_redis_config *c, const char *key, size_t key_len, const char *log_id, size_t id_len,
                       ls_rp_plan *plan);
-/* What those two replies say: 0 no hash, 1 a whole hash, 2 a hash without
- * its version or checkpoint; *listed from SISMEMBER. -1 for an error reply
+/* What those two replies say: 0 no hash, 1 a whole hash (*version set), 2
+ * a hash without its version or checkpoint; *listed from SISMEMBER. -1 for an error reply
  * or an unexpected one (status recorded, naming `key`). */
 int ls_rp_classify(const ls_redis_config *c, const redisReply *h, const redisReply *m, const char *key, size_t key_len,
-                   int *listed, logstate_status *st);
+                   int *listed, uint64_t *version, logstate_status *st);
 /* The VERIFY op (proto_verify.c). */
 logstate_status ls_rp_walk_begin(const ls_redis_config *c, ls_rp_op *op);
 void ls_rp_walk_end(ls_rp_op *op);
@@ -256,8 +260,7 @@ logstate_status ls_rp_history_begin(const ls_redis_config *c, ls_rp_op *op);
 /* Appends the set script's history arguments (ARGV[6..11]) to `cmd`;
  * `num` holds the count it sends. */
 void ls_rp_history_args(const ls_redis_config *c, const ls_rp_op *op, char num[24], ls_rp_cmd *cmd);
-/* Adds one argument to `cmd`. */
-void ls_rp_arg(ls_rp_cmd *cmd, const char *s, size_t len);
+
 void ls_rp_plan_history(const ls_rp_op *op, ls_rp_plan *plan);
 logstate_status ls_rp_judge_history(const ls_redis_config *c, ls_rp_op *op, const redisReply *r);
 /* What a settling read's history says of `set`, whose reply was lost:

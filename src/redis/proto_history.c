@@ -46,11 +46,6 @@ void ls_rp_history_end(ls_rp_op *op) {
   op->nhist = 0;
 }
 
-void ls_rp_arg(ls_rp_cmd *cmd, const char *s, size_t len) {
-  cmd->argv[cmd->argc] = s;
-  cmd->len[cmd->argc++] = len;
-}
-
 void ls_rp_history_args(const ls_redis_config *c, const ls_rp_op *op, char num[24], ls_rp_cmd *cmd) {
   const ls_history_rec *r = &op->hrec;
   snprintf(num, 24, "%u", c->hist.keep);

@@ -130,7 +130,8 @@ static logstate_status take_checks(const ls_redis_config *c, ls_rp_op *op, const
   logstate_status st = LOGSTATE_OK;
   for (int i = 0; i < w->checking; i++) {
     const char *id = w->names[w->next - (size_t)w->checking + (size_t)i];
-    int listed = 0, kind = ls_rp_classify(c, r[2 * i], r[2 * i + 1], w->keys[i], w->key_len[i], &listed, &st);
+    uint64_t version = 0;
+    int listed = 0, kind = ls_rp_classify(c, r[2 * i], r[2 * i + 1], w->keys[i], w->key_len[i], &listed, &version, &st);
     if (kind < 0)
       return st;
     if (w->phase == 0 && listed && kind == 0)

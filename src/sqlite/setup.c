@@ -23,25 +23,6 @@
 
 #include "sqlite/sqlite_int.h"
 
-void sq_dir_of(const char *path, char *buf, size_t n) {
-  const char *slash = strrchr(path, '/');
-  if (slash == NULL)
-    snprintf(buf, n, ".");
-  else
-    snprintf(buf, n, "%.*s", (int)(slash == path ? 1 : slash - path), path);
-}
-
-logstate_status sq_file_exists(const char *path, int *exists) {
-  struct stat sb;
-  *exists = 0;
-  if (stat(path, &sb) != 0)
-    return errno == ENOENT ? LOGSTATE_OK : ls_sqlite_errno(errno, "opening", path);
-  if (S_ISDIR(sb.st_mode))
-    return ls_sqlite_errno(EISDIR, "opening", path);
-  *exists = 1;
-  return LOGSTATE_OK;
-}
-
 static logstate_status probe(sq_backend *b, sq_conn *c, void *arg) {
   (void)arg;
   return sq_schema_check(c, b->path, &b->file);

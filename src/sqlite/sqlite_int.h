@@ -85,6 +85,12 @@ logstate_status sq_read_head(const char *path, unsigned char *buf, int n, int *g
 /* One text value of a one-row query (buf "" and *found 0 when no row). */
 int sq_one_value(sqlite3 *db, const char *sql, char *buf, size_t n, int *found);
 
+/* PATH's directory ("." for a bare name), in buf. */
+void sq_dir_of(const char *path, char *buf, size_t n);
+/* Whether the database file exists; INVALID_ARGUMENT for a directory,
+ * PERMISSION_DENIED and the like when stat() fails otherwise. */
+logstate_status sq_file_exists(const char *path, int *exists);
+
 /* --- the backend ---------------------------------------------------------- */
 
 typedef enum sq_create { SQ_CREATE_NO, SQ_CREATE_YES, SQ_CREATE_ON_WRITE } sq_create;
@@ -156,13 +162,8 @@ logstate_status sq_setup(sq_backend *b, int may_create);
 /* SQ_READY, or SQ_ABSENT when the file is still missing; the operations'
  * entry. Under b->mu. */
 logstate_status sq_ready(sq_backend *b);
-/* PATH's directory ("." for a bare name), in buf. */
-void sq_dir_of(const char *path, char *buf, size_t n);
-/* Whether the database file exists; INVALID_ARGUMENT for a directory,
- * PERMISSION_DENIED and the like when stat() fails otherwise. */
-logstate_status sq_file_exists(const char *path, int *exists);
 
-/* --- backend.c ---------------------------------------------------------- */
+/* --- rows.c ------------------------------------------------------------- */
 
 /* A log's rows as one statement reads them. */
 typedef struct sq_snapshot {
@@ -173,6 +174,7 @@ typedef struct sq_snapshot {
   int64_t version; /* logstate's count of its sets (0: none) */
 } sq_snapshot;
 
+void sq_snapshot_free(sq_snapshot *s);
 /* Reads the snapshot of one log; damage (two rows, or a version without a
  * row) is INTERNAL naming it. */
 logstate_status sq_snapshot_read(sq_conn *c, int has_versions, const char *id, size_t id_len, sq_snapshot *s);
@@ -180,6 +182,9 @@ logstate_status sq_snapshot_read(sq_conn *c, int has_versions, const char *id, s
  * inside the caller's write transaction. An SQLite result code. */
 int sq_store(sq_conn *c, const ls_history_cfg *h, const char *id, size_t id_len, const sq_snapshot *s,
              const uint8_t *cp, size_t len);
+
+/* --- backend.c ---------------------------------------------------------- */
+
 extern const logstate_backend_methods ls_sqlite_methods;
 
 /* --- create.c ----------------------------------------------------------- */
@@ -210,7 +215,7 @@ int ls_sqlite_history_append(sq_conn *c, const ls_history_cfg *h, const char *id
 logstate_status ls_sqlite_history_read(sq_conn *c, const char *id, size_t id_len, size_t max,
                                        logstate_history_entry **out, size_t *out_n);
 
-/* --- repair.c ----------------------------------------------------------- */
+/* --- verify.c ----------------------------------------------------------- */
 
 logstate_status ls_sqlite_verify(sq_backend *b, logstate_verify_fn report, void *arg, size_t *out_problems);
 
