@@ -86,7 +86,7 @@ void ls_ra_leave(radrv *d) {
 
 void ls_ra_rreq_free(rreq *q) {
   ls_ra_replies_clear(&q->rs);
-  ls_rp_end(&q->rd);
+  ls_rp_settle_end(&q->settle);
   ls_ra_replies_clear(&q->side_rs);
   ls_rp_end(&q->op);
   if (q->timer)
@@ -137,7 +137,7 @@ static void setup_failed(radrv *d, logstate_status st) {
   snprintf(msg, sizeof(msg), "%s", logstate_last_error());
   for (rreq *q = d->reqs, *next; q; q = next) {
     next = q->next;
-    if (q->state == RQ_SENT && !q->finished && !q->resolving) { /* a set being resolved waits for its deadline */
+    if (q->state == RQ_SENT && !q->finished && !q->settle.active) { /* a set being settled waits for its deadline */
       ls_err(st, "%s", msg);
       ls_ra_finish_rq(q, st);
     }
@@ -158,8 +158,7 @@ void ls_ra_finish_rq(rreq *q, logstate_status st) {
   q->r = NULL;
   if (r)
     r->round_trips = q->round_trips;
-  if (st == LOGSTATE_UNAVAILABLE && !q->op.undecided) /* gone, READONLY, or not the primary: ask the seeds again */
-    ls_rp_target_lost(&d->p, d->gen);
+  ls_rp_op_failed(&d->p, d->gen, &q->op, st);
   if (r == NULL) {
     if (st != LOGSTATE_OK && !d->closing)
       setup_failed(d, st);
@@ -226,42 +225,58 @@ static void requeue(rreq *q) {
   ls_ra_connect_now(d);
 }
 
-/* A set whose connection went with it in flight (or with its read while
- * resolving): it waits for a new connection, up to timeout_ms from the
- * loss, and then reads the log (`rd`) to decide what the set did. 0 when
- * this is not a set (the caller fails the request). */
-static int start_resolving(rreq *q, const char *why) {
+/* The deadline of a set being settled (rules.c), or the pause before its
+ * next read, whichever comes first. */
+static void arm_settle_timer(rreq *q, int pause) {
+  uint64_t now = ls_now_us(), left = q->settle.deadline_us > now ? q->settle.deadline_us - now : 0;
+  if (pause && left > LS_RP_SETTLE_PAUSE_MS * 1000)
+    left = LS_RP_SETTLE_PAUSE_MS * 1000;
+  struct timeval tv = {(time_t)(left / 1000000), (suseconds_t)(left % 1000000)};
+  q->settle_pause = pause;
+  evtimer_add(q->timer, &tv);
+}
+
+/* A request whose connection went with it in flight (or with its settling
+ * read): a set waits for a new connection, up to the rules' deadline from
+ * the first loss, and then reads the log (`settle.rd`) to decide what it
+ * did. 0 when the rules say to fail it (the caller does). */
+static int start_settling(rreq *q, const char *why) {
   radrv *d = q->d;
-  if (q->r == NULL || q->op.kind != LS_RP_SET || d->closing)
+  if (q->r == NULL || d->closing || ls_rp_after_loss_of(&q->op, 0, 0) != LS_RP_SETTLE ||
+      ls_rp_settle_begin(&d->p, &q->settle, &q->op, why, ls_now_us()) != LOGSTATE_OK)
     return 0;
-  ls_rp_end(&q->rd);
-  q->rd = (ls_rp_op){.kind = LS_RP_OPEN, .log_id = q->op.log_id, .log_id_len = q->op.log_id_len, .settling = 1};
-  if (ls_rp_begin(&d->p, &q->rd) != LOGSTATE_OK)
-    return 0;
-  if (!q->resolving) /* the deadline runs from the first loss */
-    ls_ra_arm_timeout(q);
-  q->resolving = 1;
-  snprintf(q->fail_msg, sizeof(q->fail_msg), "%s", why);
+  arm_settle_timer(q, 0);
   ls_ra_replies_clear(&q->rs);
   q->state = RQ_WAITING;
   return 1;
 }
 
-/* The read of a set being resolved is in: decide (proto.h). */
-static void resolve_judged(rreq *q, const redisReply *const *all, int n) {
+/* The read of a set being settled is in: decide (proto.h), or look again
+ * after a pause when the read failed too. */
+static void settle_judged(rreq *q, const redisReply *const *all, int n) {
   radrv *d = q->d;
   logstate_status st;
-  if (!ls_rp_judge(&d->p, &q->rd, all, n, &st)) {
+  if (!ls_rp_judge(&d->p, &q->settle.rd, all, n, &st)) {
     ls_ra_send_plan(q);
     return;
   }
+  if (st == LOGSTATE_UNAVAILABLE && !ls_rp_settle_expired(&q->settle, ls_now_us())) {
+    snprintf(q->settle.why, sizeof(q->settle.why), "%s", logstate_last_error());
+    ls_rp_restart(&q->settle.rd);
+    ls_ra_replies_clear(&q->rs);
+    q->state = RQ_WAITING;
+    arm_settle_timer(q, 1);
+    return;
+  }
   if (st != LOGSTATE_OK) {
-    ls_ra_finish_rq(q, st == LOGSTATE_UNAVAILABLE ? ls_rp_outcome_unknown(&d->p, logstate_last_error()) : st);
+    snprintf(q->settle.why, sizeof(q->settle.why), "%s", logstate_last_error());
+    ls_ra_finish_rq(q, st == LOGSTATE_UNAVAILABLE ? ls_rp_settle_give_up(&d->p, &q->settle) : st);
     return;
   }
   int again;
-  q->resolving = 0;
-  st = ls_rp_settle(&d->p, &q->op, &q->rd, &again);
+  q->settle.active = 0;
+  evtimer_del(q->timer);
+  st = ls_rp_settle(&d->p, &q->op, &q->settle.rd, &again);
   if (again) { /* the same compare-and-set again */
     ls_rp_restart(&q->op);
     ls_ra_send_plan(q);
@@ -285,7 +300,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv) {
   ls_ra_enter(d);
   if (r == NULL) {
     const char *why = ac->c.errstr[0] ? ac->c.errstr : d->conn_error[0] ? d->conn_error : "connection closed";
-    if (!start_resolving(q, why))
+    if (!start_settling(q, why))
       ls_ra_finish_rq(q, ls_rp_failed(&d->p, &q->op, 0, why));
   } else if ((taken = ls_ra_replies_take(&q->rs, r, all)) < 0) {
     ls_ra_finish_rq(q, ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory keeping a reply"));
@@ -300,14 +315,14 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv) {
 void ls_ra_judge_plan(rreq *q, const redisReply *const *all, int n) {
   radrv *d = q->d;
   logstate_status st;
-  if (q->resolving) { /* its deadline timer keeps running */
-    resolve_judged(q, all, n);
+  if (q->settle.active) { /* its deadline timer keeps running */
+    settle_judged(q, all, n);
     return;
   }
   evtimer_del(q->timer);
   if (!ls_rp_judge(&d->p, &q->op, all, n, &st))
     ls_ra_send_plan(q); /* the next plan: NOSCRIPT's reload */
-  else if (st == LOGSTATE_UNAVAILABLE && q->op.redirected && q->r && q->redirects++ < LS_RP_MAX_REDIRECTS)
+  else if (q->r && ls_rp_redirect(&q->op, st))
     requeue(q);
   else
     ls_ra_finish_rq(q, st);
@@ -327,7 +342,7 @@ void ls_ra_send_plan(rreq *q) {
   radrv *d = q->d;
   ls_rp_plan plan;
   ls_ra_replies_clear(&q->rs);
-  ls_rp_plan_next(&d->p, q->resolving ? &q->rd : &q->op, &plan);
+  ls_rp_plan_next(&d->p, q->settle.active ? &q->settle.rd : &q->op, &plan);
   for (int i = 0; i < plan.n; i++) {
     if (redisAsyncCommandArgv(d->ac, on_reply, q, plan.cmd[i].argc, (const char **)plan.cmd[i].argv, plan.cmd[i].len) !=
         REDIS_OK) {
@@ -341,7 +356,7 @@ void ls_ra_send_plan(rreq *q) {
   q->state = RQ_SENT;
   d->round_trips++;
   q->round_trips++;
-  if (!q->resolving)
+  if (!q->settle.active)
     ls_ra_arm_timeout(q);
 }
 
@@ -354,8 +369,12 @@ static void on_rq_timer(evutil_socket_t fd, short what, void *arg) {
   if (q->state == RQ_FAILING) {
     ls_err(q->fail_st, "%s", q->fail_msg);
     ls_ra_finish_rq(q, q->fail_st);
-  } else if (q->resolving) { /* no connection told what the set did in time */
-    ls_ra_finish_rq(q, ls_rp_outcome_unknown(&d->p, q->fail_msg));
+  } else if (q->settle.active && q->settle_pause && !ls_rp_settle_expired(&q->settle, ls_now_us())) {
+    arm_settle_timer(q, 0); /* the pause is over: read again, now or on the next connection */
+    if (d->ac && q->state == RQ_WAITING)
+      ls_ra_send_plan(q);
+  } else if (q->settle.active) { /* no connection told what the set did in time */
+    ls_ra_finish_rq(q, ls_rp_settle_give_up(&d->p, &q->settle));
     if (!d->closing && d->ac && q->state == RQ_SENT)
       ls_ra_drop_connection(d, "dropped after a request timed out");
   } else if (q->state == RQ_WAITING || q->state == RQ_ASKING) { /* the main connection owes it nothing */
@@ -364,7 +383,7 @@ static void on_rq_timer(evutil_socket_t fd, short what, void *arg) {
     /* Later replies queue behind the missing one: the connection is stuck.
      * A set sent on it may have applied: it is resolved on a new one. */
     snprintf(msg, sizeof(msg), "dropped after a request timed out after %u ms", ls_rp_timeout_ms(&d->p, &q->op));
-    if (!start_resolving(q, msg))
+    if (!start_settling(q, msg))
       ls_ra_finish_rq(q, ls_rp_timed_out(&d->p, &q->op));
     if (!d->closing)
       ls_ra_drop_connection(d, msg);
@@ -498,7 +517,7 @@ logstate_status ls_adriver_redis_new(ls_adriver **out, struct event_base *base, 
   d->p.cfg = *cfg; /* the driver owns the configuration now */
   memset(cfg, 0, sizeof(*cfg));
   ls_rp_proto_init(&d->p);
-  d->backoff_ms = BACKOFF_MIN_MS;
+  d->backoff_ms = ls_rp_backoff_next(0);
   *out = &d->base;
   return LOGSTATE_OK;
 }

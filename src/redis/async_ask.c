@@ -71,7 +71,7 @@ int ls_ra_ask_start(rreq *q, const redisReply *const *all) {
   unsigned int port;
   uint64_t gen;
   int n = q->rs.expect;
-  if (d->closing || q->resolving || !ls_rp_any_ask(c, all, n))
+  if (d->closing || q->settle.active || !ls_rp_any_ask(c, all, n))
     return 0;
   ls_rp_plan plan, out;
   ls_rp_target_get(&d->p, host, &port, &gen);

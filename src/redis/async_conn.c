@@ -21,7 +21,7 @@ void ls_ra_schedule_reconnect(radrv *d) {
     return;
   struct timeval tv = {(time_t)(d->backoff_ms / 1000), (suseconds_t)(d->backoff_ms % 1000) * 1000};
   evtimer_add(d->reconnect_timer, &tv);
-  d->backoff_ms = d->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : d->backoff_ms * 2;
+  d->backoff_ms = ls_rp_backoff_next(d->backoff_ms); /* the rules: 50 ms doubling to 2 s */
 }
 
 /* Frees the connection now: hiredis calls every pending reply callback with
@@ -50,7 +50,7 @@ static void on_connect(const redisAsyncContext *ac, int status) {
     ls_rp_target_lost(&d->p, d->gen);
     ls_ra_schedule_reconnect(d);
   } else {
-    d->backoff_ms = BACKOFF_MIN_MS;
+    d->backoff_ms = ls_rp_backoff_next(0);
   }
   ls_ra_leave(d);
 }
@@ -104,7 +104,7 @@ void ls_ra_fail_waiting(radrv *d, logstate_status st) {
   snprintf(msg, sizeof(msg), "%s", logstate_last_error());
   for (rreq *q = d->reqs, *next; q; q = next) {
     next = q->next;
-    if (q->state == RQ_WAITING && !q->resolving) { /* a set being resolved waits for its deadline */
+    if (q->state == RQ_WAITING && !q->settle.active) { /* a set being resolved waits for its deadline */
       ls_err(st, "%s", msg);
       ls_ra_finish_rq(q, st);
     }

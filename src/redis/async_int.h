@@ -14,9 +14,6 @@
 #include "async/driver.h"
 #include "redis/proto.h"
 
-#define BACKOFF_MIN_MS 50
-#define BACKOFF_MAX_MS 2000
-
 /* RQ_ASKING: its replies are in, and those that said ASK are being asked
  * again of the importing node on a side connection (async_ask.c). */
 typedef enum { RQ_WAITING, RQ_SENT, RQ_FAILING, RQ_ASKING } rq_state;
@@ -42,12 +39,11 @@ typedef struct rreq {
   rq_state state;
   int finished, in_finish; /* in_finish: finish_rq is on the stack, it frees */
   int pending;             /* hiredis callbacks still owed */
-  int redirects;           /* MOVED followed */
   uint64_t round_trips;    /* pipelines it sent, for the operations hook */
   ls_ra_replies rs;        /* of the plan in flight */
   struct event *timer;     /* timeout, or the deferred failure */
-  int resolving;           /* a set whose reply was lost: `rd` reads the log to decide (async.c) */
-  ls_rp_op rd;
+  ls_rp_settler settle;    /* a set whose reply was lost: settle.rd reads the log to decide (rules.c) */
+  int settle_pause;        /* the timer ends a pause between settling reads (else: the deadline) */
   redisAsyncContext *side; /* RQ_ASKING: to the node that ASK named */
   ls_ra_replies side_rs;
   int ask_map[LS_RP_MAX_CMDS];
@@ -69,12 +65,11 @@ struct radrv {
   uint64_t gen; /* the primary's address the connection was made to */
   /* Asking the sentinels (async_sentinel.c). */
   int finding;
-  unsigned int sidx; /* the sentinel being asked */
+  ls_rp_discovery disc; /* the search (primary.c) */
+  int search_over;
   redisAsyncContext *sac;
   struct event *sentinel_timer;
   ls_ra_replies srs;
-  char sentinel_error[600];
-  logstate_status sentinel_last; /* the last seed's judged status */
   struct event *reconnect_timer, *connect_timer;
   struct event *fail_timer; /* finishes `failed`: requests refused for lack of memory */
   ls_areq *failed;

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The async driver asks the sentinels where the primary is, in turn, on a
- * short-lived connection each: [AUTH] SENTINEL get-master-addr-by-name
- * (planned and judged by primary.c), within connect_timeout_ms +
- * timeout_ms per sentinel. Requests submitted meanwhile wait with their
+/* The async driver asks the seeds (sentinels or cluster nodes) where the
+ * primary is, in turn, on a short-lived connection each (what to ask, how
+ * to judge it and when to stop are primary.c's), within connect_timeout_ms
+ * + timeout_ms per seed. Requests submitted meanwhile wait with their
  * own timers running; when a sentinel names the primary the driver
  * connects to it (async_conn.c), and when none does they fail with
  * UNAVAILABLE and the driver tries again after its backoff.
@@ -29,14 +29,17 @@ static void close_sentinel(radrv *d) {
   }
 }
 
-/* This sentinel gave no answer: note why, and go on from the timer. */
-static void sentinel_failed(radrv *d, const char *why) {
-  const ls_redis_addr *a = &d->p.cfg.seeds[d->sidx];
-  snprintf(d->sentinel_error, sizeof(d->sentinel_error), "%s %s:%u: %s", ls_rp_seed_kind(&d->p.cfg), a->host, a->port,
-           why);
-  d->sidx++;
+/* The seed answered `st` (its message recorded), or gave no answer: the
+ * search goes on from the timer, or ends there (primary.c decides). */
+static void seed_answered(radrv *d, logstate_status st) {
+  d->search_over = ls_rp_discovery_answer(&d->p, &d->disc, st);
   struct timeval zero = {0, 0};
   evtimer_add(d->sentinel_timer, &zero);
+}
+
+static void sentinel_failed(radrv *d, const char *why) {
+  ls_err(LOGSTATE_UNAVAILABLE, "%s", why);
+  seed_answered(d, LOGSTATE_UNAVAILABLE);
 }
 
 static void on_sentinel_reply(redisAsyncContext *ac, void *reply, void *priv) {
@@ -56,16 +59,10 @@ static void on_sentinel_reply(redisAsyncContext *ac, void *reply, void *priv) {
     sentinel_failed(d, "out of memory keeping a reply");
   } else if (taken == 1) {
     int n = d->srs.expect;
-    logstate_status st = ls_rp_judge_discover(&d->p, all, n, d->p.cfg.seeds[d->sidx].host);
-    d->sentinel_last = st;
+    logstate_status st = ls_rp_judge_discover(&d->p, all, n, ls_rp_discovery_seed(&d->p, &d->disc)->host);
     close_sentinel(d);
     evtimer_del(d->sentinel_timer);
-    if (st == LOGSTATE_OK) {
-      d->finding = 0;
-      ls_ra_connect_now(d);
-    } else {
-      sentinel_failed(d, logstate_last_error());
-    }
+    seed_answered(d, st);
   }
   ls_ra_leave(d);
 }
@@ -109,18 +106,22 @@ static void ask(radrv *d, const char *addr, unsigned int port) {
   evtimer_add(d->sentinel_timer, &tv);
 }
 
-/* Asks sentinel d->sidx, or gives up when every one was asked. */
+/* Asks the next seed, or ends the search: connects to the primary found,
+ * or fails what waits and backs off. */
 static void ask_next(radrv *d) {
-  const ls_redis_config *c = &d->p.cfg;
-  if (d->sidx < c->nseeds) {
-    const ls_redis_addr *a = &c->seeds[d->sidx];
+  const ls_redis_addr *a = ls_rp_discovery_seed(&d->p, &d->disc);
+  if (a && !d->search_over) {
     ls_ra_resolve(d, a->host, a->port, ask);
     return;
   }
   d->finding = 0;
-  ls_rp_discover_failed(c, d->sentinel_last, d->sentinel_error);
+  logstate_status st = ls_rp_discovery_result(&d->p, &d->disc);
+  if (st == LOGSTATE_OK) {
+    ls_ra_connect_now(d);
+    return;
+  }
   snprintf(d->conn_error, sizeof(d->conn_error), "%s", logstate_last_error());
-  ls_ra_fail_waiting(d, LOGSTATE_UNAVAILABLE);
+  ls_ra_fail_waiting(d, st);
   ls_ra_schedule_reconnect(d);
 }
 
@@ -142,9 +143,8 @@ void ls_ra_on_sentinel_timer(evutil_socket_t fd, short what, void *arg) {
 
 void ls_ra_discover(radrv *d) {
   d->finding = 1;
-  d->sidx = 0;
-  d->sentinel_error[0] = '\0';
-  d->sentinel_last = LOGSTATE_UNAVAILABLE;
+  d->search_over = 0;
+  ls_rp_discovery_start(&d->disc);
   ask_next(d);
 }
 

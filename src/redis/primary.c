@@ -157,12 +157,36 @@ logstate_status ls_rp_judge_discover(ls_redis_proto *p, const redisReply *const 
   return found(p, a->element[0], a->element[1], asked, "SENTINEL get-master-addr-by-name", a);
 }
 
-logstate_status ls_rp_discover_failed(const ls_redis_config *c, logstate_status last, const char *why) {
+void ls_rp_discovery_start(ls_rp_discovery *d) {
+  d->next = 0;
+  d->last = LOGSTATE_UNAVAILABLE;
+  d->why[0] = '\0';
+}
+
+const ls_redis_addr *ls_rp_discovery_seed(const ls_redis_proto *p, const ls_rp_discovery *d) {
+  return d->next < p->cfg.nseeds ? &p->cfg.seeds[d->next] : NULL;
+}
+
+int ls_rp_discovery_answer(const ls_redis_proto *p, ls_rp_discovery *d, logstate_status st) {
+  const ls_redis_addr *a = &p->cfg.seeds[d->next++];
+  d->last = st;
+  if (st == LOGSTATE_OK)
+    return 1;
+  snprintf(d->why, sizeof(d->why), "%s %s:%u: %s", ls_rp_seed_kind(&p->cfg), a->host, a->port, logstate_last_error());
+  /* Out of memory here is out of memory with the next seed too. */
+  return st == LOGSTATE_RESOURCE_EXHAUSTED || d->next >= p->cfg.nseeds;
+}
+
+logstate_status ls_rp_discovery_result(const ls_redis_proto *p, const ls_rp_discovery *d) {
   char where[300];
-  ls_redis_config_where(c, where, sizeof(where));
+  if (d->last == LOGSTATE_OK)
+    return LOGSTATE_OK;
+  ls_redis_config_where(&p->cfg, where, sizeof(where));
   /* A refused AUTH stays PERMISSION_DENIED: retrying will not help. */
-  return ls_err(last == LOGSTATE_PERMISSION_DENIED || last == LOGSTATE_RESOURCE_EXHAUSTED ? last : LOGSTATE_UNAVAILABLE,
-                "redis %s: no %s named it (%u asked; last: %s)", where, ls_rp_seed_kind(c), c->nseeds, why);
+  logstate_status st =
+      d->last == LOGSTATE_PERMISSION_DENIED || d->last == LOGSTATE_RESOURCE_EXHAUSTED ? d->last : LOGSTATE_UNAVAILABLE;
+  return ls_err(st, "redis %s: no %s named it (%u asked; last: %s)", where, ls_rp_seed_kind(&p->cfg), d->next,
+                d->why[0] ? d->why : "none answered");
 }
 
 /* "<code> <slot> <host>:<port>" (MOVED, ASK), the host possibly empty (the

@@ -20,6 +20,7 @@ logstate_status ls_rp_begin(const ls_redis_proto *p, ls_rp_op *op) {
   op->out_len = 0;
   op->fresh = 0;
   op->redirected = 0;
+  op->redirects = 0;
   op->ids = NULL;
   op->n = 0;
   op->walk = NULL;
@@ -420,108 +421,3 @@ int ls_rp_judge(ls_redis_proto *p, ls_rp_op *op, const redisReply *const *r, int
 }
 
 /* --- failures ----------------------------------------------------------- */
-
-static const char *what_of(const ls_rp_op *op) {
-  switch (op->kind) {
-  case LS_RP_CONNECT:
-    return "connecting";
-  case LS_RP_INIT:
-    return "init";
-  case LS_RP_GET:
-    return "reading a checkpoint";
-  case LS_RP_LOGS:
-    return "listing logs";
-  case LS_RP_OPEN:
-    return "opening a write transaction";
-  case LS_RP_VERIFY:
-    return "verifying the store";
-  case LS_RP_HISTORY:
-    return "reading the history";
-  case LS_RP_SET:
-    break;
-  }
-  return "setting a checkpoint (the set may or may not have been applied: read again before retrying)";
-}
-
-unsigned int ls_rp_longest_ms(const ls_redis_config *c) {
-  return c->timeout_ms + (c->min_replicas || c->wait_aof ? c->replica_timeout_ms : 0);
-}
-
-unsigned int ls_rp_timeout_ms(const ls_redis_proto *p, const ls_rp_op *op) {
-  return op->kind == LS_RP_SET ? ls_rp_longest_ms(&p->cfg) : p->cfg.timeout_ms;
-}
-
-logstate_status ls_rp_failed(const ls_redis_proto *p, const ls_rp_op *op, int err, const char *errstr) {
-  char where[300];
-  if (err)
-    return ls_redis_io_error(&p->cfg, err, errstr, what_of(op));
-  ls_redis_config_where(&p->cfg, where, sizeof(where));
-  return ls_err(LOGSTATE_UNAVAILABLE, "redis %s: %s: the connection went with the request in flight (%s)", where,
-                what_of(op), errstr && errstr[0] ? errstr : "closed");
-}
-
-logstate_status ls_rp_timed_out(const ls_redis_proto *p, const ls_rp_op *op) {
-  char where[300];
-  ls_redis_config_where(&p->cfg, where, sizeof(where));
-  return ls_err(LOGSTATE_UNAVAILABLE, "redis %s: %s: timed out after %u ms", where, what_of(op),
-                ls_rp_timeout_ms(p, op));
-}
-
-ls_rp_outcome ls_rp_outcome_of(const ls_rp_op *set, uint64_t version, const uint8_t *cp, size_t len) {
-  if (version == set->expect)
-    return LS_RP_NOT_APPLIED;
-  if (version == set->expect + 1)
-    return len == set->cp_len && memcmp(cp, set->cp, len) == 0 ? LS_RP_APPLIED : LS_RP_LOST_RACE;
-  return LS_RP_UNDECIDED;
-}
-
-logstate_status ls_rp_settle(ls_redis_proto *p, ls_rp_op *set, ls_rp_op *rd, int *again) {
-  char q[LS_QUOTE_BUFSZ];
-  int by_history;
-  atomic_fetch_add(&p->resolved, 1);
-  *again = 0;
-  switch (ls_rp_outcome_of(set, rd->version, rd->out_cp, rd->out_len)) {
-  case LS_RP_APPLIED:
-    set->version = set->expect + 1;
-    return LOGSTATE_OK;
-  case LS_RP_NOT_APPLIED: /* still safe: the script compares the version */
-    *again = 1;
-    return LOGSTATE_OK;
-  case LS_RP_UNDECIDED:
-    if ((by_history = ls_rp_history_decides(set, rd)) == 1) { /* its entry holds its bytes */
-      set->version = set->expect + 1;
-      return LOGSTATE_OK;
-    }
-    if (by_history == 0) /* another writer's set made expect + 1 */
-      break;
-    set->undecided = 1;
-    return ls_err(LOGSTATE_UNAVAILABLE,
-                  "redis: setting a checkpoint: its reply was lost, and log %s had moved on from version %llu to %llu "
-                  "when it was read: whether this set was one of those steps cannot be told, the outcome is unknown; "
-                  "read again before retrying",
-                  ls_quote(q, sizeof(q), set->log_id, set->log_id_len), (unsigned long long)set->expect,
-                  (unsigned long long)rd->version);
-  case LS_RP_LOST_RACE:
-    break;
-  }
-  set->fresh = 1;
-  set->version = rd->version;
-  free(set->out_cp);
-  set->out_cp = rd->out_cp;
-  set->out_len = rd->out_len;
-  rd->out_cp = NULL;
-  return ls_err(LOGSTATE_ABORTED, "redis: log %s moved on to version %llu while the set's reply was lost",
-                ls_quote(q, sizeof(q), set->log_id, set->log_id_len), (unsigned long long)set->version);
-}
-
-logstate_status ls_rp_outcome_unknown(const ls_redis_proto *p, const char *why) {
-  char where[300];
-  ls_redis_config_where(&p->cfg, where, sizeof(where));
-  return ls_err(LOGSTATE_UNAVAILABLE,
-                "redis %s: setting a checkpoint: the connection went with the set in flight, and none came back "
-                "within %u ms to tell whether it was applied: the outcome is unknown, read again before retrying "
-                "(%s)",
-                where, p->cfg.timeout_ms, why);
-}
-
-int ls_rp_ends_watch(const ls_rp_op *op) { return op->kind == LS_RP_SET && op->watch; }

@@ -95,6 +95,7 @@ typedef struct ls_rp_op {
   uint8_t *out_cp;  /* GET, OPEN: the checkpoint (OPEN: NULL when absent) */
   size_t out_len;
   int redirected; /* a reply said MOVED: nothing ran, the op may go again to the new owner */
+  int redirects;  /* MOVED followed (ls_rp_redirect) */
   int fresh;      /* SET that returned ABORTED: version and out_cp are the log's
                    * current state, from the script's CONFLICT reply */
   int undecided;  /* SET whose lost reply could not be settled: the log moved on
@@ -120,7 +121,7 @@ void ls_rp_proto_init(ls_redis_proto *p);
 void ls_rp_proto_destroy(ls_redis_proto *p);
 
 /* Where to connect: 1 and host, port and the address's generation; 0 when
- * the sentinels must be asked first (LS_RP_DISCOVER's plan and judge). For
+ * the seeds must be asked first (ls_rp_discovery). For
  * a Unix socket the configured path is used instead. Thread-safe. */
 int ls_rp_target_get(ls_redis_proto *p, char host[LS_REDIS_MAX_HOST_LEN + 1], unsigned int *port, uint64_t *gen);
 /* Whether `gen` is still the current address (else drop the connection). */
@@ -137,9 +138,26 @@ void ls_rp_plan_discover(const ls_redis_config *c, ls_rp_plan *plan);
 logstate_status ls_rp_judge_discover(ls_redis_proto *p, const redisReply *const *r, int n, const char *asked);
 /* "sentinel" or "cluster node", for messages. */
 const char *ls_rp_seed_kind(const ls_redis_config *c);
-/* No seed named the primary: records the status (UNAVAILABLE, or `last`
- * when it was PERMISSION_DENIED) with `why`, the last seed's answer. */
-logstate_status ls_rp_discover_failed(const ls_redis_config *c, logstate_status last, const char *why);
+/* The search for the primary: the seeds asked in turn until one names it,
+ * or one answers what asking another cannot mend (out of memory), or every
+ * one was asked. Both drivers run it as: start; while seed(): ask it, judge
+ * its replies with ls_rp_judge_discover, and stop when answer() says so;
+ * then result(). */
+typedef struct ls_rp_discovery {
+  unsigned int next;    /* the seed to ask */
+  logstate_status last; /* the last seed's answer */
+  char why[600];        /* ... and its message, naming the seed */
+} ls_rp_discovery;
+void ls_rp_discovery_start(ls_rp_discovery *d);
+/* The seed to ask now; NULL when every one was asked. */
+const ls_redis_addr *ls_rp_discovery_seed(const ls_redis_proto *p, const ls_rp_discovery *d);
+/* The answer of seed() (`st`, its message recorded): 1 when the search is
+ * over. */
+int ls_rp_discovery_answer(const ls_redis_proto *p, ls_rp_discovery *d, logstate_status st);
+/* OK when a seed named the primary; else the status (UNAVAILABLE, or the
+ * last answer when it was PERMISSION_DENIED or RESOURCE_EXHAUSTED) and a
+ * message naming the last seed's answer. */
+logstate_status ls_rp_discovery_result(const ls_redis_proto *p, const ls_rp_discovery *d);
 /* A MOVED reply on a cluster: the target becomes the node it names.
  * Returns 1 when `r` was one. */
 int ls_rp_note_moved(ls_redis_proto *p, const redisReply *r);
@@ -194,6 +212,44 @@ logstate_status ls_rp_settle(ls_redis_proto *p, ls_rp_op *set, ls_rp_op *rd, int
 /* UNAVAILABLE: no connection came back within timeout_ms to tell what the
  * set did; `why` is the last failure. */
 logstate_status ls_rp_outcome_unknown(const ls_redis_proto *p, const char *why);
+
+/* --- rules.c: what the drivers do when something goes wrong ------------- */
+
+/* After a lost connection (or one dropped for a timeout) with the op's plan
+ * in flight: fail the op, settle it (a set: read the log to learn what it
+ * did), or run it again on a new connection (the connection had sat idle in
+ * a pool and died there: nothing ran; once). */
+typedef enum { LS_RP_FAIL, LS_RP_SETTLE, LS_RP_RETRY } ls_rp_after_loss;
+ls_rp_after_loss ls_rp_after_loss_of(const ls_rp_op *op, int idle_conn, unsigned int attempt);
+/* The op ended with `st` on a connection to generation `gen`: what that says
+ * of the primary (UNAVAILABLE: look for it again). */
+void ls_rp_op_failed(ls_redis_proto *p, uint64_t gen, const ls_rp_op *op, logstate_status st);
+/* MOVED: 1 when the op may go again to the slot's new owner (restarted,
+ * counted against LS_RP_MAX_REDIRECTS), 0 when `st` stands. */
+int ls_rp_redirect(ls_rp_op *op, logstate_status st);
+/* Reconnecting: the wait after `prev_ms` (0: the first). */
+#define LS_RP_BACKOFF_MIN_MS 50
+#define LS_RP_BACKOFF_MAX_MS 2000
+unsigned int ls_rp_backoff_next(unsigned int prev_ms);
+
+/* Settling a set whose reply was lost: `rd` reads the log on a new
+ * connection, again and again (LS_RP_SETTLE_PAUSE_MS apart, or as a
+ * connection comes back) until ls_rp_settle_ms() after the first loss. */
+typedef struct ls_rp_settler {
+  ls_rp_op rd;
+  uint64_t deadline_us; /* on the monotonic clock (ls_now_us) */
+  int active;
+  char why[400]; /* the last failure */
+} ls_rp_settler;
+#define LS_RP_SETTLE_PAUSE_MS 20
+unsigned int ls_rp_settle_ms(const ls_redis_proto *p);
+/* (Re)starts the read; the deadline is set by the first call. */
+logstate_status ls_rp_settle_begin(const ls_redis_proto *p, ls_rp_settler *s, const ls_rp_op *set, const char *why,
+                                   uint64_t now_us);
+int ls_rp_settle_expired(const ls_rp_settler *s, uint64_t now_us);
+/* UNAVAILABLE: the outcome is unknown (no connection told in time). */
+logstate_status ls_rp_settle_give_up(const ls_redis_proto *p, ls_rp_settler *s);
+void ls_rp_settle_end(ls_rp_settler *s);
 
 /* The longest a reply may take: timeout_ms, plus replica_timeout_ms when
  * sets wait for replicas (WAIT or WAITAOF). */

@@ -194,47 +194,41 @@ static logstate_status cas_on(redis_backend *b, conn *k, ls_rp_op *op, int *io_f
   return ls_rs_run_op(b, k, op, io_failed);
 }
 
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-/* One look at the log on a new connection: what the set did, and for
- * LS_RP_NOT_APPLIED the same compare-and-set once more. UNAVAILABLE when
- * the connection failed again (ask again). */
-static logstate_status resolve_once(redis_backend *b, ls_rp_op *set) {
+/* One look at the log on a new connection (`s->rd`): what the set did,
+ * and for LS_RP_NOT_APPLIED the same compare-and-set once more.
+ * UNAVAILABLE when the connection failed again (look again). */
+static logstate_status resolve_once(redis_backend *b, ls_rp_op *set, ls_rp_settler *s) {
   conn *k = NULL;
-  int reused, io_failed, again = 0;
-  ls_rp_op rd = {.kind = LS_RP_OPEN, .log_id = set->log_id, .log_id_len = set->log_id_len, .settling = 1};
+  int reused, io_failed = 0, again = 0;
   logstate_status st = ls_rs_conn_acquire(b, &k, &reused);
-  if (st == LOGSTATE_OK && (st = ls_rp_begin(&b->p, &rd)) == LOGSTATE_OK &&
-      (st = ls_rs_run_op(b, k, &rd, &io_failed)) == LOGSTATE_OK &&
-      (st = ls_rp_settle(&b->p, set, &rd, &again)) == LOGSTATE_OK && again)
+  if (st == LOGSTATE_OK && (st = ls_rs_run_op(b, k, &s->rd, &io_failed)) == LOGSTATE_OK &&
+      (st = ls_rp_settle(&b->p, set, &s->rd, &again)) == LOGSTATE_OK && again)
     st = cas_on(b, k, set, &io_failed);
-  ls_rp_end(&rd);
   if (k)
     ls_rs_conn_release(b, k);
   return st;
 }
 
 /* The set was sent and its connection went before the reply: read the log
- * on new connections until timeout_ms has passed, and decide from what it
- * holds (proto.h, ls_rp_outcome_of). */
+ * on new connections until the rules' deadline (rules.c), and decide from
+ * what it holds (ls_rp_settle). */
 static logstate_status resolve_set(redis_backend *b, ls_rp_op *set) {
-  char why[400];
-  double deadline = now_s() + b->p.cfg.timeout_ms / 1000.0;
-  snprintf(why, sizeof(why), "%s", logstate_last_error());
-  for (;;) {
-    logstate_status st = resolve_once(b, set);
+  ls_rp_settler s = {.active = 0};
+  logstate_status st;
+  while ((st = ls_rp_settle_begin(&b->p, &s, set, logstate_last_error(), ls_now_us())) == LOGSTATE_OK) {
+    st = resolve_once(b, set, &s);
     if (st != LOGSTATE_UNAVAILABLE || set->redirected || set->undecided)
-      return st;
-    snprintf(why, sizeof(why), "%s", logstate_last_error());
-    if (now_s() >= deadline)
-      return ls_rp_outcome_unknown(&b->p, why);
-    struct timespec pause = {0, 20 * 1000000L};
+      break;
+    if (ls_rp_settle_expired(&s, ls_now_us())) {
+      snprintf(s.why, sizeof(s.why), "%s", logstate_last_error());
+      st = ls_rp_settle_give_up(&b->p, &s);
+      break;
+    }
+    struct timespec pause = {0, LS_RP_SETTLE_PAUSE_MS * 1000000L};
     nanosleep(&pause, NULL);
   }
+  ls_rp_settle_end(&s);
+  return st;
 }
 
 static logstate_status rd_cas(logstate_backend *be, const char *log_id, size_t log_id_len,
@@ -258,7 +252,7 @@ static logstate_status rd_cas(logstate_backend *be, const char *log_id, size_t l
       st = resolve_set(b, &op);
     }
     /* MOVED: the script did not run; to the slot's new owner. */
-    for (int i = 0; k && st == LOGSTATE_UNAVAILABLE && op.redirected && i < LS_RP_MAX_REDIRECTS; i++) {
+    while (k && ls_rp_redirect(&op, st)) {
       ls_rs_conn_release(b, k);
       k = NULL;
       if ((st = ls_rs_conn_acquire(b, &k, &reused)) == LOGSTATE_OK)

@@ -133,14 +133,13 @@ logstate_status ls_rs_run_op(redis_backend *b, conn *k, ls_rp_op *op, int *io_fa
     if (done)
       break;
   }
-  if (st == LOGSTATE_UNAVAILABLE) /* gone, READONLY, or not the primary: ask the seeds again */
-    ls_rp_target_lost(&b->p, k->gen);
+  ls_rp_op_failed(&b->p, k->gen, op, st);
   return st;
 }
 
 /* Asks one seed (a sentinel or a cluster node) where the primary is: one
  * round trip. */
-static logstate_status ask_seed(redis_backend *b, const ls_redis_addr *a, char *why, size_t whysz) {
+static logstate_status ask_seed(redis_backend *b, const ls_redis_addr *a) {
   char where[300];
   logstate_status st = LOGSTATE_OK;
   snprintf(where, sizeof(where), "%s %s:%u", ls_rp_seed_kind(&b->p.cfg), a->host, a->port);
@@ -162,22 +161,18 @@ static logstate_status ask_seed(redis_backend *b, const ls_redis_addr *a, char *
       freeReplyObject(r[i]);
     redisFree(ctx);
   }
-  if (st != LOGSTATE_OK)
-    snprintf(why, whysz, "%s: %s", where, logstate_last_error());
   return st;
 }
 
-/* Asks the seeds in turn until one names the primary. */
+/* Asks the seeds in turn until one names the primary (primary.c decides
+ * when to stop). */
 static logstate_status discover(redis_backend *b) {
-  const ls_redis_config *c = &b->p.cfg;
-  char why[600] = "";
-  logstate_status st = LOGSTATE_UNAVAILABLE;
-  for (unsigned int i = 0; i < c->nseeds && st != LOGSTATE_OK; i++) {
-    st = ask_seed(b, &c->seeds[i], why, sizeof(why));
-    if (st == LOGSTATE_RESOURCE_EXHAUSTED)
-      return st;
+  ls_rp_discovery d;
+  const ls_redis_addr *a;
+  ls_rp_discovery_start(&d);
+  while ((a = ls_rp_discovery_seed(&b->p, &d)) != NULL && !ls_rp_discovery_answer(&b->p, &d, ask_seed(b, a))) {
   }
-  return st == LOGSTATE_OK ? st : ls_rp_discover_failed(c, st, why);
+  return ls_rp_discovery_result(&b->p, &d);
 }
 
 /* Connects and prepares a connection: timeouts, keepalive, then the
@@ -279,7 +274,7 @@ void ls_rs_conn_release(redis_backend *b, conn *k) {
  * no operation once the server is back. With `keep`, the connection stays
  * taken (a write transaction's). */
 logstate_status ls_rs_run_idempotent(redis_backend *b, ls_rp_op *op, conn **keep) {
-  for (int attempt = 0;; attempt++) {
+  for (unsigned int attempt = 0;; attempt++) {
     conn *k = NULL;
     int reused = 0, io_failed = 0;
     logstate_status st = ls_rs_conn_acquire(b, &k, &reused);
@@ -291,14 +286,14 @@ logstate_status ls_rs_run_idempotent(redis_backend *b, ls_rp_op *op, conn **keep
       *keep = k;
       return st;
     }
-    /* Once more when the pooled connection was dead, or when it was to a
-     * primary that has just been found lost (a failover under way); and to
-     * the new owner of the slot after MOVED (nothing ran). */
-    int stale = (op->redirected && attempt < LS_RP_MAX_REDIRECTS) ||
-                (attempt == 0 && ((io_failed && reused && k->c->err != REDIS_ERR_OOM) ||
-                                  (st == LOGSTATE_UNAVAILABLE && !ls_rp_target_current(&b->p, k->gen))));
+    /* Again: to the slot's new owner after MOVED, or after a loss the rules
+     * say to run again (rules.c), or once when the connection was to a
+     * primary that has just been found lost (a failover under way). */
+    int again = ls_rp_redirect(op, st) ||
+                (io_failed && k->c->err != REDIS_ERR_OOM && ls_rp_after_loss_of(op, reused, attempt) == LS_RP_RETRY) ||
+                (attempt == 0 && st == LOGSTATE_UNAVAILABLE && !ls_rp_target_current(&b->p, k->gen));
     ls_rs_conn_release(b, k);
-    if (!stale)
+    if (!again)
       return st;
   }
 }
