@@ -269,15 +269,35 @@ static void set_slot_everywhere(long long slot, int owner) {
       test_redis_do(&node[i], "CLUSTER SETSLOT %lld NODE %s", slot, id);
 }
 
+/* Every node announces `host` as its endpoint (CLUSTER SLOTS, MOVED, ASK),
+ * or its IP again for NULL; waits (bounded) until node 0 shows it. */
+static void announce(const char *host) {
+  for (int i = 0; i < NODES; i++) {
+    if (node[i].pid <= 0)
+      continue;
+    test_redis_do(&node[i], "CONFIG SET cluster-announce-hostname %s", host ? host : "\"\"");
+    test_redis_do(&node[i], "CONFIG SET cluster-preferred-endpoint-type %s", host ? "hostname" : "ip");
+  }
+  double deadline = test_now_s() + 20;
+  for (int seen = 0; !seen && test_now_s() < deadline; test_pause_ms(50)) {
+    redisReply *r = test_redis_cmd(&node[0], "CLUSTER SLOTS");
+    seen = 1;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
+      for (size_t j = 2; j < r->element[i]->elements; j++)
+        seen = seen && strcmp(r->element[i]->element[j]->element[0]->str, host ? host : "127.0.0.1") == 0;
+    freeReplyObject(r);
+  }
+}
+
 /* A slot moved to another primary while two sync writers and one async
  * writer increment a counter in it: the handles follow ASK while the keys
  * are on the new owner and the slot not yet, then MOVED, without returning
- * either, and the counter is exact. */
-static void test_cluster_slot_migration(void **state) {
-  (void)state;
+ * either, and the counter is exact. With `hostname`, the nodes announce
+ * "localhost": ASK and MOVED name a host that both drivers resolve (the
+ * async one with evdns, never blocking its loop). */
+static void slot_migration(const char *prefix, const char *hostname) {
   test_writer w[WRITERS];
   memset(w, 0, sizeof(w));
-  const char *prefix = "migrating";
   long long slot = slot_of(prefix);
   int src = index_of_port(owner_of(slot, 0)), dst = -1;
   for (int i = 0; i < NODES && dst < 0; i++) /* another primary */
@@ -305,6 +325,13 @@ static void test_cluster_slot_migration(void **state) {
   test_redis_do(&node[dst], "CLUSTER SETSLOT %lld IMPORTING %s", slot, src_id);
   test_redis_do(&node[src], "CLUSTER SETSLOT %lld MIGRATING %s", slot, dst_id);
   migrate_keys(slot, src, dst);
+  if (hostname) { /* the old owner's ASK names the host */
+    redisReply *r = test_redis_cmd(&node[src], "HGET {%s}:meta store_id", prefix);
+    assert_int_equal(r->type, REDIS_REPLY_ERROR);
+    if (strstr(r->str, hostname) == NULL)
+      fail_msg("ASK without the host name: %s", r->str);
+    freeReplyObject(r);
+  }
   unsigned long during[WRITERS];
   for (int i = 0; i < WRITERS; i++)
     during[i] = atomic_load(&w[i].acked);
@@ -324,15 +351,28 @@ static void test_cluster_slot_migration(void **state) {
     moved += w[i].moved, ask += w[i].ask;
   unsigned long final = counter_in(prefix);
   assert_int_equal(owner_of(slot, 0), node[dst].port);
-  printf("cluster slot migration: slot %lld moved from port %d to %d in %.3f s under 3 writers; %lu acknowledged "
+  printf("cluster slot migration%s: slot %lld moved from port %d to %d in %.3f s under 3 writers; %lu acknowledged "
          "(%lu while the old owner answered ASK), %lu UNAVAILABLE (%lu said MOVED, %lu said ASK or TRYAGAIN), final "
          "counter %lu\n",
-         slot, node[src].port, node[dst].port, moved_s, acked, in_ask_window, unknown, moved, ask, final);
+         hostname ? " (nodes announce localhost)" : "", slot, node[src].port, node[dst].port, moved_s, acked,
+         in_ask_window, unknown, moved, ask, final);
   assert_int_equal(moved, 0); /* MOVED is followed, never returned */
   assert_int_equal(ask, 0);   /* and ASK too, sync and async */
   assert_true(in_ask_window >= 60);
   assert_true(final >= acked);
   assert_true(final <= acked + unknown);
+}
+
+static void test_cluster_slot_migration(void **state) {
+  (void)state;
+  slot_migration("migrating", NULL);
+}
+
+static void test_cluster_slot_migration_hostnames(void **state) {
+  (void)state;
+  announce("localhost");
+  slot_migration("migrating-by-name", "localhost");
+  announce(NULL);
 }
 
 /* The primary that owns a namespace's slot killed with SIGKILL under
@@ -382,9 +422,8 @@ static void test_cluster_failover(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_cluster_urls),
-      cmocka_unit_test(test_cluster_namespaces),
-      cmocka_unit_test(test_cluster_slot_migration),
+      cmocka_unit_test(test_cluster_urls),           cmocka_unit_test(test_cluster_namespaces),
+      cmocka_unit_test(test_cluster_slot_migration), cmocka_unit_test(test_cluster_slot_migration_hostnames),
       cmocka_unit_test(test_cluster_failover),
   };
   return cmocka_run_group_tests(tests, cluster_start, cluster_stop);

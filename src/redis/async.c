@@ -14,85 +14,7 @@
 
 #include "redis/async_int.h"
 
-/* --- replies we keep ---------------------------------------------------- */
-
-void ls_ra_reply_free(redisReply *r) {
-  if (r == NULL)
-    return;
-  for (size_t i = 0; i < r->elements; i++)
-    ls_ra_reply_free(r->element[i]);
-  free(r->element);
-  free(r->str);
-  free(r);
-}
-
-redisReply *ls_ra_reply_dup(const redisReply *r) {
-  redisReply *d = calloc(1, sizeof(*d));
-  if (d == NULL)
-    return NULL;
-  d->type = r->type;
-  d->integer = r->integer;
-  if (r->str && (d->str = ls_memdup(r->str, r->len)) == NULL)
-    goto fail;
-  d->len = r->len;
-  if (r->elements && (d->element = calloc(r->elements, sizeof(*d->element))) == NULL)
-    goto fail;
-  d->elements = r->elements;
-  for (size_t i = 0; i < r->elements; i++)
-    if ((d->element[i] = ls_ra_reply_dup(r->element[i])) == NULL)
-      goto fail;
-  return d;
-fail:
-  ls_ra_reply_free(d);
-  return NULL;
-}
-
-void ls_ra_replies_clear(ls_ra_replies *rs) {
-  for (int i = 0; i < LS_RP_MAX_CMDS; i++) {
-    ls_ra_reply_free(rs->copies[i]);
-    rs->copies[i] = NULL;
-  }
-  rs->got = rs->expect = 0;
-}
-
-int ls_ra_replies_take(ls_ra_replies *rs, const redisReply *r, const redisReply **all) {
-  if (rs->got < rs->expect - 1)
-    return (rs->copies[rs->got++] = ls_ra_reply_dup(r)) != NULL ? 0 : -1;
-  for (int i = 0; i < rs->expect - 1; i++)
-    all[i] = rs->copies[i];
-  all[rs->expect - 1] = r;
-  return 1;
-}
-
-/* --- driver lifetime ---------------------------------------------------- */
-
-static void destroy(radrv *d) {
-  event_free(d->reconnect_timer);
-  event_free(d->connect_timer);
-  event_free(d->fail_timer);
-  event_free(d->sentinel_timer);
-  if (d->dns)
-    evdns_base_free(d->dns, 0);
-  ls_rp_proto_destroy(&d->p);
-  free(d);
-}
-
-void ls_ra_enter(radrv *d) { d->depth++; }
-
-void ls_ra_leave(radrv *d) {
-  if (--d->depth == 0 && d->closing)
-    destroy(d);
-}
-
-void ls_ra_rreq_free(rreq *q) {
-  ls_ra_replies_clear(&q->rs);
-  ls_rp_settle_end(&q->settle);
-  ls_ra_replies_clear(&q->side_rs);
-  ls_rp_end(&q->op);
-  if (q->timer)
-    event_free(q->timer);
-  free(q);
-}
+/* --- requests ----------------------------------------------------------- */
 
 static void on_rq_timer(evutil_socket_t fd, short what, void *arg);
 
@@ -112,10 +34,6 @@ rreq *ls_ra_rreq_new(radrv *d, ls_areq *r) {
   d->reqs_tail = q;
   return q;
 }
-
-/* A new connection: the CONNECT op (AUTH, SELECT, PING) goes first, the
- * requests that waited for the connection right behind it. */
-/* --- requests ----------------------------------------------------------- */
 
 static void unlink_rq(rreq *q) {
   radrv *d = q->d;
@@ -201,12 +119,6 @@ void ls_ra_finish_rq(rreq *q, logstate_status st) {
     ls_ra_rreq_free(q);
 }
 
-void ls_ra_arm_timeout(rreq *q) {
-  unsigned int ms = ls_rp_timeout_ms(&q->d->p, &q->op);
-  struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
-  evtimer_add(q->timer, &tv);
-}
-
 /* MOVED: nothing of the op ran. It waits, with a new timeout, for the
  * connection to the slot's new owner, which is made as soon as every
  * request sent on this one has its answer (they are for the same slot and
@@ -285,6 +197,10 @@ static void settle_judged(rreq *q, const redisReply *const *all, int n) {
   }
 }
 
+/* Judges the complete replies of the plan in flight and goes on: the next
+ * plan, MOVED's wait for the new owner, or the end of the request. */
+static void judge_plan(rreq *q, const redisReply *const *all, int n);
+
 static void on_reply(redisAsyncContext *ac, void *reply, void *priv) {
   rreq *q = priv;
   redisReply *r = reply;
@@ -307,12 +223,12 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv) {
   } else if (taken == 1) {
     evtimer_del(q->timer);
     if (!ls_ra_ask_start(q, all))
-      ls_ra_judge_plan(q, all, q->rs.expect);
+      judge_plan(q, all, q->rs.expect);
   }
   ls_ra_leave(d);
 }
 
-void ls_ra_judge_plan(rreq *q, const redisReply *const *all, int n) {
+static void judge_plan(rreq *q, const redisReply *const *all, int n) {
   radrv *d = q->d;
   logstate_status st;
   if (q->settle.active) { /* its deadline timer keeps running */
@@ -407,6 +323,36 @@ static void on_fail_timer(evutil_socket_t fd, short what, void *arg) {
   ls_ra_leave(d);
 }
 
+/* Upcall: the requests waiting for a connection fail with `st` and the
+ * last error's message. */
+static void fail_waiting(radrv *d, logstate_status st) {
+  char msg[700];
+  snprintf(msg, sizeof(msg), "%s", logstate_last_error());
+  for (rreq *q = d->reqs, *next; q; q = next) {
+    next = q->next;
+    if (q->state == RQ_WAITING && !q->settle.active) { /* a set being resolved waits for its deadline */
+      ls_err(st, "%s", msg);
+      ls_ra_finish_rq(q, st);
+    }
+  }
+}
+
+/* Upcall: a new connection. The CONNECT op (AUTH, SELECT, PING) goes
+ * first, the requests that waited for the connection right behind it. */
+static void connected(radrv *d) {
+  rreq *setup = ls_ra_rreq_new(d, NULL), *last = setup;
+  if (setup) {
+    setup->op.kind = LS_RP_CONNECT;
+    ls_rp_begin(&d->p, &setup->op);
+    ls_ra_send_plan(setup);
+  }
+  for (rreq *q = d->reqs; q && d->ac && q != last; q = q->next)
+    if (q->state == RQ_WAITING)
+      ls_ra_send_plan(q);
+}
+
+static const ls_ra_upcalls upcalls = {.connected = connected, .fail_waiting = fail_waiting, .judge = judge_plan};
+
 static const ls_rp_kind rp_kind[] = {LS_RP_INIT, LS_RP_LOGS, LS_RP_GET, LS_RP_OPEN, LS_RP_SET, LS_RP_HISTORY};
 
 static void rd_submit(ls_adriver *drv, ls_areq *r) {
@@ -440,7 +386,7 @@ static void rd_submit(ls_adriver *drv, ls_areq *r) {
   if (d->ac) {
     if (q->state == RQ_WAITING)
       ls_ra_send_plan(q);
-  } else if (d->resolving || d->finding) { /* sent when the address is known; the timeout runs already */
+  } else if (d->lookup.pending || d->finding) { /* sent when the address is known; the timeout runs already */
     ls_ra_arm_timeout(q);
   } else {
     ls_redis_config_where(&d->p.cfg, where, sizeof(where));
@@ -471,10 +417,7 @@ static void rd_free(ls_adriver *drv) {
   finish_failed(d);
   evtimer_del(d->fail_timer);
   ls_ra_discover_stop(d);
-  if (d->resolve_req)
-    evdns_getaddrinfo_cancel(d->resolve_req);
-  d->resolve_req = NULL;
-  d->resolving = 0;
+  ls_ra_lookup_cancel(&d->lookup);
   evtimer_del(d->reconnect_timer);
   evtimer_del(d->connect_timer);
   if (d->ac) {
@@ -513,6 +456,7 @@ logstate_status ls_adriver_redis_new(ls_adriver **out, struct event_base *base, 
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "logstate_async_open: out of memory");
   }
   d->base.m = &redis_async_methods;
+  d->up = &upcalls;
   d->evb = base;
   d->p.cfg = *cfg; /* the driver owns the configuration now */
   memset(cfg, 0, sizeof(*cfg));

@@ -3,7 +3,8 @@
  * migration, the old owner answers ASK for the keys it no longer has. When
  * a plan's replies hold ASK, the commands that got it (primary.c plans
  * which, with AUTH, the set script's SCRIPT LOAD and ASKING) go to the
- * importing node on a side connection of the request's own; their replies
+ * importing node (its host name resolved with evdns when it announces
+ * one) on a side connection of the request's own; their replies
  * replace the ASK replies and the plan is judged as usual. When the side
  * connection fails, the plan is judged with the ASK replies (UNAVAILABLE).
  * The request's timer bounds it all.
@@ -13,11 +14,16 @@
  * freed when it is finished and owes nothing. */
 #define _POSIX_C_SOURCE 200809L
 #include <hiredis/adapters/libevent.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "redis/async_int.h"
 
 void ls_ra_ask_stop(rreq *q) {
+  ls_ra_lookup_cancel(&q->ask_lookup);
+  free(q->ask_plans);
+  q->ask_plans = NULL;
   redisAsyncContext *ac = q->side;
   q->side = NULL;
   if (ac)
@@ -39,7 +45,7 @@ static void ask_done(rreq *q, const redisReply *const *side, int ok) {
   }
   ls_ra_ask_stop(q);
   q->state = RQ_SENT; /* its replies are all in: judged now */
-  ls_ra_judge_plan(q, (const redisReply *const *)q->rs.copies, n);
+  q->d->up->judge(q, (const redisReply *const *)q->rs.copies, n);
 }
 
 static void on_ask_reply(redisAsyncContext *ac, void *reply, void *priv) {
@@ -64,6 +70,30 @@ static void on_ask_reply(redisAsyncContext *ac, void *reply, void *priv) {
   ls_ra_leave(d);
 }
 
+/* The node ASK named has an address (numeric), or none could be found:
+ * the side connection, and the commands that got ASK on it. */
+static void ask_node(ls_ra_lookup *l, const char *addr, unsigned int port) {
+  rreq *q = (rreq *)((char *)l - offsetof(rreq, ask_lookup));
+  radrv *d = q->d;
+  ls_rp_plan *out = &q->ask_plans[1];
+  redisAsyncContext *ac = addr ? redisAsyncConnect(addr, (int)port) : NULL;
+  if (ac == NULL || ac->err || redisLibeventAttach(ac, d->evb) != REDIS_OK) {
+    if (ac)
+      redisAsyncFree(ac);
+    ask_done(q, NULL, 0); /* judged with the ASK replies: UNAVAILABLE */
+    return;
+  }
+  q->side = ac;
+  ls_ra_replies_clear(&q->side_rs);
+  q->side_rs.expect = out->n;
+  for (int j = 0; j < out->n; j++)
+    if (redisAsyncCommandArgv(ac, on_ask_reply, q, out->cmd[j].argc, (const char **)out->cmd[j].argv,
+                              out->cmd[j].len) == REDIS_OK)
+      q->pending++;
+  d->round_trips++;
+  q->round_trips++;
+}
+
 int ls_ra_ask_start(rreq *q, const redisReply *const *all) {
   radrv *d = q->d;
   const ls_redis_config *c = &d->p.cfg;
@@ -73,33 +103,23 @@ int ls_ra_ask_start(rreq *q, const redisReply *const *all) {
   int n = q->rs.expect;
   if (d->closing || q->settle.active || !ls_rp_any_ask(c, all, n))
     return 0;
-  ls_rp_plan plan, out;
+  /* [0]: the plan these replies answer, [1]: what goes to the node; kept
+   * (the commands point into them) until the side replies are in. */
+  if ((q->ask_plans = malloc(2 * sizeof(*q->ask_plans))) == NULL)
+    return 0;
   ls_rp_target_get(&d->p, host, &port, &gen);
-  ls_rp_plan_next(&d->p, &q->op, &plan); /* the plan these replies answer */
-  /* A host name would need a resolution first: nodes announce addresses. */
-  if (!ls_rp_plan_ask(&d->p, &q->op, &plan, (redisReply *const *)all, &out, q->ask_map, host, &port) ||
-      !ls_ra_is_numeric_host(host))
-    return 0;
-  if ((q->rs.copies[n - 1] = ls_ra_reply_dup(all[n - 1])) == NULL) /* keep the last reply too */
-    return 0;
-  redisAsyncContext *ac = redisAsyncConnect(host, (int)port);
-  if (ac == NULL || ac->err || redisLibeventAttach(ac, d->evb) != REDIS_OK) {
-    if (ac)
-      redisAsyncFree(ac);
-    ls_ra_reply_free(q->rs.copies[n - 1]);
-    q->rs.copies[n - 1] = NULL;
+  ls_rp_plan_next(&d->p, &q->op, &q->ask_plans[0]);
+  if (!ls_rp_plan_ask(&d->p, &q->op, &q->ask_plans[0], (redisReply *const *)all, &q->ask_plans[1], q->ask_map, host,
+                      &port) ||
+      (q->rs.copies[n - 1] = ls_ra_reply_dup(all[n - 1])) == NULL) { /* keep the last reply too */
+    free(q->ask_plans);
+    q->ask_plans = NULL;
     return 0;
   }
-  q->side = ac;
   q->state = RQ_ASKING;
-  ls_ra_replies_clear(&q->side_rs);
-  q->side_rs.expect = out.n;
-  for (int j = 0; j < out.n; j++)
-    if (redisAsyncCommandArgv(ac, on_ask_reply, q, out.cmd[j].argc, (const char **)out.cmd[j].argv, out.cmd[j].len) ==
-        REDIS_OK)
-      q->pending++;
-  d->round_trips++;
-  q->round_trips++;
   ls_ra_arm_timeout(q);
+  /* A node may announce a host name: resolved without blocking, as every
+   * address of this driver. */
+  ls_ra_lookup_start(d, &q->ask_lookup, host, port, ask_node);
   return 1;
 }

@@ -3,9 +3,8 @@
  * primary is, in turn, on a short-lived connection each (what to ask, how
  * to judge it and when to stop are primary.c's), within connect_timeout_ms
  * + timeout_ms per seed. Requests submitted meanwhile wait with their
- * own timers running; when a sentinel names the primary the driver
- * connects to it (async_conn.c), and when none does they fail with
- * UNAVAILABLE and the driver tries again after its backoff.
+ * own timers running; the search's end goes to the caller's `done`
+ * (async_conn.c connects, or fails what waits and backs off).
  *
  * hiredis calls a context's pending callbacks with NULL while it frees
  * that context: such a callback never frees it again, and the move to the
@@ -81,12 +80,13 @@ static void on_sentinel_connect(const redisAsyncContext *ac, int status) {
 }
 
 /* The sentinel's address is known (numeric), or could not be resolved. */
-static void ask(radrv *d, const char *addr, unsigned int port) {
+static void ask(ls_ra_lookup *l, const char *addr, unsigned int port) {
+  radrv *d = l->d;
   const ls_redis_config *c = &d->p.cfg;
   redisAsyncContext *ac = addr ? redisAsyncConnect(addr, (int)port) : NULL;
   if (ac == NULL || ac->err || redisLibeventAttach(ac, d->evb) != REDIS_OK) {
     char why[300];
-    snprintf(why, sizeof(why), "%s", addr == NULL ? d->conn_error : ac && ac->err ? ac->errstr : "cannot connect");
+    snprintf(why, sizeof(why), "%s", addr == NULL ? l->error : ac && ac->err ? ac->errstr : "cannot connect");
     if (ac)
       redisAsyncFree(ac);
     sentinel_failed(d, why);
@@ -106,23 +106,15 @@ static void ask(radrv *d, const char *addr, unsigned int port) {
   evtimer_add(d->sentinel_timer, &tv);
 }
 
-/* Asks the next seed, or ends the search: connects to the primary found,
- * or fails what waits and backs off. */
+/* Asks the next seed, or ends the search and says how it went. */
 static void ask_next(radrv *d) {
   const ls_redis_addr *a = ls_rp_discovery_seed(&d->p, &d->disc);
   if (a && !d->search_over) {
-    ls_ra_resolve(d, a->host, a->port, ask);
+    ls_ra_lookup_start(d, &d->lookup, a->host, a->port, ask);
     return;
   }
   d->finding = 0;
-  logstate_status st = ls_rp_discovery_result(&d->p, &d->disc);
-  if (st == LOGSTATE_OK) {
-    ls_ra_connect_now(d);
-    return;
-  }
-  snprintf(d->conn_error, sizeof(d->conn_error), "%s", logstate_last_error());
-  ls_ra_fail_waiting(d, st);
-  ls_ra_schedule_reconnect(d);
+  d->search_done(d, ls_rp_discovery_result(&d->p, &d->disc));
 }
 
 /* The timer: a sentinel that took too long, or the move to the next one. */
@@ -141,7 +133,8 @@ void ls_ra_on_sentinel_timer(evutil_socket_t fd, short what, void *arg) {
   ls_ra_leave(d);
 }
 
-void ls_ra_discover(radrv *d) {
+void ls_ra_discover(radrv *d, void (*done)(radrv *d, logstate_status st)) {
+  d->search_done = done;
   d->finding = 1;
   d->search_over = 0;
   ls_rp_discovery_start(&d->disc);
