@@ -244,6 +244,20 @@ static logstate_status hist_entry_for(const ls_history_cfg *h, const uint8_t *cp
 /* Stores `cp` if the log is still at version `expect`: the one atomic step
  * of the memory backend. On a mismatch, *fresh gets the current state when
  * it is not NULL. */
+/* Links `e` (its history already reserved) into the store as the log of
+ * `probe`, named `id` (both taken over). Under the store's lock. */
+static mem_entry *insert(mem_store *s, const mem_entry *probe, mem_entry *e, char *id) {
+  mem_hist reserved = e->hist;
+  *e = *probe;
+  e->hist = reserved;
+  e->id = id;
+  maybe_grow(s);
+  e->next = s->buckets[e->hash % s->nbuckets];
+  s->buckets[e->hash % s->nbuckets] = e;
+  s->count++;
+  return e;
+}
+
 static logstate_status store_if(mem_backend *m, const mem_entry *probe, uint64_t expect, const uint8_t *cp, size_t len,
                                 uint64_t *out_version, logstate_backend_state *fresh, int *fresh_known) {
   char q[LS_QUOTE_BUFSZ];
@@ -279,17 +293,9 @@ static logstate_status store_if(mem_backend *m, const mem_entry *probe, uint64_t
     goto out;
   }
   if (e == NULL) {
-    mem_hist reserved = fresh_entry->hist;
-    *fresh_entry = *probe;
-    fresh_entry->hist = reserved;
-    fresh_entry->id = id;
-    id = NULL;
-    e = fresh_entry;
+    e = insert(s, probe, fresh_entry, id);
     fresh_entry = NULL;
-    maybe_grow(s);
-    e->next = s->buckets[e->hash % s->nbuckets];
-    s->buckets[e->hash % s->nbuckets] = e;
-    s->count++;
+    id = NULL;
   }
   free(e->cp);
   e->cp = copy;
