@@ -20,7 +20,8 @@ struct logstate_read {
 struct logstate_write {
   logstate *ls;
   logstate_backend_txn *txn;
-  char *log_id; /* for messages */
+  logstate_backend_state snap; /* what write_begin saw; the core's, the backend may point at snap.cp */
+  char *log_id;                /* for messages */
   size_t log_id_len;
   int ended; /* write_set was called: only close is allowed now */
 };
@@ -179,12 +180,13 @@ static logstate_status write_ops_impl(logstate *ls, const char *log_id, logstate
   w->log_id_len = n;
   const logstate_backend_methods *m = ls->be->methods;
   uint64_t before = ls_logtab_seen(ls->tab, log_id, n);
-  st = m->write_begin(ls->be, log_id, n, &w->txn);
-  if (st == LOGSTATE_OK && m->txn_version &&
-      (st = ls_logtab_saw(ls->tab, "logstate_write_ops", log_id, n, before, m->txn_version(ls->be, w->txn), NULL, 0,
-                          0)) != LOGSTATE_OK)
+  st = m->write_begin(ls->be, log_id, n, &w->txn, &w->snap);
+  if (st == LOGSTATE_OK && m->counts_versions &&
+      (st = ls_logtab_saw(ls->tab, "logstate_write_ops", log_id, n, before, w->snap.version, NULL, 0, 0)) !=
+          LOGSTATE_OK)
     m->write_end(ls->be, w->txn);
   if (st != LOGSTATE_OK) {
+    free(w->snap.cp);
     free(w->log_id);
     free(w);
     return st;
@@ -208,9 +210,7 @@ logstate_status logstate_write_get_latest(logstate_write *w, uint8_t **out_cp, s
   logstate_status st = ls_write_usable("logstate_write_get_latest", w->ended);
   if (st != LOGSTATE_OK)
     return st;
-  logstate *ls = w->ls;
-  st = ls->be->methods->write_get_latest(ls->be, w->txn, out_cp, out_len);
-  return check_returned("logstate_write_get_latest", ls, st, out_cp, out_len, w->log_id, w->log_id_len);
+  return ls_snapshot_copy(w->snap.cp, w->snap.len, w->log_id, w->log_id_len, out_cp, out_len);
 }
 
 static logstate_status write_set_impl(logstate_write *w, const uint8_t *cp, size_t len) {
@@ -228,9 +228,8 @@ static logstate_status write_set_impl(logstate_write *w, const uint8_t *cp, size
     return st;
   w->ended = 1;
   st = m->write_set(ls->be, w->txn, cp, len);
-  if (st == LOGSTATE_OK && m->txn_version) /* every set adds one to the version */
-    ls_logtab_stored(ls->tab, w->log_id, w->log_id_len, m->txn_version(ls->be, w->txn) + 1,
-                     ls_core_by_version(ls) ? cp : NULL, len);
+  if (st == LOGSTATE_OK && m->counts_versions) /* every set adds one to the version */
+    ls_logtab_stored(ls->tab, w->log_id, w->log_id_len, w->snap.version + 1, ls_core_by_version(ls) ? cp : NULL, len);
   else if (st != LOGSTATE_OK)
     ls_logtab_forget(ls->tab, w->log_id, w->log_id_len);
   if (st == LOGSTATE_ABORTED)
@@ -244,6 +243,7 @@ logstate_status logstate_write_close(logstate_write *w) {
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_write_close: write ops is NULL");
   logstate *ls = w->ls;
   logstate_status st = ls->be->methods->write_end(ls->be, w->txn);
+  free(w->snap.cp);
   free(w->log_id);
   free(w);
   ls_handle_release(ls);

@@ -27,15 +27,14 @@ static logstate_status check_methods(const logstate_backend_methods *m) {
                   "logstate_open_backend: backend methods version %u is not supported (this library takes %u: the "
                   "table of logstate 0.2)",
                   m->version, LOGSTATE_BACKEND_VERSION);
-  const char *missing = m->name == NULL               ? "name"
-                        : m->logs == NULL             ? "logs"
-                        : m->get_latest == NULL       ? "get_latest"
-                        : m->write_begin == NULL      ? "write_begin"
-                        : m->write_get_latest == NULL ? "write_get_latest"
-                        : m->write_set == NULL        ? "write_set"
-                        : m->write_end == NULL        ? "write_end"
-                        : m->free == NULL             ? "free"
-                                                      : NULL;
+  const char *missing = m->name == NULL          ? "name"
+                        : m->logs == NULL        ? "logs"
+                        : m->get_latest == NULL  ? "get_latest"
+                        : m->write_begin == NULL ? "write_begin"
+                        : m->write_set == NULL   ? "write_set"
+                        : m->write_end == NULL   ? "write_end"
+                        : m->free == NULL        ? "free"
+                                                 : NULL;
   if (missing)
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_open_backend: backend does not provide the required method %s",
                   missing);

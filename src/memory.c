@@ -50,8 +50,6 @@ typedef struct mem_backend {
 struct logstate_backend_txn {
   mem_entry probe; /* id, id_len, hash of the log */
   uint64_t version;
-  uint8_t *cp;
-  size_t cp_len;
 };
 
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -201,11 +199,11 @@ static logstate_status mem_get_latest(logstate_backend *be, const char *log_id, 
   mem_entry probe = {.id = (char *)log_id, .id_len = log_id_len, .hash = ls_hash(log_id, log_id_len)};
   uint64_t version;
   logstate_status st = read_entry(((mem_backend *)be)->store, &probe, out_cp, out_len, &version);
-  return st == LOGSTATE_NOT_FOUND ? ls_not_found(log_id, log_id_len) : st;
+  return st; /* NOT_FOUND's message is the core's */
 }
 
 static logstate_status mem_write_begin(logstate_backend *be, const char *log_id, size_t log_id_len,
-                                       logstate_backend_txn **out_txn) {
+                                       logstate_backend_txn **out_txn, logstate_backend_state *snap) {
   logstate_backend_txn *t = calloc(1, sizeof(*t));
   if (t == NULL || (t->probe.id = ls_memdup(log_id, log_id_len)) == NULL) {
     free(t);
@@ -213,20 +211,15 @@ static logstate_status mem_write_begin(logstate_backend *be, const char *log_id,
   }
   t->probe.id_len = log_id_len;
   t->probe.hash = ls_hash(log_id, log_id_len);
-  logstate_status st = read_entry(((mem_backend *)be)->store, &t->probe, &t->cp, &t->cp_len, &t->version);
+  logstate_status st = read_entry(((mem_backend *)be)->store, &t->probe, &snap->cp, &snap->len, &t->version);
   if (st != LOGSTATE_OK && st != LOGSTATE_NOT_FOUND) {
     free(t->probe.id);
     free(t);
     return st;
   }
+  snap->version = t->version;
   *out_txn = t;
   return LOGSTATE_OK;
-}
-
-static logstate_status mem_write_get_latest(logstate_backend *be, logstate_backend_txn *t, uint8_t **out_cp,
-                                            size_t *out_len) {
-  (void)be;
-  return ls_snapshot_copy(t->cp, t->cp_len, t->probe.id, t->probe.id_len, out_cp, out_len);
 }
 
 /* The history entry a set appends (its version filled in on success). */
@@ -339,7 +332,6 @@ static logstate_status mem_cas(logstate_backend *be, const char *log_id, size_t 
 static logstate_status mem_write_end(logstate_backend *be, logstate_backend_txn *t) {
   (void)be;
   free(t->probe.id);
-  free(t->cp);
   free(t);
   return LOGSTATE_OK;
 }
@@ -387,26 +379,20 @@ static logstate_durability mem_durability(logstate_backend *be) {
   return LOGSTATE_DURABILITY_NONE;
 }
 
-static uint64_t mem_txn_version(logstate_backend *be, logstate_backend_txn *t) {
-  (void)be;
-  return t->version;
-}
-
 static const logstate_backend_methods mem_methods = {
     .version = LOGSTATE_BACKEND_VERSION,
     .name = "memory",
+    .counts_versions = 1,
     .init = NULL, /* nothing to set up */
     .logs = mem_logs,
     .get_latest = mem_get_latest,
     .write_begin = mem_write_begin,
-    .write_get_latest = mem_write_get_latest,
     .write_set = mem_write_set,
     .write_end = mem_write_end,
     .free = mem_free,
     .durability = mem_durability,
     .read_state = mem_read_state,
     .cas = mem_cas,
-    .txn_version = mem_txn_version,
     .history = mem_history,
 };
 

@@ -32,16 +32,8 @@ static ls_upd_next read_step(logstate *ls, ls_upd *u, logstate_backend_txn **txn
   if (*txn)
     m->write_end(ls->be, *txn);
   *txn = NULL;
-  if ((st = m->write_begin(ls->be, u->log_id, u->log_id_len, txn)) != LOGSTATE_OK)
-    return ls_upd_read(u, st, 0, NULL, 0);
-  st = m->write_get_latest(ls->be, *txn, &s.cp, &s.len);
-  if (st == LOGSTATE_NOT_FOUND) {
-    free(s.cp);
-    s.cp = NULL;
-    st = LOGSTATE_OK;
-  }
-  s.version = m->txn_version ? m->txn_version(ls->be, *txn) : 0;
-  return ls_upd_read(u, st, s.version, st == LOGSTATE_OK ? s.cp : NULL, s.len);
+  st = m->write_begin(ls->be, u->log_id, u->log_id_len, txn, &s);
+  return ls_upd_read(u, st, s.version, s.cp, s.len); /* the engine keeps s.cp past write_end: the state it saw */
 }
 
 /* SET: a compare-and-set against the state read. */
@@ -57,7 +49,7 @@ static ls_upd_next set_step(logstate *ls, ls_upd *u, logstate_backend_txn **txn)
   if (u->by_version) {
     st = m->cas(ls->be, u->log_id, u->log_id_len, &expect, next, len, &version, &fresh, &fresh_known);
   } else {
-    version = m->txn_version ? m->txn_version(ls->be, *txn) + 1 : 0;
+    version = u->version + 1;
     st = m->write_set(ls->be, *txn, next, len);
     m->write_end(ls->be, *txn); /* the set decided; what closing says changes nothing stored */
     *txn = NULL;
@@ -106,7 +98,7 @@ static logstate_status update(logstate *ls, const char *log_id, logstate_update_
     return st;
   ls_upd u = {.fn_name = fname,
               .policy = &ls->policy,
-              .tab = ls_core_by_version(ls) || ls->be->methods->txn_version ? ls->tab : NULL, /* versions: marks */
+              .tab = ls_core_by_version(ls) || ls->be->methods->counts_versions ? ls->tab : NULL, /* marks */
               .by_version = ls_core_by_version(ls),
               .log_id = log_id,
               .log_id_len = n,

@@ -139,7 +139,8 @@ static logstate_status ad_get(logstate_backend *be, const char *id, size_t n, ui
   return st;
 }
 
-static logstate_status ad_begin(logstate_backend *be, const char *id, size_t n, logstate_backend_txn **out) {
+static logstate_status ad_begin(logstate_backend *be, const char *id, size_t n, logstate_backend_txn **out,
+                                logstate_backend_state *snap) {
   (void)n;
   adapter *ad = (adapter *)be;
   result r = {0};
@@ -147,16 +148,16 @@ static logstate_status ad_begin(logstate_backend *be, const char *id, size_t n, 
   LOCKED(ad, wait_for(ad, logstate_async_write_ops(ad->a, id, on_open, &r), &r));
   if (st != LOGSTATE_OK)
     return st;
+  LOCKED(ad, logstate_async_write_get_latest(r.w, &snap->cp, &snap->len)); /* a copy; none when absent */
+  if (st != LOGSTATE_OK && st != LOGSTATE_NOT_FOUND) {
+    logstate_status failed = st;
+    LOCKED(ad, logstate_async_write_close(r.w));
+    return failed;
+  }
+  snap->version = 0; /* the async API tells no versions: no rollback marks through this adapter */
   *out = malloc(sizeof(**out));
   (*out)->w = r.w;
   return LOGSTATE_OK;
-}
-
-static logstate_status ad_wget(logstate_backend *be, logstate_backend_txn *t, uint8_t **out_cp, size_t *out_len) {
-  adapter *ad = (adapter *)be;
-  logstate_status st;
-  LOCKED(ad, logstate_async_write_get_latest(t->w, out_cp, out_len));
-  return st;
 }
 
 static logstate_status ad_set(logstate_backend *be, logstate_backend_txn *t, const uint8_t *cp, size_t len) {
@@ -202,7 +203,6 @@ static const logstate_backend_methods adapter_methods = {
     .logs = ad_logs,
     .get_latest = ad_get,
     .write_begin = ad_begin,
-    .write_get_latest = ad_wget,
     .write_set = ad_set,
     .write_end = ad_end,
     .free = ad_free,

@@ -13,16 +13,20 @@
  *
  * Query keys: prefix, pool, connect_timeout_ms, timeout_ms, durability
  * (require|warn|ignore), min_replicas, replica_timeout_ms, guard (none|size),
- * store_id (pin the store), create (yes|no), mode (rw|ro), db (for redis+unix),
- * sentinel_user and sentinel_password (for redis+sentinel: the sentinels' own
- * credentials; user and password are the data servers'). An IPv6 host is written in brackets:
- * redis://[::1]:6379. Without a password in the URL or the options, $LOGSTATE_REDIS_PASSWORD is used when set, so that
- * the password need not appear in a process list.
+ * store_id (pin the store), create (yes|no), mode (rw|ro), wait_aof (yes|no),
+ * history, history_bodies (yes|no), client_name, db (for redis+unix),
+ * sentinel_user and sentinel_password (for redis+sentinel: the sentinels'
+ * own credentials; user and password are the data servers'). An IPv6 host
+ * is written in brackets: redis://[::1]:6379. Without a password in the URL
+ * or the options, $LOGSTATE_REDIS_PASSWORD is used when set, so that the
+ * password need not appear in a process list.
  *
  * Key layout (a contract; see README "Operating with Redis"): with namespace
  * N, `{N}:logs` (SET of log IDs), `{N}:log:<logID>` (HASH: checkpoint,
- * version, updated_ms), `{N}:meta` (HASH: schema = 1, store_id, created_ms). The hash tag {N} keeps
- * every key in one Redis Cluster slot.
+ * version, updated_ms), `{N}:meta` (HASH: schema = 1, store_id,
+ * created_ms), and with history=K `{N}:history:<logID>` (STREAM, the K
+ * newest sets: version, checkpoint or sha256, origin, tree_size, client).
+ * The hash tag {N} keeps every key in one Redis Cluster slot.
  *
  * Requires Redis 5.0 or later (7.0 is tested).
  */

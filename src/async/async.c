@@ -320,6 +320,8 @@ static void get_done(op *o, ls_areq *r) {
   logstate_status st = r->st;
   if (st == LOGSTATE_OK || st == LOGSTATE_NOT_FOUND) /* a log the handle saw must not vanish */
     st = saw(o, st == LOGSTATE_OK ? r->out_version : 0, NULL, 0, 0) == LOGSTATE_OK ? st : LOGSTATE_FAILED_PRECONDITION;
+  if (st == LOGSTATE_NOT_FOUND)
+    ls_not_found(o->log_id, o->log_id_len); /* the message, once, for every driver */
   finish(o, st, st == LOGSTATE_OK ? r->out_cp : NULL, st == LOGSTATE_OK ? r->out_len : 0, NULL, 0, NULL);
 }
 

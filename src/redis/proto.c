@@ -260,7 +260,7 @@ static logstate_status judge_open(const ls_redis_config *c, ls_rp_op *op, const 
 static logstate_status judge_get(const ls_redis_config *c, ls_rp_op *op, const redisReply *const *r) {
   logstate_status st = judge_state(c, op, r[0], r[1]);
   if (st == LOGSTATE_OK && op->out_cp == NULL)
-    return ls_not_found(op->log_id, op->log_id_len);
+    return LOGSTATE_NOT_FOUND; /* its message is the core's (sync and async) */
   return st;
 }
 

@@ -100,7 +100,7 @@ static void txn_free(logstate_backend_txn *t) {
 }
 
 static logstate_status rd_write_begin(logstate_backend *be, const char *log_id, size_t log_id_len,
-                                      logstate_backend_txn **out_txn) {
+                                      logstate_backend_txn **out_txn, logstate_backend_state *snap) {
   redis_backend *b = (redis_backend *)be;
   logstate_backend_txn *t = calloc(1, sizeof(*t));
   if (t == NULL || (t->log_id = ls_memdup(log_id, log_id_len)) == NULL) {
@@ -115,14 +115,10 @@ static logstate_status rd_write_begin(logstate_backend *be, const char *log_id, 
     txn_free(t);
     return st;
   }
+  *snap = (logstate_backend_state){t->open.version, t->open.out_cp, t->open.out_len};
+  t->open.out_cp = NULL; /* the core's now */
   *out_txn = t;
   return LOGSTATE_OK;
-}
-
-static logstate_status rd_write_get_latest(logstate_backend *be, logstate_backend_txn *t, uint8_t **out_cp,
-                                           size_t *out_len) {
-  (void)be;
-  return ls_snapshot_copy(t->open.out_cp, t->open.out_len, t->log_id, t->open.log_id_len, out_cp, out_len);
 }
 
 /* MULTI, the set script, EXEC [, WAIT]: never retried on another
@@ -291,11 +287,6 @@ static logstate_status rd_verify(logstate_backend *be, logstate_verify_fn report
   return st;
 }
 
-static uint64_t rd_txn_version(logstate_backend *be, logstate_backend_txn *t) {
-  (void)be;
-  return t->open.version;
-}
-
 static int rd_read_only(logstate_backend *be) { return ((redis_backend *)be)->p.cfg.read_only; }
 
 static void rd_store_id(logstate_backend *be, char *buf, size_t size) {
@@ -318,11 +309,11 @@ static void rd_stats(logstate_backend *be, logstate_stats *out) {
 static const logstate_backend_methods redis_methods = {
     .version = LOGSTATE_BACKEND_VERSION,
     .name = "redis",
+    .counts_versions = 1,
     .init = rd_init,
     .logs = rd_logs,
     .get_latest = rd_get_latest,
     .write_begin = rd_write_begin,
-    .write_get_latest = rd_write_get_latest,
     .write_set = rd_write_set,
     .write_end = rd_write_end,
     .free = rd_free,
@@ -330,7 +321,6 @@ static const logstate_backend_methods redis_methods = {
     .read_state = rd_read_state,
     .cas = rd_cas,
     .verify = rd_verify,
-    .txn_version = rd_txn_version,
     .store_id = rd_store_id,
     .read_only = rd_read_only,
     .history = rd_history,

@@ -61,7 +61,7 @@ static logstate_status sq_get_latest(logstate_backend *be, const char *log_id, s
   if (st != LOGSTATE_OK)
     return st;
   if (o.snap.rows == 0)
-    return ls_not_found(log_id, log_id_len);
+    return LOGSTATE_NOT_FOUND; /* its message is the core's */
   *out_cp = o.snap.cp;
   *out_len = o.snap.cp_len;
   return LOGSTATE_OK;
@@ -117,7 +117,7 @@ static logstate_status sq_logs(logstate_backend *be, char ***out_ids, size_t *ou
 /* --- the write transaction ------------------------------------------------ */
 
 static logstate_status sq_write_begin(logstate_backend *be, const char *log_id, size_t log_id_len,
-                                      logstate_backend_txn **out_txn) {
+                                      logstate_backend_txn **out_txn, logstate_backend_state *snap) {
   logstate_backend_txn *t = calloc(1, sizeof(*t));
   if (t == NULL || (t->id = ls_memdup(log_id, log_id_len)) == NULL) {
     free(t);
@@ -132,14 +132,15 @@ static logstate_status sq_write_begin(logstate_backend *be, const char *log_id, 
     return st;
   }
   t->snap = o.snap;
+  /* The checkpoint goes to the core, which keeps it until write_end: the
+   * set compares against it there. */
+  if (!t->snap.rows) {
+    free(t->snap.cp);
+    t->snap.cp = NULL;
+  }
+  *snap = (logstate_backend_state){(uint64_t)t->snap.version, t->snap.cp, t->snap.cp_len};
   *out_txn = t;
   return LOGSTATE_OK;
-}
-
-static logstate_status sq_write_get_latest(logstate_backend *be, logstate_backend_txn *t, uint8_t **out_cp,
-                                           size_t *out_len) {
-  (void)be;
-  return ls_snapshot_copy(t->snap.rows ? t->snap.cp : NULL, t->snap.cp_len, t->id, t->id_len, out_cp, out_len);
 }
 
 static int same_snapshot(const sq_snapshot *a, const sq_snapshot *b) {
@@ -199,16 +200,11 @@ static logstate_status sq_write_set(logstate_backend *be, logstate_backend_txn *
 
 static logstate_status sq_write_end(logstate_backend *be, logstate_backend_txn *t) {
   (void)be;
+  t->snap.cp = NULL; /* the core's */
   sq_snapshot_free(&t->snap);
   free(t->id);
   free(t);
   return LOGSTATE_OK;
-}
-
-/* logstate's own count of its sets (Go witness writes do not count). */
-static uint64_t sq_txn_version(logstate_backend *be, logstate_backend_txn *t) {
-  (void)be;
-  return (uint64_t)t->snap.version;
 }
 
 /* --- the rest of the methods --------------------------------------------- */
@@ -303,17 +299,16 @@ static logstate_status sq_verify(logstate_backend *be, logstate_verify_fn report
 const logstate_backend_methods ls_sqlite_methods = {
     .version = LOGSTATE_BACKEND_VERSION,
     .name = "sqlite",
+    .counts_versions = 1,
     .init = sq_init,
     .logs = sq_logs,
     .get_latest = sq_get_latest,
     .write_begin = sq_write_begin,
-    .write_get_latest = sq_write_get_latest,
     .write_set = sq_write_set,
     .write_end = sq_write_end,
     .free = sq_free,
     .durability = sq_durability,
     .verify = sq_verify,
-    .txn_version = sq_txn_version,
     .store_id = sq_store_id,
     .read_only = sq_read_only,
     .history = sq_history,

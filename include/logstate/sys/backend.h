@@ -13,8 +13,8 @@
  * - `log_id` is NUL-terminated, 1..LOGSTATE_MAX_LOG_ID_LEN bytes, its length
  *   given in `log_id_len`;
  * - `cp` is 1..max_checkpoint_len bytes; out pointers are not NULL;
- * - write_get_latest and write_set are called only before the set, write_set
- *   at most once, and write_end exactly once per successful write_begin.
+ * - write_set is called at most once, and write_end exactly once per
+ *   successful write_begin.
  *
  * Methods may be called from several threads at once on one backend (but
  * never at once on one transaction). A method that fails returns a status
@@ -55,6 +55,10 @@ typedef struct logstate_backend_methods {
   unsigned int version;
   /** Short name used in messages ("memory", "redis"). Must provide. */
   const char *name;
+  /** Non-zero when the versions the backend reports count every set (each
+   *  one adds one): the core then remembers the highest version it saw per
+   *  log and refuses a store that went back (rollback detection). */
+  int counts_versions;
 
   /* --- what every backend provides ---------------------------------- */
 
@@ -64,19 +68,20 @@ typedef struct logstate_backend_methods {
   logstate_status (*logs)(logstate_backend *be, char ***out_ids, size_t *out_n);
 
   /** The stored checkpoint (malloc()ed; the core takes it over), or
-   *  LOGSTATE_NOT_FOUND. The core reads through read_state instead when
-   *  the backend provides it. */
+   *  LOGSTATE_NOT_FOUND (whose message the core writes). The core reads
+   *  through read_state instead when the backend provides it. */
   logstate_status (*get_latest)(logstate_backend *be, const char *log_id, size_t log_id_len, uint8_t **out_cp,
                                 size_t *out_len);
 
-  /** Opens a transaction and takes its snapshot. Must not hold a lock that
-   *  another write_begin in the same thread would wait for. */
+  /** Opens a transaction and takes its snapshot into *snap: the log's
+   *  checkpoint (snap->cp malloc()ed, NULL when the log has none) and the
+   *  backend's version of it (0 when it keeps none, or none yet). The core
+   *  takes snap->cp over and keeps it unchanged until write_end, so the
+   *  transaction may point at it; the core serves write_get_latest from it.
+   *  Must not hold a lock that another write_begin in the same thread would
+   *  wait for. */
   logstate_status (*write_begin)(logstate_backend *be, const char *log_id, size_t log_id_len,
-                                 logstate_backend_txn **out_txn);
-
-  /** The snapshot's checkpoint (malloc()ed), or LOGSTATE_NOT_FOUND. */
-  logstate_status (*write_get_latest)(logstate_backend *be, logstate_backend_txn *txn, uint8_t **out_cp,
-                                      size_t *out_len);
+                                 logstate_backend_txn **out_txn, logstate_backend_state *snap);
 
   /** Atomically stores `cp` if nobody committed since write_begin, else
    *  returns LOGSTATE_ABORTED and stores nothing. */
@@ -130,10 +135,6 @@ typedef struct logstate_backend_methods {
   logstate_status (*cas)(logstate_backend *be, const char *log_id, size_t log_id_len,
                          const logstate_backend_state *expect, const uint8_t *cp, size_t len, uint64_t *out_version,
                          logstate_backend_state *fresh, int *fresh_known);
-
-  /** The version of the log a transaction's snapshot saw (0: none), so the
-   *  core can tell a store that went back (rollback detection). */
-  uint64_t (*txn_version)(logstate_backend *be, logstate_backend_txn *txn);
 
   /** logstate_verify(): walks the store, calls `report` once per
    *  disagreement between its parts and counts them. NULL: the store has
