@@ -83,8 +83,10 @@ static logstate_status judge_waitaof(ls_redis_proto *p, long long local, long lo
   redisReply wait = {.type = REDIS_REPLY_ARRAY, .elements = 2, .element = wait_el};
   ok.type = REDIS_REPLY_STRING;
   const redisReply *replies[] = {&script, &wait};
-  ls_rp_op op = {
-      .kind = LS_RP_SET, .log_id = "x", .log_id_len = 1, .expect = 6, .cp = (const uint8_t *)"c", .cp_len = 1};
+  ls_rp_op op = {.kind = LS_RP_SET,
+                 .log_id = "x",
+                 .log_id_len = 1,
+                 .u.set = {.expect = 6, .cp = (const uint8_t *)"c", .cp_len = 1}};
   logstate_status st = LOGSTATE_INTERNAL;
   assert_int_equal(ls_rp_begin(p, &op), LOGSTATE_OK);
   ls_rp_plan plan;
@@ -120,16 +122,21 @@ static void test_waitaof(void **state) {
   ls_rp_proto_destroy(&p);
 }
 
-/* A set whose reply was lost, settled from the log read afterwards (it
- * expected version 7 and proposed "ours"). */
+/* A set that expected version 7 and proposed "ours". */
+static ls_rp_op ours(void) {
+  return (ls_rp_op){.kind = LS_RP_SET,
+                    .log_id = "x",
+                    .log_id_len = 1,
+                    .u.set = {.expect = 7, .cp = (const uint8_t *)"ours", .cp_len = 4}};
+}
+
+/* A set whose reply was lost, settled from the log read afterwards. */
 static logstate_status settle(ls_redis_proto *p, uint64_t version, const char *stored, int *again, ls_rp_op *set) {
-  *set = (ls_rp_op){
-      .kind = LS_RP_SET, .log_id = "x", .log_id_len = 1, .expect = 7, .cp = (const uint8_t *)"ours", .cp_len = 4};
-  ls_rp_op rd = {.kind = LS_RP_OPEN, .version = version, .out_len = strlen(stored)};
-  rd.out_cp = (uint8_t *)strdup(stored);
+  *set = ours();
+  ls_rp_op rd = {.kind = LS_RP_OPEN, .u.read.state = {version, (uint8_t *)strdup(stored), strlen(stored)}};
   logstate_status st = ls_rp_settle(p, set, &rd, again);
-  free(rd.out_cp);
-  free(set->out_cp);
+  free(rd.u.read.state.cp);
+  free(set->u.set.now.cp);
   return st;
 }
 
@@ -143,20 +150,20 @@ static void test_settle_lost_reply(void **state) {
   int again = -1;
   assert_int_equal(settle(&p, 8, "ours", &again, &set), LOGSTATE_OK); /* applied */
   assert_int_equal(again, 0);
-  assert_int_equal(set.version, 8);
+  assert_int_equal(set.u.set.version, 8);
   assert_int_equal(settle(&p, 7, "before", &again, &set), LOGSTATE_OK); /* not applied: again */
   assert_int_equal(again, 1);
   /* Another writer's bytes at 8: that writer won the race, this set did not
    * apply; its state is handed back. */
   assert_int_equal(settle(&p, 8, "theirs", &again, &set), LOGSTATE_ABORTED);
-  assert_true(set.fresh && set.version == 8 && !set.undecided);
+  assert_true(set.u.set.fresh && set.u.set.now.version == 8 && !set.u.set.undecided);
   /* Moved on further (ours at 8 then theirs at 9, or theirs at 8 and 9):
    * cannot be told, and ABORTED would make an update apply twice. */
   assert_int_equal(settle(&p, 9, "theirs", &again, &set), LOGSTATE_UNAVAILABLE);
-  assert_true(set.undecided && !set.fresh);
+  assert_true(set.u.set.undecided && !set.u.set.fresh);
   assert_non_null(strstr(logstate_last_error(), "the outcome is unknown"));
   assert_int_equal(settle(&p, 9, "ours", &again, &set), LOGSTATE_UNAVAILABLE);
-  assert_true(set.undecided);
+  assert_true(set.u.set.undecided);
   /* With history, the entry of version 8 tells: ours (OK) or another's
    * (ABORTED, the current state handed back). */
   logstate_history_entry e[2];
@@ -164,21 +171,17 @@ static void test_settle_lost_reply(void **state) {
   e[0].version = 9;
   e[1].version = 8;
   ls_sha256_hex((const uint8_t *)"ours", 4, e[1].sha256); /* kept without bodies */
-  ls_rp_op rd = {.kind = LS_RP_OPEN, .version = 9, .hist = e, .nhist = 2};
-  rd.out_cp = (uint8_t *)strdup("theirs");
-  rd.out_len = 6;
-  set = (ls_rp_op){
-      .kind = LS_RP_SET, .log_id = "x", .log_id_len = 1, .expect = 7, .cp = (const uint8_t *)"ours", .cp_len = 4};
+  ls_rp_op rd = {.kind = LS_RP_OPEN, .u.read = {.state = {9, (uint8_t *)strdup("theirs"), 6}, .hist = e, .nhist = 2}};
+  set = ours();
   assert_int_equal(ls_rp_settle(&p, &set, &rd, &again), LOGSTATE_OK);
-  assert_int_equal(set.version, 8);
-  assert_false(set.undecided);
+  assert_int_equal(set.u.set.version, 8);
+  assert_false(set.u.set.undecided);
   ls_sha256_hex((const uint8_t *)"theirs", 6, e[1].sha256);
-  set = (ls_rp_op){
-      .kind = LS_RP_SET, .log_id = "x", .log_id_len = 1, .expect = 7, .cp = (const uint8_t *)"ours", .cp_len = 4};
+  set = ours();
   assert_int_equal(ls_rp_settle(&p, &set, &rd, &again), LOGSTATE_ABORTED);
-  assert_true(set.fresh && set.version == 9 && !set.undecided);
-  free(set.out_cp); /* taken from rd */
-  free(rd.out_cp);
+  assert_true(set.u.set.fresh && set.u.set.now.version == 9 && !set.u.set.undecided);
+  assert_null(rd.u.read.state.cp); /* moved whole to the set */
+  free(set.u.set.now.cp);
   assert_int_equal(atomic_load(&p.resolved), 7);
   ls_rp_proto_destroy(&p);
 }

@@ -40,7 +40,7 @@ static void op_free(op *o) {
     event_free(o->timer);
   free(o->log_id);
   free(o->cp);
-  free(o->snap.cp);
+  free(o->snap.state.cp);
   ls_upd_end(&o->u);
   free(o);
 }
@@ -221,7 +221,7 @@ static void drive(op *o, ls_upd_next next) {
     break;
   case LS_UPD_SET:
     ls_upd_take_next(&o->u, &o->cp, &o->cp_len);
-    o->snap.version = o->u.version;
+    o->snap.state.version = o->u.version;
     if (!submit(o, LS_AREQ_SET))
       finish_status(o, LOGSTATE_RESOURCE_EXHAUSTED);
     break;
@@ -256,16 +256,14 @@ static void update_done(op *o, ls_areq *r) {
   if (r->kind == LS_AREQ_OPEN) {
     o->snap.txn = r->snap.txn; /* the threaded driver's transaction, for the set */
     r->snap.txn = NULL;
-    uint8_t *cp = r->snap.cp;
-    r->snap.cp = NULL;
-    drive(o, ls_upd_read(&o->u, r->st, r->snap.version, cp, r->snap.len));
+    logstate_backend_state s = r->snap.state; /* to the engine, whole */
+    r->snap.state.cp = NULL;
+    drive(o, ls_upd_read(&o->u, r->st, s.version, s.cp, s.len));
     return;
   }
-  uint8_t *fresh_cp = r->fresh ? r->snap.cp : NULL;
-  if (r->fresh)
-    r->snap.cp = NULL;
-  drive(o,
-        ls_upd_set(&o->u, r->st, r->out_version, r->cp, r->cp_len, r->fresh, r->snap.version, fresh_cp, r->snap.len));
+  logstate_backend_state now = r->state;
+  r->state.cp = NULL;
+  drive(o, ls_upd_set(&o->u, r->st, r->version, r->cp, r->cp_len, r->fresh, now.version, now.cp, now.len));
 }
 
 /* The first request of an op; sets and updates start when their turn
@@ -281,7 +279,8 @@ static int start(op *o) {
 
 static void open_done(op *o, ls_areq *r) {
   logstate_async *a = o->a;
-  logstate_status st = r->st == LOGSTATE_OK ? saw(o, r->snap.version, r->snap.cp, r->snap.len, 1) : r->st;
+  logstate_status st =
+      r->st == LOGSTATE_OK ? saw(o, r->snap.state.version, r->snap.state.cp, r->snap.state.len, 1) : r->st;
   logstate_async_write *w = st == LOGSTATE_OK ? calloc(1, sizeof(*w)) : NULL;
   if (st != LOGSTATE_OK || w == NULL) {
     finish_status(o, st != LOGSTATE_OK ? st : ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "logstate async: out of memory"));
@@ -306,8 +305,8 @@ static void set_done(op *o, ls_areq *r) {
   logstate_async *a = o->a;
   logstate_status st = r->st;
   if (by_version(a) && st == LOGSTATE_OK)
-    ls_logtab_stored(a->tab, o->log_id, o->log_id_len, r->out_version, r->cp, r->cp_len);
-  else if (st == LOGSTATE_ABORTED && r->fresh && saw(o, r->snap.version, r->snap.cp, r->snap.len, 1) != LOGSTATE_OK)
+    ls_logtab_stored(a->tab, o->log_id, o->log_id_len, r->version, r->cp, r->cp_len);
+  else if (st == LOGSTATE_ABORTED && r->fresh && saw(o, r->state.version, r->state.cp, r->state.len, 1) != LOGSTATE_OK)
     st = LOGSTATE_FAILED_PRECONDITION;
   else if (st != LOGSTATE_OK && !(st == LOGSTATE_ABORTED && r->fresh))
     ls_logtab_forget(a->tab, o->log_id, o->log_id_len);
@@ -319,10 +318,11 @@ static void set_done(op *o, ls_areq *r) {
 static void get_done(op *o, ls_areq *r) {
   logstate_status st = r->st;
   if (st == LOGSTATE_OK || st == LOGSTATE_NOT_FOUND) /* a log the handle saw must not vanish */
-    st = saw(o, st == LOGSTATE_OK ? r->out_version : 0, NULL, 0, 0) == LOGSTATE_OK ? st : LOGSTATE_FAILED_PRECONDITION;
+    st =
+        saw(o, st == LOGSTATE_OK ? r->state.version : 0, NULL, 0, 0) == LOGSTATE_OK ? st : LOGSTATE_FAILED_PRECONDITION;
   if (st == LOGSTATE_NOT_FOUND)
     ls_not_found(o->log_id, o->log_id_len); /* the message, once, for every driver */
-  finish(o, st, st == LOGSTATE_OK ? r->out_cp : NULL, st == LOGSTATE_OK ? r->out_len : 0, NULL, 0, NULL);
+  finish(o, st, st == LOGSTATE_OK ? r->state.cp : NULL, st == LOGSTATE_OK ? r->state.len : 0, NULL, 0, NULL);
 }
 
 static void on_done(ls_areq *r) {

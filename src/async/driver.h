@@ -30,10 +30,8 @@ typedef enum {
 
 /* What a write transaction saw when it opened. */
 typedef struct ls_asnap {
-  uint64_t version; /* the Redis driver's compare-and-set token */
-  void *txn;        /* the threaded driver's logstate_write, NULL when none */
-  uint8_t *cp;      /* the checkpoint, NULL when the log had none */
-  size_t len;
+  logstate_backend_state state; /* the log's state; state.version is the Redis driver's compare-and-set token */
+  void *txn;                    /* the threaded driver's logstate_write, NULL when none */
 } ls_asnap;
 
 typedef struct ls_areq ls_areq;
@@ -44,22 +42,22 @@ struct ls_areq {
   /* Inputs, owned by the request. */
   char *log_id;
   size_t log_id_len;
-  uint8_t *cp; /* SET */
+  uint8_t *cp; /* SET: the checkpoint */
   size_t cp_len;
-  ls_asnap snap; /* SET: consumed by the driver; OPEN: the result */
-  /* Results: the handler may take them (setting them to NULL). */
+  size_t max;    /* HISTORY */
+  ls_asnap snap; /* SET: the snapshot to set against (consumed by the driver); OPEN: the result */
+  /* Results: the handler may take them (setting them to NULL). A log's
+   * state arrives whole, as the protocol module or the sync API found it. */
   logstate_status st;
-  ls_saved_error err; /* the failure, for a non-OK status */
-  uint8_t *out_cp;    /* GET */
-  size_t out_len;
-  char **ids; /* LOGS */
+  ls_saved_error err;           /* the failure, for a non-OK status */
+  logstate_backend_state state; /* GET: the log's state; SET that returned ABORTED with `fresh`: the current one */
+  int fresh;
+  uint64_t version; /* SET that succeeded: the log's new version */
+  char **ids;       /* LOGS */
   size_t n;
-  size_t max;                   /* HISTORY: input */
-  uint64_t round_trips;         /* what it took (the Redis driver counts; 0 elsewhere) */
   logstate_history_entry *hist; /* HISTORY: the result */
   size_t nhist;
-  uint64_t out_version; /* SET that succeeded: the log's new version; GET (Redis): the version read */
-  int fresh;            /* SET that returned ABORTED: snap is now the log's current state */
+  uint64_t round_trips; /* what it took (the Redis driver counts; 0 elsewhere) */
   ls_areq *next;        /* for the driver's own lists */
 };
 

@@ -32,7 +32,7 @@ logstate_status logstate_async_write_get_latest(logstate_async_write *w, uint8_t
   logstate_status st = check_write(fn, w);
   if (st != LOGSTATE_OK)
     return st;
-  return ls_snapshot_copy(w->snap.cp, w->snap.len, w->log_id, w->log_id_len, out_cp, out_len);
+  return ls_snapshot_copy(w->snap.state.cp, w->snap.state.len, w->log_id, w->log_id_len, out_cp, out_len);
 }
 
 logstate_status logstate_async_write_set(logstate_async_write *w, const uint8_t *cp, size_t len,
@@ -73,7 +73,7 @@ logstate_status logstate_async_write_close(logstate_async_write *w) {
     if (w->next)
       w->next->prev = w->prev;
   }
-  free(w->snap.cp);
+  free(w->snap.state.cp);
   free(w->log_id);
   free(w);
   if (--a->refs == 0 && a->closing && a->depth == 0)

@@ -26,10 +26,10 @@ void ls_areq_finish(ls_adriver *d, ls_areq *r) {
   }
   if (r->snap.txn)
     d->m->release(d, &r->snap);
-  free(r->snap.cp);
+  free(r->snap.state.cp);
+  free(r->state.cp);
   free(r->log_id);
   free(r->cp);
-  free(r->out_cp);
   logstate_logs_free(r->ids, r->n);
   logstate_history_free(r->hist, r->nhist);
   free(r);

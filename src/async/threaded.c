@@ -60,7 +60,7 @@ static void run(logstate *ls, ls_areq *r) {
   case LS_AREQ_GET: {
     logstate_read *rd = NULL;
     if ((st = logstate_read_ops(ls, r->log_id, &rd)) == LOGSTATE_OK)
-      st = logstate_read_get_latest(rd, &r->out_cp, &r->out_len);
+      st = logstate_read_get_latest(rd, &r->state.cp, &r->state.len);
     logstate_read_free(rd);
     break;
   }
@@ -68,7 +68,7 @@ static void run(logstate *ls, ls_areq *r) {
     logstate_write *w = NULL;
     if ((st = logstate_write_ops(ls, r->log_id, &w)) != LOGSTATE_OK)
       break;
-    st = logstate_write_get_latest(w, &r->snap.cp, &r->snap.len);
+    st = logstate_write_get_latest(w, &r->snap.state.cp, &r->snap.state.len);
     if (st == LOGSTATE_NOT_FOUND)
       st = LOGSTATE_OK; /* a snapshot of an absent log */
     if (st == LOGSTATE_OK)

@@ -63,6 +63,34 @@ static void setup_failed(radrv *d, logstate_status st) {
   ls_ra_drop_connection(d, msg);
 }
 
+/* The op's results go to the core's request whole: a log's state as the
+ * protocol module found it, the list, the entries. */
+static void hand_over(rreq *q, ls_areq *r, logstate_status st) {
+  ls_rp_op *op = &q->op;
+  if (st == LOGSTATE_OK && op->kind == LS_RP_GET) {
+    r->state = op->u.read.state;
+    op->u.read.state.cp = NULL;
+  } else if (st == LOGSTATE_OK && op->kind == LS_RP_OPEN) {
+    r->snap.state = op->u.read.state;
+    op->u.read.state.cp = NULL;
+  } else if (st == LOGSTATE_OK && op->kind == LS_RP_SET) {
+    r->version = op->u.set.version;
+  } else if (st == LOGSTATE_ABORTED && op->kind == LS_RP_SET && op->u.set.fresh) {
+    r->state = op->u.set.now; /* the current state, from the script or a settling read */
+    op->u.set.now.cp = NULL;
+    r->fresh = 1;
+  } else if (op->kind == LS_RP_HISTORY) { /* on failure too: the core frees what was copied */
+    r->hist = op->u.history.hist;
+    r->nhist = op->u.history.nhist;
+    op->u.history.hist = NULL;
+    op->u.history.nhist = 0;
+  } else if (st == LOGSTATE_OK && op->kind == LS_RP_LOGS) {
+    r->ids = op->u.logs.ids;
+    r->n = op->u.logs.n;
+    op->u.logs = (ls_rp_logs){NULL, 0};
+  }
+}
+
 /* Finishes a request: hands the op's results to the core's request. */
 void ls_ra_finish_rq(rreq *q, logstate_status st) {
   radrv *d = q->d;
@@ -81,34 +109,7 @@ void ls_ra_finish_rq(rreq *q, logstate_status st) {
     if (st != LOGSTATE_OK && !d->closing)
       setup_failed(d, st);
   } else {
-    if (st == LOGSTATE_OK && q->op.kind == LS_RP_GET) {
-      r->out_cp = q->op.out_cp;
-      r->out_len = q->op.out_len;
-      r->out_version = q->op.version;
-      q->op.out_cp = NULL;
-    } else if (st == LOGSTATE_OK && q->op.kind == LS_RP_OPEN) {
-      r->snap.cp = q->op.out_cp;
-      r->snap.len = q->op.out_len;
-      r->snap.version = q->op.version;
-      q->op.out_cp = NULL;
-    } else if (st == LOGSTATE_OK && q->op.kind == LS_RP_SET) {
-      r->out_version = q->op.version;
-    } else if (st == LOGSTATE_ABORTED && q->op.kind == LS_RP_SET && q->op.fresh) {
-      free(r->snap.cp); /* the expected state gives way to the current one */
-      r->snap = (ls_asnap){.version = q->op.version, .cp = q->op.out_cp, .len = q->op.out_len};
-      r->fresh = 1;
-      q->op.out_cp = NULL;
-    } else if (q->op.kind == LS_RP_HISTORY) { /* on failure too: the core frees what was copied */
-      r->hist = q->op.hist;
-      r->nhist = q->op.nhist;
-      q->op.hist = NULL;
-      q->op.nhist = 0;
-    } else if (st == LOGSTATE_OK && q->op.kind == LS_RP_LOGS) {
-      r->ids = q->op.ids;
-      r->n = q->op.n;
-      q->op.ids = NULL;
-      q->op.n = 0;
-    }
+    hand_over(q, r, st);
     ls_areq_result(r, st);
     ls_areq_finish(&d->base, r);
   }
@@ -369,13 +370,11 @@ static void rd_submit(ls_adriver *drv, ls_areq *r) {
     evtimer_add(d->fail_timer, &zero);
     return;
   }
-  q->op = (ls_rp_op){.kind = rp_kind[r->kind],
-                     .log_id = r->log_id,
-                     .log_id_len = r->log_id_len,
-                     .max = r->max,
-                     .expect = r->snap.version,
-                     .cp = r->cp,
-                     .cp_len = r->cp_len};
+  q->op = (ls_rp_op){.kind = rp_kind[r->kind], .log_id = r->log_id, .log_id_len = r->log_id_len};
+  if (r->kind == LS_AREQ_SET)
+    q->op.u.set = (ls_rp_set){.expect = r->snap.state.version, .cp = r->cp, .cp_len = r->cp_len};
+  else if (r->kind == LS_AREQ_HISTORY)
+    q->op.u.history.max = r->max;
   q->state = RQ_WAITING;
   if (ls_rp_begin(&d->p, &q->op) != LOGSTATE_OK) {
     defer_failure(q, LOGSTATE_RESOURCE_EXHAUSTED);

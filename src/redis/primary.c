@@ -246,7 +246,7 @@ int ls_rp_any_ask(const ls_redis_config *c, const redisReply *const *r, int n) {
 }
 
 /* Inside MULTI an ASK aborts the whole transaction: nothing to split. */
-static int splittable(const ls_rp_op *op) { return !(op->kind == LS_RP_SET && op->watch); }
+static int splittable(const ls_rp_op *op) { return !(op->kind == LS_RP_SET && op->u.set.watch); }
 
 int ls_rp_plan_ask(const ls_redis_proto *p, const ls_rp_op *op, const ls_rp_plan *plan, redisReply *const *r,
                    ls_rp_plan *out, int *map, char host[LS_REDIS_MAX_HOST_LEN + 1], unsigned int *port) {

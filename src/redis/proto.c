@@ -11,23 +11,43 @@
 
 enum { STEP_FIRST = 0, STEP_RELOAD = 1 };
 
+/* Clears what the op finds (its inputs stay). */
+static void clear_results(ls_rp_op *op) {
+  switch (op->kind) {
+  case LS_RP_GET:
+  case LS_RP_OPEN:
+    op->u.read.state = (logstate_backend_state){0, NULL, 0};
+    op->u.read.hist = NULL;
+    op->u.read.nhist = 0;
+    break;
+  case LS_RP_SET:
+    op->u.set.version = 0;
+    op->u.set.fresh = op->u.set.undecided = 0;
+    op->u.set.now = (logstate_backend_state){0, NULL, 0};
+    break;
+  case LS_RP_LOGS:
+    op->u.logs = (ls_rp_logs){NULL, 0};
+    break;
+  case LS_RP_HISTORY:
+    op->u.history.hist = NULL;
+    op->u.history.nhist = 0;
+    break;
+  case LS_RP_VERIFY:
+    op->u.verify.walk = NULL;
+    op->u.verify.problems = 0;
+    break;
+  case LS_RP_CONNECT:
+  case LS_RP_INIT:
+    break;
+  }
+}
+
 logstate_status ls_rp_begin(const ls_redis_proto *p, ls_rp_op *op) {
   op->step = STEP_FIRST;
-  op->key = NULL;
-  op->key_len = 0;
-  op->version = 0;
-  op->out_cp = NULL;
-  op->out_len = 0;
-  op->fresh = 0;
-  op->redirected = 0;
-  op->redirects = 0;
-  op->ids = NULL;
-  op->n = 0;
-  op->walk = NULL;
-  op->problems = 0;
-  op->hist = NULL;
-  op->nhist = 0;
-  op->hkey = NULL;
+  op->key = op->hkey = NULL;
+  op->key_len = op->hkey_len = 0;
+  op->redirected = op->redirects = 0;
+  clear_results(op);
   if (op->kind == LS_RP_VERIFY)
     return ls_rp_walk_begin(&p->cfg, op);
   logstate_status st = ls_rp_history_begin(&p->cfg, op);
@@ -46,15 +66,19 @@ void ls_rp_restart(ls_rp_op *op) {
 }
 
 void ls_rp_end(ls_rp_op *op) {
-  ls_rp_walk_end(op);
+  if (op->kind == LS_RP_VERIFY)
+    ls_rp_walk_end(op);
   ls_rp_history_end(op);
   free(op->key);
-  free(op->out_cp);
-  logstate_logs_free(op->ids, op->n);
   op->key = NULL;
-  op->out_cp = NULL;
-  op->ids = NULL;
-  op->n = 0;
+  if (op->kind == LS_RP_GET || op->kind == LS_RP_OPEN)
+    free(op->u.read.state.cp);
+  else if (op->kind == LS_RP_SET)
+    free(op->u.set.now.cp);
+  else if (op->kind == LS_RP_LOGS)
+    logstate_logs_free(op->u.logs.ids, op->u.logs.n);
+  if (op->kind != LS_RP_VERIFY && op->kind != LS_RP_INIT && op->kind != LS_RP_CONNECT)
+    clear_results(op);
 }
 
 /* --- plans -------------------------------------------------------------- */
@@ -87,7 +111,7 @@ static void plan_evalsha(const ls_redis_proto *p, const ls_rp_op *op, ls_rp_plan
   const char *pin = c->store_id ? c->store_id : "";
   int hist = op->hkey != NULL, nkeys = hist ? 4 : c->store_id ? 3 : 2;
   ls_rp_cmd *cmd = &plan->cmd[plan->n++];
-  snprintf(plan->num[1], sizeof(plan->num[1]), "%llu", (unsigned long long)op->expect);
+  snprintf(plan->num[1], sizeof(plan->num[1]), "%llu", (unsigned long long)op->u.set.expect);
   cmd->argc = 0;
   ls_rp_arg(cmd, "EVALSHA", 7);
   ls_rp_arg(cmd, ls_lua_set_sha1, 40);
@@ -99,7 +123,7 @@ static void plan_evalsha(const ls_redis_proto *p, const ls_rp_op *op, ls_rp_plan
   if (hist)
     ls_rp_arg(cmd, op->hkey, op->hkey_len);
   ls_rp_arg(cmd, plan->num[1], strlen(plan->num[1]));
-  ls_rp_arg(cmd, (const char *)op->cp, op->cp_len);
+  ls_rp_arg(cmd, (const char *)op->u.set.cp, op->u.set.cp_len);
   ls_rp_arg(cmd, op->log_id, op->log_id_len);
   ls_rp_arg(cmd, guard, strlen(guard));
   if (nkeys >= 3)
@@ -115,7 +139,7 @@ static void plan_set(const ls_redis_proto *p, const ls_rp_op *op, ls_rp_plan *pl
      * version read at open: still a compare-and-set. */
     ls_rp_cmd_script_load(&plan->cmd[plan->n++]);
     plan_evalsha(p, op, plan);
-  } else if (op->watch) {
+  } else if (op->u.set.watch) {
     ls_rp_add(plan, 1, (const char *[]){"MULTI"}, NULL);
     plan_evalsha(p, op, plan);
     ls_rp_add(plan, 1, (const char *[]){"EXEC"}, NULL);
@@ -152,13 +176,13 @@ void ls_rp_plan_next(const ls_redis_proto *p, ls_rp_op *op, ls_rp_plan *plan) {
     ls_rp_add(plan, 2, (const char *[]){"SMEMBERS", c->key_logs}, (const size_t[]){8, c->key_logs_len});
     break;
   case LS_RP_OPEN:
-    if (op->unwatch)
+    if (op->u.read.unwatch)
       ls_rp_add(plan, 1, (const char *[]){"UNWATCH"}, NULL);
-    if (op->watch)
+    if (op->u.read.watch)
       ls_rp_add(plan, 2, (const char *[]){"WATCH", op->key}, (const size_t[]){5, op->key_len});
     plan_state(c, op, plan);
     if (op->hkey) /* settling: the history may tell what a lost set did */
-      ls_rp_plan_history(op, plan);
+      ls_rp_plan_history(op, ls_rp_settle_lookback(c), plan);
     break;
   case LS_RP_SET:
     plan_set(p, op, plan);
@@ -167,7 +191,7 @@ void ls_rp_plan_next(const ls_redis_proto *p, ls_rp_op *op, ls_rp_plan *plan) {
     ls_rp_plan_walk(c, op, plan);
     break;
   case LS_RP_HISTORY:
-    ls_rp_plan_history(op, plan);
+    ls_rp_plan_history(op, op->u.history.max, plan);
     break;
   }
 }
@@ -206,16 +230,17 @@ static logstate_status judge_logs(const ls_redis_config *c, ls_rp_op *op, const 
     return ls_redis_unexpected("SMEMBERS", r);
   if (r->elements == 0)
     return LOGSTATE_OK;
-  if ((op->ids = calloc(r->elements, sizeof(*op->ids))) == NULL)
+  ls_rp_logs *l = &op->u.logs;
+  if ((l->ids = calloc(r->elements, sizeof(*l->ids))) == NULL)
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory listing logs");
   for (size_t i = 0; i < r->elements; i++) {
     const redisReply *e = r->element[i];
     if (e->type != REDIS_REPLY_STRING || e->len == 0 || e->len > LOGSTATE_MAX_LOG_ID_LEN ||
         memchr(e->str, '\0', e->len))
       return ls_err(LOGSTATE_INTERNAL, "redis: the index %s holds a member that is not a valid log ID", c->key_logs);
-    if ((op->ids[i] = ls_memdup(e->str, e->len)) == NULL)
+    if ((l->ids[i] = ls_memdup(e->str, e->len)) == NULL)
       return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory listing logs");
-    op->n = i + 1;
+    l->n = i + 1;
   }
   return LOGSTATE_OK;
 }
@@ -227,7 +252,8 @@ static logstate_status judge_state(const ls_redis_config *c, ls_rp_op *op, const
   char q[LS_QUOTE_BUFSZ];
   int listed = 0;
   logstate_status st = LOGSTATE_OK;
-  int kind = ls_rp_classify(c, h, m, op->key, op->key_len, &listed, &op->version, &st);
+  logstate_backend_state *s = &op->u.read.state;
+  int kind = ls_rp_classify(c, h, m, op->key, op->key_len, &listed, &s->version, &st);
   if (kind < 0)
     return st;
   if (kind == 0 && listed)
@@ -242,40 +268,41 @@ static logstate_status judge_state(const ls_redis_config *c, ls_rp_op *op, const
                   "redis: the store is damaged: key %s is corrupt: it needs a checkpoint and a positive version",
                   ls_quote(q, sizeof(q), op->key, op->key_len));
   const redisReply *cp = h->element[1];
-  if ((op->out_cp = ls_memdup(cp->str, cp->len)) == NULL)
+  if ((s->cp = ls_memdup(cp->str, cp->len)) == NULL)
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory copying a checkpoint");
-  op->out_len = cp->len;
+  s->len = cp->len;
   return LOGSTATE_OK;
 }
 
 static logstate_status judge_open(const ls_redis_config *c, ls_rp_op *op, const redisReply *const *r, int n) {
-  if (op->hkey && n > 2 && ls_rp_judge_history(c, op, r[--n]) != LOGSTATE_OK)
+  ls_rp_read *rd = &op->u.read;
+  if (op->hkey && n > 2 && ls_rp_judge_history(c, op, r[--n], &rd->hist, &rd->nhist) != LOGSTATE_OK)
     ls_rp_history_end(op);        /* best effort: without it the outcome may stay unknown */
   for (int i = 0; i < n - 2; i++) /* UNWATCH, WATCH */
     if (r[i]->type == REDIS_REPLY_ERROR)
-      return ls_redis_reply_error(c, r[i], i == n - 3 && op->watch ? "WATCH" : "UNWATCH", op->key, op->key_len);
+      return ls_redis_reply_error(c, r[i], i == n - 3 && rd->watch ? "WATCH" : "UNWATCH", op->key, op->key_len);
   return judge_state(c, op, r[n - 2], r[n - 1]);
 }
 
 static logstate_status judge_get(const ls_redis_config *c, ls_rp_op *op, const redisReply *const *r) {
   logstate_status st = judge_state(c, op, r[0], r[1]);
-  if (st == LOGSTATE_OK && op->out_cp == NULL)
+  if (st == LOGSTATE_OK && op->u.read.state.cp == NULL)
     return LOGSTATE_NOT_FOUND; /* its message is the core's (sync and async) */
   return st;
 }
 
 /* The script's CONFLICT reply carries the log's current state: the version
  * and, when there is one, the checkpoint (element 3). */
-static logstate_status take_fresh(ls_rp_op *op, const redisReply *r) {
+static logstate_status take_fresh(ls_rp_set *set, const redisReply *r) {
   const redisReply *cp = r->elements >= 3 ? r->element[2] : NULL;
   if (r->element[1]->integer < 0 || (cp && (cp->type != REDIS_REPLY_STRING || cp->len == 0)) ||
       ((cp != NULL) != (r->element[1]->integer > 0)))
     return LOGSTATE_OK; /* not a state this version knows: read again instead */
-  if (cp && (op->out_cp = ls_memdup(cp->str, cp->len)) == NULL)
+  if (cp && (set->now.cp = ls_memdup(cp->str, cp->len)) == NULL)
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory copying a checkpoint");
-  op->out_len = cp ? cp->len : 0;
-  op->version = (uint64_t)r->element[1]->integer;
-  op->fresh = 1;
+  set->now.len = cp ? cp->len : 0;
+  set->now.version = (uint64_t)r->element[1]->integer;
+  set->fresh = 1;
   return LOGSTATE_OK;
 }
 
@@ -290,11 +317,11 @@ static logstate_status judge_script(ls_redis_proto *p, ls_rp_op *op, const redis
     return ls_redis_unexpected("set script", r);
   const redisReply *s = r->element[0];
   if (s->len == 2 && memcmp(s->str, "OK", 2) == 0) {
-    op->version = (uint64_t)r->element[1]->integer;
+    op->u.set.version = (uint64_t)r->element[1]->integer;
     return LOGSTATE_OK;
   }
   if (s->len == 8 && memcmp(s->str, "CONFLICT", 8) == 0) {
-    logstate_status st = take_fresh(op, r);
+    logstate_status st = take_fresh(&op->u.set, r);
     if (st != LOGSTATE_OK)
       return st;
     return ls_err(LOGSTATE_ABORTED, "redis: log key %s changed since the transaction began (now at version %lld)",
@@ -350,7 +377,7 @@ static int judge_set(ls_redis_proto *p, ls_rp_op *op, const redisReply *const *r
     }
     script = r[1];
     next = 2;
-  } else if (op->watch) {
+  } else if (op->u.set.watch) {
     const redisReply *multi = r[0], *queued = r[1], *exec = r[2];
     next = 3;
     if (multi->type == REDIS_REPLY_ERROR) {
@@ -413,7 +440,7 @@ int ls_rp_judge(ls_redis_proto *p, ls_rp_op *op, const redisReply *const *r, int
   case LS_RP_VERIFY:
     return ls_rp_judge_walk(c, op, r, n, st);
   case LS_RP_HISTORY:
-    *st = ls_rp_judge_history(c, op, r[0]);
+    *st = ls_rp_judge_history(c, op, r[0], &op->u.history.hist, &op->u.history.nhist);
     return 1;
   }
   *st = ls_err(LOGSTATE_INTERNAL, "redis: unknown operation %d", (int)op->kind);

@@ -12,7 +12,7 @@
  *   st = ls_rp_begin(p, &op);
  *   do { ls_rp_plan_next(p, &op, &plan); send plan; read plan.n replies; }
  *   while (!ls_rp_judge(p, &op, replies, plan.n, &st));
- *   ... use op.out_cp ...; ls_rp_end(&op);
+ *   ... use op.u.read.state ...; ls_rp_end(&op);
  */
 #ifndef LOGSTATE_REDIS_PROTO_H
 #define LOGSTATE_REDIS_PROTO_H
@@ -74,45 +74,70 @@ typedef struct ls_rp_plan {
   char num[4][24];
 } ls_rp_plan;
 
+/* One type per kind of op: its inputs and what it found. A result is a
+ * logstate_backend_state where it is a log's state, the type the backend
+ * interface and the async requests carry too, so that it is moved whole to
+ * the caller, never copied field by field. */
+typedef struct ls_rp_read {     /* GET, OPEN */
+  int watch;                    /* OPEN: WATCH the key */
+  int unwatch;                  /* OPEN: UNWATCH first (a WATCH may linger on the connection) */
+  int settling;                 /* OPEN: the read after a lost set reply; with history, its newest entries too */
+  logstate_backend_state state; /* the result: version 0 and cp NULL for an absent log */
+  logstate_history_entry *hist; /* settling with history: the newest entries */
+  size_t nhist;
+} ls_rp_read;
+
+typedef struct ls_rp_set { /* SET */
+  int watch;               /* run the script in MULTI/EXEC (a write transaction's WATCH) */
+  uint64_t expect;         /* the version the snapshot saw, 0 for none */
+  const uint8_t *cp;       /* the new checkpoint, borrowed */
+  size_t cp_len;
+  ls_history_rec hrec; /* with history: what its entry records */
+  uint64_t version;    /* OK: the new version */
+  int fresh;           /* ABORTED: `now` is the log's current state, from the script's CONFLICT reply */
+  logstate_backend_state now;
+  int undecided; /* a lost reply that could not be settled: the log moved on too far
+                  * (UNAVAILABLE; nothing is wrong with the server) */
+} ls_rp_set;
+
+typedef struct ls_rp_logs { /* LOGS */
+  char **ids;
+  size_t n;
+} ls_rp_logs;
+
+typedef struct ls_rp_history {  /* HISTORY */
+  size_t max;                   /* at most this many entries */
+  logstate_history_entry *hist; /* the result, newest first */
+  size_t nhist;
+} ls_rp_history;
+
+typedef struct ls_rp_verify { /* VERIFY */
+  struct ls_rp_walk *walk;    /* its state (proto_verify.c) */
+  logstate_verify_fn report;  /* inputs */
+  void *report_arg;
+  size_t problems; /* the result */
+} ls_rp_verify;
+
 typedef struct ls_rp_op {
   ls_rp_kind kind;
-  /* Inputs, borrowed for the op's life. */
-  const char *log_id; /* GET, OPEN, SET */
+  const char *log_id; /* GET, OPEN, SET, HISTORY: borrowed for the op's life */
   size_t log_id_len;
-  int watch;         /* OPEN: WATCH the key; SET: run the script in MULTI/EXEC */
-  int unwatch;       /* OPEN: UNWATCH first (a WATCH may linger on the connection) */
-  int settling;      /* OPEN: the read after a lost set reply; with history, its newest entries too */
-  uint64_t expect;   /* SET: the version the snapshot saw, 0 for none */
-  const uint8_t *cp; /* SET: the new checkpoint */
-  size_t cp_len;
   /* Progress. */
   int step;
-  char *key; /* {N}:log:<logID> */
-  size_t key_len;
-  /* Results of a judge that returned OK; the caller may take them (and
-   * set them to NULL), ls_rp_end frees what is left. */
-  uint64_t version; /* OPEN: the snapshot's (0: absent); SET: the new one */
-  uint8_t *out_cp;  /* GET, OPEN: the checkpoint (OPEN: NULL when absent) */
-  size_t out_len;
   int redirected; /* a reply said MOVED: nothing ran, the op may go again to the new owner */
   int redirects;  /* MOVED followed (ls_rp_redirect) */
-  int fresh;      /* SET that returned ABORTED: version and out_cp are the log's
-                   * current state, from the script's CONFLICT reply */
-  int undecided;  /* SET whose lost reply could not be settled: the log moved on
-                   * too far (UNAVAILABLE; nothing is wrong with the server) */
-  char **ids;     /* LOGS */
-  size_t n;
-  size_t max;                   /* HISTORY: input, at most this many entries */
-  logstate_history_entry *hist; /* HISTORY: the result, newest first */
-  size_t nhist;
-  char *hkey; /* SET with history, HISTORY: {N}:history:<logID> */
+  char *key;      /* {N}:log:<logID> */
+  size_t key_len;
+  char *hkey; /* SET with history, HISTORY, a settling read with history: {N}:history:<logID> */
   size_t hkey_len;
-  ls_history_rec hrec;       /* SET with history: what its entry records */
-  char scratch[40];          /* INIT: the store_id to create */
-  struct ls_rp_walk *walk;   /* VERIFY: its state (proto_verify.c) */
-  logstate_verify_fn report; /* VERIFY: inputs */
-  void *report_arg;
-  size_t problems; /* VERIFY: the result */
+  union {
+    ls_rp_read read;
+    ls_rp_set set;
+    ls_rp_logs logs;
+    ls_rp_history history;
+    ls_rp_verify verify;
+    char store_id[40]; /* INIT: the store_id to create */
+  } u;
 } ls_rp_op;
 
 /* Sets up `p` around p->cfg (already filled); ls_rp_proto_destroy frees
@@ -201,12 +226,12 @@ typedef enum {
   LS_RP_UNDECIDED    /* anything else: the log moved on further, and this set may be one of the steps, or not
                       * (UNAVAILABLE, the outcome is unknown: ABORTED would make an update apply twice) */
 } ls_rp_outcome;
-ls_rp_outcome ls_rp_outcome_of(const ls_rp_op *set, uint64_t version, const uint8_t *cp, size_t len);
+ls_rp_outcome ls_rp_outcome_of(const ls_rp_set *set, const logstate_backend_state *now);
 /* Settles `set` from `rd`, the OPEN op that read the log after: OK (it was
- * applied: set->version is the new one), OK with *again (not applied: send
- * the same set again), ABORTED with the log's state moved from `rd` into
- * `set` (fresh), or UNAVAILABLE saying the outcome is unknown, with
- * set->undecided (final: reading again cannot tell more). Counted in
+ * applied: u.set.version is the new one), OK with *again (not applied: send
+ * the same set again), ABORTED with the read's state moved whole into
+ * u.set.now (fresh), or UNAVAILABLE saying the outcome is unknown, with
+ * u.set.undecided (final: reading again cannot tell more). Counted in
  * p->resolved. */
 logstate_status ls_rp_settle(ls_redis_proto *p, ls_rp_op *set, ls_rp_op *rd, int *again);
 /* UNAVAILABLE: no connection came back within timeout_ms to tell what the
@@ -317,13 +342,18 @@ logstate_status ls_rp_history_begin(const ls_redis_config *c, ls_rp_op *op);
  * `num` holds the count it sends. */
 void ls_rp_history_args(const ls_redis_config *c, const ls_rp_op *op, char num[24], ls_rp_cmd *cmd);
 
-void ls_rp_plan_history(const ls_rp_op *op, ls_rp_plan *plan);
-logstate_status ls_rp_judge_history(const ls_redis_config *c, ls_rp_op *op, const redisReply *r);
+void ls_rp_plan_history(const ls_rp_op *op, size_t max, ls_rp_plan *plan);
+/* XREVRANGE's reply into *hist and *nhist (op: its stream key). */
+logstate_status ls_rp_judge_history(const ls_redis_config *c, const ls_rp_op *op, const redisReply *r,
+                                    logstate_history_entry **hist, size_t *nhist);
 /* What a settling read's history says of `set`, whose reply was lost:
  * 1 its entry (version expect + 1) holds its bytes, 0 another writer's,
  * -1 no entry tells (history off, trimmed, or unreadable). */
-int ls_rp_history_decides(const ls_rp_op *set, const ls_rp_op *rd);
+int ls_rp_history_decides(const ls_rp_set *set, const ls_rp_read *rd);
 void ls_rp_history_end(ls_rp_op *op);
+/* How many entries a settling read looks at: a log that moved on further
+ * stays undecided. */
+size_t ls_rp_settle_lookback(const ls_redis_config *c);
 
 /* "WAIT" and "WAITAOF", as the plans spell them (a plan's argv[0] points
  * here). */

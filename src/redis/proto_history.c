@@ -21,38 +21,46 @@
  * undecided. */
 #define SETTLE_LOOKBACK 64
 
+size_t ls_rp_settle_lookback(const ls_redis_config *c) {
+  return c->hist.keep < SETTLE_LOOKBACK ? c->hist.keep : SETTLE_LOOKBACK;
+}
+
 logstate_status ls_rp_history_begin(const ls_redis_config *c, ls_rp_op *op) {
-  int settling = op->kind == LS_RP_OPEN && op->settling && c->hist.keep;
+  int settling = op->kind == LS_RP_OPEN && op->u.read.settling && c->hist.keep;
   if (op->kind != LS_RP_HISTORY && !settling && (op->kind != LS_RP_SET || c->hist.keep == 0))
     return LOGSTATE_OK;
-  if (settling)
-    op->max = c->hist.keep < SETTLE_LOOKBACK ? c->hist.keep : SETTLE_LOOKBACK;
   op->hkey_len = c->key_history_prefix_len + op->log_id_len;
   if ((op->hkey = malloc(op->hkey_len + 1)) == NULL)
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory");
   memcpy(op->hkey, c->key_history_prefix, c->key_history_prefix_len);
   memcpy(op->hkey + c->key_history_prefix_len, op->log_id, op->log_id_len);
   op->hkey[op->hkey_len] = '\0';
-  if (op->kind == LS_RP_SET)
-    ls_history_rec_of(op->cp, op->cp_len, !c->hist.bodies, &op->hrec); /* sent only without bodies */
+  if (op->kind == LS_RP_SET) /* sent only without bodies */
+    ls_history_rec_of(op->u.set.cp, op->u.set.cp_len, !c->hist.bodies, &op->u.set.hrec);
   return LOGSTATE_OK;
 }
 
 void ls_rp_history_end(ls_rp_op *op) {
   free(op->hkey);
   op->hkey = NULL;
-  logstate_history_free(op->hist, op->nhist);
-  op->hist = NULL;
-  op->nhist = 0;
+  if (op->kind == LS_RP_HISTORY) {
+    logstate_history_free(op->u.history.hist, op->u.history.nhist);
+    op->u.history.hist = NULL;
+    op->u.history.nhist = 0;
+  } else if (op->kind == LS_RP_OPEN || op->kind == LS_RP_GET) {
+    logstate_history_free(op->u.read.hist, op->u.read.nhist);
+    op->u.read.hist = NULL;
+    op->u.read.nhist = 0;
+  }
 }
 
 void ls_rp_history_args(const ls_redis_config *c, const ls_rp_op *op, char num[24], ls_rp_cmd *cmd) {
-  const ls_history_rec *r = &op->hrec;
+  const ls_history_rec *r = &op->u.set.hrec;
   snprintf(num, 24, "%u", c->hist.keep);
   ls_rp_arg(cmd, num, strlen(num));
   if (c->hist.bodies) {
     ls_rp_arg(cmd, F_CHECKPOINT, strlen(F_CHECKPOINT));
-    ls_rp_arg(cmd, (const char *)op->cp, op->cp_len);
+    ls_rp_arg(cmd, (const char *)op->u.set.cp, op->u.set.cp_len);
   } else {
     ls_rp_arg(cmd, F_SHA256, strlen(F_SHA256));
     ls_rp_arg(cmd, r->sha256, 64);
@@ -62,9 +70,9 @@ void ls_rp_history_args(const ls_redis_config *c, const ls_rp_op *op, char num[2
   ls_rp_arg(cmd, c->hist.client_name, strlen(c->hist.client_name));
 }
 
-void ls_rp_plan_history(const ls_rp_op *op, ls_rp_plan *plan) {
+void ls_rp_plan_history(const ls_rp_op *op, size_t max, ls_rp_plan *plan) {
   ls_rp_cmd *cmd = &plan->cmd[plan->n++];
-  snprintf(plan->num[0], sizeof(plan->num[0]), "%zu", op->max);
+  snprintf(plan->num[0], sizeof(plan->num[0]), "%zu", max);
   cmd->argc = 0;
   ls_rp_arg(cmd, "XREVRANGE", 9);
   ls_rp_arg(cmd, op->hkey, op->hkey_len);
@@ -103,7 +111,8 @@ static int entry_of(const redisReply *x, logstate_history_entry *e, logstate_sta
   return 1;
 }
 
-logstate_status ls_rp_judge_history(const ls_redis_config *c, ls_rp_op *op, const redisReply *r) {
+logstate_status ls_rp_judge_history(const ls_redis_config *c, const ls_rp_op *op, const redisReply *r,
+                                    logstate_history_entry **hist, size_t *nhist) {
   logstate_status st = LOGSTATE_OK;
   char q[LS_QUOTE_BUFSZ];
   if (r->type == REDIS_REPLY_ERROR)
@@ -112,19 +121,19 @@ logstate_status ls_rp_judge_history(const ls_redis_config *c, ls_rp_op *op, cons
     return ls_redis_unexpected("XREVRANGE", r);
   if (r->elements == 0)
     return LOGSTATE_OK;
-  if ((op->hist = calloc(r->elements, sizeof(*op->hist))) == NULL)
+  if ((*hist = calloc(r->elements, sizeof(**hist))) == NULL)
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory reading a history");
   for (size_t i = 0; i < r->elements && st == LOGSTATE_OK; i++) {
-    if (!entry_of(r->element[i], &op->hist[i], &st))
+    if (!entry_of(r->element[i], &(*hist)[i], &st))
       return ls_err(LOGSTATE_INTERNAL, "redis: the history stream %s holds an entry logstate did not write",
                     ls_quote(q, sizeof(q), op->hkey, op->hkey_len));
     if (st == LOGSTATE_OK)
-      op->nhist = i + 1;
+      *nhist = i + 1;
   }
   return st;
 }
 
-int ls_rp_history_decides(const ls_rp_op *set, const ls_rp_op *rd) {
+int ls_rp_history_decides(const ls_rp_set *set, const ls_rp_read *rd) {
   char sha[65];
   for (size_t i = 0; i < rd->nhist; i++) {
     const logstate_history_entry *e = &rd->hist[i];

@@ -59,7 +59,7 @@ void ls_rp_plan_init(const ls_redis_proto *p, ls_rp_op *op, ls_rp_plan *plan) {
     clock_gettime(CLOCK_REALTIME, &now);
     snprintf(plan->num[0], sizeof(plan->num[0]), "%lld", (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000);
     ls_rp_cmd_set(&cmd[W_SCHEMA], 4, (const char *[]){"HSETNX", c->key_meta, "schema", "1"}, NULL);
-    ls_rp_cmd_set(&cmd[W_STORE_ID], 4, (const char *[]){"HSETNX", c->key_meta, "store_id", op->scratch}, NULL);
+    ls_rp_cmd_set(&cmd[W_STORE_ID], 4, (const char *[]){"HSETNX", c->key_meta, "store_id", op->u.store_id}, NULL);
     ls_rp_cmd_set(&cmd[W_CREATED], 4, (const char *[]){"HSETNX", c->key_meta, "created_ms", plan->num[0]}, NULL);
     ls_rp_cmd_set(&cmd[W_GET_ID], 3, (const char *[]){"HGET", c->key_meta, "store_id"}, NULL);
     ls_rp_cmd_script_load(&cmd[W_SCRIPT_LOAD]);
@@ -156,7 +156,7 @@ static int judge_checks(ls_redis_proto *p, ls_rp_op *op, const redisReply *const
     keep_store_id(p, rr[R_META]->element[1]);
     return 1;
   }
-  if (!ls_store_id_new(op->scratch)) {
+  if (!ls_store_id_new(op->u.store_id)) {
     *st = ls_err(LOGSTATE_INTERNAL, "redis: cannot read /dev/urandom for a new store_id");
     return 1;
   }

@@ -53,21 +53,21 @@ logstate_status ls_rp_walk_begin(const ls_redis_config *c, ls_rp_op *op) {
   w->pattern = pat;
   w->pattern_len = o;
   snprintf(w->cursor, sizeof(w->cursor), "0");
-  op->walk = w;
+  op->u.verify.walk = w;
   return LOGSTATE_OK;
 }
 
 void ls_rp_walk_end(ls_rp_op *op) {
-  if (op->walk == NULL)
+  if (op->u.verify.walk == NULL)
     return;
-  drop_names(op->walk);
-  free(op->walk->pattern);
-  free(op->walk);
-  op->walk = NULL;
+  drop_names(op->u.verify.walk);
+  free(op->u.verify.walk->pattern);
+  free(op->u.verify.walk);
+  op->u.verify.walk = NULL;
 }
 
 void ls_rp_plan_walk(const ls_redis_config *c, ls_rp_op *op, ls_rp_plan *plan) {
-  ls_rp_walk *w = op->walk;
+  ls_rp_walk *w = op->u.verify.walk;
   plan->n = 0;
   w->checking = 0;
   while (w->next < w->n && w->checking < CHECKS_PER_PLAN) {
@@ -118,15 +118,15 @@ static logstate_status take_scan(const ls_redis_config *c, ls_rp_walk *w, const 
 static void report(ls_rp_op *op, const char *id, const char *fmt, const char *key, const char *index) {
   char msg[LOGSTATE_MAX_LOG_ID_LEN + 700];
   snprintf(msg, sizeof(msg), fmt, key, index);
-  op->problems++;
-  if (op->report)
-    op->report(op->report_arg, id, msg);
+  op->u.verify.problems++;
+  if (op->u.verify.report)
+    op->u.verify.report(op->u.verify.report_arg, id, msg);
 }
 
 /* Judges the checks of one plan: phase 0 reports listed logs without a
  * whole hash, phase 1 hashes the index does not list. */
 static logstate_status take_checks(const ls_redis_config *c, ls_rp_op *op, const redisReply *const *r) {
-  ls_rp_walk *w = op->walk;
+  ls_rp_walk *w = op->u.verify.walk;
   logstate_status st = LOGSTATE_OK;
   for (int i = 0; i < w->checking; i++) {
     const char *id = w->names[w->next - (size_t)w->checking + (size_t)i];
@@ -145,7 +145,7 @@ static logstate_status take_checks(const ls_redis_config *c, ls_rp_op *op, const
 }
 
 int ls_rp_judge_walk(const ls_redis_config *c, ls_rp_op *op, const redisReply *const *r, int n, logstate_status *st) {
-  ls_rp_walk *w = op->walk;
+  ls_rp_walk *w = op->u.verify.walk;
   (void)n;
   *st = w->checking ? take_checks(c, op, r) : take_scan(c, w, r[0]);
   if (*st != LOGSTATE_OK)

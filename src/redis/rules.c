@@ -61,20 +61,22 @@ logstate_status ls_rp_timed_out(const ls_redis_proto *p, const ls_rp_op *op) {
                 ls_rp_timeout_ms(p, op));
 }
 
-ls_rp_outcome ls_rp_outcome_of(const ls_rp_op *set, uint64_t version, const uint8_t *cp, size_t len) {
-  if (version == set->expect)
+ls_rp_outcome ls_rp_outcome_of(const ls_rp_set *set, const logstate_backend_state *now) {
+  if (now->version == set->expect)
     return LS_RP_NOT_APPLIED;
-  if (version == set->expect + 1)
-    return len == set->cp_len && memcmp(cp, set->cp, len) == 0 ? LS_RP_APPLIED : LS_RP_LOST_RACE;
+  if (now->version == set->expect + 1)
+    return now->len == set->cp_len && memcmp(now->cp, set->cp, now->len) == 0 ? LS_RP_APPLIED : LS_RP_LOST_RACE;
   return LS_RP_UNDECIDED;
 }
 
-logstate_status ls_rp_settle(ls_redis_proto *p, ls_rp_op *set, ls_rp_op *rd, int *again) {
+logstate_status ls_rp_settle(ls_redis_proto *p, ls_rp_op *op, ls_rp_op *rd_op, int *again) {
   char q[LS_QUOTE_BUFSZ];
+  ls_rp_set *set = &op->u.set;
+  ls_rp_read *rd = &rd_op->u.read;
   int by_history;
   atomic_fetch_add(&p->resolved, 1);
   *again = 0;
-  switch (ls_rp_outcome_of(set, rd->version, rd->out_cp, rd->out_len)) {
+  switch (ls_rp_outcome_of(set, &rd->state)) {
   case LS_RP_APPLIED:
     set->version = set->expect + 1;
     return LOGSTATE_OK;
@@ -93,19 +95,17 @@ logstate_status ls_rp_settle(ls_redis_proto *p, ls_rp_op *set, ls_rp_op *rd, int
                   "redis: setting a checkpoint: its reply was lost, and log %s had moved on from version %llu to %llu "
                   "when it was read: whether this set was one of those steps cannot be told, the outcome is unknown; "
                   "read again before retrying",
-                  ls_quote(q, sizeof(q), set->log_id, set->log_id_len), (unsigned long long)set->expect,
-                  (unsigned long long)rd->version);
+                  ls_quote(q, sizeof(q), op->log_id, op->log_id_len), (unsigned long long)set->expect,
+                  (unsigned long long)rd->state.version);
   case LS_RP_LOST_RACE:
     break;
   }
-  set->fresh = 1;
-  set->version = rd->version;
-  free(set->out_cp);
-  set->out_cp = rd->out_cp;
-  set->out_len = rd->out_len;
-  rd->out_cp = NULL;
+  set->fresh = 1; /* the read's state moves to the set, whole */
+  free(set->now.cp);
+  set->now = rd->state;
+  rd->state = (logstate_backend_state){0, NULL, 0};
   return ls_err(LOGSTATE_ABORTED, "redis: log %s moved on to version %llu while the set's reply was lost",
-                ls_quote(q, sizeof(q), set->log_id, set->log_id_len), (unsigned long long)set->version);
+                ls_quote(q, sizeof(q), op->log_id, op->log_id_len), (unsigned long long)set->now.version);
 }
 
 logstate_status ls_rp_outcome_unknown(const ls_redis_proto *p, const char *why) {
@@ -118,7 +118,7 @@ logstate_status ls_rp_outcome_unknown(const ls_redis_proto *p, const char *why) 
                 where, p->cfg.timeout_ms, why);
 }
 
-int ls_rp_ends_watch(const ls_rp_op *op) { return op->kind == LS_RP_SET && op->watch; }
+int ls_rp_ends_watch(const ls_rp_op *op) { return op->kind == LS_RP_SET && op->u.set.watch; }
 
 /* --- a lost connection -------------------------------------------------- */
 
@@ -133,7 +133,7 @@ ls_rp_after_loss ls_rp_after_loss_of(const ls_rp_op *op, int idle_conn, unsigned
 void ls_rp_op_failed(ls_redis_proto *p, uint64_t gen, const ls_rp_op *op, logstate_status st) {
   /* Gone, READONLY, or not the primary: ask the seeds again. A set whose
    * outcome stayed unknown says nothing of the server. */
-  if (st == LOGSTATE_UNAVAILABLE && !op->undecided)
+  if (st == LOGSTATE_UNAVAILABLE && !(op->kind == LS_RP_SET && op->u.set.undecided))
     ls_rp_target_lost(p, gen);
 }
 
@@ -160,7 +160,7 @@ logstate_status ls_rp_settle_begin(const ls_redis_proto *p, ls_rp_settler *s, co
   s->active = 1;
   snprintf(s->why, sizeof(s->why), "%s", why);
   ls_rp_end(&s->rd);
-  s->rd = (ls_rp_op){.kind = LS_RP_OPEN, .log_id = set->log_id, .log_id_len = set->log_id_len, .settling = 1};
+  s->rd = (ls_rp_op){.kind = LS_RP_OPEN, .log_id = set->log_id, .log_id_len = set->log_id_len, .u.read.settling = 1};
   return ls_rp_begin(p, &s->rd);
 }
 

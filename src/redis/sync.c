@@ -52,10 +52,9 @@ static logstate_status rd_logs(logstate_backend *be, char ***out_ids, size_t *ou
   logstate_status st = ls_rp_begin(&b->p, &op);
   if (st == LOGSTATE_OK)
     st = ls_rs_run_idempotent(b, &op, NULL);
-  *out_ids = op.ids; /* on failure the core frees what was copied */
-  *out_n = op.n;
-  op.ids = NULL;
-  op.n = 0;
+  *out_ids = op.u.logs.ids; /* on failure the core frees what was copied */
+  *out_n = op.u.logs.n;
+  op.u.logs = (ls_rp_logs){NULL, 0};
   ls_rp_end(&op);
   return st;
 }
@@ -68,9 +67,9 @@ static logstate_status rd_get_latest(logstate_backend *be, const char *log_id, s
   if (st == LOGSTATE_OK)
     st = ls_rs_run_idempotent(b, &op, NULL);
   if (st == LOGSTATE_OK) {
-    *out_cp = op.out_cp;
-    *out_len = op.out_len;
-    op.out_cp = NULL;
+    *out_cp = op.u.read.state.cp;
+    *out_len = op.u.read.state.len;
+    op.u.read.state.cp = NULL;
   }
   ls_rp_end(&op);
   return st;
@@ -79,14 +78,14 @@ static logstate_status rd_get_latest(logstate_backend *be, const char *log_id, s
 static logstate_status rd_history(logstate_backend *be, const char *log_id, size_t log_id_len, size_t max,
                                   logstate_history_entry **out, size_t *out_n) {
   redis_backend *b = (redis_backend *)be;
-  ls_rp_op op = {.kind = LS_RP_HISTORY, .log_id = log_id, .log_id_len = log_id_len, .max = max};
+  ls_rp_op op = {.kind = LS_RP_HISTORY, .log_id = log_id, .log_id_len = log_id_len, .u.history.max = max};
   logstate_status st = ls_rp_begin(&b->p, &op);
   if (st == LOGSTATE_OK)
     st = ls_rs_run_idempotent(b, &op, NULL);
-  *out = op.hist; /* on failure the core frees what was copied */
-  *out_n = op.nhist;
-  op.hist = NULL;
-  op.nhist = 0;
+  *out = op.u.history.hist; /* on failure the core frees what was copied */
+  *out_n = op.u.history.nhist;
+  op.u.history.hist = NULL;
+  op.u.history.nhist = 0;
   ls_rp_end(&op);
   return st;
 }
@@ -107,7 +106,7 @@ static logstate_status rd_write_begin(logstate_backend *be, const char *log_id, 
     free(t);
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory");
   }
-  t->open = (ls_rp_op){.kind = LS_RP_OPEN, .log_id = t->log_id, .log_id_len = log_id_len, .watch = 1};
+  t->open = (ls_rp_op){.kind = LS_RP_OPEN, .log_id = t->log_id, .log_id_len = log_id_len, .u.read.watch = 1};
   logstate_status st = ls_rp_begin(&b->p, &t->open);
   if (st == LOGSTATE_OK)
     st = ls_rs_run_idempotent(b, &t->open, &t->k);
@@ -115,8 +114,8 @@ static logstate_status rd_write_begin(logstate_backend *be, const char *log_id, 
     txn_free(t);
     return st;
   }
-  *snap = (logstate_backend_state){t->open.version, t->open.out_cp, t->open.out_len};
-  t->open.out_cp = NULL; /* the core's now */
+  *snap = t->open.u.read.state; /* the core's now, whole; the version stays for the set */
+  t->open.u.read.state.cp = NULL;
   *out_txn = t;
   return LOGSTATE_OK;
 }
@@ -130,10 +129,7 @@ static logstate_status rd_write_set(logstate_backend *be, logstate_backend_txn *
   ls_rp_op op = {.kind = LS_RP_SET,
                  .log_id = t->log_id,
                  .log_id_len = t->open.log_id_len,
-                 .watch = 1,
-                 .expect = t->open.version,
-                 .cp = cp,
-                 .cp_len = len};
+                 .u.set = {.watch = 1, .expect = t->open.u.read.state.version, .cp = cp, .cp_len = len}};
   int io_failed;
   logstate_status st = ls_rp_begin(&b->p, &op);
   if (st == LOGSTATE_OK && (st = ls_rs_run_op(b, t->k, &op, &io_failed)) != LOGSTATE_OK && io_failed)
@@ -174,10 +170,8 @@ static logstate_status rd_read_state(logstate_backend *be, const char *log_id, s
   if (st == LOGSTATE_OK)
     st = ls_rs_run_idempotent(b, &op, NULL);
   if (st == LOGSTATE_OK) {
-    out->version = op.version;
-    out->cp = op.out_cp;
-    out->len = op.out_len;
-    op.out_cp = NULL;
+    *out = op.u.read.state; /* moved whole */
+    op.u.read.state.cp = NULL;
   }
   ls_rp_end(&op);
   return st;
@@ -185,7 +179,7 @@ static logstate_status rd_read_state(logstate_backend *be, const char *log_id, s
 
 /* The set script alone, without WATCH: it compares the version itself. */
 static logstate_status cas_on(redis_backend *b, conn *k, ls_rp_op *op, int *io_failed) {
-  op->watch = 0;
+  op->u.set.watch = 0;
   ls_rp_restart(op);
   return ls_rs_run_op(b, k, op, io_failed);
 }
@@ -213,7 +207,7 @@ static logstate_status resolve_set(redis_backend *b, ls_rp_op *set) {
   logstate_status st;
   while ((st = ls_rp_settle_begin(&b->p, &s, set, logstate_last_error(), ls_now_us())) == LOGSTATE_OK) {
     st = resolve_once(b, set, &s);
-    if (st != LOGSTATE_UNAVAILABLE || set->redirected || set->undecided)
+    if (st != LOGSTATE_UNAVAILABLE || set->redirected || set->u.set.undecided)
       break;
     if (ls_rp_settle_expired(&s, ls_now_us())) {
       snprintf(s.why, sizeof(s.why), "%s", logstate_last_error());
@@ -234,9 +228,7 @@ static logstate_status rd_cas(logstate_backend *be, const char *log_id, size_t l
   ls_rp_op op = {.kind = LS_RP_SET,
                  .log_id = log_id,
                  .log_id_len = log_id_len,
-                 .expect = expect->version,
-                 .cp = cp,
-                 .cp_len = len};
+                 .u.set = {.expect = expect->version, .cp = cp, .cp_len = len}};
   conn *k = NULL;
   int reused = 0, io_failed = 0;
   logstate_status st = ls_rp_begin(&b->p, &op);
@@ -258,12 +250,10 @@ static logstate_status rd_cas(logstate_backend *be, const char *log_id, size_t l
       ls_rs_conn_release(b, k);
   }
   if (st == LOGSTATE_OK)
-    *out_version = op.version;
-  if (st == LOGSTATE_ABORTED && op.fresh) {
-    fresh->version = op.version;
-    fresh->cp = op.out_cp;
-    fresh->len = op.out_len;
-    op.out_cp = NULL;
+    *out_version = op.u.set.version;
+  if (st == LOGSTATE_ABORTED && op.u.set.fresh) {
+    *fresh = op.u.set.now; /* moved whole */
+    op.u.set.now.cp = NULL;
     *fresh_known = 1;
   }
   ls_rp_end(&op);
@@ -274,7 +264,7 @@ static logstate_status rd_cas(logstate_backend *be, const char *log_id, size_t l
  * retry would report the same problems twice). */
 static logstate_status rd_verify(logstate_backend *be, logstate_verify_fn report, void *arg, size_t *out_problems) {
   redis_backend *b = (redis_backend *)be;
-  ls_rp_op op = {.kind = LS_RP_VERIFY, .report = report, .report_arg = arg};
+  ls_rp_op op = {.kind = LS_RP_VERIFY, .u.verify = {.report = report, .report_arg = arg}};
   conn *k = NULL;
   int reused, io_failed;
   logstate_status st = ls_rp_begin(&b->p, &op);
@@ -282,7 +272,7 @@ static logstate_status rd_verify(logstate_backend *be, logstate_verify_fn report
     st = ls_rs_run_op(b, k, &op, &io_failed);
     ls_rs_conn_release(b, k);
   }
-  *out_problems = op.problems;
+  *out_problems = op.u.verify.problems;
   ls_rp_end(&op);
   return st;
 }

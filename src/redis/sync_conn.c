@@ -111,8 +111,8 @@ static logstate_status exchange(redis_backend *b, conn *k, const ls_rp_op *op, c
 logstate_status ls_rs_run_op(redis_backend *b, conn *k, ls_rp_op *op, int *io_failed) {
   logstate_status st;
   *io_failed = 0;
-  if (op->kind == LS_RP_OPEN && op->watch)
-    op->unwatch = k->watch_dirty;
+  if (op->kind == LS_RP_OPEN && op->u.read.watch)
+    op->u.read.unwatch = k->watch_dirty;
   for (;;) {
     ls_rp_plan plan;
     redisReply *r[LS_RP_MAX_CMDS] = {0};
@@ -126,7 +126,7 @@ logstate_status ls_rs_run_op(redis_backend *b, conn *k, ls_rp_op *op, int *io_fa
     for (int i = 0; i < plan.n; i++)
       if (r[i])
         freeReplyObject(r[i]);
-    if (op->kind == LS_RP_OPEN && op->watch)
+    if (op->kind == LS_RP_OPEN && op->u.read.watch)
       k->watch_dirty = 1;
     if (ls_rp_ends_watch(op) && !*io_failed)
       k->watch_dirty = 0; /* EXEC (or its EXECABORT) cleared the watch */

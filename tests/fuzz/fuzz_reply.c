@@ -107,16 +107,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   ls_rp_proto_init(&p);
   static const ls_rp_kind kinds[] = {LS_RP_CONNECT, LS_RP_INIT,   LS_RP_GET, LS_RP_LOGS,   LS_RP_OPEN,
                                      LS_RP_SET,     LS_RP_VERIFY, LS_RP_SET, LS_RP_HISTORY};
-  ls_rp_op op = {.kind = kinds[kind],
-                 .log_id = "example.com/log",
-                 .log_id_len = 15,
-                 .watch = kind == 7,
-                 .settling = (hflags & 8) != 0,
-                 .expect = byte(&in) % 4,
-                 .max = 1 + byte(&in) % 8,
-                 .cp = (const uint8_t *)"example.com/log\n5\nhash\n",
-                 .cp_len = 23,
-                 .report = report};
+  ls_rp_op op = {.kind = kinds[kind], .log_id = "example.com/log", .log_id_len = 15};
+  uint64_t expect = byte(&in) % 4;
+  size_t max = 1 + byte(&in) % 8;
+  if (op.kind == LS_RP_SET)
+    op.u.set = (ls_rp_set){
+        .watch = kind == 7, .expect = expect, .cp = (const uint8_t *)"example.com/log\n5\nhash\n", .cp_len = 23};
+  else if (op.kind == LS_RP_OPEN)
+    op.u.read.settling = (hflags & 8) != 0;
+  else if (op.kind == LS_RP_HISTORY)
+    op.u.history.max = max;
+  else if (op.kind == LS_RP_VERIFY)
+    op.u.verify.report = report;
   if (ls_rp_begin(&p, &op) == LOGSTATE_OK) {
     logstate_status st;
     for (int step = 0; step < 4; step++) {
@@ -135,7 +137,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       if (done)
         break;
     }
-    ls_rp_outcome_of(&op, byte(&in), op.out_cp, op.out_len);
+    if (op.kind == LS_RP_SET) {
+      logstate_backend_state now = {byte(&in), (uint8_t *)"theirs", 6};
+      ls_rp_outcome_of(&op.u.set, &now);
+    }
   }
   ls_rp_end(&op);
   /* The seeds' question and answer too. */
