@@ -7,13 +7,15 @@
  * - the highest version it saw (rollback detection): a store that later
  *   shows less has gone back (a failover to a replica that lacked writes, a
  *   restore), and serving that would make a witness cosign a fork;
- * - the operations waiting their turn: a handle's sets and updates on one
- *   log run one after another, in the order they came, so a handle never
- *   races itself. Sync threads wait on a condition variable; the async core
- *   starts the next operation when one leaves.
+ * - the turn of its sets and updates: one handle's sets and updates on one
+ *   log run one after another, so a handle never races itself. Sync threads
+ *   take the turn like a lock (whoever comes when it is free: the thread
+ *   that gives it back may take it again at once, without a hand-over);
+ *   async operations queue, in the order they were submitted, and the
+ *   async core starts the next one when one leaves.
  *
  * Bounded: at most LS_LOGTAB_LOGS logs (least recently used first out,
- * never one with operations waiting), of which LS_LOGTAB_CACHED keep a
+ * never one whose turn is taken or awaited), of which LS_LOGTAB_CACHED keep a
  * state, LS_LOGTAB_BYTES of checkpoints in all. Thread-safe. */
 #ifndef LOGSTATE_LOGTAB_H
 #define LOGSTATE_LOGTAB_H
@@ -31,8 +33,8 @@
 typedef struct ls_logtab ls_logtab;
 typedef struct ls_logent ls_logent;
 
-/* A place in a log's queue, embedded in whatever waits (a sync call's
- * stack frame, an async operation). */
+/* A turn: a place in a log's queue (async, embedded in the operation), or
+ * the log's lock while a sync call holds it (on the call's stack). */
 typedef struct ls_turn {
   struct ls_turn *next;
   ls_logent *e;    /* the log's entry while queued */
@@ -54,10 +56,10 @@ int ls_logtab_enter(ls_logtab *t, const char *id, size_t n, ls_turn *turn);
 /* Takes `turn` out of its queue; returns the turn that is first now and
  * may run (NULL: none, or `turn` was not first). */
 ls_turn *ls_logtab_leave(ls_logtab *t, ls_turn *turn);
-/* The sync form: waits until `turn` is first; RESOURCE_EXHAUSTED (naming
- * `fn`) when out of memory. A thread that has the log's turn already (an
- * update function writing its own log through the same handle) goes on at
- * once: waiting would be waiting for itself. */
+/* The sync form: waits until the log's turn is free and takes it;
+ * RESOURCE_EXHAUSTED (naming `fn`) when out of memory. A thread that has
+ * the log's turn already (an update function writing its own log through
+ * the same handle) goes on at once: waiting would be waiting for itself. */
 logstate_status ls_logtab_wait_turn(ls_logtab *t, const char *fn, const char *id, size_t n, ls_turn *turn);
 /* Gives a sync turn back and wakes the threads waiting on the log. */
 void ls_logtab_give_turn(ls_logtab *t, ls_turn *turn);

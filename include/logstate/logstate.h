@@ -482,6 +482,12 @@ typedef logstate_status (*logstate_update_fn)(const uint8_t *cur, size_t cur_len
  * cached state is returned only after a read shows that state current.
  * Other backends (SQLite) run each attempt as a write transaction.
  *
+ * A handle never races itself: its updates and write-object sets on one
+ * log take turns (a thread waits while another has the log's turn), so
+ * only another handle or process can make an attempt lose. `fn` may read, or write its
+ * own log, through the same handle: the thread has the turn already.
+ * Thread-safe.
+ *
  * @return LOGSTATE_OK when stored (or when `fn` asked for no change);
  *         any non-OK status from `fn`, unchanged, with nothing written;
  *         LOGSTATE_ABORTED when every attempt lost a race;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The async core's own types, shared by async.c (operations: callbacks,
- * lanes, the update loop) and handle.c (the handle and its write objects). */
+ * turns, driving the update engine) and handle.c (the handle and its
+ * write objects). */
 #ifndef LOGSTATE_ASYNC_CORE_H
 #define LOGSTATE_ASYNC_CORE_H
 

@@ -59,22 +59,6 @@ static logstate_status rd_logs(logstate_backend *be, char ***out_ids, size_t *ou
   return st;
 }
 
-static logstate_status rd_get_latest(logstate_backend *be, const char *log_id, size_t log_id_len, uint8_t **out_cp,
-                                     size_t *out_len) {
-  redis_backend *b = (redis_backend *)be;
-  ls_rp_op op = {.kind = LS_RP_GET, .log_id = log_id, .log_id_len = log_id_len};
-  logstate_status st = ls_rp_begin(&b->p, &op);
-  if (st == LOGSTATE_OK)
-    st = ls_rs_run_idempotent(b, &op, NULL);
-  if (st == LOGSTATE_OK) {
-    *out_cp = op.u.read.state.cp;
-    *out_len = op.u.read.state.len;
-    op.u.read.state.cp = NULL;
-  }
-  ls_rp_end(&op);
-  return st;
-}
-
 static logstate_status rd_history(logstate_backend *be, const char *log_id, size_t log_id_len, size_t max,
                                   logstate_history_entry **out, size_t *out_n) {
   redis_backend *b = (redis_backend *)be;
@@ -160,7 +144,7 @@ static void rd_free(logstate_backend *be) {
   free(b);
 }
 
-/* --- one-round-trip updates (backend methods version 3) ---------------- */
+/* --- one-round-trip updates (read_state and cas) ----------------------- */
 
 static logstate_status rd_read_state(logstate_backend *be, const char *log_id, size_t log_id_len,
                                      logstate_backend_state *out) {
@@ -174,6 +158,19 @@ static logstate_status rd_read_state(logstate_backend *be, const char *log_id, s
     op.u.read.state.cp = NULL;
   }
   ls_rp_end(&op);
+  return st;
+}
+
+/* What the core reads through when a backend has no read_state: the same
+ * read. */
+static logstate_status rd_get_latest(logstate_backend *be, const char *log_id, size_t log_id_len, uint8_t **out_cp,
+                                     size_t *out_len) {
+  logstate_backend_state s = {0, NULL, 0};
+  logstate_status st = rd_read_state(be, log_id, log_id_len, &s);
+  if (st == LOGSTATE_OK && s.cp == NULL)
+    return LOGSTATE_NOT_FOUND; /* its message is the core's */
+  *out_cp = s.cp;
+  *out_len = s.len;
   return st;
 }
 
