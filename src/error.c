@@ -152,12 +152,3 @@ void *ls_memdup(const void *p, size_t n) {
   d[n] = '\0';
   return d;
 }
-
-uint64_t ls_hash(const char *s, size_t n) {
-  uint64_t h = 1469598103934665603ull; /* FNV-1a */
-  for (size_t i = 0; i < n; i++) {
-    h ^= (unsigned char)s[i];
-    h *= 1099511628211ull;
-  }
-  return h;
-}

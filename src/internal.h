@@ -43,7 +43,14 @@ logstate_status ls_error_restore(const ls_saved_error *e);
 void *ls_memdup(const void *p, size_t n);
 
 /* A 64-bit hash of n bytes (FNV-1a), for the in-process hash tables. */
-uint64_t ls_hash(const char *s, size_t n);
+static inline uint64_t ls_hash(const char *s, size_t n) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t k = 0; k < n; k++) {
+    h ^= (unsigned char)s[k];
+    h *= 1099511628211ull;
+  }
+  return h;
+}
 
 /* The argument checks of the public API, shared with the async API. They
  * record a message naming `fn` and return INVALID_ARGUMENT. */

@@ -11,18 +11,6 @@
 #define F_VERSION "version"
 #define F_CHECKPOINT "checkpoint"
 
-void ls_rp_cmd_set(ls_rp_cmd *c, int argc, const char *const *argv, const size_t *len) {
-  c->argc = argc;
-  for (int i = 0; i < argc; i++) {
-    c->argv[i] = argv[i];
-    c->len[i] = len ? len[i] : strlen(argv[i]);
-  }
-}
-
-void ls_rp_add(ls_rp_plan *plan, int argc, const char *const *argv, const size_t *len) {
-  ls_rp_cmd_set(&plan->cmd[plan->n++], argc, argv, len);
-}
-
 void ls_rp_cmd_script_load(ls_rp_cmd *c) {
   const char *argv[] = {"SCRIPT", "LOAD", ls_lua_set};
   size_t len[] = {6, 4, ls_lua_set_len};
@@ -74,9 +62,4 @@ int ls_rp_classify(const ls_redis_config *c, const redisReply *h, const redisRep
   int whole = ver->type == REDIS_REPLY_STRING && cp->type == REDIS_REPLY_STRING &&
               parse_version(ver->str, ver->len, version) && cp->len > 0;
   return whole ? 1 : 2;
-}
-
-void ls_rp_arg(ls_rp_cmd *cmd, const char *s, size_t len) {
-  cmd->argv[cmd->argc] = s;
-  cmd->len[cmd->argc++] = len;
 }

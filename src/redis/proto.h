@@ -20,6 +20,7 @@
 #include <hiredis/hiredis.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <string.h>
 
 #include "redis/config.h"
 
@@ -302,12 +303,24 @@ logstate_status ls_redis_reply_error(const ls_redis_config *c, const redisReply 
 logstate_status ls_redis_io_error(const ls_redis_config *cfg, int err, const char *errstr, const char *what);
 /* INTERNAL: "redis: <what>: unexpected reply of type T". */
 logstate_status ls_redis_unexpected(const char *what, const redisReply *r);
-/* cmd.c: fills `c` with argv (lengths from `len`, or strlen when NULL). */
-void ls_rp_cmd_set(ls_rp_cmd *c, int argc, const char *const *argv, const size_t *len);
+/* Fills `c` with argv (lengths from `len`, or strlen when NULL). Inline:
+ * every plan builds its commands with these. */
+static inline void ls_rp_cmd_set(ls_rp_cmd *c, int argc, const char *const *argv, const size_t *len) {
+  c->argc = argc;
+  for (int i = 0; i < argc; i++) {
+    c->argv[i] = argv[i];
+    c->len[i] = len ? len[i] : strlen(argv[i]);
+  }
+}
 /* Appends a command to `plan`. */
-void ls_rp_add(ls_rp_plan *plan, int argc, const char *const *argv, const size_t *len);
+static inline void ls_rp_add(ls_rp_plan *plan, int argc, const char *const *argv, const size_t *len) {
+  ls_rp_cmd_set(&plan->cmd[plan->n++], argc, argv, len);
+}
 /* Adds one argument to `cmd`. */
-void ls_rp_arg(ls_rp_cmd *cmd, const char *s, size_t len);
+static inline void ls_rp_arg(ls_rp_cmd *cmd, const char *s, size_t len) {
+  cmd->argv[cmd->argc] = s;
+  cmd->len[cmd->argc++] = len;
+}
 /* SCRIPT LOAD of the set script. */
 void ls_rp_cmd_script_load(ls_rp_cmd *c);
 /* The INIT op's plan and judge (proto_init.c). */
