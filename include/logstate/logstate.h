@@ -484,9 +484,9 @@ typedef logstate_status (*logstate_update_fn)(const uint8_t *cur, size_t cur_len
  *
  * A handle never races itself: its updates and write-object sets on one
  * log take turns (a thread waits while another has the log's turn), so
- * only another handle or process can make an attempt lose. `fn` may read, or write its
- * own log, through the same handle: the thread has the turn already.
- * Thread-safe.
+ * only another handle or process can make an attempt lose. `fn` may read,
+ * or write its own log, through the same handle: the thread has the turn
+ * already. Thread-safe.
  *
  * @return LOGSTATE_OK when stored (or when `fn` asked for no change);
  *         any non-OK status from `fn`, unchanged, with nothing written;
