@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The async API's core, the same over every driver: argument checks, the
- * callbacks and their exactly-once rule, per-log queues, and the update loop
- * (its policy from policy.c, shared with the sync API).
+ * callbacks and their exactly-once rule, the turns of sets and updates on a
+ * log (logtab.h), and the requests the update engine asks for (engine.h,
+ * the same engine as the sync API's).
  *
  * Lifetimes:
  * - An op finishes exactly once, in finish(): from a request's result, a
