@@ -270,7 +270,8 @@ static void set_slot_everywhere(long long slot, int owner) {
 }
 
 /* Every node announces `host` as its endpoint (CLUSTER SLOTS, MOVED, ASK),
- * or its IP again for NULL; waits (bounded) until node 0 shows it. */
+ * or its IP again for NULL; waits (bounded) until every node shows it for
+ * every node (until gossip brings a node's name, others answer "?"). */
 static void announce(const char *host) {
   for (int i = 0; i < NODES; i++) {
     if (node[i].pid <= 0)
@@ -280,12 +281,16 @@ static void announce(const char *host) {
   }
   double deadline = test_now_s() + 20;
   for (int seen = 0; !seen && test_now_s() < deadline; test_pause_ms(50)) {
-    redisReply *r = test_redis_cmd(&node[0], "CLUSTER SLOTS");
     seen = 1;
-    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
-      for (size_t j = 2; j < r->element[i]->elements; j++)
-        seen = seen && strcmp(r->element[i]->element[j]->element[0]->str, host ? host : "127.0.0.1") == 0;
-    freeReplyObject(r);
+    for (int k = 0; k < NODES && seen; k++) {
+      if (node[k].pid <= 0)
+        continue;
+      redisReply *r = test_redis_cmd(&node[k], "CLUSTER SLOTS");
+      for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
+        for (size_t j = 2; j < r->element[i]->elements; j++)
+          seen = seen && strcmp(r->element[i]->element[j]->element[0]->str, host ? host : "127.0.0.1") == 0;
+      freeReplyObject(r);
+    }
   }
 }
 
