@@ -415,7 +415,9 @@ LOGSTATE_API logstate_status logstate_write_get_latest(logstate_write *w, uint8_
  * maximum (1 MiB by default), any bytes.
  *
  * Whatever its result, a set ends the transaction: afterwards only
- * logstate_write_close() is allowed.
+ * logstate_write_close() is allowed. It waits while another thread of the
+ * handle has the log's turn (an update or a set of the same log in
+ * progress): a handle never races itself.
  *
  * @return LOGSTATE_OK once the backend has made the write durable (as far as
  *         the backend's configuration allows);
