@@ -4,6 +4,7 @@
  * a second one of the entries with a state, so that both bounds evict in
  * constant time. */
 #define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -206,7 +207,6 @@ static int enter_locked(ls_logtab *t, const char *id, size_t n, ls_turn *turn) {
 
 int ls_logtab_enter(ls_logtab *t, const char *id, size_t n, ls_turn *turn) {
   pthread_mutex_lock(&t->mu);
-  turn->sync = 0;
   int r = enter_locked(t, id, n, turn);
   pthread_mutex_unlock(&t->mu);
   if (r < 0)
@@ -252,8 +252,6 @@ logstate_status ls_logtab_wait_turn(ls_logtab *t, const char *fn, const char *id
     pthread_mutex_unlock(&t->mu);
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "%s: out of memory", fn);
   }
-  turn->sync = 1;
-  turn->owner = self;
   if (e->held && pthread_equal(e->holder, self)) {
     turn->e = NULL; /* the thread has the turn already (an update function writing its own log): go on */
     pthread_mutex_unlock(&t->mu);

@@ -20,7 +20,6 @@
 #ifndef LOGSTATE_LOGTAB_H
 #define LOGSTATE_LOGTAB_H
 
-#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,10 +35,8 @@ typedef struct ls_logent ls_logent;
 /* A turn: a place in a log's queue (async, embedded in the operation), or
  * the log's lock while a sync call holds it (on the call's stack). */
 typedef struct ls_turn {
-  struct ls_turn *next;
-  ls_logent *e;    /* the log's entry while queued */
-  pthread_t owner; /* sync: the waiting thread */
-  int sync;
+  struct ls_turn *next; /* async: the next in the queue */
+  ls_logent *e;         /* the log's entry while queued or held; NULL for a nested sync turn */
 } ls_turn;
 
 /* NULL when out of memory. */
