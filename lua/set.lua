@@ -5,7 +5,11 @@
 -- KEYS[2]  {N}:logs          SET of the log IDs that have a checkpoint
 -- KEYS[3]  {N}:meta          (optional) HASH whose store_id must be ARGV[5]
 -- KEYS[4]  {N}:history:<logID> (optional, with KEYS[3]) STREAM of the log's sets
--- ARGV[1]  the version the writer read when its transaction began ("0": none)
+-- ARGV[1]  the version the writer read when its transaction began ("0": none),
+--          or "<version>=<checkpoint>": the writer expects exactly that
+--          checkpoint at that version (its set is chained on an earlier one
+--          whose outcome it does not know yet: another writer's checkpoint
+--          of the same version must not do)
 -- ARGV[2]  the new checkpoint, raw bytes
 -- ARGV[3]  the log ID, added to the index set
 -- ARGV[4]  the guard: "none", or "size" (same origin line, tree size never smaller)
@@ -65,7 +69,13 @@ if version == 0 and KEYS[3] and ARGV[5] ~= '' and redis.call('HGET', KEYS[3], 's
   return redis.error_reply('LOGSTATE_RESET the store_id in ' .. KEYS[3] .. ' is missing or not the pinned one: the store was reset or is another store')
 end
 
-if version ~= tonumber(ARGV[1]) then
+local expect, expect_cp = ARGV[1], nil
+local eq = string.find(expect, '=', 1, true)
+if eq then
+  expect_cp = string.sub(expect, eq + 1)
+  expect = string.sub(expect, 1, eq - 1)
+end
+if version ~= tonumber(expect) or (expect_cp and cur[2] ~= expect_cp) then
   if cur[2] then
     return {'CONFLICT', version, cur[2]}
   end

@@ -21,6 +21,7 @@ static ls_upd_next going(ls_upd *u, ls_upd_next next) {
 
 static void replace_state(ls_upd *u, uint64_t version, uint8_t *cp, size_t len) {
   free(u->cp);
+  u->exact = 0; /* read or told: the store's */
   u->version = version;
   u->cp = cp;
   u->len = cp ? len : 0;
@@ -31,9 +32,10 @@ ls_upd_next ls_upd_begin(ls_upd *u) {
   u->len = u->next_len = 0;
   u->version = 0;
   u->attempt = 1;
-  u->known = u->confirming = 0;
+  u->known = u->confirming = u->exact = 0;
   u->st = LOGSTATE_OK;
-  if (u->tab && u->by_version && ls_logtab_cached(u->tab, u->log_id, u->log_id_len, &u->version, &u->cp, &u->len)) {
+  if (u->tab && u->by_version &&
+      ls_logtab_cached(u->tab, u->log_id, u->log_id_len, &u->version, &u->cp, &u->len, &u->exact)) {
     u->known = 1;
     return LS_UPD_APPLY;
   }
@@ -43,8 +45,11 @@ ls_upd_next ls_upd_begin(ls_upd *u) {
 ls_upd_next ls_upd_apply(ls_upd *u) {
   logstate_status st;
   if (ls_update_apply(u->fn_name, u->policy, u->fn, u->fn_arg, u->log_id, u->log_id_len, u->cp, u->len, &u->next,
-                      &u->next_len, &st))
+                      &u->next_len, &st)) {
+    if (u->chain && u->tab)
+      ls_logtab_pending(u->tab, u->log_id, u->log_id_len, u->version + 1, u->next, u->next_len);
     return going(u, LS_UPD_SET);
+  }
   if (!u->known)
     return done(u, st); /* decided on a state the store confirmed; OK: no change */
   ls_error_save(&u->decided, st);
@@ -102,6 +107,8 @@ ls_upd_next ls_upd_set(ls_upd *u, logstate_status st, uint64_t version, const ui
     free(fresh_cp);
     return done(u, st);
   }
+  if (u->tab) /* what it knew may be a state this set (or one it chained on) was making */
+    ls_logtab_forget(u->tab, u->log_id, u->log_id_len);
   if (st == LOGSTATE_ABORTED && fresh && u->tab &&
       ls_logtab_saw(u->tab, u->fn_name, u->log_id, u->log_id_len, u->before, fresh_version, fresh_cp, fresh_len,
                     u->by_version) != LOGSTATE_OK) {
@@ -109,8 +116,6 @@ ls_upd_next ls_upd_set(ls_upd *u, logstate_status st, uint64_t version, const ui
     return done(u, LOGSTATE_FAILED_PRECONDITION);
   }
   if (st != LOGSTATE_ABORTED || !fresh) {
-    if (u->tab)
-      ls_logtab_forget(u->tab, u->log_id, u->log_id_len);
     free(fresh_cp);
     fresh_cp = NULL;
     fresh = 0;

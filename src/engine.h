@@ -17,7 +17,10 @@
  * state retries on it at once, twice, then backs off and reads again; an
  * outcome decided without a set on a known (unconfirmed) state stands only
  * once a read shows that state current; every state read or told is checked
- * against the highest version the handle saw (rollback detection). */
+ * against the highest version the handle saw (rollback detection). With
+ * `chain`, a set about to go out leaves the state it makes in the table
+ * (ls_logtab_pending) for the log's next update, whose set then expects
+ * that state exactly; a set that fails takes it out again. */
 #ifndef LOGSTATE_ENGINE_H
 #define LOGSTATE_ENGINE_H
 
@@ -36,10 +39,12 @@ typedef struct ls_upd {
   size_t log_id_len;
   logstate_update_fn fn;
   void *fn_arg;
+  int chain; /* the driver lets the log's next update start while this one's set is in flight */
   /* The state fn sees (cp owned). */
   uint64_t version;
   uint8_t *cp;
   size_t len;
+  int exact; /* a state a set in flight is making: the set must expect its checkpoint too */
   /* Results for the driver. */
   uint64_t delay_us;  /* WAIT */
   logstate_status st; /* DONE */

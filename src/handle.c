@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "group.h"
 #include "internal.h"
 #include "logtab.h"
 
@@ -14,6 +15,7 @@ void ls_handle_release(logstate *ls) {
   if (atomic_fetch_sub(&ls->refs, 1) == 1) {
     ls->be->methods->free(ls->be);
     ls_logtab_free(ls->tab);
+    ls_group_free(ls->group);
     ls_opstats_free(ls->opstats);
     free(ls);
   }
@@ -40,6 +42,8 @@ static logstate_status check_methods(const logstate_backend_methods *m) {
                   missing);
   if (m->cas != NULL && m->read_state == NULL)
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_open_backend: backend provides cas without read_state");
+  if (m->cas_batch != NULL && m->cas == NULL)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_open_backend: backend provides cas_batch without cas");
   return LOGSTATE_OK;
 }
 
@@ -55,9 +59,12 @@ logstate_status logstate_open_backend(logstate **out, logstate_backend *be, cons
   if (st != LOGSTATE_OK)
     return st;
   logstate *ls = calloc(1, sizeof(*ls));
-  if (ls == NULL || (ls->tab = ls_logtab_new()) == NULL || (ls->opstats = ls_opstats_new()) == NULL) {
-    if (ls)
+  if (ls == NULL || (ls->tab = ls_logtab_new()) == NULL || (ls->group = ls_group_new()) == NULL ||
+      (ls->opstats = ls_opstats_new()) == NULL) {
+    if (ls) {
       ls_logtab_free(ls->tab);
+      ls_group_free(ls->group);
+    }
     free(ls);
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "logstate_open_backend: out of memory");
   }
@@ -124,6 +131,7 @@ logstate_status logstate_get_stats(logstate *ls, logstate_stats *out) {
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_get_stats: %s is NULL", ls ? "out" : "handle");
   memset(out, 0, sizeof(*out));
   ls_logtab_stats(ls->tab, out);
+  ls_group_stats(ls->group, out);
   if (ls->be->methods->stats)
     ls->be->methods->stats(ls->be, out);
   return LOGSTATE_OK;

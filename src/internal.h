@@ -243,8 +243,9 @@ struct logstate {
    * them. */
   atomic_uint refs;
   ls_policy policy;
-  struct ls_logtab *tab; /* what the handle knows of each log (logtab.h) */
-  ls_opstats *opstats;   /* logstate_get_op_stats() */
+  struct ls_logtab *tab;  /* what the handle knows of each log (logtab.h) */
+  struct ls_group *group; /* its sets' group commit (group.h) */
+  ls_opstats *opstats;    /* logstate_get_op_stats() */
 };
 
 /* Drops one reference; the last frees the handle and its backend. */

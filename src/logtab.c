@@ -27,6 +27,7 @@ struct ls_logent {
   size_t id_len;
   uint64_t seen; /* the highest version the handle saw */
   int has_state; /* version, cp and len are a state the handle knows */
+  int pending;   /* ... that a set still in flight is making (ls_logtab_pending) */
   uint64_t version;
   uint8_t *cp; /* NULL: the log has no checkpoint */
   size_t len;
@@ -96,7 +97,7 @@ static void drop_state(ls_logtab *t, ls_logent *e) {
   free(e->cp);
   e->cp = NULL;
   e->len = 0;
-  e->has_state = 0;
+  e->has_state = e->pending = 0;
 }
 
 /* --- entries ------------------------------------------------------------ */
@@ -286,7 +287,8 @@ void ls_logtab_give_turn(ls_logtab *t, ls_turn *turn) {
 
 /* --- state and marks ---------------------------------------------------- */
 
-int ls_logtab_cached(ls_logtab *t, const char *id, size_t n, uint64_t *version, uint8_t **cp, size_t *len) {
+int ls_logtab_cached(ls_logtab *t, const char *id, size_t n, uint64_t *version, uint8_t **cp, size_t *len,
+                     int *pending) {
   int hit = 0;
   pthread_mutex_lock(&t->mu);
   ls_logent *e = find(t, id, n, 0);
@@ -295,6 +297,7 @@ int ls_logtab_cached(ls_logtab *t, const char *id, size_t n, uint64_t *version, 
       *cp = NULL;
     *version = e->version;
     *len = e->len;
+    *pending = e->pending;
     unlink_from(&t->cached, e, CACHED);
     push_to(&t->cached, e, CACHED);
     hit = 1;
@@ -316,8 +319,13 @@ uint64_t ls_logtab_seen(ls_logtab *t, const char *id, size_t n) {
 }
 
 /* Replaces the entry's state with a copy of (version, cp, len); a
- * checkpoint above the byte bound, or no memory, leaves none. */
-static void keep_state(ls_logtab *t, ls_logent *e, uint64_t version, const uint8_t *cp, size_t len) {
+ * checkpoint above the byte bound, or no memory, leaves none. A state
+ * never replaces a newer one (versions count sets): a read that went out
+ * before the handle's own set came back, or the reply to the first of two
+ * chained sets, says less than the table knows. */
+static void keep_state(ls_logtab *t, ls_logent *e, uint64_t version, const uint8_t *cp, size_t len, int pending) {
+  if (e->has_state && version < e->version)
+    return;
   uint8_t *copy = cp ? ls_memdup(cp, len) : NULL;
   drop_state(t, e);
   if ((cp && copy == NULL) || len > LS_LOGTAB_BYTES) {
@@ -325,6 +333,7 @@ static void keep_state(ls_logtab *t, ls_logent *e, uint64_t version, const uint8
     return;
   }
   e->has_state = 1;
+  e->pending = pending;
   e->version = version;
   e->cp = copy;
   e->len = cp ? len : 0;
@@ -346,7 +355,7 @@ logstate_status ls_logtab_saw(ls_logtab *t, const char *fn, const char *id, size
   if (e && back)
     drop_state(t, e);
   else if (e && keep)
-    keep_state(t, e, version, cp, len);
+    keep_state(t, e, version, cp, len, 0);
   if (back)
     t->rollbacks++;
   pthread_mutex_unlock(&t->mu);
@@ -369,9 +378,17 @@ void ls_logtab_stored(ls_logtab *t, const char *id, size_t n, uint64_t version, 
   if (e && version > e->seen)
     e->seen = version;
   if (e && cp)
-    keep_state(t, e, version, cp, len);
+    keep_state(t, e, version, cp, len, 0);
   else if (e)
     drop_state(t, e);
+  pthread_mutex_unlock(&t->mu);
+}
+
+void ls_logtab_pending(ls_logtab *t, const char *id, size_t n, uint64_t version, const uint8_t *cp, size_t len) {
+  pthread_mutex_lock(&t->mu);
+  ls_logent *e = find(t, id, n, 1);
+  if (e)
+    keep_state(t, e, version, cp, len, 1);
   pthread_mutex_unlock(&t->mu);
 }
 

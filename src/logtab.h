@@ -64,8 +64,10 @@ void ls_logtab_give_turn(ls_logtab *t, ls_turn *turn);
 /* --- state and marks ---------------------------------------------------- */
 
 /* 1 and a copy of the state the handle knows (*cp malloc()ed, NULL for an
- * absent log, version 0), counted as a hit; 0 when none (a miss). */
-int ls_logtab_cached(ls_logtab *t, const char *id, size_t n, uint64_t *version, uint8_t **cp, size_t *len);
+ * absent log, version 0), counted as a hit; 0 when none (a miss).
+ * *pending: the state is one a set still in flight is making. */
+int ls_logtab_cached(ls_logtab *t, const char *id, size_t n, uint64_t *version, uint8_t **cp, size_t *len,
+                     int *pending);
 /* The highest version of the log the handle saw (0: none). Take it before
  * an operation goes out, and pass it to ls_logtab_saw with what the
  * operation found: then the handle's other operations finishing first
@@ -78,8 +80,14 @@ uint64_t ls_logtab_seen(ls_logtab *t, const char *id, size_t n);
 logstate_status ls_logtab_saw(ls_logtab *t, const char *fn, const char *id, size_t n, uint64_t before, uint64_t version,
                               const uint8_t *cp, size_t len, int keep);
 /* A set stored `cp` as `version`: remembered as the log's state and its
- * highest version (cp NULL: the version only). */
+ * highest version (cp NULL: the version only). The states ls_logtab_saw and
+ * this keep never replace a newer one. */
 void ls_logtab_stored(ls_logtab *t, const char *id, size_t n, uint64_t version, const uint8_t *cp, size_t len);
+/* A set now in flight will store `cp` as `version`, unless it fails: the
+ * log's state for the next update to chain on (its set then expects this
+ * checkpoint exactly), never its highest version seen. Whoever learns the
+ * set failed forgets the state. */
+void ls_logtab_pending(ls_logtab *t, const char *id, size_t n, uint64_t version, const uint8_t *cp, size_t len);
 /* Forgets the log's state (an outcome that says nothing of it); its highest
  * version stays. */
 void ls_logtab_forget(ls_logtab *t, const char *id, size_t n);

@@ -251,8 +251,17 @@ static mem_entry *insert(mem_store *s, const mem_entry *probe, mem_entry *e, cha
   return e;
 }
 
-static logstate_status store_if(mem_backend *m, const mem_entry *probe, uint64_t expect, const uint8_t *cp, size_t len,
-                                uint64_t *out_version, logstate_backend_state *fresh, int *fresh_known) {
+/* Whether the log `e` (NULL: absent) is at the expected state: its
+ * version, and with `exact` its checkpoint too. */
+static int at(const mem_entry *e, const logstate_backend_state *expect, int exact) {
+  if ((e ? e->version : 0) != expect->version)
+    return 0;
+  return !exact || !e || (e->cp_len == expect->len && memcmp(e->cp, expect->cp, expect->len) == 0);
+}
+
+static logstate_status store_if(mem_backend *m, const mem_entry *probe, const logstate_backend_state *expect, int exact,
+                                const uint8_t *cp, size_t len, uint64_t *out_version, logstate_backend_state *fresh,
+                                int *fresh_known) {
   char q[LS_QUOTE_BUFSZ];
   mem_store *s = m->store;
   logstate_history_entry he = {0};
@@ -274,7 +283,7 @@ static logstate_status store_if(mem_backend *m, const mem_entry *probe, uint64_t
     st = ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "memory: out of memory storing a checkpoint's history");
     goto out;
   }
-  if ((e ? e->version : 0) != expect) {
+  if (!at(e, expect, exact)) {
     if (fresh && e && (fresh->cp = ls_memdup(e->cp, e->cp_len)) != NULL) {
       fresh->version = e->version;
       fresh->len = e->cp_len;
@@ -312,7 +321,8 @@ out:
 
 static logstate_status mem_write_set(logstate_backend *be, logstate_backend_txn *t, const uint8_t *cp, size_t len) {
   uint64_t version;
-  return store_if((mem_backend *)be, &t->probe, t->version, cp, len, &version, NULL, NULL);
+  logstate_backend_state expect = {t->version, NULL, 0};
+  return store_if((mem_backend *)be, &t->probe, &expect, 0, cp, len, &version, NULL, NULL);
 }
 
 static logstate_status mem_read_state(logstate_backend *be, const char *log_id, size_t log_id_len,
@@ -322,11 +332,13 @@ static logstate_status mem_read_state(logstate_backend *be, const char *log_id, 
   return st == LOGSTATE_NOT_FOUND ? LOGSTATE_OK : st;
 }
 
-static logstate_status mem_cas(logstate_backend *be, const char *log_id, size_t log_id_len,
-                               const logstate_backend_state *expect, const uint8_t *cp, size_t len,
-                               uint64_t *out_version, logstate_backend_state *fresh, int *fresh_known) {
-  mem_entry probe = {.id = (char *)log_id, .id_len = log_id_len, .hash = ls_hash(log_id, log_id_len)};
-  return store_if((mem_backend *)be, &probe, expect->version, cp, len, out_version, fresh, fresh_known);
+static void mem_cas(logstate_backend *be, logstate_backend_cas *const *reqs, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    logstate_backend_cas *r = reqs[i];
+    mem_entry probe = {.id = (char *)r->log_id, .id_len = r->log_id_len, .hash = ls_hash(r->log_id, r->log_id_len)};
+    logstate_backend_cas_result(r, store_if((mem_backend *)be, &probe, &r->expect, r->exact, r->cp, r->len, &r->version,
+                                            &r->fresh, &r->fresh_known));
+  }
 }
 
 static logstate_status mem_write_end(logstate_backend *be, logstate_backend_txn *t) {

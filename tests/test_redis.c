@@ -309,6 +309,40 @@ static void test_noscript_mid_run(void **state) {
   logstate_stats st;
   assert_status(logstate_get_stats(ls, &st), LOGSTATE_OK);
   assert_true(st.script_reloads >= 1);
+  assert_int_equal(st.conflicts, 0); /* the threads' pipelined sets, reloaded in order, never raced each other */
+  logstate_free(ls);
+}
+
+/* The set script's chained form, "<version>=<checkpoint>" in ARGV[1] (a set
+ * chained on one whose outcome is unknown): at that version with other
+ * bytes (another writer's set of the same version) it must refuse. */
+static void test_set_script_expects_exact_checkpoint(void **state) {
+  (void)state;
+  logstate *ls = open_init(&server, NULL);
+  assert_status(test_put(ls, "log", "mine"), LOGSTATE_OK);
+  FILE *f = fopen(LOGSTATE_SOURCE_DIR "/lua/set.lua", "rb");
+  assert_non_null(f);
+  static char script[16384];
+  size_t n = fread(script, 1, sizeof(script) - 1, f);
+  fclose(f);
+  script[n] = '\0';
+  char key[128], logs[128];
+  snprintf(key, sizeof(key), "{%s}:log:log", prefix);
+  snprintf(logs, sizeof(logs), "{%s}:logs", prefix);
+  redisContext *c = test_redis_admin(&server);
+  redisReply *r = redisCommand(c, "EVAL %s 2 %s %s %s %s log none", script, key, logs, "1=theirs", "next");
+  assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+  assert_string_equal(r->element[0]->str, "CONFLICT");
+  assert_int_equal(r->element[1]->integer, 1);
+  assert_string_equal(r->element[2]->str, "mine");
+  freeReplyObject(r);
+  r = redisCommand(c, "EVAL %s 2 %s %s %s %s log none", script, key, logs, "1=mine", "next");
+  assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+  assert_string_equal(r->element[0]->str, "OK");
+  assert_int_equal(r->element[1]->integer, 2);
+  freeReplyObject(r);
+  redisFree(c);
+  test_expect_stored(ls, "log", "next");
   logstate_free(ls);
 }
 
@@ -1385,6 +1419,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_round_trip_budget),
       cmocka_unit_test(test_noscript_recovery),
       cmocka_unit_test(test_noscript_mid_run),
+      cmocka_unit_test(test_set_script_expects_exact_checkpoint),
       cmocka_unit_test(test_restart_recovers),
       cmocka_unit_test(test_connection_lost_inside_transaction),
       cmocka_unit_test(test_hung_server_times_out),

@@ -559,6 +559,11 @@ typedef struct logstate_stats {
   uint64_t connects;       /* Redis: connections made (first ones and reconnects) */
   uint64_t script_reloads; /* Redis: NOSCRIPT recoveries */
   uint64_t resolved;       /* Redis: sets whose reply was lost with the connection, decided by reading the log after */
+  /* Group commit (sync handles whose backend batches sets: Redis outside a
+   * cluster): the sets that wait at the same moment go out together. */
+  uint64_t group_commits; /* batches of sets sent */
+  uint64_t group_sets;    /* sets in them (group_sets / group_commits: the mean batch) */
+  uint64_t group_waiting; /* sets queued now for the next batch */
 } logstate_stats;
 
 /**

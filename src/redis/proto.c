@@ -21,6 +21,8 @@ static void clear_results(ls_rp_op *op) {
     op->u.read.nhist = 0;
     break;
   case LS_RP_SET:
+    op->u.set.expect_arg = NULL; /* not a result, but made by ls_rp_begin */
+    op->u.set.expect_arg_len = 0;
     op->u.set.version = 0;
     op->u.set.fresh = op->u.set.undecided = 0;
     op->u.set.now = (logstate_backend_state){0, NULL, 0};
@@ -42,6 +44,19 @@ static void clear_results(ls_rp_op *op) {
   }
 }
 
+/* The set script's ARGV[1] for a set that expects a checkpoint exactly:
+ * the version, "=", the checkpoint. */
+static logstate_status expect_exactly(ls_rp_set *set) {
+  char num[24];
+  int k = snprintf(num, sizeof(num), "%llu=", (unsigned long long)set->expect);
+  if ((set->expect_arg = malloc((size_t)k + set->expect_len)) == NULL)
+    return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory");
+  memcpy(set->expect_arg, num, (size_t)k);
+  memcpy(set->expect_arg + k, set->expect_cp, set->expect_len);
+  set->expect_arg_len = (size_t)k + set->expect_len;
+  return LOGSTATE_OK;
+}
+
 logstate_status ls_rp_begin(const ls_redis_proto *p, ls_rp_op *op) {
   op->step = STEP_FIRST;
   op->key = op->hkey = NULL;
@@ -57,6 +72,8 @@ logstate_status ls_rp_begin(const ls_redis_proto *p, ls_rp_op *op) {
     return LOGSTATE_OK;
   if ((op->key = ls_redis_log_key(&p->cfg, op->log_id, op->log_id_len, &op->key_len)) == NULL)
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory");
+  if (op->kind == LS_RP_SET && op->u.set.expect_cp)
+    return expect_exactly(&op->u.set);
   return LOGSTATE_OK;
 }
 
@@ -73,9 +90,10 @@ void ls_rp_end(ls_rp_op *op) {
   op->key = NULL;
   if (op->kind == LS_RP_GET || op->kind == LS_RP_OPEN)
     free(op->u.read.state.cp);
-  else if (op->kind == LS_RP_SET)
+  else if (op->kind == LS_RP_SET) {
     free(op->u.set.now.cp);
-  else if (op->kind == LS_RP_LOGS)
+    free(op->u.set.expect_arg);
+  } else if (op->kind == LS_RP_LOGS)
     logstate_logs_free(op->u.logs.ids, op->u.logs.n);
   if (op->kind != LS_RP_VERIFY && op->kind != LS_RP_INIT && op->kind != LS_RP_CONNECT)
     clear_results(op);
@@ -103,6 +121,7 @@ static void plan_connect(const ls_redis_config *c, ls_rp_plan *plan) {
 
 /* The set script's calling convention (lua/set.lua): KEYS log, index
  * [, meta [, history]]; ARGV expected version, checkpoint, log ID, guard
+ * ("<version>=<checkpoint>" when it expects the checkpoint too)
  * [, the pinned store_id, which a first set checks ("" for none)
  * [, the history arguments]]. */
 static void plan_evalsha(const ls_redis_proto *p, const ls_rp_op *op, ls_rp_plan *plan) {
@@ -122,7 +141,10 @@ static void plan_evalsha(const ls_redis_proto *p, const ls_rp_op *op, ls_rp_plan
     ls_rp_arg(cmd, c->key_meta, c->key_meta_len);
   if (hist)
     ls_rp_arg(cmd, op->hkey, op->hkey_len);
-  ls_rp_arg(cmd, plan->num[1], strlen(plan->num[1]));
+  if (op->u.set.expect_arg)
+    ls_rp_arg(cmd, op->u.set.expect_arg, op->u.set.expect_arg_len);
+  else
+    ls_rp_arg(cmd, plan->num[1], strlen(plan->num[1]));
   ls_rp_arg(cmd, (const char *)op->u.set.cp, op->u.set.cp_len);
   ls_rp_arg(cmd, op->log_id, op->log_id_len);
   ls_rp_arg(cmd, guard, strlen(guard));

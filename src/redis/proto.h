@@ -88,10 +88,14 @@ typedef struct ls_rp_read {     /* GET, OPEN */
   size_t nhist;
 } ls_rp_read;
 
-typedef struct ls_rp_set { /* SET */
-  int watch;               /* run the script in MULTI/EXEC (a write transaction's WATCH) */
-  uint64_t expect;         /* the version the snapshot saw, 0 for none */
-  const uint8_t *cp;       /* the new checkpoint, borrowed */
+typedef struct ls_rp_set {  /* SET */
+  int watch;                /* run the script in MULTI/EXEC (a write transaction's WATCH) */
+  uint64_t expect;          /* the version the snapshot saw, 0 for none */
+  const uint8_t *expect_cp; /* non-NULL: expect exactly this checkpoint too (a set chained on one in flight) */
+  size_t expect_len;
+  char *expect_arg; /* the script's ARGV[1], "<expect>=<expect_cp>" (ls_rp_begin) */
+  size_t expect_arg_len;
+  const uint8_t *cp; /* the new checkpoint, borrowed */
   size_t cp_len;
   ls_history_rec hrec; /* with history: what its entry records */
   uint64_t version;    /* OK: the new version */

@@ -15,7 +15,8 @@
  * there fails the transaction with UNAVAILABLE. Idempotent operations (read,
  * logs, init, opening a transaction) retry once on a fresh connection when a
  * pooled connection turns out to be dead, so a server restart costs no
- * operation once the server is back. */
+ * operation once the server is back. The compare-and-sets (cas) are in
+ * sync_set.c. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <pthread.h>
@@ -106,8 +107,6 @@ static logstate_status rd_write_begin(logstate_backend *be, const char *log_id, 
 
 /* MULTI, the set script, EXEC [, WAIT]: never retried on another
  * connection, whose WATCH would not be this transaction's. */
-static logstate_status resolve_set(redis_backend *b, ls_rp_op *set);
-
 static logstate_status rd_write_set(logstate_backend *be, logstate_backend_txn *t, const uint8_t *cp, size_t len) {
   redis_backend *b = (redis_backend *)be;
   ls_rp_op op = {.kind = LS_RP_SET,
@@ -117,7 +116,7 @@ static logstate_status rd_write_set(logstate_backend *be, logstate_backend_txn *
   int io_failed;
   logstate_status st = ls_rp_begin(&b->p, &op);
   if (st == LOGSTATE_OK && (st = ls_rs_run_op(b, t->k, &op, &io_failed)) != LOGSTATE_OK && io_failed)
-    st = resolve_set(b, &op); /* EXEC sent, or maybe not: ask the store */
+    st = ls_rs_resolve_set(b, &op); /* EXEC sent, or maybe not: ask the store */
   ls_rp_end(&op);
   return st;
 }
@@ -174,89 +173,6 @@ static logstate_status rd_get_latest(logstate_backend *be, const char *log_id, s
   return st;
 }
 
-/* The set script alone, without WATCH: it compares the version itself. */
-static logstate_status cas_on(redis_backend *b, conn *k, ls_rp_op *op, int *io_failed) {
-  op->u.set.watch = 0;
-  ls_rp_restart(op);
-  return ls_rs_run_op(b, k, op, io_failed);
-}
-
-/* One look at the log on a new connection (`s->rd`): what the set did,
- * and for LS_RP_NOT_APPLIED the same compare-and-set once more.
- * UNAVAILABLE when the connection failed again (look again). */
-static logstate_status resolve_once(redis_backend *b, ls_rp_op *set, ls_rp_settler *s) {
-  conn *k = NULL;
-  int reused, io_failed = 0, again = 0;
-  logstate_status st = ls_rs_conn_acquire(b, &k, &reused);
-  if (st == LOGSTATE_OK && (st = ls_rs_run_op(b, k, &s->rd, &io_failed)) == LOGSTATE_OK &&
-      (st = ls_rp_settle(&b->p, set, &s->rd, &again)) == LOGSTATE_OK && again)
-    st = cas_on(b, k, set, &io_failed);
-  if (k)
-    ls_rs_conn_release(b, k);
-  return st;
-}
-
-/* The set was sent and its connection went before the reply: read the log
- * on new connections until the rules' deadline (rules.c), and decide from
- * what it holds (ls_rp_settle). */
-static logstate_status resolve_set(redis_backend *b, ls_rp_op *set) {
-  ls_rp_settler s = {.active = 0};
-  logstate_status st;
-  while ((st = ls_rp_settle_begin(&b->p, &s, set, logstate_last_error(), ls_now_us())) == LOGSTATE_OK) {
-    st = resolve_once(b, set, &s);
-    if (st != LOGSTATE_UNAVAILABLE || set->redirected || set->u.set.undecided)
-      break;
-    if (ls_rp_settle_expired(&s, ls_now_us())) {
-      snprintf(s.why, sizeof(s.why), "%s", logstate_last_error());
-      st = ls_rp_settle_give_up(&b->p, &s);
-      break;
-    }
-    struct timespec pause = {0, LS_RP_SETTLE_PAUSE_MS * 1000000L};
-    nanosleep(&pause, NULL);
-  }
-  ls_rp_settle_end(&s);
-  return st;
-}
-
-static logstate_status rd_cas(logstate_backend *be, const char *log_id, size_t log_id_len,
-                              const logstate_backend_state *expect, const uint8_t *cp, size_t len,
-                              uint64_t *out_version, logstate_backend_state *fresh, int *fresh_known) {
-  redis_backend *b = (redis_backend *)be;
-  ls_rp_op op = {.kind = LS_RP_SET,
-                 .log_id = log_id,
-                 .log_id_len = log_id_len,
-                 .u.set = {.expect = expect->version, .cp = cp, .cp_len = len}};
-  conn *k = NULL;
-  int reused = 0, io_failed = 0;
-  logstate_status st = ls_rp_begin(&b->p, &op);
-  if (st == LOGSTATE_OK && (st = ls_rs_conn_acquire(b, &k, &reused)) == LOGSTATE_OK) {
-    st = cas_on(b, k, &op, &io_failed);
-    if (io_failed) { /* sent, or maybe not: ask the store (a pooled connection gone stale, a cut) */
-      ls_rs_conn_release(b, k);
-      k = NULL;
-      st = resolve_set(b, &op);
-    }
-    /* MOVED: the script did not run; to the slot's new owner. */
-    while (k && ls_rp_redirect(&op, st)) {
-      ls_rs_conn_release(b, k);
-      k = NULL;
-      if ((st = ls_rs_conn_acquire(b, &k, &reused)) == LOGSTATE_OK)
-        st = cas_on(b, k, &op, &io_failed);
-    }
-    if (k)
-      ls_rs_conn_release(b, k);
-  }
-  if (st == LOGSTATE_OK)
-    *out_version = op.u.set.version;
-  if (st == LOGSTATE_ABORTED && op.u.set.fresh) {
-    *fresh = op.u.set.now; /* moved whole */
-    op.u.set.now.cp = NULL;
-    *fresh_known = 1;
-  }
-  ls_rp_end(&op);
-  return st;
-}
-
 /* logstate_verify(): the VERIFY op on one connection, never retried (a
  * retry would report the same problems twice). */
 static logstate_status rd_verify(logstate_backend *be, logstate_verify_fn report, void *arg, size_t *out_problems) {
@@ -306,7 +222,8 @@ static const logstate_backend_methods redis_methods = {
     .free = rd_free,
     .durability = rd_durability,
     .read_state = rd_read_state,
-    .cas = rd_cas,
+    .cas = ls_rs_cas,
+    .cas_batch = ls_rs_cas_batch,
     .verify = rd_verify,
     .store_id = rd_store_id,
     .read_only = rd_read_only,

@@ -43,4 +43,13 @@ void ls_rs_conn_release(redis_backend *b, conn *k);
  * connection stays taken (a write transaction's). */
 logstate_status ls_rs_run_idempotent(redis_backend *b, ls_rp_op *op, conn **keep);
 
+/* The set was sent and its connection went before the reply: read the log
+ * on new connections until the rules' deadline (rules.c), and decide from
+ * what it holds (ls_rp_settle). */
+logstate_status ls_rs_resolve_set(redis_backend *b, ls_rp_op *set);
+/* The backend's cas and cas_batch methods (sync_set.c). */
+#define LS_RS_BATCH 64
+void ls_rs_cas(logstate_backend *be, logstate_backend_cas *const *reqs, size_t n);
+size_t ls_rs_cas_batch(logstate_backend *be);
+
 #endif

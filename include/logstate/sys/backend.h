@@ -50,6 +50,29 @@ typedef struct logstate_backend_state {
 /** A backend's write transaction; its definition is the backend's own. */
 typedef struct logstate_backend_txn logstate_backend_txn;
 
+/** One compare-and-set request of the cas method. The core fills the
+ *  inputs (borrowed until the call returns); the backend fills the results
+ *  and calls logstate_backend_cas_result() once. */
+typedef struct logstate_backend_cas {
+  const char *log_id; /* NUL-terminated, as for every method */
+  size_t log_id_len;
+  logstate_backend_state expect; /* the state the new checkpoint was made from */
+  /** Non-zero: store only if the log holds exactly expect.cp too. The core
+   *  sets it when the expected state is one that a set not yet decided (an
+   *  earlier request) is making: a version alone would then let this set
+   *  land on another writer's checkpoint of that version. Otherwise
+   *  comparing versions is enough (counts_versions) and the checkpoint
+   *  compare is the backend's choice. */
+  int exact;
+  const uint8_t *cp; /* the new checkpoint */
+  size_t len;
+  /* Results. */
+  uint64_t version;             /* OK: the log's new version */
+  logstate_backend_state fresh; /* ABORTED: the log's state, when the backend learned it in the same step (fresh.cp
+                                 * malloc()ed, the core takes it over) */
+  int fresh_known;              /* ... and then non-zero */
+} logstate_backend_cas;
+
 typedef struct logstate_backend_methods {
   /** Must be LOGSTATE_BACKEND_VERSION. */
   unsigned int version;
@@ -124,17 +147,22 @@ typedef struct logstate_backend_methods {
   logstate_status (*read_state)(logstate_backend *be, const char *log_id, size_t log_id_len,
                                 logstate_backend_state *out);
 
-  /** Stores `cp` if the log is still at `expect` (its version; the
-   *  checkpoint too where the backend cannot trust versions alone), without
-   *  a transaction object. On LOGSTATE_OK, *out_version is the new version.
-   *  On LOGSTATE_ABORTED nothing was stored, and when the backend learned
-   *  the current state in the same step it fills *fresh and sets
-   *  *fresh_known (the core takes fresh->cp over). Provide it with
-   *  `read_state`: the core then runs logstate_update() through these two,
-   *  starting from the state the handle knows (one round trip). */
-  logstate_status (*cas)(logstate_backend *be, const char *log_id, size_t log_id_len,
-                         const logstate_backend_state *expect, const uint8_t *cp, size_t len, uint64_t *out_version,
-                         logstate_backend_state *fresh, int *fresh_known);
+  /** Compare-and-sets, without a transaction object: each request stores
+   *  its `cp` if its log is still at its `expect` (see
+   *  logstate_backend_cas). The requests are in the order they were made;
+   *  two on one log must run in that order, the second seeing the first's
+   *  effect. The backend decides every request and records its outcome
+   *  with logstate_backend_cas_result(). `n` is 1 unless cas_batch says
+   *  more. Provide it with `read_state`: the core then runs
+   *  logstate_update() through these two, starting from the state the
+   *  handle knows (one round trip). */
+  void (*cas)(logstate_backend *be, logstate_backend_cas *const *reqs, size_t n);
+
+  /** The most requests one cas call may take, when several take about the
+   *  time of one (one round trip, one fsync): the core then gathers the
+   *  sets that wait at the same moment into one call (group commit).
+   *  Thread-safe. NULL or 1: one request per call. */
+  size_t (*cas_batch)(logstate_backend *be);
 
   /** logstate_verify(): walks the store, calls `report` once per
    *  disagreement between its parts and counts them. NULL: the store has
@@ -189,6 +217,15 @@ LOGSTATE_API logstate_status logstate_error_set(logstate_status st, const char *
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+
+/**
+ * Records the outcome of one cas request: `st` (OK; ABORTED when its log
+ * was not at the expected state and nothing was stored; another status
+ * when it failed) and, for a status other than OK, the calling thread's
+ * last error (logstate_error_set()) as its message. Call it once per
+ * request, after filling its results. Returns `st`.
+ */
+LOGSTATE_API logstate_status logstate_backend_cas_result(logstate_backend_cas *req, logstate_status st);
 
 /** As logstate_error_set(), with a va_list. */
 LOGSTATE_API logstate_status logstate_error_setv(logstate_status st, const char *fmt, va_list ap);
