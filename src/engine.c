@@ -129,6 +129,24 @@ ls_upd_next ls_upd_set(ls_upd *u, logstate_status st, uint64_t version, const ui
 
 ls_upd_next ls_upd_waited(ls_upd *u) { return going(u, LS_UPD_READ); }
 
+ls_upd_next ls_upd_resume(ls_upd *u, ls_upd_next next) {
+  uint64_t v = 0;
+  uint8_t *cp = NULL;
+  size_t len = 0;
+  int pending = 0;
+  if (!u->chain || !u->tab || u->confirming || (next != LS_UPD_APPLY && next != LS_UPD_READ) ||
+      !ls_logtab_cached(u->tab, u->log_id, u->log_id_len, &v, &cp, &len, &pending))
+    return next;
+  if ((next == LS_UPD_APPLY && v > u->version) || (next == LS_UPD_READ && pending)) {
+    replace_state(u, v, cp, len);
+    u->exact = pending;
+    u->known = 1;
+    return LS_UPD_APPLY;
+  }
+  free(cp);
+  return next;
+}
+
 void ls_upd_end(ls_upd *u) {
   free(u->cp);
   free(u->next);

@@ -74,6 +74,12 @@ void ls_upd_take_next(ls_upd *u, uint8_t **cp, size_t *len);
  * taken over); or another status. DONE, APPLY, WAIT or READ. */
 ls_upd_next ls_upd_set(ls_upd *u, logstate_status st, uint64_t version, const uint8_t *stored, size_t stored_len,
                        int fresh, uint64_t fresh_version, uint8_t *fresh_cp, size_t fresh_len);
+/* With chain, after the driver took the log's turn again for `next` (the
+ * step ls_upd_set said): the log's other updates ran meanwhile, so an
+ * attempt starts from the newest state the table knows (a set in flight
+ * included) rather than from the one its lost race told, or a read that
+ * would find the store behind the sets in flight. */
+ls_upd_next ls_upd_resume(ls_upd *u, ls_upd_next next);
 /* After WAIT: READ. */
 ls_upd_next ls_upd_waited(ls_upd *u);
 /* Frees what the engine holds. */

@@ -64,8 +64,9 @@ static ls_upd_next cas_step(logstate *ls, ls_upd *u, ls_turn *turn, logstate_sta
   logstate_backend_state *f = &r.req.fresh;
   ls_upd_next step = ls_upd_set(u, st, r.req.version, next, len, r.req.fresh_known, f->version, f->cp, f->len);
   free(next);
-  if (u->chain && step != LS_UPD_DONE)
-    *turn_st = ls_logtab_wait_turn(ls->tab, fname, u->log_id, u->log_id_len, turn);
+  if (u->chain && step != LS_UPD_DONE &&
+      (*turn_st = ls_logtab_wait_turn(ls->tab, fname, u->log_id, u->log_id_len, turn)) == LOGSTATE_OK)
+    step = ls_upd_resume(u, step);
   return step;
 }
 

@@ -102,6 +102,60 @@ static void test_cut_before_the_set_arrived(void **state) {
   logstate_free(ls);
 }
 
+/* Group commit: while one set's reply is held, three threads of the same
+ * handle chain their updates of the log on it and queue; their batch (one
+ * pipeline) reaches the server and the connection is cut before the
+ * replies. The first two of the batch find the log moved on past them,
+ * which alone would leave their outcome unknown; the last one finds its own
+ * bytes, and the sets it was chained on applied with it: all are OK, each
+ * applied once. */
+typedef struct chained {
+  logstate *ls;
+  pthread_t t;
+  logstate_status st;
+} chained;
+
+static void *chained_update(void *arg) {
+  chained *c = arg;
+  c->st = logstate_update(c->ls, "counter", test_fn_increment, NULL);
+  return NULL;
+}
+
+static logstate_stats stats_of(logstate *ls) {
+  logstate_stats s;
+  assert_status(logstate_get_stats(ls, &s), LOGSTATE_OK);
+  return s;
+}
+
+static void test_cut_after_a_chained_batch(void **state) {
+  (void)state;
+  logstate *ls = open_warm(NULL); /* the counter at 1 */
+  chained c[4];
+  double until = test_now_s() + 10;
+  tcp_proxy_delay(proxy, 300); /* the first set's reply is held: the others queue behind it */
+  for (int i = 0; i < 4; i++) {
+    c[i].ls = ls;
+    assert_int_equal(pthread_create(&c[i].t, NULL, chained_update, &c[i]), 0);
+    if (i == 0) /* its set is in flight (taken into a batch) before the others come */
+      while (stats_of(ls).group_commits < 2 && test_now_s() < until)
+        test_pause_ms(1);
+  }
+  while (stats_of(ls).group_waiting < 3 && test_now_s() < until)
+    test_pause_ms(1);
+  assert_int_equal(stats_of(ls).group_waiting, 3);
+  tcp_proxy_cut(proxy, "EVALSHA", 1); /* the next sets sent: the batch of three */
+  for (int i = 0; i < 4; i++) {
+    pthread_join(c[i].t, NULL);
+    assert_status(c[i].st, LOGSTATE_OK);
+  }
+  tcp_proxy_delay(proxy, 0);
+  assert_int_equal(on_server(), 5); /* each applied once */
+  assert_true(resolved(ls) >= 1);
+  logstate_stats s = stats_of(ls);
+  assert_int_equal(s.conflicts, 0);
+  logstate_free(ls);
+}
+
 /* Another writer, while the proxy refuses the first one's reconnection:
  * once that one's set is on the server, two more sets, then the way open
  * again. */
@@ -409,6 +463,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_cut_after_the_set_was_sent),
       cmocka_unit_test(test_cut_before_the_set_arrived),
+      cmocka_unit_test(test_cut_after_a_chained_batch),
       cmocka_unit_test(test_cut_after_exec),
       cmocka_unit_test(test_lost_reply_log_moved_on),
       cmocka_unit_test(test_async_lost_reply_log_moved_on),

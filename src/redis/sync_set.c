@@ -130,12 +130,45 @@ static size_t pipeline_once(redis_backend *b, conn *k, ls_rp_op *ops, logstate_b
   return n;
 }
 
+/* The set after ops[i] chained on it (expecting exactly what ops[i]
+ * stores), or n. */
+static size_t successor(const ls_rp_op *ops, size_t i, size_t n) {
+  const ls_rp_set *a = &ops[i].u.set;
+  for (size_t j = i + 1; j < n; j++) {
+    const ls_rp_set *c = &ops[j].u.set;
+    if (c->expect_cp && c->expect == a->expect + 1 && c->expect_len == a->cp_len &&
+        ops[j].log_id_len == ops[i].log_id_len && memcmp(ops[j].log_id, ops[i].log_id, ops[i].log_id_len) == 0 &&
+        memcmp(c->expect_cp, a->cp, a->cp_len) == 0)
+      return j;
+  }
+  return n;
+}
+
+/* Settles ops[i], whose reply was lost, and records it (and, through the
+ * chain, the sets after it). A log that moved on past it tells nothing of
+ * it alone, but when the set chained on it applied, it applied too: the
+ * chained set ran only on exactly the state it made. */
+static logstate_status settle_lost(redis_backend *b, ls_rp_op *ops, logstate_backend_cas *const *reqs, size_t n,
+                                   size_t i, int *done, int err, const char *errstr) {
+  ls_rp_failed(&b->p, &ops[i], err, errstr); /* the message settling starts from */
+  logstate_status st = ls_rs_resolve_set(b, &ops[i]);
+  size_t j = successor(ops, i, n);
+  if (st == LOGSTATE_UNAVAILABLE && ops[i].u.set.undecided && j < n && !done[j] &&
+      settle_lost(b, ops, reqs, n, j, done, err, errstr) == LOGSTATE_OK) {
+    st = LOGSTATE_OK;
+    ops[i].u.set.version = ops[i].u.set.expect + 1;
+  }
+  finish(&ops[i], reqs[i], st);
+  done[i] = 1;
+  return st;
+}
+
 /* n sets pipelined on one connection. Those the replies left unfinished
  * (the script had to be loaded: none of them ran) go on one by one, in
- * order; those whose replies were lost are settled one by one, in order. */
+ * order; those whose replies were lost are settled in order. */
 static void pipeline(redis_backend *b, ls_rp_op *ops, logstate_backend_cas *const *reqs, size_t n) {
   ls_rp_plan *plans = malloc(n * sizeof(*plans));
-  int more[LS_RS_BATCH] = {0}, reused, err = 0;
+  int more[LS_RS_BATCH] = {0}, done[LS_RS_BATCH] = {0}, reused, err = 0;
   char errstr[128] = "";
   conn *k = NULL;
   logstate_status st = plans ? ls_rs_conn_acquire(b, &k, &reused)
@@ -152,8 +185,8 @@ static void pipeline(redis_backend *b, ls_rp_op *ops, logstate_backend_cas *cons
     if (st != LOGSTATE_OK) { /* nothing was sent */
       logstate_backend_cas_result(reqs[i], st);
     } else if (i >= lost) {
-      ls_rp_failed(&b->p, &ops[i], err, errstr); /* the message settling starts from */
-      finish(&ops[i], reqs[i], ls_rs_resolve_set(b, &ops[i]));
+      if (!done[i])
+        settle_lost(b, ops, reqs, n, i, done, err, errstr);
     } else if (more[i]) {
       finish(&ops[i], reqs[i], cas_one(b, &ops[i]));
     }
