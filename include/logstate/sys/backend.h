@@ -223,7 +223,9 @@ LOGSTATE_API logstate_status logstate_error_set(logstate_status st, const char *
  * was not at the expected state and nothing was stored; another status
  * when it failed) and, for a status other than OK, the calling thread's
  * last error (logstate_error_set()) as its message. Call it once per
- * request, after filling its results. Returns `st`.
+ * request, after filling its results, from any thread (the requests of
+ * one call are the backend's alone until it returns). `req` must be one the
+ * core passed to cas; NULL is ignored. Returns `st`.
  */
 LOGSTATE_API logstate_status logstate_backend_cas_result(logstate_backend_cas *req, logstate_status st);
 
