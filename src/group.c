@@ -6,19 +6,30 @@
 
 #include "group.h"
 
-struct ls_group {
+/* One lane: its queue, and whether its batch is in flight. */
+typedef struct ls_lane {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   ls_gcas *head, *tail; /* queued, not yet in a batch */
   int busy;             /* a batch is in flight */
   uint64_t commits, sets, waiting;
+} ls_lane;
+
+struct ls_group {
+  size_t nlanes;
+  ls_lane lanes[];
 };
 
-ls_group *ls_group_new(void) {
-  ls_group *g = calloc(1, sizeof(*g));
-  if (g) {
-    pthread_mutex_init(&g->mu, NULL);
-    pthread_cond_init(&g->cv, NULL);
+ls_group *ls_group_new(logstate_backend *be) {
+  size_t n = be->methods->cas_lanes ? be->methods->cas_lanes(be) : 1;
+  n = n < 1 ? 1 : n > LS_GROUP_LANES ? LS_GROUP_LANES : n;
+  ls_group *g = calloc(1, sizeof(*g) + n * sizeof(ls_lane));
+  if (g == NULL)
+    return NULL;
+  g->nlanes = n;
+  for (size_t i = 0; i < n; i++) {
+    pthread_mutex_init(&g->lanes[i].mu, NULL);
+    pthread_cond_init(&g->lanes[i].cv, NULL);
   }
   return g;
 }
@@ -26,8 +37,10 @@ ls_group *ls_group_new(void) {
 void ls_group_free(ls_group *g) {
   if (g == NULL)
     return;
-  pthread_cond_destroy(&g->cv);
-  pthread_mutex_destroy(&g->mu);
+  for (size_t i = 0; i < g->nlanes; i++) {
+    pthread_cond_destroy(&g->lanes[i].cv);
+    pthread_mutex_destroy(&g->lanes[i].mu);
+  }
   free(g);
 }
 
@@ -66,60 +79,66 @@ logstate_status ls_group_run_one(logstate_backend *be, ls_gcas *r) {
 }
 
 void ls_group_submit(ls_group *g, ls_gcas *r) {
+  ls_lane *lane = &g->lanes[ls_hash(r->req.log_id, r->req.log_id_len) % g->nlanes];
   r->done = 0;
   r->next = NULL;
-  pthread_mutex_lock(&g->mu);
-  if (g->tail)
-    g->tail->next = r;
+  r->lane = lane;
+  pthread_mutex_lock(&lane->mu);
+  if (lane->tail)
+    lane->tail->next = r;
   else
-    g->head = r;
-  g->tail = r;
-  g->waiting++;
-  pthread_mutex_unlock(&g->mu);
+    lane->head = r;
+  lane->tail = r;
+  lane->waiting++;
+  pthread_mutex_unlock(&lane->mu);
 }
 
-/* Under the mutex: the oldest queued sets, at most `max`. */
-static size_t take(ls_group *g, ls_gcas **batch, size_t max) {
+/* Under the lane's mutex: its oldest queued sets, at most `max`. */
+static size_t take(ls_lane *lane, ls_gcas **batch, size_t max) {
   size_t n = 0;
-  while (g->head && n < max) {
-    batch[n++] = g->head;
-    g->head = g->head->next;
+  while (lane->head && n < max) {
+    batch[n++] = lane->head;
+    lane->head = lane->head->next;
   }
-  if (g->head == NULL)
-    g->tail = NULL;
-  g->waiting -= n;
-  g->commits++;
-  g->sets += n;
+  if (lane->head == NULL)
+    lane->tail = NULL;
+  lane->waiting -= n;
+  lane->commits++;
+  lane->sets += n;
   return n;
 }
 
-logstate_status ls_group_wait(ls_group *g, logstate_backend *be, ls_gcas *r) {
+logstate_status ls_group_wait(logstate_backend *be, ls_gcas *r) {
   size_t max = ls_group_batch_max(be);
   ls_gcas *batch[LS_GROUP_MAX];
-  pthread_mutex_lock(&g->mu);
+  ls_lane *lane = r->lane;
+  pthread_mutex_lock(&lane->mu);
   while (!r->done) {
-    if (g->busy) {
-      pthread_cond_wait(&g->cv, &g->mu);
+    if (lane->busy) {
+      pthread_cond_wait(&lane->cv, &lane->mu);
       continue;
     }
-    g->busy = 1;
-    size_t n = take(g, batch, max);
-    pthread_mutex_unlock(&g->mu);
+    lane->busy = 1;
+    size_t n = take(lane, batch, max);
+    pthread_mutex_unlock(&lane->mu);
     run(be, batch, n);
-    pthread_mutex_lock(&g->mu);
+    pthread_mutex_lock(&lane->mu);
     for (size_t i = 0; i < n; i++)
       batch[i]->done = 1;
-    g->busy = 0;
-    pthread_cond_broadcast(&g->cv);
+    lane->busy = 0;
+    pthread_cond_broadcast(&lane->cv);
   }
-  pthread_mutex_unlock(&g->mu);
+  pthread_mutex_unlock(&lane->mu);
   return ls_error_restore(&r->err);
 }
 
 void ls_group_stats(ls_group *g, logstate_stats *out) {
-  pthread_mutex_lock(&g->mu);
-  out->group_commits = g->commits;
-  out->group_sets = g->sets;
-  out->group_waiting = g->waiting;
-  pthread_mutex_unlock(&g->mu);
+  for (size_t i = 0; i < g->nlanes; i++) {
+    ls_lane *lane = &g->lanes[i];
+    pthread_mutex_lock(&lane->mu);
+    out->group_commits += lane->commits;
+    out->group_sets += lane->sets;
+    out->group_waiting += lane->waiting;
+    pthread_mutex_unlock(&lane->mu);
+  }
 }

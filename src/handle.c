@@ -59,7 +59,7 @@ logstate_status logstate_open_backend(logstate **out, logstate_backend *be, cons
   if (st != LOGSTATE_OK)
     return st;
   logstate *ls = calloc(1, sizeof(*ls));
-  if (ls == NULL || (ls->tab = ls_logtab_new()) == NULL || (ls->group = ls_group_new()) == NULL ||
+  if (ls == NULL || (ls->tab = ls_logtab_new()) == NULL || (ls->group = ls_group_new(be)) == NULL ||
       (ls->opstats = ls_opstats_new()) == NULL) {
     if (ls) {
       ls_logtab_free(ls->tab);

@@ -57,7 +57,7 @@ static ls_upd_next cas_step(logstate *ls, ls_upd *u, ls_turn *turn, logstate_sta
   if (u->chain) {
     ls_group_submit(ls->group, &r);
     ls_logtab_give_turn(ls->tab, turn);
-    st = ls_group_wait(ls->group, ls->be, &r);
+    st = ls_group_wait(ls->be, &r);
   } else {
     st = ls_group_run_one(ls->be, &r);
   }

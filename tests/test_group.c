@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -25,14 +26,23 @@
 
 /* --- a one-log backend with a gate -------------------------------------- */
 
+typedef struct other_log { /* a log other than "log": never held */
+  char id[16];
+  uint64_t version;
+  uint8_t *cp;
+  size_t len;
+} other_log;
+
 typedef struct gate {
   logstate_backend base;
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  uint64_t version;
+  uint64_t version; /* the log "log" */
   uint8_t *cp;
   size_t len;
-  int hold;             /* the next cas call waits until `hold` is cleared */
+  other_log others[8];
+  size_t nothers;
+  int hold;             /* the next cas call on "log" waits until `hold` is cleared */
   int held;             /* a cas call is waiting at the gate */
   int fail_next;        /* the next request fails with UNAVAILABLE, storing nothing */
   const char *intruder; /* stored as another writer's set just before the next request */
@@ -48,16 +58,29 @@ static logstate_status g_logs(logstate_backend *be, char ***ids, size_t *n) {
   return LOGSTATE_OK;
 }
 
+/* The slot of a log other than "log" (made on first use), under the mutex. */
+static other_log *other(gate *g, const char *id) {
+  for (size_t i = 0; i < g->nothers; i++)
+    if (strcmp(g->others[i].id, id) == 0)
+      return &g->others[i];
+  assert_true(g->nothers < 8 && strlen(id) < sizeof(g->others[0].id));
+  other_log *o = &g->others[g->nothers++];
+  snprintf(o->id, sizeof(o->id), "%s", id);
+  return o;
+}
+
 static logstate_status g_read(logstate_backend *be, const char *id, size_t n, logstate_backend_state *out) {
   gate *g = (gate *)be;
-  (void)id;
   (void)n;
   pthread_mutex_lock(&g->mu);
-  out->version = g->version;
-  out->cp = g->cp ? malloc(g->len) : NULL;
+  other_log *o = strcmp(id, "log") == 0 ? NULL : other(g, id);
+  const uint8_t *cp = o ? o->cp : g->cp;
+  size_t len = o ? o->len : g->len;
+  out->version = o ? o->version : g->version;
+  out->cp = cp ? malloc(len) : NULL;
   if (out->cp)
-    memcpy(out->cp, g->cp, g->len);
-  out->len = g->cp ? g->len : 0;
+    memcpy(out->cp, cp, len);
+  out->len = cp ? len : 0;
   pthread_mutex_unlock(&g->mu);
   return LOGSTATE_OK;
 }
@@ -121,9 +144,30 @@ static void decide(gate *g, logstate_backend_cas *r) {
   logstate_backend_cas_result(r, LOGSTATE_OK);
 }
 
+/* A log other than "log": a plain compare-and-set on its slot. */
+static void decide_other(gate *g, logstate_backend_cas *r) {
+  other_log *o = other(g, r->log_id);
+  if (o->version != r->expect.version) {
+    logstate_backend_cas_result(r, logstate_error_set(LOGSTATE_ABORTED, "gate: not at the expected version"));
+    return;
+  }
+  free(o->cp);
+  o->cp = malloc(r->len);
+  memcpy(o->cp, r->cp, r->len);
+  o->len = r->len;
+  r->version = ++o->version;
+  logstate_backend_cas_result(r, LOGSTATE_OK);
+}
+
 static void g_cas(logstate_backend *be, logstate_backend_cas *const *reqs, size_t n) {
   gate *g = (gate *)be;
   pthread_mutex_lock(&g->mu);
+  if (strcmp(reqs[0]->log_id, "log") != 0) {
+    for (size_t i = 0; i < n; i++)
+      decide_other(g, reqs[i]);
+    pthread_mutex_unlock(&g->mu);
+    return;
+  }
   if (g->hold) {
     g->held = 1;
     pthread_cond_broadcast(&g->cv);
@@ -168,6 +212,8 @@ static gate *gate_new(logstate **ls) {
 }
 
 static void gate_free(gate *g) {
+  for (size_t i = 0; i < g->nothers; i++)
+    free(g->others[i].cp);
   pthread_cond_destroy(&g->cv);
   pthread_mutex_destroy(&g->mu);
   free(g->cp);
@@ -199,18 +245,22 @@ static void release(gate *g) {
 
 typedef struct worker {
   logstate *ls;
+  const char *log_id; /* NULL: "log" */
   pthread_t t;
   logstate_status st;
+  atomic_int finished;
 } worker;
 
 static void *run_update(void *arg) {
   worker *w = arg;
-  w->st = logstate_update(w->ls, "log", test_fn_increment, NULL);
+  w->st = logstate_update(w->ls, w->log_id ? w->log_id : "log", test_fn_increment, NULL);
+  atomic_store(&w->finished, 1);
   return NULL;
 }
 
 static void start(worker *w, logstate *ls) {
   w->ls = ls;
+  atomic_init(&w->finished, 0);
   assert_int_equal(pthread_create(&w->t, NULL, run_update, w), 0);
 }
 
@@ -249,7 +299,7 @@ static void test_updates_chain_into_one_batch(void **state) {
   gate *g = gate_new(&ls);
   assert_status(logstate_update(ls, "log", test_fn_increment, NULL), LOGSTATE_OK); /* the handle knows the log */
   g->hold = 1;
-  worker w[4];
+  worker w[4] = {{0}};
   start(&w[0], ls);
   wait_for(ls, g, 1, 0);
   for (int i = 1; i < 4; i++)
@@ -284,7 +334,7 @@ static void test_chained_set_never_lands_on_another_writers_state(void **state) 
   assert_status(logstate_update(ls, "log", test_fn_increment, NULL), LOGSTATE_OK);
   g->hold = 1;
   g->intruder = "counter.example\n100\nintruder\n";
-  worker w[2];
+  worker w[2] = {{0}};
   start(&w[0], ls);
   wait_for(ls, g, 1, 0);
   start(&w[1], ls);
@@ -311,7 +361,7 @@ static void test_failed_set_fails_only_its_update(void **state) {
   assert_status(logstate_update(ls, "log", test_fn_increment, NULL), LOGSTATE_OK);
   g->hold = 1;
   g->fail_next = 1;
-  worker w[2];
+  worker w[2] = {{0}};
   start(&w[0], ls);
   wait_for(ls, g, 1, 0);
   start(&w[1], ls);
@@ -323,6 +373,58 @@ static void test_failed_set_fails_only_its_update(void **state) {
   assert_status(w[1].st, LOGSTATE_OK);
   assert_int_equal(counter(g), 2);
   assert_int_equal(g->version, 2);
+  logstate_free(ls);
+  gate_free(g);
+}
+
+/* With lanes, a held batch holds only its own lane: updates of other logs
+ * (some of which hash to another lane) go on meanwhile, and a log's sets
+ * stay in one lane. */
+static size_t g_two_lanes(logstate_backend *be) {
+  (void)be;
+  return 2;
+}
+
+static void test_lanes_run_in_parallel(void **state) {
+  (void)state;
+  logstate_backend_methods m = gate_methods;
+  m.cas_lanes = g_two_lanes;
+  logstate *ls;
+  gate *g = calloc(1, sizeof(*g));
+  pthread_mutex_init(&g->mu, NULL);
+  pthread_cond_init(&g->cv, NULL);
+  g->base.methods = &m;
+  assert_status(logstate_open_backend(&ls, &g->base, NULL), LOGSTATE_OK);
+  assert_status(logstate_update(ls, "log", test_fn_increment, NULL), LOGSTATE_OK);
+  g->hold = 1;
+  worker held, w[6];
+  const char *ids[6] = {"b", "c", "d", "e", "f", "h"};
+  memset(&held, 0, sizeof(held));
+  start(&held, ls);
+  wait_for(ls, g, 1, 0);
+  for (int i = 0; i < 6; i++) {
+    memset(&w[i], 0, sizeof(w[i]));
+    w[i].log_id = ids[i];
+    start(&w[i], ls);
+  }
+  int finished = 0;
+  double deadline = (double)time(NULL) + 10;
+  while (finished == 0 && (double)time(NULL) < deadline) {
+    for (int i = 0; i < 6; i++)
+      finished += atomic_load(&w[i].finished);
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL);
+  }
+  assert_true(finished > 0); /* at least one log in the other lane went on */
+  assert_int_equal(atomic_load(&held.finished), 0);
+  release(g);
+  pthread_join(held.t, NULL);
+  assert_status(held.st, LOGSTATE_OK);
+  for (int i = 0; i < 6; i++) {
+    pthread_join(w[i].t, NULL);
+    assert_status(w[i].st, LOGSTATE_OK);
+  }
+  assert_int_equal(counter(g), 2);
   logstate_free(ls);
   gate_free(g);
 }
@@ -365,6 +467,7 @@ int main(void) {
       cmocka_unit_test(test_updates_chain_into_one_batch),
       cmocka_unit_test(test_chained_set_never_lands_on_another_writers_state),
       cmocka_unit_test(test_failed_set_fails_only_its_update),
+      cmocka_unit_test(test_lanes_run_in_parallel),
       cmocka_unit_test(test_undecided_request_is_internal),
       cmocka_unit_test(test_cas_batch_needs_cas),
   };

@@ -224,6 +224,7 @@ static const logstate_backend_methods redis_methods = {
     .read_state = rd_read_state,
     .cas = ls_rs_cas,
     .cas_batch = ls_rs_cas_batch,
+    .cas_lanes = ls_rs_cas_lanes,
     .verify = rd_verify,
     .store_id = rd_store_id,
     .read_only = rd_read_only,

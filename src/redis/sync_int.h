@@ -47,9 +47,10 @@ logstate_status ls_rs_run_idempotent(redis_backend *b, ls_rp_op *op, conn **keep
  * on new connections until the rules' deadline (rules.c), and decide from
  * what it holds (ls_rp_settle). */
 logstate_status ls_rs_resolve_set(redis_backend *b, ls_rp_op *set);
-/* The backend's cas and cas_batch methods (sync_set.c). */
+/* The backend's cas, cas_batch and cas_lanes methods (sync_set.c). */
 #define LS_RS_BATCH 64
 void ls_rs_cas(logstate_backend *be, logstate_backend_cas *const *reqs, size_t n);
 size_t ls_rs_cas_batch(logstate_backend *be);
+size_t ls_rs_cas_lanes(logstate_backend *be);
 
 #endif

@@ -233,3 +233,7 @@ void ls_rs_cas(logstate_backend *be, logstate_backend_cas *const *reqs, size_t n
 /* A cluster's logs live on several nodes: one set per call, each on its
  * own connection, so different logs still go in parallel. */
 size_t ls_rs_cas_batch(logstate_backend *be) { return ((redis_backend *)be)->p.cfg.cluster ? 1 : LS_RS_BATCH; }
+
+/* A lane per pooled connection: sets of different logs go out in parallel,
+ * as they did one connection each, and batch when they meet. */
+size_t ls_rs_cas_lanes(logstate_backend *be) { return ((redis_backend *)be)->p.cfg.pool; }

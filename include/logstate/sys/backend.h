@@ -164,6 +164,13 @@ typedef struct logstate_backend_methods {
    *  Thread-safe. NULL or 1: one request per call. */
   size_t (*cas_batch)(logstate_backend *be);
 
+  /** How many cas calls with batches may run at once (on connections of
+   *  their own): the core queues a handle's sets in as many lanes, each log
+   *  always in the same one, with one batch in flight per lane. Asked once,
+   *  when the handle is made. NULL: 1 (every set of the handle in one
+   *  queue). */
+  size_t (*cas_lanes)(logstate_backend *be);
+
   /** logstate_verify(): walks the store, calls `report` once per
    *  disagreement between its parts and counts them. NULL: the store has
    *  nothing to disagree. */
