@@ -66,7 +66,10 @@ ls_upd_next ls_upd_read(ls_upd *u, logstate_status st, uint64_t version, uint8_t
       ls_logtab_forget(u->tab, u->log_id, u->log_id_len);
     return done(u, st);
   }
-  if (u->confirming && version == u->version) {
+  /* The bytes too: a writer that does not count versions (the Go witness
+   * on SQLite) changes the checkpoint without changing the version. */
+  if (u->confirming && version == u->version && (cp != NULL) == (u->cp != NULL) &&
+      (cp == NULL || (len == u->len && memcmp(cp, u->cp, len) == 0))) {
     free(cp);
     return done(u, ls_error_restore(&u->decided));
   }

@@ -138,7 +138,7 @@ static logstate_status sq_write_begin(logstate_backend *be, const char *log_id, 
     free(t->snap.cp);
     t->snap.cp = NULL;
   }
-  *snap = (logstate_backend_state){(uint64_t)t->snap.version, t->snap.cp, t->snap.cp_len};
+  *snap = (logstate_backend_state){(uint64_t)sq_version_of(&t->snap), t->snap.cp, t->snap.cp_len};
   *out_txn = t;
   return LOGSTATE_OK;
 }
@@ -313,4 +313,7 @@ const logstate_backend_methods ls_sqlite_methods = {
     .read_only = sq_read_only,
     .history = sq_history,
     .detail = sq_detail,
+    .read_state = sq_read_state,
+    .cas = sq_cas,
+    .cas_batch = sq_cas_batch,
 };

@@ -55,6 +55,8 @@ logstate_status sq_snapshot_read(sq_conn *c, int has_versions, const char *id, s
   return damage(s, id, id_len);
 }
 
+int64_t sq_version_of(const sq_snapshot *s) { return s->version > 0 ? s->version : s->rows ? 1 : 0; }
+
 int sq_store(sq_conn *c, const ls_history_cfg *h, const char *id, size_t id_len, const sq_snapshot *s,
              const uint8_t *cp, size_t len) {
   int rc;
@@ -62,13 +64,13 @@ int sq_store(sq_conn *c, const ls_history_cfg *h, const char *id, size_t id_len,
   if (st && (rc = sqlite3_bind_blob(st, 2, cp, (int)len, SQLITE_STATIC)) == SQLITE_OK)
     rc = sq_run(st);
   if (rc == SQLITE_OK && (st = sq_stmt(c, SQ_VERSION_PUT, id, id_len, &rc)) != NULL &&
-      (rc = sqlite3_bind_int64(st, 2, s->version + 1)) == SQLITE_OK)
+      (rc = sqlite3_bind_int64(st, 2, sq_version_of(s) + 1)) == SQLITE_OK)
     rc = sq_run(st);
   /* An earlier logstate's BLOB-keyed version row sits only beside its
    * BLOB-keyed checkpoint row (reads take the higher of the two anyway). */
   if (rc == SQLITE_OK && s->blob_id && (st = sq_stmt(c, SQ_VERSION_DROP_BLOB, id, id_len, &rc)) != NULL)
     rc = sq_run(st);
   if (rc == SQLITE_OK && h->keep) /* in the same transaction */
-    rc = ls_sqlite_history_append(c, h, id, id_len, (uint64_t)s->version + 1, cp, len);
+    rc = ls_sqlite_history_append(c, h, id, id_len, (uint64_t)sq_version_of(s) + 1, cp, len);
   return rc;
 }

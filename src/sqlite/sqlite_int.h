@@ -178,6 +178,11 @@ void sq_snapshot_free(sq_snapshot *s);
 /* Reads the snapshot of one log; damage (two rows, or a version without a
  * row) is INTERNAL naming it. */
 logstate_status sq_snapshot_read(sq_conn *c, int has_versions, const char *id, size_t id_len, sq_snapshot *s);
+/* The log's version as the backend reports it: logstate's count of its
+ * sets, or 1 for a row logstate never counted (the Go witness's), 0 for
+ * none. A set stores this plus one, so that it grows by one with every
+ * logstate set and is never 0 beside a checkpoint. */
+int64_t sq_version_of(const sq_snapshot *s);
 /* Writes `cp` as the log's next state after `s` (checked by the caller),
  * inside the caller's write transaction. An SQLite result code. */
 int sq_store(sq_conn *c, const ls_history_cfg *h, const char *id, size_t id_len, const sq_snapshot *s,
@@ -186,6 +191,13 @@ int sq_store(sq_conn *c, const ls_history_cfg *h, const char *id, size_t id_len,
 /* --- backend.c ---------------------------------------------------------- */
 
 extern const logstate_backend_methods ls_sqlite_methods;
+
+/* --- cas.c -------------------------------------------------------------- */
+
+/* The read_state, cas and cas_batch methods. */
+logstate_status sq_read_state(logstate_backend *be, const char *log_id, size_t log_id_len, logstate_backend_state *out);
+void sq_cas(logstate_backend *be, logstate_backend_cas *const *reqs, size_t n);
+size_t sq_cas_batch(logstate_backend *be);
 
 /* --- create.c ----------------------------------------------------------- */
 

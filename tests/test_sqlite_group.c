@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Group commit on SQLite: the sets a handle's threads make while a write
+ * transaction is under way commit together, in one transaction; a
+ * statement that fails inside it fails every set of the group, with
+ * nothing applied. The group is made deterministic by holding the file's
+ * write lock from a connection of the test's own (another process would do
+ * the same), so that the sets queue behind the first. */
+#define _DEFAULT_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+/* cmocka.h needs the four headers above first. */
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "logstate/logstate.h"
+
+#include "test_util.h"
+
+static char dir[64];
+
+typedef struct writer {
+  logstate *ls;
+  char log_id[16];
+  pthread_t t;
+  logstate_status st;
+} writer;
+
+static void *write_one(void *arg) {
+  writer *w = arg;
+  w->st = logstate_update(w->ls, w->log_id, test_fn_increment, NULL);
+  return NULL;
+}
+
+static logstate_stats stats(logstate *ls) {
+  logstate_stats s;
+  assert_status(logstate_get_stats(ls, &s), LOGSTATE_OK);
+  return s;
+}
+
+/* Waits (bounded) until the handle counts `n` sets queued. */
+static void wait_waiting(logstate *ls, uint64_t n) {
+  for (int i = 0; i < 10000 && stats(ls).group_waiting < n; i++) {
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL);
+  }
+  assert_int_equal(stats(ls).group_waiting, n);
+}
+
+static unsigned long counter_of(logstate *ls, const char *id) {
+  uint8_t *cp = NULL;
+  size_t len = 0;
+  assert_status(logstate_get_latest(ls, id, &cp, &len), LOGSTATE_OK);
+  unsigned long n = test_counter_parse(cp, len);
+  free(cp);
+  return n;
+}
+
+/* Opens a handle on a new file and warms logs l0..l7 to 1. */
+static logstate *open_warm(char *path, size_t size) {
+  static int no;
+  char url[200];
+  logstate *ls = NULL;
+  snprintf(path, size, "%s/g-%d.db", dir, ++no);
+  snprintf(url, sizeof(url), "sqlite:%s?busy_timeout_ms=10000", path);
+  assert_status(logstate_open(&ls, url), LOGSTATE_OK);
+  assert_status(logstate_init(ls), LOGSTATE_OK);
+  for (int i = 0; i < 8; i++) {
+    char id[16];
+    snprintf(id, sizeof(id), "l%d", i);
+    assert_status(logstate_update(ls, id, test_fn_increment, NULL), LOGSTATE_OK);
+  }
+  return ls;
+}
+
+/* Takes the file's write lock on a connection of its own. */
+static sqlite3 *lock_file(const char *path) {
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+  return db;
+}
+
+/* Eight threads on eight logs while the lock is held: the first set waits
+ * for the lock in its transaction, the seven others queue, and they commit
+ * together in the next. */
+static void test_sets_commit_together(void **state) {
+  (void)state;
+  char path[128];
+  logstate *ls = open_warm(path, sizeof(path));
+  logstate_stats before = stats(ls);
+  sqlite3 *db = lock_file(path);
+  writer w[8];
+  for (int i = 0; i < 8; i++) {
+    w[i] = (writer){.ls = ls};
+    snprintf(w[i].log_id, sizeof(w[i].log_id), "l%d", i);
+    assert_int_equal(pthread_create(&w[i].t, NULL, write_one, &w[i]), 0);
+    if (i == 0) /* its batch is taken: it waits for the lock */
+      for (int k = 0; k < 10000 && stats(ls).group_commits == before.group_commits; k++)
+        usleep(1000);
+  }
+  wait_waiting(ls, 7);
+  assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  for (int i = 0; i < 8; i++) {
+    pthread_join(w[i].t, NULL);
+    assert_status(w[i].st, LOGSTATE_OK);
+    assert_int_equal(counter_of(ls, w[i].log_id), 2);
+  }
+  logstate_stats after = stats(ls);
+  assert_int_equal(after.group_commits - before.group_commits, 2); /* the first alone, then seven in one */
+  assert_int_equal(after.group_sets - before.group_sets, 8);
+  assert_int_equal(after.conflicts, 0);
+  logstate_free(ls);
+}
+
+/* A statement of the group fails (a trigger refuses log l7's row): every
+ * set of that group fails with the same definite status, and none of them
+ * is applied; the set before the group, alone, is. */
+static void test_failed_group_applies_nothing(void **state) {
+  (void)state;
+  char path[128];
+  logstate *ls = open_warm(path, sizeof(path));
+  sqlite3 *db = lock_file(path);
+  assert_int_equal(sqlite3_exec(db,
+                                "CREATE TRIGGER refuse_l7 BEFORE UPDATE ON chkpts WHEN new.logID = 'l7' "
+                                "BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+                                NULL, NULL, NULL),
+                   SQLITE_OK);
+  logstate_stats before = stats(ls);
+  writer w[8];
+  for (int i = 0; i < 8; i++) {
+    w[i] = (writer){.ls = ls};
+    snprintf(w[i].log_id, sizeof(w[i].log_id), "l%d", i);
+    assert_int_equal(pthread_create(&w[i].t, NULL, write_one, &w[i]), 0);
+    if (i == 0)
+      for (int k = 0; k < 10000 && stats(ls).group_commits == before.group_commits; k++)
+        usleep(1000);
+  }
+  wait_waiting(ls, 7);
+  assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  for (int i = 0; i < 8; i++)
+    pthread_join(w[i].t, NULL);
+  assert_status(w[0].st, LOGSTATE_OK);
+  assert_int_equal(counter_of(ls, "l0"), 2);
+  for (int i = 1; i < 8; i++) {
+    if (w[i].st == LOGSTATE_OK || w[i].st == LOGSTATE_ABORTED)
+      fail_msg("the set on %s returned %s", w[i].log_id, logstate_status_name(w[i].st));
+    assert_int_equal(w[i].st, w[1].st); /* one status for the group */
+    assert_int_equal(counter_of(ls, w[i].log_id), 1);
+  }
+  logstate_free(ls);
+}
+
+static int setup(void **state) {
+  (void)state;
+  snprintf(dir, sizeof(dir), "/tmp/logstate-group-XXXXXX");
+  return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  char cmd[128];
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_sets_commit_together),
+      cmocka_unit_test(test_failed_group_applies_nothing),
+  };
+  return cmocka_run_group_tests_name("sqlite group commit", tests, setup, teardown);
+}
