@@ -326,6 +326,12 @@ uint64_t ls_logtab_seen(ls_logtab *t, const char *id, size_t n) {
 static void keep_state(ls_logtab *t, ls_logent *e, uint64_t version, const uint8_t *cp, size_t len, int pending) {
   if (e->has_state && version < e->version)
     return;
+  if (e->has_state && version == e->version && e->pending == pending && (e->cp != NULL) == (cp != NULL) &&
+      (cp == NULL || (e->len == len && memcmp(e->cp, cp, len) == 0))) {
+    unlink_from(&t->cached, e, CACHED); /* the state it has: no copy (a read of a log nobody wrote since) */
+    push_to(&t->cached, e, CACHED);
+    return;
+  }
   uint8_t *copy = cp ? ls_memdup(cp, len) : NULL;
   drop_state(t, e);
   if ((cp && copy == NULL) || len > LS_LOGTAB_BYTES) {
