@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "group.h"
 #include "internal.h"
 #include "logtab.h"
 
@@ -213,29 +214,85 @@ logstate_status logstate_write_get_latest(logstate_write *w, uint8_t **out_cp, s
   return ls_snapshot_copy(w->snap.cp, w->snap.len, w->log_id, w->log_id_len, out_cp, out_len);
 }
 
-static logstate_status write_set_impl(logstate_write *w, const uint8_t *cp, size_t len) {
-  if (w == NULL)
-    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_write_set: write ops is NULL");
+/* A write object's set, in phases: begin (the checks, the log's turn: the
+ * handle's other sets and updates of the log wait), the set itself, end
+ * (what the handle knows of the log, the turn given back). */
+typedef struct wset {
+  logstate_write *w;
+  ls_turn turn;
+  ls_gcas r; /* the set as a compare-and-set, when it goes through the group */
+} wset;
+
+static logstate_status wset_begin(wset *s, logstate_write *w, const uint8_t *cp, size_t len) {
   logstate_status st = ls_write_usable("logstate_write_set", w->ended);
   if (st == LOGSTATE_OK)
     st = ls_check_checkpoint("logstate_write_set", w->ls->policy.max_checkpoint_len, cp, len);
   if (st != LOGSTATE_OK)
     return st; /* nothing reached the backend: the transaction stays usable */
-  logstate *ls = w->ls;
-  const logstate_backend_methods *m = ls->be->methods;
-  ls_turn turn; /* the handle's other sets and updates of the log wait */
-  if ((st = ls_logtab_wait_turn(ls->tab, "logstate_write_set", w->log_id, w->log_id_len, &turn)) != LOGSTATE_OK)
+  if ((st = ls_logtab_wait_turn(w->ls->tab, "logstate_write_set", w->log_id, w->log_id_len, &s->turn)) != LOGSTATE_OK)
     return st;
   w->ended = 1;
-  st = m->write_set(ls->be, w->txn, cp, len);
-  if (st == LOGSTATE_OK && m->counts_versions) /* every set adds one to the version */
-    ls_logtab_stored(ls->tab, w->log_id, w->log_id_len, w->snap.version + 1, ls_core_by_version(ls) ? cp : NULL, len);
+  s->w = w;
+  s->r = (ls_gcas){.req = {.log_id = w->log_id, .log_id_len = w->log_id_len, .expect = w->snap, .exact = 1}};
+  s->r.req.cp = cp;
+  s->r.req.len = len;
+  return LOGSTATE_OK;
+}
+
+static logstate_status wset_end(wset *s, logstate_status st) {
+  logstate_write *w = s->w;
+  logstate *ls = w->ls;
+  if (st == LOGSTATE_OK && ls->be->methods->counts_versions) /* every set adds one to the version */
+    ls_logtab_stored(ls->tab, w->log_id, w->log_id_len, w->snap.version + 1,
+                     ls_core_by_version(ls) ? s->r.req.cp : NULL, s->r.req.len);
   else if (st != LOGSTATE_OK)
     ls_logtab_forget(ls->tab, w->log_id, w->log_id_len);
   if (st == LOGSTATE_ABORTED)
     ls_logtab_conflict(ls->tab);
-  ls_logtab_give_turn(ls->tab, &turn);
+  free(s->r.req.fresh.cp); /* a lost race's state, which a write object does not retry on */
+  ls_logtab_give_turn(ls->tab, &s->turn);
   return st;
+}
+
+static logstate_status write_set_impl(logstate_write *w, const uint8_t *cp, size_t len) {
+  if (w == NULL)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_write_set: write ops is NULL");
+  wset s;
+  logstate_status st = wset_begin(&s, w, cp, len);
+  if (st != LOGSTATE_OK)
+    return st;
+  return wset_end(&s, w->ls->be->methods->write_set(w->ls->be, w->txn, cp, len));
+}
+
+/* Sets of one handle's write objects, each on its own log, in as few
+ * batches of the group commit as the backend takes (the async API's worker
+ * over SQLite: the sets in flight commit together). Without a backend that
+ * batches, one by one. */
+void ls_write_set_many(logstate_write *const *ws, const uint8_t *const *cps, const size_t *lens, ls_saved_error *out,
+                       size_t n) {
+  logstate *ls = n ? ws[0]->ls : NULL;
+  wset *s = n > 1 && ls_core_by_version(ls) && ls_group_batch_max(ls->be) > 1 ? calloc(n, sizeof(*s)) : NULL;
+  if (s == NULL) {
+    for (size_t i = 0; i < n; i++)
+      ls_error_save(&out[i], logstate_write_set(ws[i], cps[i], lens[i]));
+    return;
+  }
+  ls_op_clock c;
+  ls_op_begin(&c);
+  for (size_t i = 0; i < n; i++) {
+    logstate_status st = wset_begin(&s[i], ws[i], cps[i], lens[i]);
+    if (st == LOGSTATE_OK)
+      ls_group_submit(ls->group, &s[i].r);
+    else
+      ls_error_save(&out[i], st);
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (s[i].w == NULL)
+      continue; /* refused before it reached the backend */
+    logstate_status st = wset_end(&s[i], ls_group_wait(ls->be, &s[i].r));
+    ls_error_save(&out[i], ls_op_end(&ls->policy, ls->opstats, &c, LOGSTATE_OP_WRITE_SET, ws[i]->log_id, st, 0));
+  }
+  free(s);
 }
 
 logstate_status logstate_write_close(logstate_write *w) {

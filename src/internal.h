@@ -250,6 +250,13 @@ struct logstate {
 
 /* Drops one reference; the last frees the handle and its backend. */
 void ls_handle_release(logstate *ls);
+/* logstate_write_set() on n write objects of one handle, each on its own
+ * log, their checkpoints cps[i] (lens[i] bytes); out[i] gets each one's
+ * status and message. Through the group commit when the backend batches
+ * sets: the async API's worker over SQLite commits its sets in flight
+ * together. */
+void ls_write_set_many(logstate_write *const *ws, const uint8_t *const *cps, const size_t *lens, ls_saved_error *out,
+                       size_t n);
 /* FAILED_PRECONDITION, naming `fn`, when the handle was opened read-only. */
 logstate_status ls_check_writable(logstate *ls, const char *fn);
 /* Whether the backend sets against a version (read_state and cas). */

@@ -23,6 +23,11 @@
 #include <unistd.h>
 
 #include "logstate/logstate.h"
+#ifdef LOGSTATE_HAVE_ASYNC
+#include <event2/event.h>
+
+#include "logstate/async.h"
+#endif
 
 #include "test_util.h"
 
@@ -162,6 +167,90 @@ static void test_failed_group_applies_nothing(void **state) {
   logstate_free(ls);
 }
 
+#ifdef LOGSTATE_HAVE_ASYNC
+/* The async API on SQLite: its worker thread takes every request queued,
+ * and the sets among them commit together. Eight write objects are opened,
+ * the file's lock is taken, and the eight sets go in one loop iteration:
+ * the worker's first batch waits for the lock, the others queue, and all
+ * eight commit in at most two transactions. */
+typedef struct async_state {
+  int pending;
+  logstate_status st[8];
+  logstate_async_write *w[8];
+} async_state;
+
+static void on_opened(logstate_status st, logstate_async_write *w, void *arg) {
+  async_state *a = arg;
+  assert_status(st, LOGSTATE_OK);
+  for (int i = 0; i < 8; i++)
+    if (a->w[i] == NULL) {
+      a->w[i] = w;
+      break;
+    }
+  a->pending--;
+}
+
+static void on_set(logstate_status st, void *arg) {
+  logstate_status *out = arg;
+  *out = st;
+}
+
+static void on_init_done(logstate_status st, void *arg) { *(logstate_status *)arg = st; }
+
+static void test_async_sets_commit_together(void **state) {
+  (void)state;
+  char path[128], url[200];
+  logstate *ls = open_warm(path, sizeof(path)); /* the logs at 1 */
+  snprintf(url, sizeof(url), "sqlite:%s?busy_timeout_ms=10000", path);
+  struct event_base *evb = event_base_new();
+  logstate_async *a = NULL;
+  logstate_status init = (logstate_status)-1;
+  assert_status(logstate_async_open(&a, evb, url, NULL), LOGSTATE_OK);
+  assert_status(logstate_async_init(a, on_init_done, &init), LOGSTATE_OK);
+  while (init == (logstate_status)-1)
+    event_base_loop(evb, EVLOOP_ONCE);
+  assert_status(init, LOGSTATE_OK);
+  async_state as = {.pending = 8};
+  for (int i = 0; i < 8; i++) {
+    char id[16];
+    snprintf(id, sizeof(id), "l%d", i);
+    as.st[i] = (logstate_status)-1;
+    assert_status(logstate_async_write_ops(a, id, on_opened, &as), LOGSTATE_OK);
+  }
+  while (as.pending > 0)
+    event_base_loop(evb, EVLOOP_ONCE);
+  logstate_stats before;
+  assert_status(logstate_async_get_stats(a, &before), LOGSTATE_OK);
+  sqlite3 *db = lock_file(path);
+  static const char next[] = "counter.example\n2\nasync\n";
+  for (int i = 0; i < 8; i++)
+    assert_status(logstate_async_write_set(as.w[i], (const uint8_t *)next, sizeof(next) - 1, on_set, &as.st[i]),
+                  LOGSTATE_OK);
+  event_base_loop(evb, EVLOOP_NONBLOCK);
+  assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  for (int i = 0; i < 8; i++)
+    while (as.st[i] == (logstate_status)-1)
+      event_base_loop(evb, EVLOOP_ONCE);
+  logstate_stats after;
+  assert_status(logstate_async_get_stats(a, &after), LOGSTATE_OK);
+  for (int i = 0; i < 8; i++) {
+    assert_status(as.st[i], LOGSTATE_OK);
+    logstate_async_write_close(as.w[i]);
+  }
+  assert_int_equal(after.group_sets - before.group_sets, 8);
+  assert_true(after.group_commits - before.group_commits <= 2);
+  for (int i = 0; i < 8; i++) {
+    char id[16];
+    snprintf(id, sizeof(id), "l%d", i);
+    assert_int_equal(counter_of(ls, id), 2);
+  }
+  logstate_async_free(a);
+  event_base_free(evb);
+  logstate_free(ls);
+}
+#endif
+
 static int setup(void **state) {
   (void)state;
   snprintf(dir, sizeof(dir), "/tmp/logstate-group-XXXXXX");
@@ -179,6 +268,9 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_sets_commit_together),
       cmocka_unit_test(test_failed_group_applies_nothing),
+#ifdef LOGSTATE_HAVE_ASYNC
+      cmocka_unit_test(test_async_sets_commit_together),
+#endif
   };
   return cmocka_run_group_tests_name("sqlite group commit", tests, setup, teardown);
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "async/driver.h"
+#include "group.h"
 
 typedef struct queue {
   ls_areq *head, *tail;
@@ -91,6 +92,46 @@ static void run(logstate *ls, ls_areq *r) {
   ls_areq_result(r, st);
 }
 
+/* The SET requests from `r` on, while they follow each other (at most
+ * LS_GROUP_MAX), in one call: through the backend's group commit they
+ * commit together. Returns the first request after them. */
+static ls_areq *run_sets(ls_areq *r, queue *finished) {
+  logstate_write *ws[LS_GROUP_MAX] = {0};
+  const uint8_t *cps[LS_GROUP_MAX] = {0};
+  size_t lens[LS_GROUP_MAX] = {0}, n = 0;
+  ls_saved_error errs[LS_GROUP_MAX];
+  ls_areq *batch[LS_GROUP_MAX];
+  for (; r && r->kind == LS_AREQ_SET && n < LS_GROUP_MAX; r = r->next) {
+    batch[n] = r;
+    ws[n] = r->snap.txn;
+    cps[n] = r->cp;
+    lens[n++] = r->cp_len;
+  }
+  ls_write_set_many(ws, cps, lens, errs, n);
+  for (size_t i = 0; i < n; i++) {
+    logstate_write_close(ws[i]);
+    batch[i]->snap.txn = NULL;
+    batch[i]->st = errs[i].st;
+    batch[i]->err = errs[i];
+    push(finished, batch[i]);
+  }
+  return r;
+}
+
+/* Runs what was queued, in order; consecutive sets as one batch. */
+static void run_all(threaded *t, ls_areq *r, queue *finished) {
+  while (r) {
+    if (r->kind == LS_AREQ_SET) {
+      r = run_sets(r, finished);
+      continue;
+    }
+    ls_areq *next = r->next;
+    run(t->ls, r);
+    push(finished, r);
+    r = next;
+  }
+}
+
 static void *worker(void *arg) {
   threaded *t = arg;
   pthread_mutex_lock(&t->mu);
@@ -99,17 +140,21 @@ static void *worker(void *arg) {
       pthread_cond_wait(&t->cv, &t->mu);
     if (t->stop)
       break;
-    ls_areq *r = t->todo.head;
-    if ((t->todo.head = r->next) == NULL)
-      t->todo.tail = NULL;
-    /* r->owner belongs to the loop's thread: not read here. A request
-     * abandoned by logstate_async_free is still queued only until th_free
-     * stops this thread, which takes no job after `stop`. */
+    /* Everything queued: the sets among it commit together. r->owner
+     * belongs to the loop's thread: not read here. A request abandoned by
+     * logstate_async_free is still queued only until th_free stops this
+     * thread, which takes no job after `stop`. */
+    ls_areq *r = take_all(&t->todo);
     pthread_mutex_unlock(&t->mu);
-    run(t->ls, r);
+    queue finished = {NULL, NULL};
+    run_all(t, r, &finished);
     pthread_mutex_lock(&t->mu);
     int was_empty = t->done.head == NULL;
-    push(&t->done, r);
+    for (ls_areq *f = take_all(&finished); f;) {
+      ls_areq *next = f->next;
+      push(&t->done, f);
+      f = next;
+    }
     if (was_empty) { /* one byte per batch; the loop takes the whole batch */
       ssize_t w = write(t->pipe[1], "", 1);
       (void)w; /* a full pipe already holds a wake-up */
@@ -203,6 +248,9 @@ static void th_stats(ls_adriver *d, logstate_stats *out) {
   out->cache_misses += in.cache_misses;
   out->rollbacks += in.rollbacks;
   out->conflicts += in.conflicts;
+  out->group_commits += in.group_commits;
+  out->group_sets += in.group_sets;
+  out->group_waiting += in.group_waiting;
 }
 
 static const ls_adriver_methods threaded_methods = {
