@@ -271,7 +271,7 @@ static logstate_status write_set_impl(logstate_write *w, const uint8_t *cp, size
 void ls_write_set_many(logstate_write *const *ws, const uint8_t *const *cps, const size_t *lens, ls_saved_error *out,
                        size_t n) {
   logstate *ls = n ? ws[0]->ls : NULL;
-  wset *s = n > 1 && ls_core_by_version(ls) && ls_group_batch_max(ls->be) > 1 ? calloc(n, sizeof(*s)) : NULL;
+  wset *s = n > 0 && ls_core_by_version(ls) && ls_group_batch_max(ls->be) > 1 ? calloc(n, sizeof(*s)) : NULL;
   if (s == NULL) {
     for (size_t i = 0; i < n; i++)
       ls_error_save(&out[i], logstate_write_set(ws[i], cps[i], lens[i]));

@@ -47,7 +47,7 @@ static logstate_status snapshot_of(sq_backend *b, one_log *o) {
   pthread_mutex_lock(&b->mu);
   logstate_status st = sq_ready(b);
   if (st == LOGSTATE_OK && b->state == SQ_READY)
-    st = sq_read(b, read_one, o);
+    st = sq_read1(b, read_one, o);
   pthread_mutex_unlock(&b->mu);
   if (st != LOGSTATE_OK)
     sq_snapshot_free(&o->snap);
@@ -107,7 +107,7 @@ static logstate_status sq_logs(logstate_backend *be, char ***out_ids, size_t *ou
   pthread_mutex_lock(&b->mu);
   logstate_status st = sq_ready(b);
   if (st == LOGSTATE_OK && b->state == SQ_READY)
-    st = sq_read(b, read_logs, &l);
+    st = sq_read1(b, read_logs, &l);
   pthread_mutex_unlock(&b->mu);
   *out_ids = l.ids; /* a log stored twice is listed once: the core drops duplicates */
   *out_n = l.n;

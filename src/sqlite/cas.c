@@ -51,7 +51,7 @@ logstate_status sq_read_state(logstate_backend *be, const char *log_id, size_t l
   pthread_mutex_lock(&b->mu);
   logstate_status st = sq_ready(b);
   if (st == LOGSTATE_OK && b->state == SQ_READY)
-    st = sq_read(b, read_one_state, &o);
+    st = sq_read1(b, read_one_state, &o);
   pthread_mutex_unlock(&b->mu);
   if (st != LOGSTATE_OK) {
     free(o.out.cp);

@@ -133,6 +133,13 @@ static logstate_status choose(sq_backend *b, struct stat *sb, int *shared) {
   return sq_conn_open(&b->live, b->path, SQ_OPEN_READER, b->busy_ms);
 }
 
+logstate_status sq_read1(sq_backend *b, sq_read_fn fn, void *arg) {
+  /* One statement outside a transaction is a read transaction of its own:
+   * on the writer's connection, BEGIN and COMMIT around it would add two
+   * steps to every snapshot of a write. */
+  return b->rw.db ? fn(b, &b->rw, arg) : sq_read(b, fn, arg);
+}
+
 logstate_status sq_read(sq_backend *b, sq_read_fn fn, void *arg) {
   char q[LS_QUOTE_BUFSZ];
   if (b->rw.db)

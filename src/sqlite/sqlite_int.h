@@ -135,6 +135,9 @@ typedef struct sq_backend {
  * run releases what an earlier one left in `arg`. */
 typedef logstate_status (*sq_read_fn)(sq_backend *b, sq_conn *c, void *arg);
 logstate_status sq_read(sq_backend *b, sq_read_fn fn, void *arg);
+/* The same for a `fn` that runs one statement (a log's snapshot, the
+ * list of logs): on the writer's connection, without BEGIN and COMMIT. */
+logstate_status sq_read1(sq_backend *b, sq_read_fn fn, void *arg);
 /* *wal: the header of the file says WAL (else a rollback journal). */
 logstate_status sq_header_wal(const char *path, int *wal);
 void sq_reader_close(sq_backend *b);
