@@ -203,8 +203,22 @@ int main(int argc, char **argv) {
         2.0),
       F("write transaction, appendfsync always", "hiredis by hand (6 round trips)", m_txn_fsync, m_peer_fsync, 1, nw,
         1.5),
-      F("SQLite write transaction", "sqlite3 INSERT OR REPLACE, WAL, FULL", m_sqlite, m_sqlite_raw, 0, ns, 0),
+      F("SQLite write transaction", "sqlite3 read + INSERT OR REPLACE, WAL, FULL", m_sqlite, m_sqlite_raw, 0, ns, 0.9),
       F("SQLite write transaction, history=16", "the same, history=0", m_sqlite_history, m_sqlite, 16, ns, 0),
+      F("SQLite async updates, 1 in flight", "sqlite3, a transaction per write", m_sqlite_async, m_sqlite_raw, 1, ns,
+        0),
+      F("SQLite async updates, 16 in flight", "sqlite3, a transaction per write", m_sqlite_async, m_sqlite_raw, 16,
+        4 * ns, 0),
+      F("SQLite async updates, 64 in flight", "sqlite3, a transaction per write", m_sqlite_async, m_sqlite_raw, 64,
+        8 * ns, 4.0),
+      F("SQLite async updates, 256 in flight", "sqlite3, a transaction per write", m_sqlite_async, m_sqlite_raw, 256,
+        8 * ns, 0),
+      F("SQLite sync updates, 1 thread", "sqlite3, a transaction per write", m_sqlite_threads, m_sqlite_raw, 1, ns, 0),
+      F("SQLite sync updates, 2 threads", "sqlite3, a transaction per write", m_sqlite_threads, m_sqlite_raw, 2, ns, 0),
+      F("SQLite sync updates, 4 threads", "sqlite3, a transaction per write", m_sqlite_threads, m_sqlite_raw, 4, 2 * ns,
+        0),
+      F("SQLite sync updates, 8 threads", "sqlite3, a transaction per write", m_sqlite_threads, m_sqlite_raw, 8, 4 * ns,
+        2.5),
   };
   int nf = (int)(sizeof(f) / sizeof(f[0]));
   double t0 = now_s();

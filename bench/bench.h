@@ -56,6 +56,13 @@ double m_peer_fsync(bench *b, const figure *f);
 double m_sqlite(bench *b, const figure *f);
 double m_sqlite_history(bench *b, const figure *f); /* m_sqlite with history=param */
 double m_sqlite_raw(bench *b, const figure *f);
+double m_sqlite_async(bench *b, const figure *f);   /* f->param in flight on distinct logs */
+double m_sqlite_threads(bench *b, const figure *f); /* f->param threads of one handle, a log each */
+/* Operations per second of n updates: `depth` in flight on the async API
+ * (figures_more.c), or `threads` threads of one sync handle (figures.c),
+ * each on its own log. */
+double async_rate(const char *url, int depth, int n);
+double threads_rate(const char *url, int threads, int n);
 
 /* The measurements without a baseline of the same kind. */
 void bench_logs(bench *b, int sizes, const int *size, double *ms_ours, double *ms_raw);

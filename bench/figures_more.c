@@ -65,10 +65,10 @@ static int run_pump(struct event_base *evb, pump *p) {
 
 static void on_init(logstate_status st, void *arg) { *(logstate_status *)arg = st; }
 
-static logstate_async *open_async(bench *b, struct event_base *evb) {
+static logstate_async *open_async_url(const char *url, struct event_base *evb) {
   logstate_async *a = NULL;
   logstate_status st = (logstate_status)-1;
-  if (logstate_async_open(&a, evb, b->url, NULL) != LOGSTATE_OK || logstate_async_init(a, on_init, &st) != LOGSTATE_OK)
+  if (logstate_async_open(&a, evb, url, NULL) != LOGSTATE_OK || logstate_async_init(a, on_init, &st) != LOGSTATE_OK)
     return NULL;
   while (st == (logstate_status)-1)
     event_base_loop(evb, EVLOOP_ONCE);
@@ -80,24 +80,28 @@ static logstate_async *open_async(bench *b, struct event_base *evb) {
   return a;
 }
 
-/* f->param in flight, each on its own log (warm: the handle knows them). */
-double m_async(bench *b, const figure *f) {
+static logstate_async *open_async(bench *b, struct event_base *evb) { return open_async_url(b->url, evb); }
+
+double async_rate(const char *url, int depth, int n) {
   struct event_base *evb = event_base_new();
-  logstate_async *a = open_async(b, evb);
+  logstate_async *a = open_async_url(url, evb);
   double v = -1;
   if (a) {
-    pump warm = {.a = a, .n = f->param, .depth = f->param, .logs = f->param, .prefix = "bench/async"};
-    pump p = {.a = a, .n = f->n, .depth = f->param, .logs = f->param, .prefix = "bench/async"};
+    pump warm = {.a = a, .n = depth, .depth = depth, .logs = depth, .prefix = "bench/async"};
+    pump p = {.a = a, .n = n, .depth = depth, .logs = depth, .prefix = "bench/async"};
     if (run_pump(evb, &warm) == 0) {
       double t0 = now_s();
       if (run_pump(evb, &p) == 0)
-        v = f->n / (now_s() - t0);
+        v = n / (now_s() - t0);
     }
   }
   logstate_async_free(a);
   event_base_free(evb);
   return v;
 }
+
+/* f->param in flight, each on its own log (warm: the handle knows them). */
+double m_async(bench *b, const figure *f) { return async_rate(b->url, f->param, f->n); }
 
 /* --- contention on one log ---------------------------------------------- */
 

@@ -254,6 +254,8 @@ static logstate_status wset_end(wset *s, logstate_status st) {
   return st;
 }
 
+uint64_t ls_write_version(const logstate_write *w) { return w->snap.version; }
+
 static logstate_status write_set_impl(logstate_write *w, const uint8_t *cp, size_t len) {
   if (w == NULL)
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_write_set: write ops is NULL");

@@ -142,3 +142,15 @@ void ls_group_stats(ls_group *g, logstate_stats *out) {
     pthread_mutex_unlock(&lane->mu);
   }
 }
+
+void ls_group_run_many(ls_group *g, logstate_backend *be, ls_gcas *const *rs, size_t n) {
+  if (ls_group_batch_max(be) < 2) {
+    for (size_t i = 0; i < n; i++)
+      ls_group_run_one(be, rs[i]);
+    return;
+  }
+  for (size_t i = 0; i < n; i++)
+    ls_group_submit(g, rs[i]);
+  for (size_t i = 0; i < n; i++)
+    ls_group_wait(be, rs[i]);
+}

@@ -53,6 +53,10 @@ void ls_group_submit(ls_group *g, ls_gcas *r);
 logstate_status ls_group_wait(logstate_backend *be, ls_gcas *r);
 /* Adds the group's counters to `out`. */
 void ls_group_stats(ls_group *g, logstate_stats *out);
+/* n sets of one thread, each on its own log: queued together, so that
+ * they go in as few batches as the backend takes (one by one when it
+ * takes one). Each one's outcome is in its `err`. */
+void ls_group_run_many(ls_group *g, logstate_backend *be, ls_gcas *const *rs, size_t n);
 /* `r` alone, in one cas call, without a group. */
 logstate_status ls_group_run_one(logstate_backend *be, ls_gcas *r);
 

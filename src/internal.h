@@ -250,6 +250,8 @@ struct logstate {
 
 /* Drops one reference; the last frees the handle and its backend. */
 void ls_handle_release(logstate *ls);
+/* The backend's version of a write object's snapshot. */
+uint64_t ls_write_version(const logstate_write *w);
 /* logstate_write_set() on n write objects of one handle, each on its own
  * log, their checkpoints cps[i] (lens[i] bytes); out[i] gets each one's
  * status and message. Through the group commit when the backend batches

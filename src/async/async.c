@@ -208,6 +208,20 @@ static void on_timer(evutil_socket_t fd, short what, void *arg) {
   ls_async_leave(a);
 }
 
+/* A SET against a version alone: the checkpoint of that version too, for
+ * a driver whose backend compares it (0 when out of memory, recorded). */
+static int expect_cp(op *o) {
+  free(o->snap.state.cp);
+  o->snap.state.cp = NULL;
+  o->snap.state.len = 0;
+  if (o->u.cp && (o->snap.state.cp = ls_memdup(o->u.cp, o->u.len)) == NULL) {
+    ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "logstate async: out of memory");
+    return 0;
+  }
+  o->snap.state.len = o->u.cp ? o->u.len : 0;
+  return 1;
+}
+
 /* Does what the engine asks. */
 static void drive(op *o, ls_upd_next next) {
   switch (next) {
@@ -223,6 +237,10 @@ static void drive(op *o, ls_upd_next next) {
   case LS_UPD_SET:
     ls_upd_take_next(&o->u, &o->cp, &o->cp_len);
     o->snap.state.version = o->u.version;
+    if (!o->snap.txn && o->a->drv->m->cas_expects_cp && !expect_cp(o)) {
+      finish_status(o, LOGSTATE_RESOURCE_EXHAUSTED);
+      break;
+    }
     if (!submit(o, LS_AREQ_SET))
       finish_status(o, LOGSTATE_RESOURCE_EXHAUSTED);
     break;

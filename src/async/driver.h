@@ -67,6 +67,9 @@ typedef struct ls_adriver_methods {
   /* Non-zero when a SET may run against a version alone (snap.version, no
    * snap.txn), so the core may start an update from its cached state. */
   int cas_by_version;
+  /* ... and the SET's snap.state.cp must hold the checkpoint that version
+   * has (a backend that compares the checkpoint too: SQLite). */
+  int cas_expects_cp;
   /* Takes `r` over; finishes it later, from the loop. */
   void (*submit)(ls_adriver *d, ls_areq *r);
   /* Drops a snapshot that will not be set. On the loop's thread; must not

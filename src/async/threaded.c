@@ -59,6 +59,12 @@ static void run(logstate *ls, ls_areq *r) {
     st = logstate_logs(ls, &r->ids, &r->n);
     break;
   case LS_AREQ_GET: {
+    if (ls_core_by_version(ls)) { /* the version too: the async core checks it against what it saw */
+      st = ls_backend_read_state(ls, "logstate_async_get_latest", r->log_id, r->log_id_len, &r->state);
+      if (st == LOGSTATE_OK && r->state.version == 0)
+        st = LOGSTATE_NOT_FOUND; /* its message is the async core's */
+      break;
+    }
     logstate_read *rd = NULL;
     if ((st = logstate_read_ops(ls, r->log_id, &rd)) == LOGSTATE_OK)
       st = logstate_read_get_latest(rd, &r->state.cp, &r->state.len);
@@ -72,9 +78,10 @@ static void run(logstate *ls, ls_areq *r) {
     st = logstate_write_get_latest(w, &r->snap.state.cp, &r->snap.state.len);
     if (st == LOGSTATE_NOT_FOUND)
       st = LOGSTATE_OK; /* a snapshot of an absent log */
-    if (st == LOGSTATE_OK)
+    if (st == LOGSTATE_OK) {
       r->snap.txn = w;
-    else
+      r->snap.state.version = ls_write_version(w); /* the async core checks it against what it saw */
+    } else
       logstate_write_close(w);
     break;
   }
@@ -92,29 +99,69 @@ static void run(logstate *ls, ls_areq *r) {
   ls_areq_result(r, st);
 }
 
-/* The SET requests from `r` on, while they follow each other (at most
- * LS_GROUP_MAX), in one call: through the backend's group commit they
- * commit together. Returns the first request after them. */
-static ls_areq *run_sets(ls_areq *r, queue *finished) {
+/* Sets against a version alone (the async core started from the state it
+ * knows): compare-and-sets through the handle's group commit. */
+static void cas_sets(logstate *ls, ls_areq *const *rs, size_t n) {
+  ls_gcas g[LS_GROUP_MAX], *gp[LS_GROUP_MAX] = {0};
+  for (size_t i = 0; i < n; i++) {
+    g[i] = (ls_gcas){.req = {.log_id = rs[i]->log_id, .log_id_len = rs[i]->log_id_len, .expect = rs[i]->snap.state}};
+    g[i].req.exact = 1;
+    g[i].req.cp = rs[i]->cp;
+    g[i].req.len = rs[i]->cp_len;
+    gp[i] = &g[i];
+  }
+  ls_group_run_many(ls->group, ls->be, gp, n);
+  for (size_t i = 0; i < n; i++) {
+    ls_areq *r = rs[i];
+    r->st = g[i].err.st;
+    r->err = g[i].err;
+    r->version = g[i].req.version;
+    if ((r->fresh = g[i].req.fresh_known) != 0)
+      r->state = g[i].req.fresh; /* moved whole */
+  }
+}
+
+/* Sets of write objects (the async core read the log first). */
+static void txn_sets(ls_areq *const *rs, size_t n) {
   logstate_write *ws[LS_GROUP_MAX] = {0};
   const uint8_t *cps[LS_GROUP_MAX] = {0};
-  size_t lens[LS_GROUP_MAX] = {0}, n = 0;
+  size_t lens[LS_GROUP_MAX] = {0};
   ls_saved_error errs[LS_GROUP_MAX];
-  ls_areq *batch[LS_GROUP_MAX];
-  for (; r && r->kind == LS_AREQ_SET && n < LS_GROUP_MAX; r = r->next) {
-    batch[n] = r;
-    ws[n] = r->snap.txn;
-    cps[n] = r->cp;
-    lens[n++] = r->cp_len;
+  for (size_t i = 0; i < n; i++) {
+    ws[i] = rs[i]->snap.txn;
+    cps[i] = rs[i]->cp;
+    lens[i] = rs[i]->cp_len;
   }
   ls_write_set_many(ws, cps, lens, errs, n);
   for (size_t i = 0; i < n; i++) {
+    rs[i]->version = ls_write_version(ws[i]) + 1; /* what an OK set made */
     logstate_write_close(ws[i]);
-    batch[i]->snap.txn = NULL;
-    batch[i]->st = errs[i].st;
-    batch[i]->err = errs[i];
-    push(finished, batch[i]);
+    rs[i]->snap.txn = NULL;
+    rs[i]->st = errs[i].st;
+    rs[i]->err = errs[i];
   }
+}
+
+/* The SET requests from `r` on, while they follow each other (at most
+ * LS_GROUP_MAX), in one go: through the backend's group commit they
+ * commit together. Returns the first request after them. */
+static ls_areq *run_sets(logstate *ls, ls_areq *r, queue *finished) {
+  ls_areq *cas[LS_GROUP_MAX], *txn[LS_GROUP_MAX];
+  size_t ncas = 0, ntxn = 0;
+  for (; r && r->kind == LS_AREQ_SET && ncas + ntxn < LS_GROUP_MAX; r = r->next) {
+    if (r->snap.txn)
+      txn[ntxn++] = r;
+    else
+      cas[ncas++] = r;
+  }
+  if (ncas)
+    cas_sets(ls, cas, ncas);
+  if (ntxn)
+    txn_sets(txn, ntxn);
+  for (size_t i = 0; i < ncas; i++)
+    push(finished, cas[i]);
+  for (size_t i = 0; i < ntxn; i++)
+    push(finished, txn[i]);
   return r;
 }
 
@@ -122,7 +169,7 @@ static ls_areq *run_sets(ls_areq *r, queue *finished) {
 static void run_all(threaded *t, ls_areq *r, queue *finished) {
   while (r) {
     if (r->kind == LS_AREQ_SET) {
-      r = run_sets(r, finished);
+      r = run_sets(t->ls, r, finished);
       continue;
     }
     ls_areq *next = r->next;
@@ -260,6 +307,17 @@ static const ls_adriver_methods threaded_methods = {
     .free = th_free,
 };
 
+/* Over a backend with read_state and cas (memory, SQLite): an update may
+ * start from the state the async core knows, and set against it. */
+static const ls_adriver_methods threaded_cas_methods = {
+    .cas_by_version = 1,
+    .cas_expects_cp = 1,
+    .submit = th_submit,
+    .stats = th_stats,
+    .release = th_release,
+    .free = th_free,
+};
+
 logstate_status ls_adriver_threaded_new(ls_adriver **out, struct event_base *base, logstate *ls) {
   threaded *t = calloc(1, sizeof(*t));
   if (t == NULL)
@@ -282,7 +340,7 @@ logstate_status ls_adriver_threaded_new(ls_adriver **out, struct event_base *bas
   }
   pthread_mutex_init(&t->mu, NULL);
   pthread_cond_init(&t->cv, NULL);
-  t->base.m = &threaded_methods;
+  t->base.m = ls_core_by_version(ls) ? &threaded_cas_methods : &threaded_methods;
   t->ls = ls;
   if (pthread_create(&t->thread, NULL, worker, t) != 0) {
     pthread_cond_destroy(&t->cv);
