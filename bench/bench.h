@@ -66,6 +66,7 @@ double threads_rate(const char *url, int threads, int n);
 
 /* The measurements without a baseline of the same kind. */
 void bench_logs(bench *b, int sizes, const int *size, double *ms_ours, double *ms_raw);
+void bench_logs_sqlite(bench *b, int count, double *ms_ours, double *ms_raw);
 void bench_contention(bench *b, int n, double *ops, unsigned long *conflicts, unsigned long *failed,
                       unsigned long *alone_failed);
 void bench_rss(bench *b, int n_small, int n_large, double *kb_small, double *kb_large);

@@ -344,3 +344,51 @@ double m_sqlite_raw(bench *b, const figure *f) {
   sqlite3_close(db);
   return f->n / s;
 }
+
+/* logstate_logs() and a raw SELECT logID FROM chkpts stepping every row,
+ * over `count` logs in one SQLite file, in ms (medians of the rounds). */
+void bench_logs_sqlite(bench *b, int count, double *ms_ours, double *ms_raw) {
+  char path[400], url[420];
+  double o[BENCH_MAX_ROUNDS], r[BENCH_MAX_ROUNDS];
+  sqlite3 *db = NULL;
+  sqlite3_stmt *ins = NULL, *sel = NULL;
+  snprintf(path, sizeof(path), "%s/logs.db", b->sqlite_dir);
+  snprintf(url, sizeof(url), "sqlite:%s", path);
+  logstate *ls = open_sync(url); /* makes the file and its tables */
+  *ms_ours = *ms_raw = -1;
+  if (ls == NULL || sqlite3_open(path, &db) != SQLITE_OK ||
+      sqlite3_prepare_v2(db, "INSERT INTO chkpts (logID, chkpt) VALUES (?1, ?2)", -1, &ins, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(db, "SELECT logID FROM chkpts", -1, &sel, NULL) != SQLITE_OK)
+    goto out;
+  sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+  for (int i = 0; i < count; i++) {
+    char id[32];
+    snprintf(id, sizeof(id), "log-%d", i);
+    sqlite3_bind_text(ins, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(ins, 2, cp, sizeof(cp) - 1, SQLITE_STATIC);
+    sqlite3_step(ins);
+    sqlite3_reset(ins);
+  }
+  sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+  for (int k = 0; k < b->rounds; k++) {
+    double t0 = now_s();
+    size_t rows = 0;
+    while (sqlite3_step(sel) == SQLITE_ROW)
+      rows += sqlite3_column_bytes(sel, 0) > 0;
+    sqlite3_reset(sel);
+    r[k] = rows == (size_t)count ? (now_s() - t0) * 1000 : -1;
+    char **ids = NULL;
+    size_t n = 0;
+    t0 = now_s();
+    logstate_status st = logstate_logs(ls, &ids, &n);
+    o[k] = st == LOGSTATE_OK && n == (size_t)count ? (now_s() - t0) * 1000 : -1;
+    logstate_logs_free(ids, n);
+  }
+  *ms_ours = median(o, b->rounds);
+  *ms_raw = median(r, b->rounds);
+out:
+  sqlite3_finalize(ins);
+  sqlite3_finalize(sel);
+  sqlite3_close(db);
+  logstate_free(ls);
+}

@@ -36,22 +36,6 @@ logstate_status ls_policy_from_options(const char *fn, const logstate_options *o
   return LOGSTATE_OK;
 }
 
-static int cmp_ids(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-void ls_sort_unique(char **ids, size_t *n) {
-  if (*n < 2)
-    return;
-  qsort(ids, *n, sizeof(*ids), cmp_ids);
-  size_t w = 1;
-  for (size_t i = 1; i < *n; i++) {
-    if (strcmp(ids[i], ids[w - 1]) == 0)
-      free(ids[i]);
-    else
-      ids[w++] = ids[i];
-  }
-  *n = w;
-}
-
 void logstate_logs_free(char **ids, size_t n) {
   if (ids == NULL)
     return;

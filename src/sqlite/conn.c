@@ -28,7 +28,10 @@ static const char *const sql[SQ_NSTMT] = {
                     ") FROM (SELECT 1) LEFT JOIN chkpts c ON c.logID IN " IDS,
     [SQ_SNAPSHOT_NO_VERSIONS] =
         "SELECT typeof(c.logID), c.chkpt, NULL FROM (SELECT 1) LEFT JOIN chkpts c ON c.logID IN " IDS,
-    [SQ_LOGS] = "SELECT logID FROM chkpts",
+    /* In the order logstate_logs() returns (BINARY is memcmp order), along
+     * the primary key's index: the core then checks the order instead of
+     * sorting. */
+    [SQ_LOGS] = "SELECT logID FROM chkpts ORDER BY logID",
     [SQ_CP_UPDATE] = "UPDATE chkpts SET logID = ?1, chkpt = ?2 WHERE logID IN " IDS,
     [SQ_CP_INSERT] = "INSERT INTO chkpts (logID, chkpt) VALUES (?1, ?2)",
     [SQ_VERSION_PUT] = "INSERT OR REPLACE INTO logstate_versions (logID, version) VALUES (?1, ?2)",
