@@ -20,6 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "logstate/logstate.h"
@@ -251,6 +254,100 @@ static void test_async_sets_commit_together(void **state) {
 }
 #endif
 
+/* SIGKILL while groups commit: a child process runs 8 threads, each
+ * incrementing its own log through one handle and telling the parent
+ * through a pipe each value it got OK for; the parent kills it with
+ * SIGKILL at a point of its choosing. Every acknowledged value must be in
+ * the file, and at most the one update in flight per thread beyond it. */
+typedef struct ack {
+  int log;
+  int value;
+} ack;
+
+typedef struct killed_writer {
+  logstate *ls;
+  int log, fd;
+  pthread_t t;
+} killed_writer;
+
+static void *count_up(void *arg) {
+  killed_writer *w = arg;
+  char id[16];
+  snprintf(id, sizeof(id), "k%d", w->log);
+  for (int v = 1;; v++) {
+    if (logstate_update(w->ls, id, test_fn_increment, NULL) != LOGSTATE_OK)
+      _exit(3);
+    ack a = {w->log, v};
+    if (write(w->fd, &a, sizeof(a)) != (ssize_t)sizeof(a))
+      _exit(4);
+  }
+  return NULL;
+}
+
+static void child_writes(const char *url, int fd) {
+  logstate *ls = NULL;
+  if (logstate_open(&ls, url) != LOGSTATE_OK || logstate_init(ls) != LOGSTATE_OK)
+    _exit(2);
+  killed_writer w[8];
+  for (int i = 0; i < 8; i++) {
+    w[i] = (killed_writer){.ls = ls, .log = i, .fd = fd};
+    pthread_create(&w[i].t, NULL, count_up, &w[i]);
+  }
+  pthread_join(w[0].t, NULL); /* never returns: killed */
+  _exit(5);
+}
+
+static void kill_after(const char *path, int acks_before_kill) {
+  char url[200];
+  int fds[2], best[8] = {0}, got = 0;
+  snprintf(url, sizeof(url), "sqlite:%s", path);
+  assert_int_equal(pipe(fds), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    close(fds[0]);
+    child_writes(url, fds[1]);
+  }
+  close(fds[1]);
+  struct pollfd p = {.fd = fds[0], .events = POLLIN};
+  ack a;
+  while (got < acks_before_kill && poll(&p, 1, 10000) == 1 && read(fds[0], &a, sizeof(a)) == (ssize_t)sizeof(a)) {
+    best[a.log] = a.value > best[a.log] ? a.value : best[a.log];
+    got++;
+  }
+  assert_int_equal(got, acks_before_kill);
+  kill(pid, SIGKILL);
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFSIGNALED(status));
+  while (read(fds[0], &a, sizeof(a)) == (ssize_t)sizeof(a)) /* what it acknowledged before it died */
+    best[a.log] = a.value > best[a.log] ? a.value : best[a.log];
+  close(fds[0]);
+  logstate *ls = NULL;
+  assert_status(logstate_open(&ls, url), LOGSTATE_OK);
+  for (int i = 0; i < 8; i++) {
+    char id[16];
+    snprintf(id, sizeof(id), "k%d", i);
+    unsigned long n = best[i] ? counter_of(ls, id) : 0;
+    if (best[i] && (n < (unsigned long)best[i] || n > (unsigned long)best[i] + 1))
+      fail_msg("log %s holds %lu, acknowledged %d", id, n, best[i]);
+  }
+  size_t problems = 1;
+  assert_status(logstate_verify(ls, NULL, NULL, &problems), LOGSTATE_OK);
+  assert_int_equal(problems, 0);
+  logstate_free(ls);
+}
+
+static void test_sigkill_keeps_every_acknowledged_set(void **state) {
+  (void)state;
+  static const int points[] = {50, 400, 1500};
+  for (int i = 0; i < 3; i++) {
+    char path[128];
+    snprintf(path, sizeof(path), "%s/kill-%d.db", dir, i);
+    kill_after(path, points[i]);
+  }
+}
+
 static int setup(void **state) {
   (void)state;
   snprintf(dir, sizeof(dir), "/tmp/logstate-group-XXXXXX");
@@ -268,6 +365,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_sets_commit_together),
       cmocka_unit_test(test_failed_group_applies_nothing),
+      cmocka_unit_test(test_sigkill_keeps_every_acknowledged_set),
 #ifdef LOGSTATE_HAVE_ASYNC
       cmocka_unit_test(test_async_sets_commit_together),
 #endif
