@@ -29,6 +29,13 @@
 
 extern const char ls_lua_set_sha1[]; /* the library's, linked statically */
 
+double bench_p50_us = -1, bench_p99_us = -1;
+
+void bench_note(double p50_us, double p99_us) {
+  bench_p50_us = p50_us;
+  bench_p99_us = p99_us;
+}
+
 double now_s(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
@@ -58,7 +65,7 @@ double redis_calls(bench *b) {
 }
 
 #define F(name, base_name, ours, base, param, n, target)                                                               \
-  { name, base_name, ours, base, param, n, target, {0}, {0}, 0 }
+  { name, base_name, ours, base, param, n, target, {0}, {0}, {0}, {0}, 0 }
 
 static int run_figures(bench *b, figure *f, int nf) {
   for (int r = 0; r < b->rounds; r++) {
@@ -66,7 +73,10 @@ static int run_figures(bench *b, figure *f, int nf) {
     for (int i = 0; i < nf; i++) {
       f[i].base_v[r] = f[i].base(b, &f[i]);
       double c0 = redis_calls(b);
+      bench_note(-1, -1);
       f[i].ours_v[r] = f[i].ours(b, &f[i]);
+      f[i].p50_us[r] = bench_p50_us;
+      f[i].p99_us[r] = bench_p99_us;
       if (r == 0)
         f[i].cmds_per_op = (redis_calls(b) - c0 - 1) / f[i].n; /* -1: the INFO itself */
       if (f[i].base_v[r] <= 0 || f[i].ours_v[r] <= 0) {
@@ -90,10 +100,13 @@ static void ratios(const bench *b, const figure *f, double *med, double *lo, dou
 }
 
 static void print_table(bench *b, figure *f, int nf, FILE *md, FILE *csv) {
-  fprintf(md, "| figure | logstate ops/s | baseline | baseline ops/s | ratio (median) | spread | target | met | "
-              "Redis cmds/op |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+  fprintf(md,
+          "| figure | logstate ops/s | baseline | baseline ops/s | ratio (median) | spread | target | met | "
+          "Redis cmds/op | logstate p50 / p99 us |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
   if (csv)
-    fprintf(csv, "figure,logstate_ops,baseline,baseline_ops,ratio,ratio_min,ratio_max,target,met,cmds_per_op\n");
+    fprintf(
+        csv,
+        "figure,logstate_ops,baseline,baseline_ops,ratio,ratio_min,ratio_max,target,met,cmds_per_op,p50_us,p99_us\n");
   for (int i = 0; i < nf; i++) {
     double med, lo, hi, ours = median(f[i].ours_v, b->rounds), base = median(f[i].base_v, b->rounds);
     ratios(b, &f[i], &med, &lo, &hi);
@@ -101,11 +114,15 @@ static void print_table(bench *b, figure *f, int nf, FILE *md, FILE *csv) {
     char target[16] = "-";
     if (f[i].target > 0)
       snprintf(target, sizeof(target), ">= %.2f", f[i].target);
-    fprintf(md, "| %s | %.0f | %s | %.0f | %.2f | %.2f..%.2f | %s | %s | %.1f |\n", f[i].name, ours, f[i].baseline,
-            base, med, lo, hi, target, met, f[i].cmds_per_op);
+    double p50 = median(f[i].p50_us, b->rounds), p99 = median(f[i].p99_us, b->rounds);
+    char lat[48] = "-";
+    if (p50 >= 0)
+      snprintf(lat, sizeof(lat), "%.0f / %.0f", p50, p99);
+    fprintf(md, "| %s | %.0f | %s | %.0f | %.2f | %.2f..%.2f | %s | %s | %.1f | %s |\n", f[i].name, ours, f[i].baseline,
+            base, med, lo, hi, target, met, f[i].cmds_per_op, lat);
     if (csv)
-      fprintf(csv, "\"%s\",%.0f,\"%s\",%.0f,%.3f,%.3f,%.3f,%.2f,%s,%.2f\n", f[i].name, ours, f[i].baseline, base, med,
-              lo, hi, f[i].target, met, f[i].cmds_per_op);
+      fprintf(csv, "\"%s\",%.0f,\"%s\",%.0f,%.3f,%.3f,%.3f,%.2f,%s,%.2f,%.0f,%.0f\n", f[i].name, ours, f[i].baseline,
+              base, med, lo, hi, f[i].target, met, f[i].cmds_per_op, p50, p99);
   }
 }
 

@@ -31,10 +31,16 @@ typedef struct figure {
   int n;                 /* operations per measurement */
   double target;         /* the least ratio ours/base the targets ask for; 0: none */
   double ours_v[BENCH_MAX_ROUNDS], base_v[BENCH_MAX_ROUNDS];
+  double p50_us[BENCH_MAX_ROUNDS], p99_us[BENCH_MAX_ROUNDS]; /* logstate's latency, from the operations hook */
   double cmds_per_op; /* Redis commands per logstate operation (INFO commandstats) */
 } figure;
 
 double now_s(void);
+/* The latency of the last logstate measurement (its handle's operations
+ * hook, logstate_get_op_stats): set by the measurement before it frees its
+ * handle, -1 when it has none. */
+extern double bench_p50_us, bench_p99_us;
+void bench_note(double p50_us, double p99_us);
 double median(double *v, int n);
 /* Sum of `calls` over INFO commandstats. */
 double redis_calls(bench *b);

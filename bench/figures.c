@@ -102,6 +102,13 @@ double m_rb_evalsha_c(bench *b, const figure *f) { return evalsha(b, f->n, f->pa
 
 /* --- sync ----------------------------------------------------------------- */
 
+/* The latency of `kind` on `ls` so far, for the table. */
+static void note(logstate *ls, logstate_op_kind kind) {
+  logstate_op_stats st;
+  if (logstate_get_op_stats(ls, kind, &st) == LOGSTATE_OK && st.count > 0)
+    bench_note((double)st.p50_us, (double)st.p99_us);
+}
+
 double m_read(bench *b, const figure *f) {
   logstate *ls = open_sync(b->url);
   logstate_read *r = NULL;
@@ -117,6 +124,7 @@ double m_read(bench *b, const figure *f) {
   }
   double s = now_s() - t0;
   logstate_read_free(r);
+  note(ls, LOGSTATE_OP_GET);
   logstate_free(ls);
   return f->n / s;
 }
@@ -139,7 +147,9 @@ static double txns(logstate *ls, int n, const char *id) {
     }
     logstate_write_close(w);
   }
-  return n / (now_s() - t0);
+  double v = n / (now_s() - t0);
+  note(ls, LOGSTATE_OP_WRITE_SET);
+  return v;
 }
 
 double m_txn(bench *b, const figure *f) {
@@ -166,6 +176,7 @@ static double warm_updates(const char *url, const figure *f, const char *id) {
   if (ls == NULL || updates(ls, 1, id) < 0) /* warm: the handle knows the log */
     return -1;
   double v = updates(ls, f->n, id);
+  note(ls, LOGSTATE_OP_UPDATE);
   logstate_free(ls);
   return v;
 }
@@ -213,6 +224,7 @@ double threads_rate(const char *url, int threads, int n) {
     failed |= t[i].ops < 0;
   }
   double s = now_s() - t0;
+  note(ls, LOGSTATE_OP_UPDATE);
   logstate_free(ls);
   return failed ? -1 : (n / threads) * threads / s;
 }

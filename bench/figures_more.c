@@ -94,6 +94,9 @@ double async_rate(const char *url, int depth, int n) {
       if (run_pump(evb, &p) == 0)
         v = n / (now_s() - t0);
     }
+    logstate_op_stats st;
+    if (logstate_async_get_op_stats(a, LOGSTATE_OP_UPDATE, &st) == LOGSTATE_OK && st.count > 0)
+      bench_note((double)st.p50_us, (double)st.p99_us);
   }
   logstate_async_free(a);
   event_base_free(evb);
