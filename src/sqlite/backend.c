@@ -30,40 +30,16 @@ struct logstate_backend_txn {
 
 /* --- reads ----------------------------------------------------------------- */
 
-typedef struct one_log {
-  const char *id;
-  size_t id_len;
-  sq_snapshot snap;
-} one_log;
-
-static logstate_status read_one(sq_backend *b, sq_conn *c, void *arg) {
-  one_log *o = arg;
-  return sq_snapshot_read(c, b->file.has_versions, o->id, o->id_len, &o->snap);
-}
-
-/* The log's snapshot, or none when the store is not made yet. */
-static logstate_status snapshot_of(sq_backend *b, one_log *o) {
-  memset(&o->snap, 0, sizeof(o->snap));
-  pthread_mutex_lock(&b->mu);
-  logstate_status st = sq_ready(b);
-  if (st == LOGSTATE_OK && b->state == SQ_READY)
-    st = sq_read1(b, read_one, o);
-  pthread_mutex_unlock(&b->mu);
-  if (st != LOGSTATE_OK)
-    sq_snapshot_free(&o->snap);
-  return st;
-}
-
 static logstate_status sq_get_latest(logstate_backend *be, const char *log_id, size_t log_id_len, uint8_t **out_cp,
                                      size_t *out_len) {
-  one_log o = {log_id, log_id_len, {0}};
-  logstate_status st = snapshot_of((sq_backend *)be, &o);
+  sq_snapshot snap;
+  logstate_status st = sq_snapshot_of((sq_backend *)be, log_id, log_id_len, &snap);
   if (st != LOGSTATE_OK)
     return st;
-  if (o.snap.rows == 0)
+  if (snap.rows == 0)
     return LOGSTATE_NOT_FOUND; /* its message is the core's */
-  *out_cp = o.snap.cp;
-  *out_len = o.snap.cp_len;
+  *out_cp = snap.cp;
+  *out_len = snap.cp_len;
   return LOGSTATE_OK;
 }
 
@@ -124,14 +100,12 @@ static logstate_status sq_write_begin(logstate_backend *be, const char *log_id, 
     return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "sqlite: out of memory");
   }
   t->id_len = log_id_len;
-  one_log o = {t->id, t->id_len, {0}};
-  logstate_status st = snapshot_of((sq_backend *)be, &o);
+  logstate_status st = sq_snapshot_of((sq_backend *)be, t->id, t->id_len, &t->snap);
   if (st != LOGSTATE_OK) {
     free(t->id);
     free(t);
     return st;
   }
-  t->snap = o.snap;
   /* The checkpoint goes to the core, which keeps it until write_end: the
    * set compares against it there. */
   if (!t->snap.rows) {

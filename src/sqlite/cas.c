@@ -26,39 +26,14 @@ static logstate_backend_state state_of(sq_snapshot *s) {
   return st;
 }
 
-typedef struct one_state {
-  const char *id;
-  size_t id_len;
-  logstate_backend_state out;
-} one_state;
-
-static logstate_status read_one_state(sq_backend *b, sq_conn *c, void *arg) {
-  one_state *o = arg;
-  sq_snapshot s = {0};
-  logstate_status st = sq_snapshot_read(c, b->file.has_versions, o->id, o->id_len, &s);
-  if (st == LOGSTATE_OK) {
-    free(o->out.cp);
-    o->out = state_of(&s);
-  }
-  sq_snapshot_free(&s);
-  return st;
-}
-
 logstate_status sq_read_state(logstate_backend *be, const char *log_id, size_t log_id_len,
                               logstate_backend_state *out) {
-  sq_backend *b = (sq_backend *)be;
-  one_state o = {log_id, log_id_len, {0, NULL, 0}};
-  pthread_mutex_lock(&b->mu);
-  logstate_status st = sq_ready(b);
-  if (st == LOGSTATE_OK && b->state == SQ_READY)
-    st = sq_read1(b, read_one_state, &o);
-  pthread_mutex_unlock(&b->mu);
-  if (st != LOGSTATE_OK) {
-    free(o.out.cp);
-    return st;
-  }
-  *out = o.out;
-  return LOGSTATE_OK;
+  sq_snapshot s;
+  logstate_status st = sq_snapshot_of((sq_backend *)be, log_id, log_id_len, &s);
+  if (st == LOGSTATE_OK)
+    *out = state_of(&s);
+  sq_snapshot_free(&s);
+  return st;
 }
 
 /* Whether the snapshot is the state the request expects. */
