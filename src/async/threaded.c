@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The async driver over any sync backend (memory, SQLite): the backend's
  * calls, fsync included, run on one worker thread, so the loop never waits
- * for a disk. Finished requests come back through a pipe the loop watches,
- * and are finished on the loop's thread, on a later iteration than their
- * submit. */
+ * for a disk. The worker takes every request queued at once, in order, and
+ * runs the sets among them as one group commit (SQLite: one transaction).
+ * Finished requests come back through a pipe the loop watches, and are
+ * finished on the loop's thread, on a later iteration than their submit. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <event2/event.h>
