@@ -279,21 +279,26 @@ void ls_write_set_many(logstate_write *const *ws, const uint8_t *const *cps, con
       ls_error_save(&out[i], logstate_write_set(ws[i], cps[i], lens[i]));
     return;
   }
+  ls_gcas **rs = calloc(n, sizeof(*rs));
+  size_t k = 0;
   ls_op_clock c;
   ls_op_begin(&c);
   for (size_t i = 0; i < n; i++) {
-    logstate_status st = wset_begin(&s[i], ws[i], cps[i], lens[i]);
+    logstate_status st = rs ? wset_begin(&s[i], ws[i], cps[i], lens[i])
+                            : ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "logstate_write_set: out of memory");
     if (st == LOGSTATE_OK)
-      ls_group_submit(ls->group, &s[i].r);
+      rs[k++] = &s[i].r;
     else
       ls_error_save(&out[i], st);
   }
+  ls_group_run_many(ls->group, ls->be, rs, k);
   for (size_t i = 0; i < n; i++) {
     if (s[i].w == NULL)
       continue; /* refused before it reached the backend */
-    logstate_status st = wset_end(&s[i], ls_group_wait(ls->be, &s[i].r));
+    logstate_status st = wset_end(&s[i], ls_error_restore(&s[i].r.err));
     ls_error_save(&out[i], ls_op_end(&ls->policy, ls->opstats, &c, LOGSTATE_OP_WRITE_SET, ws[i]->log_id, st, 0));
   }
+  free(rs);
   free(s);
 }
 
