@@ -271,6 +271,21 @@ static unsigned long counter(gate *g) {
   return n;
 }
 
+/* With the log known to the handle: the first worker's set is held at the
+ * gate, the others chain on it and queue; then the gate opens and all
+ * finish (their statuses are the caller's to check). */
+static void held_then_chained(logstate *ls, gate *g, worker *w, int n) {
+  g->hold = 1;
+  start(&w[0], ls);
+  wait_for(ls, g, 1, 0);
+  for (int i = 1; i < n; i++)
+    start(&w[i], ls);
+  wait_for(ls, g, 1, (uint64_t)n - 1); /* the others applied their function on the held set's state and queued */
+  release(g);
+  for (int i = 0; i < n; i++)
+    pthread_join(w[i].t, NULL);
+}
+
 /* --- tests -------------------------------------------------------------- */
 
 /* A lone writer's sets go out one per call, at once. */
@@ -298,18 +313,10 @@ static void test_updates_chain_into_one_batch(void **state) {
   logstate *ls;
   gate *g = gate_new(&ls);
   assert_status(logstate_update(ls, "log", test_fn_increment, NULL), LOGSTATE_OK); /* the handle knows the log */
-  g->hold = 1;
   worker w[4] = {{0}};
-  start(&w[0], ls);
-  wait_for(ls, g, 1, 0);
-  for (int i = 1; i < 4; i++)
-    start(&w[i], ls);
-  wait_for(ls, g, 1, 3); /* the three applied their function on the held set's state and queued */
-  release(g);
-  for (int i = 0; i < 4; i++) {
-    pthread_join(w[i].t, NULL);
+  held_then_chained(ls, g, w, 4);
+  for (int i = 0; i < 4; i++)
     assert_status(w[i].st, LOGSTATE_OK);
-  }
   assert_int_equal(counter(g), 5);
   assert_int_equal(g->nbatches, 3);
   assert_int_equal(g->batches[1], 1);
@@ -332,18 +339,11 @@ static void test_chained_set_never_lands_on_another_writers_state(void **state) 
   logstate *ls;
   gate *g = gate_new(&ls);
   assert_status(logstate_update(ls, "log", test_fn_increment, NULL), LOGSTATE_OK);
-  g->hold = 1;
   g->intruder = "counter.example\n100\nintruder\n";
   worker w[2] = {{0}};
-  start(&w[0], ls);
-  wait_for(ls, g, 1, 0);
-  start(&w[1], ls);
-  wait_for(ls, g, 1, 1);
-  release(g);
-  for (int i = 0; i < 2; i++) {
-    pthread_join(w[i].t, NULL);
+  held_then_chained(ls, g, w, 2);
+  for (int i = 0; i < 2; i++)
     assert_status(w[i].st, LOGSTATE_OK);
-  }
   /* 100 (the intruder) + 2, with version 1 (first) + 1 (intruder) + 2. */
   assert_int_equal(counter(g), 102);
   assert_int_equal(g->version, 4);
@@ -359,16 +359,9 @@ static void test_failed_set_fails_only_its_update(void **state) {
   logstate *ls;
   gate *g = gate_new(&ls);
   assert_status(logstate_update(ls, "log", test_fn_increment, NULL), LOGSTATE_OK);
-  g->hold = 1;
   g->fail_next = 1;
   worker w[2] = {{0}};
-  start(&w[0], ls);
-  wait_for(ls, g, 1, 0);
-  start(&w[1], ls);
-  wait_for(ls, g, 1, 1);
-  release(g);
-  for (int i = 0; i < 2; i++)
-    pthread_join(w[i].t, NULL);
+  held_then_chained(ls, g, w, 2);
   assert_status(w[0].st, LOGSTATE_UNAVAILABLE);
   assert_status(w[1].st, LOGSTATE_OK);
   assert_int_equal(counter(g), 2);
