@@ -8,9 +8,12 @@
  * batch is in flight per lane at a time. A thread that finds none takes
  * the sets queued there so far (its own among them, at most the backend's
  * bound, oldest first) and runs them; the others wait for it, and the next
- * batch is whatever queued meanwhile. A lone writer therefore runs at once:
- * a set waits only while an earlier batch of its lane is in flight, never
- * on a timer. Sets are taken in the order they were queued, so a set queued
+ * batch is whatever queued meanwhile, plus, when fewer are queued than
+ * there were writers at the end of the last batch, those writers' next
+ * sets: the leader waits for them at most half the last batch's time and
+ * LS_GROUP_GATHER_US. A lone writer therefore runs at once: a set waits
+ * only while an earlier batch of its lane is in flight, or, bounded, for
+ * writers that were just there. Sets are taken in the order they were queued, so a set queued
  * after another of the same log (chained on the state it makes) runs after
  * it; sets of different logs in different lanes run in parallel. */
 #ifndef LOGSTATE_GROUP_H
@@ -25,6 +28,9 @@
  * allows. */
 #define LS_GROUP_MAX 64
 #define LS_GROUP_LANES 64
+/* The longest a batch's leader waits for the writers of the last batch to
+ * come back with their next sets (ls_group_wait), in microseconds. */
+#define LS_GROUP_GATHER_US 1000
 
 /* One set: the request the backend sees, and what the core keeps of its
  * outcome (logstate_backend_cas_result()). */

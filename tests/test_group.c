@@ -330,6 +330,31 @@ static void test_updates_chain_into_one_batch(void **state) {
   gate_free(g);
 }
 
+/* After a batch of three, a leader waits for those writers to come back
+ * with their next sets (group.h); when they do not, its set still goes,
+ * alone, after a bounded wait, and a lone writer after it does not wait. */
+static void test_gather_for_writers_gone_is_bounded(void **state) {
+  (void)state;
+  logstate *ls;
+  gate *g = gate_new(&ls);
+  assert_status(logstate_update(ls, "log", test_fn_increment, NULL), LOGSTATE_OK);
+  worker w[4] = {{0}};
+  held_then_chained(ls, g, w, 4); /* batches: 1, 1 (held), 3 */
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  for (int i = 0; i < 3; i++)
+    assert_status(logstate_update(ls, "log", test_fn_increment, NULL), LOGSTATE_OK);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  assert_int_equal(g->nbatches, 6);
+  for (size_t i = 3; i < 6; i++)
+    assert_int_equal(g->batches[i], 1);
+  assert_int_equal(counter(g), 8);
+  /* The bound is 1 ms (LS_GROUP_GATHER_US); 5 s only says it ended. */
+  assert_true((double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9 < 5.0);
+  logstate_free(ls);
+  gate_free(g);
+}
+
 /* Another writer stores the version the held set was making: the update
  * chained on the held set must not land on that checkpoint (its version
  * matches, its bytes do not); both updates retry on the state told and
@@ -458,6 +483,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_lone_writer_commits_at_once),
       cmocka_unit_test(test_updates_chain_into_one_batch),
+      cmocka_unit_test(test_gather_for_writers_gone_is_bounded),
       cmocka_unit_test(test_chained_set_never_lands_on_another_writers_state),
       cmocka_unit_test(test_failed_set_fails_only_its_update),
       cmocka_unit_test(test_lanes_run_in_parallel),
