@@ -278,6 +278,69 @@ static void test_logs_sorted_by_core(void **state) {
   logstate_free(ls);
 }
 
+/* The core's sort of log IDs (src/sort.c, internal): against strcmp, on
+ * IDs with a long common prefix, IDs that end inside the radix sort's 16
+ * bytes and IDs that go on past them, IDs that are prefixes of others,
+ * bytes above 0x7f, and duplicates of each kind, which it frees. */
+void ls_sort_unique(char **ids, size_t *n);
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static void test_sort_unique_matches_strcmp(void **state) {
+  (void)state;
+  const char *prefix[] = {"", "example.com/log/", "x", "example.com/a-much-longer-shared-prefix/"};
+  const char *tail[] = {"",
+                        "a",
+                        "b",
+                        "ab",
+                        "abcdefgh",
+                        "abcdefghi",
+                        "abcdefghijklmnop",
+                        "abcdefghijklmnopq",
+                        "abcdefghijklmnopr",
+                        "\xc3\xa9",
+                        "\xff",
+                        "z"};
+  enum { NT = sizeof(tail) / sizeof(tail[0]) };
+  for (size_t p = 0; p < sizeof(prefix) / sizeof(prefix[0]); p++) {
+    char *ids[3 * NT + 1], *want[3 * NT + 1];
+    size_t n = 0;
+    srand((unsigned)p);
+    for (int copy = 0; copy < 3; copy++) /* every ID three times, shuffled */
+      for (size_t t = 0; t < NT; t++) {
+        char buf[128];
+        snprintf(buf, sizeof(buf), "%s%s", prefix[p], tail[t]);
+        if (buf[0] == 0)
+          continue;
+        ids[n] = strdup(buf);
+        want[n] = ids[n];
+        n++;
+      }
+    for (size_t i = n - 1; i > 0; i--) {
+      size_t j = (size_t)rand() % (i + 1);
+      char *x = ids[i];
+      ids[i] = ids[j];
+      ids[j] = x;
+    }
+    qsort(want, n, sizeof(*want), cmp_str);
+    size_t m = n, w = 1;
+    for (size_t i = 1; i < n; i++)
+      if (strcmp(want[i], want[w - 1]) != 0)
+        want[w++] = want[i];
+    char *copy[3 * NT + 1];
+    for (size_t i = 0; i < w; i++)
+      copy[i] = strdup(want[i]); /* `want` points into ids, which the sort frees in part */
+    ls_sort_unique(ids, &m);
+    assert_int_equal(m, w);
+    for (size_t i = 0; i < m; i++)
+      assert_string_equal(ids[i], copy[i]);
+    for (size_t i = 0; i < m; i++) {
+      free(ids[i]);
+      free(copy[i]);
+    }
+  }
+}
+
 /* An empty checkpoint another program stored (the Go witness can) is
  * present: OK with 0 bytes, never NOT_FOUND. A backend that says OK and
  * hands over no buffer at all is broken. */
@@ -474,6 +537,7 @@ int main(void) {
       cmocka_unit_test(test_bad_urls),
       cmocka_unit_test(test_invalid_calls_never_reach_backend),
       cmocka_unit_test(test_logs_sorted_by_core),
+      cmocka_unit_test(test_sort_unique_matches_strcmp),
       cmocka_unit_test(test_empty_stored_value),
       cmocka_unit_test(test_update_attempts_bounded),
       cmocka_unit_test(test_handle_outlives_user_reference),
