@@ -16,6 +16,7 @@
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,7 @@ typedef struct writer {
   char log_id[16];
   pthread_t t;
   logstate_status st;
+  logstate_cause cause;
 } writer;
 
 static void *write_one(void *arg) {
@@ -168,6 +170,99 @@ static void test_failed_group_applies_nothing(void **state) {
     assert_int_equal(counter_of(ls, w[i].log_id), 1);
   }
   logstate_free(ls);
+}
+
+/* A full disk, as SQLite sees one: a VFS, made the default while a test
+ * runs, that is the default one except that its writes fail with
+ * SQLITE_FULL while `disk_full` is set (what the unix VFS returns when a
+ * write finds no space). */
+static sqlite3_vfs full_vfs;
+static sqlite3_vfs *real_vfs;
+static sqlite3_io_methods full_io[4]; /* full_io[i] is real_io[i] but for xWrite */
+static const sqlite3_io_methods *real_io[4];
+static atomic_int disk_full;
+
+static int full_write(sqlite3_file *f, const void *buf, int amt, sqlite3_int64 off) {
+  const sqlite3_io_methods *real = real_io[f->pMethods - full_io];
+  return atomic_load(&disk_full) ? SQLITE_FULL : real->xWrite(f, buf, amt, off);
+}
+
+static int full_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out_flags) {
+  (void)vfs;
+  int rc = real_vfs->xOpen(real_vfs, name, f, flags, out_flags);
+  if (rc != SQLITE_OK || f->pMethods == NULL)
+    return rc;
+  size_t i = 0;
+  while (i < 4 && real_io[i] && real_io[i] != f->pMethods)
+    i++;
+  assert_true(i < 4); /* (the unix VFS has a few kinds of files) */
+  if (real_io[i] == NULL) {
+    real_io[i] = f->pMethods;
+    full_io[i] = *f->pMethods;
+    full_io[i].xWrite = full_write;
+  }
+  f->pMethods = &full_io[i];
+  return rc;
+}
+
+static void full_vfs_install(void) {
+  real_vfs = sqlite3_vfs_find(NULL);
+  full_vfs = *real_vfs;
+  full_vfs.zName = "logstate-test-full";
+  full_vfs.xOpen = full_open;
+  assert_int_equal(sqlite3_vfs_register(&full_vfs, 1), SQLITE_OK);
+}
+
+static void full_vfs_remove(void) {
+  assert_int_equal(sqlite3_vfs_unregister(&full_vfs), SQLITE_OK);
+  assert_int_equal(sqlite3_vfs_register(real_vfs, 1), SQLITE_OK);
+}
+
+static void *write_one_cause(void *arg) {
+  writer *w = arg;
+  w->st = logstate_update(w->ls, w->log_id, test_fn_increment, NULL);
+  w->cause = logstate_last_error_cause();
+  return NULL;
+}
+
+/* The disk fills while a group waits for the write lock: the lone first
+ * set and the group of seven behind it fail at their commit, every set
+ * with RESOURCE_EXHAUSTED and cause NO_SPACE, and none is applied; once
+ * there is space again, each log goes on from its stored state. */
+static void test_full_disk_fails_the_group(void **state) {
+  (void)state;
+  char path[128];
+  full_vfs_install();
+  logstate *ls = open_warm(path, sizeof(path));
+  sqlite3 *db = lock_file(path);
+  logstate_stats before = stats(ls);
+  writer w[8];
+  for (int i = 0; i < 8; i++) {
+    w[i] = (writer){.ls = ls};
+    snprintf(w[i].log_id, sizeof(w[i].log_id), "l%d", i);
+    assert_int_equal(pthread_create(&w[i].t, NULL, write_one_cause, &w[i]), 0);
+    if (i == 0)
+      for (int k = 0; k < 10000 && stats(ls).group_commits == before.group_commits; k++)
+        usleep(1000);
+  }
+  wait_waiting(ls, 7);
+  atomic_store(&disk_full, 1);
+  assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK); /* it wrote nothing */
+  sqlite3_close(db);
+  for (int i = 0; i < 8; i++) {
+    pthread_join(w[i].t, NULL);
+    if (w[i].st != LOGSTATE_RESOURCE_EXHAUSTED || w[i].cause != LOGSTATE_CAUSE_NO_SPACE)
+      fail_msg("the set on %s returned %s (cause %d)", w[i].log_id, logstate_status_name(w[i].st), (int)w[i].cause);
+  }
+  assert_int_equal(stats(ls).group_commits - before.group_commits, 2);
+  atomic_store(&disk_full, 0);
+  for (int i = 0; i < 8; i++) {
+    assert_int_equal(counter_of(ls, w[i].log_id), 1);
+    assert_status(logstate_update(ls, w[i].log_id, test_fn_increment, NULL), LOGSTATE_OK);
+    assert_int_equal(counter_of(ls, w[i].log_id), 2);
+  }
+  logstate_free(ls);
+  full_vfs_remove();
 }
 
 #ifdef LOGSTATE_HAVE_ASYNC
@@ -363,9 +458,8 @@ static int teardown(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_sets_commit_together),
-      cmocka_unit_test(test_failed_group_applies_nothing),
-      cmocka_unit_test(test_sigkill_keeps_every_acknowledged_set),
+      cmocka_unit_test(test_sets_commit_together),       cmocka_unit_test(test_failed_group_applies_nothing),
+      cmocka_unit_test(test_full_disk_fails_the_group),  cmocka_unit_test(test_sigkill_keeps_every_acknowledged_set),
 #ifdef LOGSTATE_HAVE_ASYNC
       cmocka_unit_test(test_async_sets_commit_together),
 #endif
