@@ -84,7 +84,11 @@ int64_t sq_version_of(const sq_snapshot *s) { return s->version > 0 ? s->version
 int sq_store(sq_conn *c, const ls_history_cfg *h, const char *id, size_t id_len, const sq_snapshot *s,
              const uint8_t *cp, size_t len) {
   int rc;
-  sqlite3_stmt *st = sq_stmt(c, s->rows ? SQ_CP_UPDATE : SQ_CP_INSERT, id, id_len, &rc);
+  sqlite3_stmt *st = sq_stmt(c,
+                             !s->rows     ? SQ_CP_INSERT
+                             : s->blob_id ? SQ_CP_UPDATE_BLOB
+                                          : SQ_CP_UPDATE,
+                             id, id_len, &rc);
   if (st && (rc = sqlite3_bind_blob(st, 2, cp, (int)len, SQLITE_STATIC)) == SQLITE_OK)
     rc = sq_run(st);
   if (rc == SQLITE_OK && (st = sq_stmt(c, SQ_VERSION_PUT, id, id_len, &rc)) != NULL &&

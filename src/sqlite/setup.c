@@ -75,8 +75,8 @@ static logstate_status make_tables(sq_backend *b) {
 
 /* Step 5: every statement a set runs compiles against this schema. */
 static logstate_status prepare_set(sq_backend *b) {
-  static const sq_stmt_id set[] = {SQ_SNAPSHOT,          SQ_CP_UPDATE,      SQ_CP_INSERT,   SQ_VERSION_PUT,
-                                   SQ_VERSION_DROP_BLOB, SQ_HISTORY_INSERT, SQ_HISTORY_TRIM};
+  static const sq_stmt_id set[] = {SQ_SNAPSHOT,    SQ_CP_UPDATE,         SQ_CP_UPDATE_BLOB, SQ_CP_INSERT,
+                                   SQ_VERSION_PUT, SQ_VERSION_DROP_BLOB, SQ_HISTORY_INSERT, SQ_HISTORY_TRIM};
   size_t n = sizeof(set) / sizeof(set[0]) - (b->hist.keep ? 0 : 2);
   int rc = SQLITE_OK;
   for (size_t i = 0; i < n && rc == SQLITE_OK; i++)

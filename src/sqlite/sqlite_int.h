@@ -42,7 +42,8 @@ typedef enum sq_stmt_id {
   SQ_SNAPSHOT,             /* ?1 the log ID: its rows (0 to 2) and logstate's version */
   SQ_SNAPSHOT_NO_VERSIONS, /* the same on a file without logstate_versions */
   SQ_LOGS,
-  SQ_CP_UPDATE, /* ?1 ID ?2 checkpoint: the row, whatever the type of its ID, gets a TEXT ID */
+  SQ_CP_UPDATE,      /* ?1 ID ?2 checkpoint: the TEXT row */
+  SQ_CP_UPDATE_BLOB, /* ... the BLOB row (an earlier logstate's), which gets a TEXT ID */
   SQ_CP_INSERT,
   SQ_VERSION_PUT,       /* ?1 ID ?2 version */
   SQ_VERSION_DROP_BLOB, /* ?1 ID: an earlier logstate's BLOB-keyed version row */
