@@ -88,7 +88,7 @@ logstate_status ls_error_restore(const ls_saved_error *e) {
  * character: 1 to 4, or 0 for an invalid sequence, a C1 control (U+0080 to
  * U+009F: some terminals obey them) or a bidirectional override (U+202A to
  * U+202E, U+2066 to U+2069: they reorder what follows). */
-static size_t printable_utf8(const unsigned char *s, size_t n) {
+size_t ls_printable_utf8(const unsigned char *s, size_t n) {
   size_t len = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 && s[0] < 0xe0 ? 2 : 0;
   if (len == 0 || len > n)
     return 0;
@@ -115,7 +115,7 @@ const char *logstate_quote(char *buf, size_t bufsz, const char *s, size_t n) {
   buf[o++] = '"';
   for (size_t i = 0; i < n;) {
     const unsigned char *c = (const unsigned char *)s + i;
-    size_t chr = *c < 0x80 ? 1 : printable_utf8(c, n - i);
+    size_t chr = *c < 0x80 ? 1 : ls_printable_utf8(c, n - i);
     int escape = chr == 0 || *c < 0x20 || *c == 0x7f, backslash = *c == '"' || *c == '\\';
     size_t need = escape ? 4 : backslash ? 2 : chr;
     /* Room for this, the ellipsis (3), the closing quote and the NUL. */

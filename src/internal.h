@@ -38,6 +38,9 @@ void ls_error_save(ls_saved_error *e, logstate_status st);
 /* Makes it the calling thread's last failure again; returns its status. */
 logstate_status ls_error_restore(const ls_saved_error *e);
 
+/* The length of the printable UTF-8 character (2 to 4 bytes) at s[0..n):
+ * 0 for invalid UTF-8, a C1 control or a bidirectional override. */
+size_t ls_printable_utf8(const unsigned char *s, size_t n);
 /* malloc()ed copy of n bytes, plus a NUL so that C strings can be copied the
  * same way. NULL when out of memory. */
 void *ls_memdup(const void *p, size_t n);

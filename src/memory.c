@@ -7,11 +7,13 @@
  * the same lock as the set. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "internal.h"
+#include "memory_config.h"
 
 /* A log's history: a ring of entries, the oldest at `start`. */
 typedef struct mem_hist {
@@ -35,6 +37,7 @@ typedef struct mem_store {
   mem_entry **buckets;
   size_t nbuckets;
   size_t count;
+  ls_mem_configs *configs; /* log configurations (memory_config.c) */
   /* Named stores are shared and live in the registry below. */
   char *name;
   unsigned int refs;
@@ -133,6 +136,7 @@ static void store_destroy(mem_store *s) {
   }
   free(s->buckets);
   free(s->name);
+  ls_mem_configs_free(s->configs);
   pthread_mutex_destroy(&s->mu);
   free(s);
 }
@@ -144,9 +148,11 @@ static mem_store *store_new(const char *name) {
   s->nbuckets = 64;
   s->buckets = calloc(s->nbuckets, sizeof(*s->buckets));
   s->name = name ? ls_memdup(name, strlen(name)) : NULL;
-  if (s->buckets == NULL || (name && s->name == NULL) || pthread_mutex_init(&s->mu, NULL) != 0) {
+  s->configs = ls_mem_configs_new();
+  if (s->buckets == NULL || (name && s->name == NULL) || s->configs == NULL || pthread_mutex_init(&s->mu, NULL) != 0) {
     free(s->buckets);
     free(s->name);
+    ls_mem_configs_free(s->configs);
     free(s);
     return NULL;
   }
@@ -391,6 +397,39 @@ static logstate_durability mem_durability(logstate_backend *be) {
   return LOGSTATE_DURABILITY_NONE;
 }
 
+/* --- log configurations: the store's (memory_config.c) --------------------- */
+
+#define CONFIGS(be) (((mem_backend *)(be))->store->configs)
+
+static void mem_client_name(logstate_backend *be, char *buf, size_t size) {
+  snprintf(buf, size, "%s", ((mem_backend *)be)->hist.client_name);
+}
+
+static logstate_status mem_config_add(logstate_backend *be, const logstate_log_entry *entries, size_t n,
+                                      logstate_log_entry **existing) {
+  return ls_mem_config_add(CONFIGS(be), entries, n, existing);
+}
+
+static logstate_status mem_config_get(logstate_backend *be, const char *origin, const char *log_id,
+                                      logstate_log_entry **out) {
+  (void)origin;
+  return ls_mem_config_get(CONFIGS(be), log_id, out);
+}
+
+static logstate_status mem_config_list(logstate_backend *be, logstate_log_entry **out, size_t *out_n) {
+  return ls_mem_config_list(CONFIGS(be), out, out_n);
+}
+
+static logstate_status mem_config_change(logstate_backend *be, const logstate_config_event *ev, int *changed) {
+  return ls_mem_config_change(CONFIGS(be), ev, changed);
+}
+
+static logstate_status mem_config_history(logstate_backend *be, const char *origin, const char *log_id, size_t max,
+                                          logstate_config_event **out, size_t *out_n) {
+  (void)origin;
+  return ls_mem_config_history(CONFIGS(be), log_id, max, out, out_n);
+}
+
 static const logstate_backend_methods mem_methods = {
     .version = LOGSTATE_BACKEND_VERSION,
     .name = "memory",
@@ -406,6 +445,12 @@ static const logstate_backend_methods mem_methods = {
     .read_state = mem_read_state,
     .cas = mem_cas,
     .history = mem_history,
+    .client_name = mem_client_name,
+    .config_add = mem_config_add,
+    .config_get = mem_config_get,
+    .config_list = mem_config_list,
+    .config_change = mem_config_change,
+    .config_history = mem_config_history,
 };
 
 logstate_status ls_memory_backend_new(logstate_backend **out, const char *name, const ls_history_cfg *h) {

@@ -150,9 +150,10 @@ typedef enum logstate_op_kind {
   LOGSTATE_OP_WRITE_SET, /* a write transaction's set */
   LOGSTATE_OP_UPDATE,    /* logstate_update, as a whole (its reads and sets are not reported apart) */
   LOGSTATE_OP_HISTORY,   /* logstate_history */
-  LOGSTATE_OP_VERIFY     /* logstate_verify */
+  LOGSTATE_OP_VERIFY,    /* logstate_verify */
+  LOGSTATE_OP_CONFIG     /* a log configuration call (log_config.h) */
 } logstate_op_kind;
-#define LOGSTATE_OP_KINDS 8
+#define LOGSTATE_OP_KINDS 9
 
 /** What the operations hook is told of one finished operation. Valid
  *  during the call only. */
@@ -576,5 +577,8 @@ LOGSTATE_API logstate_status logstate_get_stats(logstate *ls, logstate_stats *ou
 #ifdef __cplusplus
 }
 #endif
+
+/* Log configurations: logstate_log_id(), logstate_config_*(). */
+#include "logstate/log_config.h"
 
 #endif /* LOGSTATE_LOGSTATE_H */

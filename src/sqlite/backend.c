@@ -270,6 +270,10 @@ static logstate_status sq_verify(logstate_backend *be, logstate_verify_fn report
   return ls_sqlite_verify((sq_backend *)be, report, arg, out_problems);
 }
 
+static void sq_client_name(logstate_backend *be, char *buf, size_t size) {
+  snprintf(buf, size, "%s", ((sq_backend *)be)->hist.client_name);
+}
+
 const logstate_backend_methods ls_sqlite_methods = {
     .version = LOGSTATE_BACKEND_VERSION,
     .name = "sqlite",
@@ -290,4 +294,10 @@ const logstate_backend_methods ls_sqlite_methods = {
     .read_state = sq_read_state,
     .cas = sq_cas,
     .cas_batch = sq_cas_batch,
+    .client_name = sq_client_name,
+    .config_add = sq_config_add,
+    .config_get = sq_config_get,
+    .config_list = sq_config_list,
+    .config_change = sq_config_change,
+    .config_history = sq_config_history,
 };

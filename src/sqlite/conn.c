@@ -54,6 +54,39 @@ static const char *const sql[SQ_NSTMT] = {
     [SQ_HISTORY_READ] = "SELECT version, time_ms, chkpt, sha256, origin, tree_size, client FROM logstate_history "
                         "WHERE " TEXT_ID " UNION ALL SELECT version, time_ms, chkpt, sha256, origin, tree_size, client "
                         "FROM logstate_history WHERE " BLOB_ID " ORDER BY version DESC LIMIT ?2",
+    /* Log configurations: the witness's `logs` (its statement, its
+     * declared types), logstate's side tables beside it. */
+    [SQ_CFG_TABLES] = "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('logs', "
+                      "'logstate_log_meta', 'logstate_log_audit')",
+    [SQ_CFG_MAKE_LOGS] = "CREATE TABLE IF NOT EXISTS logs (logID BLOB PRIMARY KEY, origin STRING NOT NULL, vkey STRING "
+                         "NOT NULL, contact STRING, qpd FLOAT64, disabled BOOL)",
+    [SQ_CFG_MAKE_META] = "CREATE TABLE IF NOT EXISTS logstate_log_meta (logID TEXT PRIMARY KEY, added_ms INTEGER, "
+                         "changed_ms INTEGER, changed_by TEXT, reason TEXT)",
+    [SQ_CFG_MAKE_AUDIT] =
+        "CREATE TABLE IF NOT EXISTS logstate_log_audit (seq INTEGER PRIMARY KEY, logID TEXT NOT NULL, "
+        "origin TEXT NOT NULL, disabled INTEGER NOT NULL, at_ms INTEGER NOT NULL, client TEXT, "
+        "reason TEXT)",
+    [SQ_CFG_GET] =
+        "SELECT l.logID, l.origin, l.vkey, l.contact, l.qpd, l.disabled, m.added_ms, m.changed_ms, "
+        "m.changed_by, m.reason FROM logs l LEFT JOIN logstate_log_meta m ON m.logID = l.logID WHERE l." TEXT_ID,
+    [SQ_CFG_GET_BARE] =
+        "SELECT logID, origin, vkey, contact, qpd, disabled, NULL, NULL, NULL, NULL FROM logs WHERE " TEXT_ID,
+    [SQ_CFG_LIST] = "SELECT l.logID, l.origin, l.vkey, l.contact, l.qpd, l.disabled, m.added_ms, m.changed_ms, "
+                    "m.changed_by, m.reason FROM logs l LEFT JOIN logstate_log_meta m ON m.logID = l.logID",
+    [SQ_CFG_LIST_BARE] = "SELECT logID, origin, vkey, contact, qpd, disabled, NULL, NULL, NULL, NULL FROM logs",
+    [SQ_CFG_INSERT] = "INSERT INTO logs (logID, origin, vkey, contact, qpd, disabled) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [SQ_CFG_META_ADDED] = "INSERT OR REPLACE INTO logstate_log_meta (logID, added_ms) VALUES (?1, ?2)",
+    [SQ_CFG_DISABLE] = "UPDATE logs SET disabled = ?2 WHERE " TEXT_ID,
+    [SQ_CFG_META_CHANGED] = "INSERT INTO logstate_log_meta (logID, changed_ms, changed_by, reason) VALUES (?1, ?2, ?3, "
+                            "?4) ON CONFLICT (logID) DO UPDATE SET changed_ms = excluded.changed_ms, changed_by = "
+                            "excluded.changed_by, reason = excluded.reason",
+    [SQ_CFG_AUDIT] =
+        "INSERT INTO logstate_log_audit (logID, origin, disabled, at_ms, client, reason) VALUES (?1, ?2, ?3, "
+        "?4, ?5, ?6)",
+    [SQ_CFG_HISTORY] = "SELECT logID, origin, disabled, at_ms, client, reason FROM logstate_log_audit WHERE " TEXT_ID
+                       " ORDER BY seq DESC LIMIT ?2",
+    [SQ_CFG_HISTORY_ALL] =
+        "SELECT logID, origin, disabled, at_ms, client, reason FROM logstate_log_audit ORDER BY seq DESC LIMIT ?2",
 };
 
 sqlite3_stmt *sq_stmt(sq_conn *c, sq_stmt_id id, const char *log_id, size_t log_id_len, int *rc) {

@@ -50,6 +50,22 @@ typedef enum sq_stmt_id {
   SQ_HISTORY_INSERT,
   SQ_HISTORY_TRIM,
   SQ_HISTORY_READ,
+  /* Log configurations (config.c): ?1 is the log ID where there is one. */
+  SQ_CFG_TABLES,
+  SQ_CFG_MAKE_LOGS, /* the Go witness's own statement */
+  SQ_CFG_MAKE_META,
+  SQ_CFG_MAKE_AUDIT,
+  SQ_CFG_GET, /* with the side table's columns */
+  SQ_CFG_GET_BARE,
+  SQ_CFG_LIST,
+  SQ_CFG_LIST_BARE,
+  SQ_CFG_INSERT,       /* ?2 origin ?3 vkey ?4 contact ?5 qpd ?6 disabled */
+  SQ_CFG_META_ADDED,   /* ?2 added_ms */
+  SQ_CFG_DISABLE,      /* ?2 disabled */
+  SQ_CFG_META_CHANGED, /* ?2 changed_ms ?3 changed_by ?4 reason */
+  SQ_CFG_AUDIT,        /* ?2 origin ?3 disabled ?4 at_ms ?5 by ?6 reason */
+  SQ_CFG_HISTORY,      /* ?2 max */
+  SQ_CFG_HISTORY_ALL,
   SQ_NSTMT
 } sq_stmt_id;
 
@@ -194,6 +210,26 @@ int64_t sq_version_of(const sq_snapshot *s);
  * inside the caller's write transaction. An SQLite result code. */
 int sq_store(sq_conn *c, const ls_history_cfg *h, const char *id, size_t id_len, const sq_snapshot *s,
              const uint8_t *cp, size_t len);
+
+/* --- config.c, config_write.c: log configurations ---------------------- */
+
+/* Which of the tables of log configurations the file has. */
+typedef struct sq_cfg_tables {
+  int logs, meta, audit;
+} sq_cfg_tables;
+/* Reads them from the schema: an SQLite result code. */
+int sq_cfg_tables_of(sq_conn *c, sq_cfg_tables *t);
+/* The entry of log_id on `c`, inside the caller's transaction: *out NULL
+ * when none. */
+logstate_status sq_cfg_get_on(sq_conn *c, const sq_cfg_tables *t, const char *log_id, logstate_log_entry **out);
+/* The backend methods (sys/backend.h). */
+logstate_status sq_config_add(logstate_backend *be, const logstate_log_entry *entries, size_t n,
+                              logstate_log_entry **existing);
+logstate_status sq_config_get(logstate_backend *be, const char *origin, const char *log_id, logstate_log_entry **out);
+logstate_status sq_config_list(logstate_backend *be, logstate_log_entry **out, size_t *out_n);
+logstate_status sq_config_change(logstate_backend *be, const logstate_config_event *ev, int *changed);
+logstate_status sq_config_history(logstate_backend *be, const char *origin, const char *log_id, size_t max,
+                                  logstate_config_event **out, size_t *out_n);
 
 /* --- backend.c ---------------------------------------------------------- */
 

@@ -804,6 +804,8 @@ static void test_objects_outlive_handle(void **state) {
 /* conformance_history.c: the history group, when the target has open_query.
  * It takes its store numbers from ls_conformance_next_store(). */
 int ls_conformance_history_run(const logstate_conformance_target *t);
+/* conformance_config.c: log configurations. */
+int ls_conformance_config_run(const logstate_conformance_target *t);
 unsigned int ls_conformance_next_store(void) { return next_store++; }
 
 int logstate_conformance_run(const logstate_conformance_target *t) {
@@ -840,7 +842,7 @@ int logstate_conformance_run(const logstate_conformance_target *t) {
   target = t;
   snprintf(name, sizeof(name), "conformance/%s", t->name ? t->name : "backend");
   int failed = _cmocka_run_group_tests(name, tests, sizeof(tests) / sizeof(tests[0]), NULL, NULL);
-  return failed + ls_conformance_history_run(t);
+  return failed + ls_conformance_history_run(t) + ls_conformance_config_run(t);
 }
 
 logstate_status logstate_conformance_open_url(void *ctx, unsigned int store, logstate **out) {

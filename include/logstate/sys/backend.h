@@ -187,6 +187,45 @@ typedef struct logstate_backend_methods {
   /** Adds the backend's own counters (round trips, connections, ...) to
    *  `out`, whose other fields the core fills. Thread-safe. */
   void (*stats)(logstate_backend *be, logstate_stats *out);
+
+  /** Copies the handle's client_name option (NUL-terminated, at most
+   *  size - 1 bytes) into buf, "" when it has none: who disables or enables
+   *  a log (log_config.h). Thread-safe. */
+  void (*client_name)(logstate_backend *be, char *buf, size_t size);
+
+  /* --- log configurations (log_config.h) ------------------------------
+   * All five or none; none: the core returns FAILED_PRECONDITION. The core
+   * validates every input, computes the log IDs and the times, compares
+   * entries and sorts lists: a backend stores and reads. Entries and
+   * events handed out are malloc()ed (every string too), and the core
+   * takes them over. */
+
+  /** Adds `entries` (log_id, added_ms and the configuration filled; the
+   *  rest empty) insert-only, all in one atomic step: an entry whose log
+   *  has none is stored whole, and existing[i] set to NULL; otherwise
+   *  nothing of it is written and existing[i] is the stored entry (for a
+   *  log twice in the batch, the second sees the first). `existing` is the
+   *  core's array of n. On failure nothing of the batch is stored. */
+  logstate_status (*config_add)(logstate_backend *be, const logstate_log_entry *entries, size_t n,
+                                logstate_log_entry **existing);
+
+  /** The entry of `log_id` (whose origin is `origin`), or NOT_FOUND. */
+  logstate_status (*config_get)(logstate_backend *be, const char *origin, const char *log_id, logstate_log_entry **out);
+
+  /** Every entry, in any order. */
+  logstate_status (*config_list)(logstate_backend *be, logstate_log_entry **out, size_t *out_n);
+
+  /** Sets the disabled flag of ev->log_id to ev->disabled, with the
+   *  entry's changed_ms, changed_by and reason from the event, and appends
+   *  the event to the audit trail, in one atomic step; NOT_FOUND when the
+   *  log has no entry. When the flag is already ev->disabled nothing is
+   *  written and *changed is 0. */
+  logstate_status (*config_change)(logstate_backend *be, const logstate_config_event *ev, int *changed);
+
+  /** Up to `max` events of the audit trail, newest first: of `log_id`
+   *  (whose origin is `origin`), or of every log when both are NULL. */
+  logstate_status (*config_history)(logstate_backend *be, const char *origin, const char *log_id, size_t max,
+                                    logstate_config_event **out, size_t *out_n);
 } logstate_backend_methods;
 
 /** The first member of every backend struct. */
