@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Log configurations (config.h): the operations prepared, run and
+/* Log configurations (configs.h): the operations prepared, run and
  * finished once for both APIs, and the sync API's calls. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "configs.h"
 
 /* --- preparing ------------------------------------------------------------ */
 

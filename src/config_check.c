@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "config.h"
+#include "configs.h"
 
 /* Whether s reads as a number to SQLite: [+-]digits[.digits][e[+-]digits]
  * or [+-].digits[...]. The witness's logs table declares origin, vkey and

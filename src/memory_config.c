@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "configs.h"
 #include "memory_config.h"
 
 struct ls_mem_configs {

@@ -261,8 +261,8 @@ void ls_ra_send_plan(rreq *q) {
   ls_ra_replies_clear(&q->rs);
   ls_rp_plan_next(&d->p, q->settle.active ? &q->settle.rd : &q->op, &plan);
   for (int i = 0; i < plan.n; i++) {
-    if (redisAsyncCommandArgv(d->ac, on_reply, q, plan.cmd[i].argc, (const char **)plan.cmd[i].argv, plan.cmd[i].len) !=
-        REDIS_OK) {
+    if (redisAsyncCommandArgv(d->ac, on_reply, q, plan.cmd[i].argc, ls_rp_argv(&plan.cmd[i]),
+                              ls_rp_lens(&plan.cmd[i])) != REDIS_OK) {
       ls_err(LOGSTATE_UNAVAILABLE, "redis: the connection is closing");
       defer_failure(q, LOGSTATE_UNAVAILABLE);
       return;

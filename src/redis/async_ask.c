@@ -87,8 +87,8 @@ static void ask_node(ls_ra_lookup *l, const char *addr, unsigned int port) {
   ls_ra_replies_clear(&q->side_rs);
   q->side_rs.expect = out->n;
   for (int j = 0; j < out->n; j++)
-    if (redisAsyncCommandArgv(ac, on_ask_reply, q, out->cmd[j].argc, (const char **)out->cmd[j].argv,
-                              out->cmd[j].len) == REDIS_OK)
+    if (redisAsyncCommandArgv(ac, on_ask_reply, q, out->cmd[j].argc, ls_rp_argv(&out->cmd[j]),
+                              ls_rp_lens(&out->cmd[j])) == REDIS_OK)
       q->pending++;
   d->round_trips++;
   q->round_trips++;

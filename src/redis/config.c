@@ -49,6 +49,9 @@ void ls_redis_config_free(ls_redis_config *c) {
   free(c->key_meta);
   free(c->key_log_prefix);
   free(c->key_history_prefix);
+  free(c->key_configs);
+  free(c->key_config_prefix);
+  free(c->key_config_audit);
   memset(c, 0, sizeof(*c));
 }
 
@@ -261,7 +264,8 @@ void ls_redis_log(const ls_redis_config *c, const char *fmt, ...) {
     fprintf(stderr, "logstate: warning: %s\n", msg);
 }
 
-/* --- keys: {N}:logs, {N}:meta, {N}:log:<logID> (README "Key layout") ---- */
+/* --- keys: {N}:logs, {N}:meta, {N}:log:<logID>, {N}:configs, {N}:config:<ID>,
+ * {N}:config-audit (README "Key layout") --------------------------------- */
 
 static char *make_key(const char *prefix, const char *suffix, size_t *out_len) {
   size_t n = strlen(prefix) + strlen(suffix) + 3;
@@ -276,7 +280,11 @@ logstate_status ls_redis_derive_keys(ls_redis_config *c) {
   c->key_meta = make_key(c->prefix, "meta", &c->key_meta_len);
   c->key_log_prefix = make_key(c->prefix, "log:", &c->key_log_prefix_len);
   c->key_history_prefix = make_key(c->prefix, "history:", &c->key_history_prefix_len);
-  if (c->key_logs && c->key_meta && c->key_log_prefix && c->key_history_prefix)
+  c->key_configs = make_key(c->prefix, "configs", &c->key_configs_len);
+  c->key_config_prefix = make_key(c->prefix, "config:", &c->key_config_prefix_len);
+  c->key_config_audit = make_key(c->prefix, "config-audit", &c->key_config_audit_len);
+  if (c->key_logs && c->key_meta && c->key_log_prefix && c->key_history_prefix && c->key_configs &&
+      c->key_config_prefix && c->key_config_audit)
     return LOGSTATE_OK;
   return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory");
 }

@@ -48,9 +48,12 @@ typedef struct ls_redis_config {
   void *log_arg;
   ls_history_cfg hist; /* history=K, history_bodies, client_name */
   /* Derived key names: {N}:logs, {N}:meta, the {N}:log: and {N}:history:
-   * prefixes. */
+   * prefixes; for log configurations {N}:configs (the index), the
+   * {N}:config: prefix and {N}:config-audit (the audit stream). */
   char *key_logs, *key_meta, *key_log_prefix, *key_history_prefix;
   size_t key_logs_len, key_meta_len, key_log_prefix_len, key_history_prefix_len;
+  char *key_configs, *key_config_prefix, *key_config_audit;
+  size_t key_configs_len, key_config_prefix_len, key_config_audit_len;
 } ls_redis_config;
 
 /* Validates `o` (NULL: defaults) into `c`, copying every string. On failure

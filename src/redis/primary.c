@@ -262,7 +262,8 @@ int ls_rp_plan_ask(const ls_redis_proto *p, const ls_rp_op *op, const ls_rp_plan
     map[i] = -1;
   for (int i = 0; i < plan->n; i++) {
     /* It counts that node's replicas (and fsyncs). */
-    int wait = plan->cmd[i].argv[0] == ls_rp_cmd_wait || plan->cmd[i].argv[0] == ls_rp_cmd_waitaof;
+    const char *name = ls_rp_argv(&plan->cmd[i])[0];
+    int wait = name == ls_rp_cmd_wait || name == ls_rp_cmd_waitaof;
     if (!(r[i] && ask_target(c, r[i], host, port)) && !(wait && asked))
       continue;
     if (!wait) {

@@ -38,6 +38,7 @@ static void clear_results(ls_rp_op *op) {
     op->u.verify.walk = NULL;
     op->u.verify.problems = 0;
     break;
+  case LS_RP_CONFIG: /* its results are the core's op's */
   case LS_RP_CONNECT:
   case LS_RP_INIT:
     break;
@@ -65,6 +66,8 @@ logstate_status ls_rp_begin(const ls_redis_proto *p, ls_rp_op *op) {
   clear_results(op);
   if (op->kind == LS_RP_VERIFY)
     return ls_rp_walk_begin(&p->cfg, op);
+  if (op->kind == LS_RP_CONFIG)
+    return ls_rp_config_begin(&p->cfg, op);
   logstate_status st = ls_rp_history_begin(&p->cfg, op);
   if (st != LOGSTATE_OK)
     return st;
@@ -85,6 +88,8 @@ void ls_rp_restart(ls_rp_op *op) {
 void ls_rp_end(ls_rp_op *op) {
   if (op->kind == LS_RP_VERIFY)
     ls_rp_walk_end(op);
+  if (op->kind == LS_RP_CONFIG)
+    ls_rp_config_end(op);
   ls_rp_history_end(op);
   free(op->key);
   op->key = NULL;
@@ -184,6 +189,8 @@ static void plan_state(const ls_redis_config *c, const ls_rp_op *op, ls_rp_plan 
 void ls_rp_plan_next(const ls_redis_proto *p, ls_rp_op *op, ls_rp_plan *plan) {
   const ls_redis_config *c = &p->cfg;
   plan->n = 0;
+  for (int i = 0; i < LS_RP_MAX_CMDS; i++)
+    plan->cmd[i].xargv = NULL;
   switch (op->kind) {
   case LS_RP_CONNECT:
     plan_connect(c, plan);
@@ -214,6 +221,9 @@ void ls_rp_plan_next(const ls_redis_proto *p, ls_rp_op *op, ls_rp_plan *plan) {
     break;
   case LS_RP_HISTORY:
     ls_rp_plan_history(op, op->u.history.max, plan);
+    break;
+  case LS_RP_CONFIG:
+    ls_rp_plan_config(c, op, plan);
     break;
   }
 }
@@ -464,6 +474,8 @@ int ls_rp_judge(ls_redis_proto *p, ls_rp_op *op, const redisReply *const *r, int
   case LS_RP_HISTORY:
     *st = ls_rp_judge_history(c, op, r[0], &op->u.history.hist, &op->u.history.nhist);
     return 1;
+  case LS_RP_CONFIG:
+    return ls_rp_judge_config(c, op, r, n, st);
   }
   *st = ls_err(LOGSTATE_INTERNAL, "redis: unknown operation %d", (int)op->kind);
   return 1;

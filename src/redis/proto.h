@@ -55,7 +55,8 @@ typedef enum {
   LS_RP_OPEN,    /* a snapshot: version and checkpoint [under WATCH] */
   LS_RP_SET,     /* the set script, a compare-and-set on the version */
   LS_RP_VERIFY,  /* walk the index and the log keys for disagreements */
-  LS_RP_HISTORY  /* the newest entries of a log's history stream (proto_history.c) */
+  LS_RP_HISTORY, /* the newest entries of a log's history stream (proto_history.c) */
+  LS_RP_CONFIG   /* a log configuration operation (proto_config.c) */
 } ls_rp_kind;
 
 #define LS_RP_MAX_CMDS 16
@@ -65,7 +66,15 @@ typedef struct ls_rp_cmd {
   int argc;
   const char *argv[LS_RP_MAX_ARGS];
   size_t len[LS_RP_MAX_ARGS];
+  /* A command with more arguments (a batch of log configurations): they
+   * are here instead, in the op's own arrays; NULL otherwise. */
+  const char *const *xargv;
+  const size_t *xlen;
 } ls_rp_cmd;
+
+/* The arguments of `c`, wherever they are: what the drivers send. */
+static inline const char **ls_rp_argv(const ls_rp_cmd *c) { return (const char **)(c->xargv ? c->xargv : c->argv); }
+static inline const size_t *ls_rp_lens(const ls_rp_cmd *c) { return c->xargv ? c->xlen : c->len; }
 
 /* One pipeline. Its arguments point into the op, the proto and `num`, so a
  * plan is sent before the op changes. */
@@ -116,6 +125,21 @@ typedef struct ls_rp_history {  /* HISTORY */
   size_t nhist;
 } ls_rp_history;
 
+typedef struct ls_rp_config { /* CONFIG */
+  struct ls_cfg_op *cfg;      /* the core's operation (configs.h): its inputs, and where the results go */
+  const char *what;           /* for messages */
+  /* ADD: the script's arguments (EVAL, the script, the keys, 7 per entry) */
+  const char **argv;
+  size_t *len;
+  int argc;
+  char numkeys[24];
+  char *buf; /* the keys and numbers they point to; GET, CHANGE: the key; LIST: a round's keys */
+  size_t buf_len;
+  /* LIST: the IDs the index holds, and how many are read */
+  char **ids;
+  size_t nids, next;
+} ls_rp_config;
+
 typedef struct ls_rp_verify { /* VERIFY */
   struct ls_rp_walk *walk;    /* its state (proto_verify.c) */
   logstate_verify_fn report;  /* inputs */
@@ -141,6 +165,7 @@ typedef struct ls_rp_op {
     ls_rp_logs logs;
     ls_rp_history history;
     ls_rp_verify verify;
+    ls_rp_config config;
     char store_id[40]; /* INIT: the store_id to create */
   } u;
 } ls_rp_op;
@@ -311,6 +336,7 @@ logstate_status ls_redis_unexpected(const char *what, const redisReply *r);
  * every plan builds its commands with these. */
 static inline void ls_rp_cmd_set(ls_rp_cmd *c, int argc, const char *const *argv, const size_t *len) {
   c->argc = argc;
+  c->xargv = NULL;
   for (int i = 0; i < argc; i++) {
     c->argv[i] = argv[i];
     c->len[i] = len ? len[i] : strlen(argv[i]);
@@ -371,6 +397,13 @@ void ls_rp_history_end(ls_rp_op *op);
 /* How many entries a settling read looks at: a log that moved on further
  * stays undecided. */
 size_t ls_rp_settle_lookback(const ls_redis_config *c);
+
+/* Log configurations (proto_config.c): op->u.config.cfg set by the
+ * caller. */
+logstate_status ls_rp_config_begin(const ls_redis_config *c, ls_rp_op *op);
+void ls_rp_config_end(ls_rp_op *op);
+void ls_rp_plan_config(const ls_redis_config *c, ls_rp_op *op, ls_rp_plan *plan);
+int ls_rp_judge_config(const ls_redis_config *c, ls_rp_op *op, const redisReply *const *r, int n, logstate_status *st);
 
 /* "WAIT" and "WAITAOF", as the plans spell them (a plan's argv[0] points
  * here). */

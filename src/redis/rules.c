@@ -31,6 +31,8 @@ static const char *what_of(const ls_rp_op *op) {
     return "verifying the store";
   case LS_RP_HISTORY:
     return "reading the history";
+  case LS_RP_CONFIG:
+    return op->u.config.what;
   case LS_RP_SET:
     break;
   }

@@ -21,10 +21,12 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "configs.h"
 #include "redis/sync_int.h"
 
 struct logstate_backend_txn {
@@ -73,6 +75,64 @@ static logstate_status rd_history(logstate_backend *be, const char *log_id, size
   op.u.history.nhist = 0;
   ls_rp_end(&op);
   return st;
+}
+
+/* --- log configurations: the core's op, borrowed (proto_config.c) --------- */
+
+static logstate_status rd_config(logstate_backend *be, ls_cfg_op *cfg) {
+  redis_backend *b = (redis_backend *)be;
+  ls_rp_op op = {.kind = LS_RP_CONFIG, .u.config.cfg = cfg};
+  logstate_status st = ls_rp_begin(&b->p, &op);
+  if (st == LOGSTATE_OK)
+    st = ls_rs_run_idempotent(b, &op, NULL);
+  ls_rp_end(&op);
+  return st;
+}
+
+static logstate_status rd_config_add(logstate_backend *be, const logstate_log_entry *entries, size_t n,
+                                     logstate_log_entry **existing) {
+  ls_cfg_op o = {.kind = LS_CFG_ADD, .add = (logstate_log_entry *)entries, .n = n, .existing = existing};
+  return rd_config(be, &o);
+}
+
+static logstate_status rd_config_get(logstate_backend *be, const char *origin, const char *log_id,
+                                     logstate_log_entry **out) {
+  ls_cfg_op o = {.kind = LS_CFG_GET, .origin = (char *)origin};
+  snprintf(o.log_id, sizeof(o.log_id), "%s", log_id);
+  logstate_status st = rd_config(be, &o);
+  *out = o.entries; /* one, or NULL */
+  return st;
+}
+
+static logstate_status rd_config_list(logstate_backend *be, logstate_log_entry **out, size_t *out_n) {
+  ls_cfg_op o = {.kind = LS_CFG_LIST};
+  logstate_status st = rd_config(be, &o);
+  *out = o.entries; /* on failure the core frees what was read */
+  *out_n = o.nentries;
+  return st;
+}
+
+static logstate_status rd_config_change(logstate_backend *be, const logstate_config_event *ev, int *changed) {
+  ls_cfg_op o = {.kind = LS_CFG_CHANGE, .ev = *ev};
+  memcpy(o.log_id, ev->log_id, sizeof(o.log_id));
+  logstate_status st = rd_config(be, &o);
+  *changed = o.changed;
+  return st;
+}
+
+static logstate_status rd_config_history(logstate_backend *be, const char *origin, const char *log_id, size_t max,
+                                         logstate_config_event **out, size_t *out_n) {
+  ls_cfg_op o = {.kind = LS_CFG_HISTORY, .origin = (char *)origin, .max = max};
+  if (log_id)
+    snprintf(o.log_id, sizeof(o.log_id), "%s", log_id);
+  logstate_status st = rd_config(be, &o);
+  *out = o.events;
+  *out_n = o.nevents;
+  return st;
+}
+
+static void rd_client_name(logstate_backend *be, char *buf, size_t size) {
+  snprintf(buf, size, "%s", ((redis_backend *)be)->p.cfg.hist.client_name);
 }
 
 /* --- write transactions ------------------------------------------------- */
@@ -230,6 +290,12 @@ static const logstate_backend_methods redis_methods = {
     .read_only = rd_read_only,
     .history = rd_history,
     .stats = rd_stats,
+    .client_name = rd_client_name,
+    .config_add = rd_config_add,
+    .config_get = rd_config_get,
+    .config_list = rd_config_list,
+    .config_change = rd_config_change,
+    .config_history = rd_config_history,
 };
 
 static logstate_status backend_new(logstate_backend **out, ls_redis_config *cfg) {

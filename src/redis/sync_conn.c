@@ -68,7 +68,7 @@ static void follow_ask(redis_backend *b, const ls_rp_op *op, const ls_rp_plan *p
     return;
   redisReply *got[LS_RP_MAX_CMDS] = {0};
   for (int j = 0; j < out.n; j++)
-    redisAppendCommandArgv(ctx, out.cmd[j].argc, (const char **)out.cmd[j].argv, out.cmd[j].len);
+    redisAppendCommandArgv(ctx, out.cmd[j].argc, ls_rp_argv(&out.cmd[j]), ls_rp_lens(&out.cmd[j]));
   atomic_fetch_add(&b->round_trips, 1);
   ls_tl_round_trips++; /* the operation on this thread made it */
   while (n < out.n && redisGetReply(ctx, (void **)&got[n]) == REDIS_OK && got[n])
@@ -91,7 +91,8 @@ static void follow_ask(redis_backend *b, const ls_rp_op *op, const ls_rp_plan *p
  * the connection is dead (hiredis keeps c->err) and is dropped on release. */
 static logstate_status exchange(redis_backend *b, conn *k, const ls_rp_op *op, const ls_rp_plan *plan, redisReply **r) {
   for (int i = 0; i < plan->n; i++)
-    if (redisAppendCommandArgv(k->c, plan->cmd[i].argc, (const char **)plan->cmd[i].argv, plan->cmd[i].len) != REDIS_OK)
+    if (redisAppendCommandArgv(k->c, plan->cmd[i].argc, ls_rp_argv(&plan->cmd[i]), ls_rp_lens(&plan->cmd[i])) !=
+        REDIS_OK)
       return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory building commands");
   atomic_fetch_add(&b->round_trips, 1);
   ls_tl_round_trips++; /* the operation on this thread made it */
@@ -150,7 +151,7 @@ static logstate_status ask_seed(redis_backend *b, const ls_redis_addr *a) {
     int n = 0;
     ls_rp_plan_discover(&b->p.cfg, &plan);
     for (int i = 0; i < plan.n; i++)
-      redisAppendCommandArgv(ctx, plan.cmd[i].argc, (const char **)plan.cmd[i].argv, plan.cmd[i].len);
+      redisAppendCommandArgv(ctx, plan.cmd[i].argc, ls_rp_argv(&plan.cmd[i]), ls_rp_lens(&plan.cmd[i]));
     atomic_fetch_add(&b->round_trips, 1);
     ls_tl_round_trips++; /* the operation on this thread made it */
     while (n < plan.n && redisGetReply(ctx, (void **)&r[n]) == REDIS_OK && r[n])

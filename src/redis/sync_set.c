@@ -108,7 +108,7 @@ static size_t pipeline_once(redis_backend *b, conn *k, ls_rp_op *ops, logstate_b
   for (size_t i = 0; i < n; i++) {
     ls_rp_plan_next(&b->p, &ops[i], &plans[i]);
     for (int j = 0; j < plans[i].n; j++)
-      redisAppendCommandArgv(k->c, plans[i].cmd[j].argc, (const char **)plans[i].cmd[j].argv, plans[i].cmd[j].len);
+      redisAppendCommandArgv(k->c, plans[i].cmd[j].argc, ls_rp_argv(&plans[i].cmd[j]), ls_rp_lens(&plans[i].cmd[j]));
   }
   atomic_fetch_add(&b->round_trips, 1);
   ls_tl_round_trips++;

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "configs.h"
 #include "sqlite/sqlite_int.h"
 
 int sq_cfg_tables_of(sq_conn *c, sq_cfg_tables *t) {

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "configs.h"
 #include "sqlite/sqlite_int.h"
 
 /* Binds text or NULL. */

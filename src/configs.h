@@ -3,8 +3,8 @@
  * operation is prepared (its inputs checked, IDs and times computed), run
  * on a backend (ls_cfg_run) or by an async driver, and finished (results
  * compared, lists filtered and sorted) here, once. */
-#ifndef LOGSTATE_CONFIG_H
-#define LOGSTATE_CONFIG_H
+#ifndef LOGSTATE_CONFIGS_H
+#define LOGSTATE_CONFIGS_H
 
 #include "internal.h"
 
