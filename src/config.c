@@ -134,6 +134,9 @@ logstate_status ls_cfg_run(logstate_backend *be, ls_cfg_op *op) {
   const logstate_backend_methods *m = be->methods;
   if (!m->config_add || !m->config_get || !m->config_list || !m->config_change || !m->config_history)
     return ls_err(LOGSTATE_FAILED_PRECONDITION, "the %s backend keeps no log configurations", m->name);
+  if ((op->kind == LS_CFG_ADD || op->kind == LS_CFG_CHANGE) && m->read_only && m->read_only(be))
+    return ls_err(LOGSTATE_FAILED_PRECONDITION, "%s: the store was opened read-only (mode=ro)",
+                  op->kind == LS_CFG_ADD ? "adding log configurations" : "disabling or enabling a log");
   char by[LS_CLIENT_NAME_MAX + 1] = "";
   switch (op->kind) {
   case LS_CFG_ADD:
@@ -215,15 +218,10 @@ logstate_status ls_cfg_finish(ls_cfg_op *op, logstate_status st) {
 
 /* --- the sync API ----------------------------------------------------------- */
 
-/* Runs a prepared op on the handle's backend (refusing writes on a
- * read-only handle) and finishes it; reported to the operations hook. */
+/* Runs a prepared op on the handle's backend and finishes it. */
 static logstate_status run(logstate *ls, const char *fn, ls_cfg_op *op, logstate_status prepared) {
-  logstate_status st = prepared;
-  if (st == LOGSTATE_OK && (op->kind == LS_CFG_ADD || op->kind == LS_CFG_CHANGE))
-    st = ls_check_writable(ls, fn);
-  if (st == LOGSTATE_OK)
-    st = ls_cfg_finish(op, ls_cfg_run(ls->be, op));
-  return st;
+  (void)fn;
+  return prepared == LOGSTATE_OK ? ls_cfg_finish(op, ls_cfg_run(ls->be, op)) : prepared;
 }
 
 #define HANDLE_CHECK(fn, ls, out)                                                                                      \

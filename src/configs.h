@@ -41,8 +41,9 @@ logstate_status ls_cfg_prepare_change(const char *fn, ls_cfg_op *op, const char 
                                       const char *reason);
 logstate_status ls_cfg_prepare_history(const char *fn, ls_cfg_op *op, const char *origin, size_t max);
 
-/* Runs `op` through the backend's methods (FAILED_PRECONDITION when it has
- * none; a CHANGE's `by` filled from its client name). */
+/* Runs `op` through the backend's methods: FAILED_PRECONDITION when it has
+ * none, or for a write on a store opened read-only; a CHANGE's `by` filled
+ * from its client name. */
 logstate_status ls_cfg_run(logstate_backend *be, ls_cfg_op *op);
 /* After the store's answer `st`: checks what it returned (INTERNAL for a
  * damaged entry), compares an ADD's entries, filters and sorts a LIST.

@@ -32,6 +32,11 @@ typedef struct result {
   size_t n;
   logstate_async_write *w;
   logstate_history_entry *hist;
+  /* log configurations */
+  logstate_config_result *results;
+  logstate_log_entry *entries;
+  logstate_config_event *events;
+  int flag; /* usable, changed */
   char msg[1024];
 } result;
 
@@ -188,6 +193,142 @@ static logstate_status ad_history(logstate_backend *be, const char *id, size_t n
   return st;
 }
 
+/* --- log configurations through the async API ------------------------------ */
+
+static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+
+static void entry_copy(logstate_log_entry *d, const logstate_log_entry *e) {
+  *d = *e;
+  d->origin = dup_or_null(e->origin);
+  d->vkey = dup_or_null(e->vkey);
+  d->contact = dup_or_null(e->contact);
+  d->changed_by = dup_or_null(e->changed_by);
+  d->reason = dup_or_null(e->reason);
+}
+
+static void on_cfg_add(logstate_status st, const logstate_config_result *res, size_t n, void *arg) {
+  result *r = arg;
+  if (st == LOGSTATE_OK) {
+    r->results = malloc(n * sizeof(*res));
+    memcpy(r->results, res, n * sizeof(*res));
+    r->n = n;
+  }
+  record(r, st);
+}
+
+static void on_cfg_get(logstate_status st, const logstate_log_entry *e, int usable, void *arg) {
+  result *r = arg;
+  if (st == LOGSTATE_OK) {
+    r->entries = malloc(sizeof(*e));
+    entry_copy(r->entries, e);
+    r->flag = usable;
+  }
+  record(r, st);
+}
+
+static void on_cfg_list(logstate_status st, const logstate_log_entry *e, size_t n, void *arg) {
+  result *r = arg;
+  if (st == LOGSTATE_OK && n) {
+    r->entries = calloc(n, sizeof(*e));
+    for (size_t i = 0; i < n; i++)
+      entry_copy(&r->entries[i], &e[i]);
+    r->n = n;
+  }
+  record(r, st);
+}
+
+static void on_cfg_change(logstate_status st, int changed, void *arg) {
+  ((result *)arg)->flag = changed;
+  record(arg, st);
+}
+
+static void on_cfg_history(logstate_status st, const logstate_config_event *e, size_t n, void *arg) {
+  result *r = arg;
+  if (st == LOGSTATE_OK && n) {
+    r->events = calloc(n, sizeof(*e));
+    for (size_t i = 0; i < n; i++) {
+      r->events[i] = e[i];
+      r->events[i].origin = dup_or_null(e[i].origin);
+      r->events[i].by = dup_or_null(e[i].by);
+      r->events[i].reason = dup_or_null(e[i].reason);
+    }
+    r->n = n;
+  }
+  record(r, st);
+}
+
+static logstate_status ad_config_get(logstate_backend *be, const char *origin, const char *log_id,
+                                     logstate_log_entry **out) {
+  (void)log_id;
+  adapter *ad = (adapter *)be;
+  result r = {0};
+  logstate_status st;
+  LOCKED(ad, wait_for(ad, logstate_async_config_get(ad->a, origin, on_cfg_get, &r), &r));
+  *out = r.entries;
+  return st;
+}
+
+/* The async add, then the entry each one that was not added found (the
+ * backend method's answer), checked against the async API's own result. */
+static logstate_status ad_config_add(logstate_backend *be, const logstate_log_entry *entries, size_t n,
+                                     logstate_log_entry **existing) {
+  adapter *ad = (adapter *)be;
+  result r = {0};
+  logstate_status st;
+  logstate_log_config *c = calloc(n, sizeof(*c));
+  for (size_t i = 0; i < n; i++)
+    c[i] = (logstate_log_config){entries[i].origin, entries[i].vkey,    entries[i].contact,
+                                 entries[i].qpd,    entries[i].has_qpd, entries[i].disabled};
+  LOCKED(ad, wait_for(ad, logstate_async_config_add(ad->a, c, n, on_cfg_add, &r), &r));
+  free(c);
+  for (size_t i = 0; st == LOGSTATE_OK && i < n; i++) {
+    if (r.results[i] == LOGSTATE_CONFIG_ADDED)
+      continue;
+    if ((st = ad_config_get(be, entries[i].origin, entries[i].log_id, &existing[i])) != LOGSTATE_OK)
+      break;
+    int same = strcmp(existing[i]->vkey, entries[i].vkey) == 0 && !existing[i]->contact == !entries[i].contact &&
+               (!existing[i]->contact || strcmp(existing[i]->contact, entries[i].contact) == 0) &&
+               existing[i]->has_qpd == entries[i].has_qpd && existing[i]->qpd == entries[i].qpd;
+    if (same != (r.results[i] == LOGSTATE_CONFIG_IDENTICAL))
+      st = logstate_error_set(LOGSTATE_INTERNAL, "async adapter: the async result of entry %zu disagrees", i);
+  }
+  free(r.results);
+  return st;
+}
+
+static logstate_status ad_config_list(logstate_backend *be, logstate_log_entry **out, size_t *out_n) {
+  adapter *ad = (adapter *)be;
+  result r = {0};
+  logstate_status st;
+  LOCKED(ad, wait_for(ad, logstate_async_config_list(ad->a, 1, on_cfg_list, &r), &r));
+  *out = r.entries;
+  *out_n = r.n;
+  return st;
+}
+
+static logstate_status ad_config_change(logstate_backend *be, const logstate_config_event *ev, int *changed) {
+  adapter *ad = (adapter *)be;
+  result r = {0};
+  logstate_status st;
+  LOCKED(ad, wait_for(
+                 ad, logstate_async_config_set_disabled(ad->a, ev->origin, ev->disabled, ev->reason, on_cfg_change, &r),
+                 &r));
+  *changed = r.flag;
+  return st;
+}
+
+static logstate_status ad_config_history(logstate_backend *be, const char *origin, const char *log_id, size_t max,
+                                         logstate_config_event **out, size_t *out_n) {
+  (void)log_id;
+  adapter *ad = (adapter *)be;
+  result r = {0};
+  logstate_status st;
+  LOCKED(ad, wait_for(ad, logstate_async_config_history(ad->a, origin, max, on_cfg_history, &r), &r));
+  *out = r.events;
+  *out_n = r.n;
+  return st;
+}
+
 static void ad_free(logstate_backend *be) {
   adapter *ad = (adapter *)be;
   logstate_async_free(ad->a);
@@ -207,6 +348,11 @@ static const logstate_backend_methods adapter_methods = {
     .write_end = ad_end,
     .free = ad_free,
     .history = ad_history,
+    .config_add = ad_config_add,
+    .config_get = ad_config_get,
+    .config_list = ad_config_list,
+    .config_change = ad_config_change,
+    .config_history = ad_config_history,
 };
 
 logstate_status async_adapter_open(void *ctx, unsigned int store, logstate **out) {

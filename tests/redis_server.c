@@ -218,31 +218,52 @@ static int readme_acl_line(const char *kind, char *line, size_t size) {
   return found ? 0 : -1;
 }
 
+/* `w` with every "{logstate}" turned into "{ns}", into a new string. */
+static char *with_namespace(const char *w, const char *ns) {
+  size_t n = strlen(w) + 1;
+  for (const char *p = w; (p = strstr(p, "{logstate}")) != NULL; p++)
+    n += strlen(ns);
+  char *out = malloc(n), *o = out;
+  for (const char *p = w, *at; *p; p = at + strlen("{logstate}")) {
+    if ((at = strstr(p, "{logstate}")) == NULL) {
+      strcpy(o, p);
+      return out;
+    }
+    o += sprintf(o, "%.*s{%s}", (int)(at - p), p, ns);
+  }
+  *o = '\0';
+  return out;
+}
+
 int test_redis_readme_acl(const test_redis *s, const char *kind, const char *name, const char *pass, const char *ns,
                           const char *extra) {
-  char line[1024], more[512], keys[128], passarg[128], *save = NULL;
+  char line[2048], more[512], passarg[128], *save = NULL;
   const char *args[128];
-  int argc = 0;
+  char *owned[128];
+  int argc = 0, nowned = 0;
   if (readme_acl_line(kind, line, sizeof(line)) != 0)
     return -1;
   snprintf(passarg, sizeof(passarg), ">%s", pass);
   snprintf(more, sizeof(more), "%s", extra ? extra : "");
-  /* By argv, word for word: rules such as %R~ are no printf conversions. */
+  /* By argv, word for word (rules such as %R~ are no printf conversions),
+   * a selector "(...)" as one argument. */
   for (char *w = strtok_r(line, " \n", &save); w && argc < 100; w = strtok_r(NULL, " \n", &save)) {
-    char *ns_at = strstr(w, "{logstate}");
     if (argc == 2) {
       args[argc++] = name;
       args[argc++] = "reset"; /* an earlier user of that name leaves nothing */
       continue;
     }
-    if (strcmp(w, ">PASSWORD") == 0) {
+    if (w[0] == '(')
+      while (w[strlen(w) - 1] != ')') { /* join the selector's words back */
+        char *next = strtok_r(NULL, " \n", &save);
+        if (next == NULL)
+          break;
+        next[-1] = ' ';
+      }
+    if (strcmp(w, ">PASSWORD") == 0)
       args[argc++] = passarg;
-    } else if (ns_at) {
-      snprintf(keys, sizeof(keys), "%.*s{%s}%s", (int)(ns_at - w), w, ns, ns_at + strlen("{logstate}"));
-      args[argc++] = keys;
-    } else {
-      args[argc++] = w;
-    }
+    else
+      args[argc++] = owned[nowned++] = with_namespace(w, ns);
   }
   for (char *w = strtok_r(more, " ", &save); w && argc < 128; w = strtok_r(NULL, " ", &save))
     args[argc++] = w;
@@ -255,6 +276,8 @@ int test_redis_readme_acl(const test_redis *s, const char *kind, const char *nam
     freeReplyObject(r);
   if (c)
     redisFree(c);
+  for (int i = 0; i < nowned; i++)
+    free(owned[i]);
   return ok ? 0 : -1;
 }
 

@@ -54,23 +54,28 @@ check "the Dockerfile builds and tests with the CI scripts" bash -c "grep -q 'sc
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/witness_password"
 head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/operator_password"
+head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/config_operator_password"
 mkdir "$work/data" "$work/acl"
 ACL_DIR=$work/acl ACL_TEMPLATE=$src/docker/users.acl REDIS_CONF=$src/docker/redis.conf \
   WITNESS_PASSWORD_FILE=$work/witness_password OPERATOR_PASSWORD_FILE=$work/operator_password \
+  CONFIG_OPERATOR_PASSWORD_FILE=$work/config_operator_password \
   sh "$src/docker/redis-entrypoint.sh" --port "$port" --bind 127.0.0.1 --dir "$work/data" --databases 64 \
   --daemonize no --save '' >"$work/redis.log" 2>&1 &
 pid=$!
 wp=$(cat "$work/witness_password")
 op=$(cat "$work/operator_password")
+cop=$(cat "$work/config_operator_password")
 for _ in $(seq 1 200); do
   redis-cli -p "$port" --user witness --pass "$wp" --no-auth-warning PING 2>/dev/null | grep -q PONG && break
   sleep 0.05
 done
 check "the server came up with the ACL file" bash -c "redis-cli -p $port --user witness --pass $wp --no-auth-warning PING | grep -q PONG"
 check "a client without credentials is refused" bash -c "redis-cli -p $port PING 2>&1 | grep -qE 'NOAUTH|NOPERM'"
-# The conformance suite as the witness: one database per store number.
+# The conformance suite as the witness (disabling and enabling logs as the
+# config operator): one database per store number.
 check "the conformance suite passes as the witness user" env LOGSTATE_REDIS_PASSWORD="$wp" \
-  "$conformance" "redis://witness@127.0.0.1:$port/%u?prefix=logstate&timeout_ms=10000"
+  "$conformance" "redis://witness@127.0.0.1:$port/%u?prefix=logstate&timeout_ms=10000" \
+  "redis://config-operator:$cop@127.0.0.1:$port/%u?prefix=logstate&timeout_ms=10000"
 printf 'op.example\n1\nx\n' >"$work/cp"
 if [ -n "$cli" ] && [ -x "$cli" ]; then
   check "the tool's check refuses a store not yet created (exit 6)" bash -c \
@@ -87,6 +92,8 @@ check "the operator reads" bash -c "redis-cli -p $port --user operator --pass $o
 check "the operator may not write" bash -c "redis-cli -p $port --user operator --pass $op --no-auth-warning HSET '{logstate}:log:x' checkpoint y | grep -q NOPERM"
 check "the operator may not run the set script" bash -c "redis-cli -p $port --user operator --pass $op --no-auth-warning EVALSHA 0000000000000000000000000000000000000000 0 | grep -q NOPERM"
 check "the witness may not leave its namespace" bash -c "redis-cli -p $port --user witness --pass $wp --no-auth-warning HSET other:key f v | grep -q NOPERM"
-check "the passwords are not in the server's log" bash -c "! grep -qe '$wp' -e '$op' '$work/redis.log'"
+check "the witness may not change a log configuration" bash -c "redis-cli -p $port --user witness --pass $wp --no-auth-warning HSET '{logstate}:config:x' disabled 0 | grep -q NOPERM"
+check "the witness may not write the audit trail" bash -c "redis-cli -p $port --user witness --pass $wp --no-auth-warning XADD '{logstate}:config-audit' '*' f v | grep -q NOPERM"
+check "the passwords are not in the server's log" bash -c "! grep -qe '$wp' -e '$op' -e '$cop' '$work/redis.log'"
 
 finish test_docker

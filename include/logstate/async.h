@@ -205,6 +205,48 @@ LOGSTATE_API logstate_status logstate_async_write_close(logstate_async_write *w)
 LOGSTATE_API logstate_status logstate_async_update(logstate_async *a, const char *log_id, logstate_update_fn fn,
                                                    void *fn_arg, logstate_async_done_cb cb, void *arg);
 
+/* --- log configurations (log_config.h), without blocking ------------------
+ * Each is its sync namesake's operation, with its checks (a bad argument is
+ * the submit's INVALID_ARGUMENT, and no callback) and statuses (the
+ * callback's). What a callback gets is valid during the call only. */
+
+/** Completion of config_add: one result per configuration, in order. */
+typedef void (*logstate_async_config_add_cb)(logstate_status st, const logstate_config_result *results, size_t n,
+                                             void *arg);
+/** Completion of config_get: the entry (NULL unless OK) and whether it is
+ *  usable (present and enabled). */
+typedef void (*logstate_async_config_get_cb)(logstate_status st, const logstate_log_entry *entry, int usable,
+                                             void *arg);
+/** Completion of config_list: the entries, sorted by origin. */
+typedef void (*logstate_async_config_list_cb)(logstate_status st, const logstate_log_entry *entries, size_t n,
+                                              void *arg);
+/** Completion of config_set_disabled: whether the state changed. */
+typedef void (*logstate_async_config_change_cb)(logstate_status st, int changed, void *arg);
+/** Completion of config_history: the events, newest first. */
+typedef void (*logstate_async_config_history_cb)(logstate_status st, const logstate_config_event *events, size_t n,
+                                                 void *arg);
+
+/** logstate_config_add() without blocking; `cfgs` is copied. Submit
+ *  statuses: OK; INVALID_ARGUMENT for NULL `a` or `cb` and what
+ *  logstate_config_add() refuses; FAILED_PRECONDITION after
+ *  logstate_async_free(); RESOURCE_EXHAUSTED. */
+LOGSTATE_API logstate_status logstate_async_config_add(logstate_async *a, const logstate_log_config *cfgs, size_t n,
+                                                       logstate_async_config_add_cb cb, void *arg);
+/** logstate_config_get() without blocking. Submit statuses as above. */
+LOGSTATE_API logstate_status logstate_async_config_get(logstate_async *a, const char *origin,
+                                                       logstate_async_config_get_cb cb, void *arg);
+/** logstate_config_list() without blocking. Submit statuses as above. */
+LOGSTATE_API logstate_status logstate_async_config_list(logstate_async *a, int all, logstate_async_config_list_cb cb,
+                                                        void *arg);
+/** logstate_config_set_disabled() without blocking; `reason` is copied.
+ *  Submit statuses as above. */
+LOGSTATE_API logstate_status logstate_async_config_set_disabled(logstate_async *a, const char *origin, int disabled,
+                                                                const char *reason, logstate_async_config_change_cb cb,
+                                                                void *arg);
+/** logstate_config_history() without blocking. Submit statuses as above. */
+LOGSTATE_API logstate_status logstate_async_config_history(logstate_async *a, const char *origin, size_t max,
+                                                           logstate_async_config_history_cb cb, void *arg);
+
 /**
  * The latency statistics of one kind of operation on this handle, from
  * submit to callback (logstate_op_stats in logstate.h). The operations hook

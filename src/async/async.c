@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "async/core.h"
+#include "configs.h"
 
 /* --- handle lifetime ---------------------------------------------------- */
 
@@ -43,6 +44,9 @@ static void op_free(op *o) {
   free(o->cp);
   free(o->snap.state.cp);
   ls_upd_end(&o->u);
+  if (o->cfg)
+    ls_cfg_op_release(o->cfg);
+  free(o->cfg);
   free(o);
 }
 
@@ -65,9 +69,9 @@ static void turn_leave(op *o) {
 /* Tells the operations hook and the statistics, before the callback. */
 static void report(op *o, logstate_status st) {
   static const logstate_op_kind kinds[] = {
-      [OP_INIT] = LOGSTATE_OP_INIT,      [OP_LOGS] = LOGSTATE_OP_LOGS,     [OP_GET] = LOGSTATE_OP_GET,
-      [OP_OPEN] = LOGSTATE_OP_WRITE_OPS, [OP_SET] = LOGSTATE_OP_WRITE_SET, [OP_UPDATE] = LOGSTATE_OP_UPDATE,
-      [OP_HISTORY] = LOGSTATE_OP_HISTORY};
+      [OP_INIT] = LOGSTATE_OP_INIT,       [OP_LOGS] = LOGSTATE_OP_LOGS,     [OP_GET] = LOGSTATE_OP_GET,
+      [OP_OPEN] = LOGSTATE_OP_WRITE_OPS,  [OP_SET] = LOGSTATE_OP_WRITE_SET, [OP_UPDATE] = LOGSTATE_OP_UPDATE,
+      [OP_HISTORY] = LOGSTATE_OP_HISTORY, [OP_CONFIG] = LOGSTATE_OP_CONFIG};
   logstate_op_info info = {.kind = kinds[o->kind],
                            .log_id = o->log_id,
                            .status = st,
@@ -112,6 +116,9 @@ static void finish(op *o, logstate_status st, const uint8_t *cp, size_t len, con
   case OP_HISTORY:
     o->history_cb(st, st == LOGSTATE_OK && o->nhist ? o->hist : NULL, st == LOGSTATE_OK ? o->nhist : 0, o->arg);
     break;
+  case OP_CONFIG:
+    o->cfg_done(o, st);
+    break;
   default:
     o->done_cb(st, o->arg);
     break;
@@ -149,6 +156,10 @@ static int submit(op *o, ls_areq_kind kind) {
   }
   r->log_id_len = o->log_id_len;
   r->max = o->max;
+  if (kind == LS_AREQ_CONFIG) { /* the request owns it while it is out */
+    r->cfg = o->cfg;
+    o->cfg = NULL;
+  }
   if (kind == LS_AREQ_SET) {
     r->snap = o->snap;
     memset(&o->snap, 0, sizeof(o->snap));
@@ -289,8 +300,8 @@ static void update_done(op *o, ls_areq *r) {
  * comes. */
 static int start(op *o) {
   static const ls_areq_kind first[] = {
-      [OP_INIT] = LS_AREQ_INIT, [OP_LOGS] = LS_AREQ_LOGS, [OP_GET] = LS_AREQ_GET,
-      [OP_OPEN] = LS_AREQ_OPEN, [OP_SET] = LS_AREQ_SET,   [OP_HISTORY] = LS_AREQ_HISTORY};
+      [OP_INIT] = LS_AREQ_INIT, [OP_LOGS] = LS_AREQ_LOGS,       [OP_GET] = LS_AREQ_GET,      [OP_OPEN] = LS_AREQ_OPEN,
+      [OP_SET] = LS_AREQ_SET,   [OP_HISTORY] = LS_AREQ_HISTORY, [OP_CONFIG] = LS_AREQ_CONFIG};
   return o->kind == OP_UPDATE ? update_start(o) : submit(o, first[o->kind]);
 }
 
@@ -371,6 +382,11 @@ static void on_done(ls_areq *r) {
   case OP_UPDATE:
     update_done(o, r);
     break;
+  case OP_CONFIG: /* back from the request, finished as the sync API finishes it */
+    o->cfg = r->cfg;
+    r->cfg = NULL;
+    finish_status(o, ls_cfg_finish(o->cfg, r->st));
+    break;
   case OP_SET:
     set_done(o, r);
     break;
@@ -418,9 +434,7 @@ op *ls_aop_new(const char *fn, logstate_async *a, op_kind kind, const char *log_
   return o;
 }
 
-/* The start of every submit: the handle, callback and log ID checked, and
- * a new op. NULL with *st recorded. */
-static op *begin(const char *fn, logstate_async *a, op_kind kind, const void *cb, const char *log_id, void *arg,
+op *ls_aop_begin(const char *fn, logstate_async *a, op_kind kind, const void *cb, const char *log_id, void *arg,
                  logstate_status *st) {
   int needs_id = kind == OP_GET || kind == OP_OPEN || kind == OP_UPDATE || kind == OP_HISTORY;
   *st = check_handle(fn, a, cb);
@@ -462,7 +476,7 @@ logstate_status ls_aop_launch(const char *fn, op *o, int laned) {
 
 logstate_status logstate_async_init(logstate_async *a, logstate_async_done_cb cb, void *arg) {
   logstate_status st;
-  op *o = begin("logstate_async_init", a, OP_INIT, (const void *)cb, NULL, arg, &st);
+  op *o = ls_aop_begin("logstate_async_init", a, OP_INIT, (const void *)cb, NULL, arg, &st);
   if (o == NULL)
     return st;
   o->done_cb = cb;
@@ -471,7 +485,7 @@ logstate_status logstate_async_init(logstate_async *a, logstate_async_done_cb cb
 
 logstate_status logstate_async_logs(logstate_async *a, logstate_async_logs_cb cb, void *arg) {
   logstate_status st;
-  op *o = begin("logstate_async_logs", a, OP_LOGS, (const void *)cb, NULL, arg, &st);
+  op *o = ls_aop_begin("logstate_async_logs", a, OP_LOGS, (const void *)cb, NULL, arg, &st);
   if (o == NULL)
     return st;
   o->logs_cb = cb;
@@ -480,7 +494,7 @@ logstate_status logstate_async_logs(logstate_async *a, logstate_async_logs_cb cb
 
 logstate_status logstate_async_get_latest(logstate_async *a, const char *log_id, logstate_async_get_cb cb, void *arg) {
   logstate_status st;
-  op *o = begin("logstate_async_get_latest", a, OP_GET, (const void *)cb, log_id, arg, &st);
+  op *o = ls_aop_begin("logstate_async_get_latest", a, OP_GET, (const void *)cb, log_id, arg, &st);
   if (o == NULL)
     return st;
   o->get_cb = cb;
@@ -493,7 +507,7 @@ logstate_status logstate_async_history(logstate_async *a, const char *log_id, si
   logstate_status st;
   if (a != NULL && cb != NULL && (max < 1 || max > LOGSTATE_MAX_HISTORY))
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: max must be 1 to %d (%zu given)", name, LOGSTATE_MAX_HISTORY, max);
-  op *o = begin(name, a, OP_HISTORY, (const void *)cb, log_id, arg, &st);
+  op *o = ls_aop_begin(name, a, OP_HISTORY, (const void *)cb, log_id, arg, &st);
   if (o == NULL)
     return st;
   o->history_cb = cb;
@@ -503,7 +517,7 @@ logstate_status logstate_async_history(logstate_async *a, const char *log_id, si
 
 logstate_status logstate_async_write_ops(logstate_async *a, const char *log_id, logstate_async_write_cb cb, void *arg) {
   logstate_status st;
-  op *o = begin("logstate_async_write_ops", a, OP_OPEN, (const void *)cb, log_id, arg, &st);
+  op *o = ls_aop_begin("logstate_async_write_ops", a, OP_OPEN, (const void *)cb, log_id, arg, &st);
   if (o == NULL)
     return st;
   o->write_cb = cb;
@@ -516,7 +530,7 @@ logstate_status logstate_async_update(logstate_async *a, const char *log_id, log
   logstate_status st;
   if (a != NULL && cb != NULL && fn == NULL)
     return ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: update function is NULL", name);
-  op *o = begin(name, a, OP_UPDATE, (const void *)cb, log_id, arg, &st);
+  op *o = ls_aop_begin(name, a, OP_UPDATE, (const void *)cb, log_id, arg, &st);
   if (o == NULL)
     return st;
   o->u.fn = fn;

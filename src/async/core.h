@@ -11,7 +11,7 @@
 #include "engine.h"
 #include "logstate/async.h"
 
-typedef enum { OP_INIT, OP_LOGS, OP_GET, OP_OPEN, OP_SET, OP_UPDATE, OP_HISTORY } op_kind;
+typedef enum { OP_INIT, OP_LOGS, OP_GET, OP_OPEN, OP_SET, OP_UPDATE, OP_HISTORY, OP_CONFIG } op_kind;
 
 struct ls_aop {
   ls_turn turn;               /* SET and UPDATE: its place in the log's queue */
@@ -37,7 +37,10 @@ struct ls_aop {
   ls_asnap snap; /* SET: the snapshot to set against; UPDATE: the transaction read (threaded driver) */
   uint8_t *cp;   /* SET: the checkpoint */
   size_t cp_len;
-  ls_upd u;                    /* UPDATE: the engine */
+  ls_upd u;              /* UPDATE: the engine */
+  struct ls_cfg_op *cfg; /* CONFIG: the operation (configs.h), the request's while it is out */
+  void (*cfg_done)(struct ls_aop *o, logstate_status st); /* CONFIG: calls the caller's callback (config.c) */
+  const void *cfg_cb;                                     /* ... which is this */
   uint64_t mark_before;        /* GET, OPEN, SET: the version the handle had seen of the log when the request went */
   uint64_t t0_us, round_trips; /* for the operations hook */
 };
@@ -71,6 +74,10 @@ void ls_async_destroy(logstate_async *a);
 void ls_async_enter(logstate_async *a);
 void ls_async_leave(logstate_async *a);
 op *ls_aop_new(const char *fn, logstate_async *a, op_kind kind, const char *log_id, void *arg, logstate_status *st);
+/* The start of every submit: the handle, callback and log ID checked, and
+ * a new op. NULL with *st recorded. */
+op *ls_aop_begin(const char *fn, logstate_async *a, op_kind kind, const void *cb, const char *log_id, void *arg,
+                 logstate_status *st);
 void ls_aop_abandon(op *o);
 logstate_status ls_aop_launch(const char *fn, op *o, int laned);
 void ls_aop_finish_all(logstate_async *a);

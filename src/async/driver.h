@@ -20,12 +20,13 @@
 struct event_base;
 
 typedef enum {
-  LS_AREQ_INIT,   /* logstate_init() */
-  LS_AREQ_LOGS,   /* the log IDs, any order */
-  LS_AREQ_GET,    /* a log's checkpoint, or NOT_FOUND */
-  LS_AREQ_OPEN,   /* a snapshot for a later SET */
-  LS_AREQ_SET,    /* store `cp` if the log is still at `snap` */
-  LS_AREQ_HISTORY /* up to `max` entries of a log's history, newest first */
+  LS_AREQ_INIT,    /* logstate_init() */
+  LS_AREQ_LOGS,    /* the log IDs, any order */
+  LS_AREQ_GET,     /* a log's checkpoint, or NOT_FOUND */
+  LS_AREQ_OPEN,    /* a snapshot for a later SET */
+  LS_AREQ_SET,     /* store `cp` if the log is still at `snap` */
+  LS_AREQ_HISTORY, /* up to `max` entries of a log's history, newest first */
+  LS_AREQ_CONFIG   /* a log configuration operation, `cfg` (configs.h): ls_cfg_run() on it */
 } ls_areq_kind;
 
 /* What a write transaction saw when it opened. */
@@ -44,8 +45,9 @@ struct ls_areq {
   size_t log_id_len;
   uint8_t *cp; /* SET: the checkpoint */
   size_t cp_len;
-  size_t max;    /* HISTORY */
-  ls_asnap snap; /* SET: the snapshot to set against (consumed by the driver); OPEN: the result */
+  size_t max;            /* HISTORY */
+  struct ls_cfg_op *cfg; /* CONFIG: inputs and results, the request's until the core takes it back */
+  ls_asnap snap;         /* SET: the snapshot to set against (consumed by the driver); OPEN: the result */
   /* Results: the handler may take them (setting them to NULL). A log's
    * state arrives whole, as the protocol module or the sync API found it. */
   logstate_status st;

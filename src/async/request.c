@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "async/driver.h"
+#include "configs.h"
 
 ls_areq *ls_areq_new(ls_areq_kind kind) {
   ls_areq *r = calloc(1, sizeof(*r));
@@ -32,5 +33,8 @@ void ls_areq_finish(ls_adriver *d, ls_areq *r) {
   free(r->cp);
   logstate_logs_free(r->ids, r->n);
   logstate_history_free(r->hist, r->nhist);
+  if (r->cfg)
+    ls_cfg_op_release(r->cfg);
+  free(r->cfg);
   free(r);
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "async/driver.h"
+#include "configs.h"
 #include "group.h"
 
 typedef struct queue {
@@ -88,6 +89,9 @@ static void run(logstate *ls, ls_areq *r) {
   }
   case LS_AREQ_HISTORY:
     st = logstate_history(ls, r->log_id, r->max, &r->hist, &r->nhist);
+    break;
+  case LS_AREQ_CONFIG:
+    st = ls_cfg_run(ls->be, r->cfg);
     break;
   case LS_AREQ_SET: {
     logstate_write *w = r->snap.txn;

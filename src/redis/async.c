@@ -354,7 +354,8 @@ static void connected(radrv *d) {
 
 static const ls_ra_upcalls upcalls = {.connected = connected, .fail_waiting = fail_waiting, .judge = judge_plan};
 
-static const ls_rp_kind rp_kind[] = {LS_RP_INIT, LS_RP_LOGS, LS_RP_GET, LS_RP_OPEN, LS_RP_SET, LS_RP_HISTORY};
+static const ls_rp_kind rp_kind[] = {LS_RP_INIT, LS_RP_LOGS,    LS_RP_GET,   LS_RP_OPEN,
+                                     LS_RP_SET,  LS_RP_HISTORY, LS_RP_CONFIG};
 
 static void rd_submit(ls_adriver *drv, ls_areq *r) {
   radrv *d = (radrv *)drv;
@@ -375,6 +376,8 @@ static void rd_submit(ls_adriver *drv, ls_areq *r) {
     q->op.u.set = (ls_rp_set){.expect = r->snap.state.version, .cp = r->cp, .cp_len = r->cp_len};
   else if (r->kind == LS_AREQ_HISTORY)
     q->op.u.history.max = r->max;
+  else if (r->kind == LS_AREQ_CONFIG)
+    q->op.u.config.cfg = r->cfg; /* the results go straight to it */
   q->state = RQ_WAITING;
   if (ls_rp_begin(&d->p, &q->op) != LOGSTATE_OK) {
     defer_failure(q, LOGSTATE_RESOURCE_EXHAUSTED);

@@ -49,6 +49,14 @@ typedef struct logstate_conformance_target {
    * history tests (logstate_history()) run only when it is given.
    */
   logstate_status (*open_query)(void *ctx, unsigned int store, const char *query, logstate **out);
+  /**
+   * Optional: a `ctx` for `open` and `open_query` whose user may also
+   * disable and enable logs (log_config.h) where the target's own may not
+   * (a witness's Redis ACL user). The log configuration tests then disable
+   * through it, and check that the target's own user is refused
+   * (PERMISSION_DENIED). NULL: `ctx` does everything.
+   */
+  void *operator_ctx;
 } logstate_conformance_target;
 
 /** An `open` for URL-based backends: `ctx` is a printf format for the URL

@@ -33,13 +33,14 @@ static logstate *open_store(unsigned int store) {
   return ls;
 }
 
-static logstate *open_named(unsigned int store, const char *client) {
-  if (target->open_query == NULL)
-    return open_store(store);
+/* A handle that may disable and enable logs, with client_name `client`. */
+static logstate *open_operator(unsigned int store, const char *client) {
+  void *ctx = target->operator_ctx ? target->operator_ctx : target->ctx;
+  logstate *ls = NULL;
   char q[80];
   snprintf(q, sizeof(q), "client_name=%s", client);
-  logstate *ls = NULL;
-  assert_status(target->open_query(target->ctx, store, q, &ls), LOGSTATE_OK);
+  assert_status(target->open_query ? target->open_query(ctx, store, q, &ls) : target->open(ctx, store, &ls),
+                LOGSTATE_OK);
   assert_status(logstate_init(ls), LOGSTATE_OK);
   return ls;
 }
@@ -153,7 +154,8 @@ static void test_config_batch(void **state) {
  * nothing and records nothing. */
 static void test_config_disable_survives_re_add(void **state) {
   (void)state;
-  logstate *ls = open_named(ls_conformance_next_store(), "operator-1");
+  unsigned int store = ls_conformance_next_store();
+  logstate *ls = open_operator(store, "operator-1");
   assert_int_equal(add1(ls, "x.example/log", "x+1+AA==", 0), LOGSTATE_CONFIG_ADDED);
   assert_int_equal(add1(ls, "y.example/log", "y+1+AA==", 0), LOGSTATE_CONFIG_ADDED);
   int changed = 0, usable = 1;
@@ -164,6 +166,13 @@ static void test_config_disable_survives_re_add(void **state) {
   assert_false(changed);
   assert_int_equal(add1(ls, "x.example/log", "x+1+AA==", 0), LOGSTATE_CONFIG_IDENTICAL);
   assert_int_equal(add1(ls, "x.example/log", "x+2+AA==", 0), LOGSTATE_CONFIG_DIFFERENT);
+  if (target->operator_ctx) { /* the target's own user: adds, reads, and may not enable */
+    logstate *w = open_store(store);
+    assert_int_equal(add1(w, "x.example/log", "x+1+AA==", 0), LOGSTATE_CONFIG_IDENTICAL);
+    assert_status(logstate_config_set_disabled(w, "x.example/log", 0, "feed", &changed), LOGSTATE_PERMISSION_DENIED);
+    assert_false(changed);
+    logstate_free(w);
+  }
   logstate_log_entry *e = NULL;
   assert_status(logstate_config_get(ls, "x.example/log", &e, &usable), LOGSTATE_OK);
   assert_false(usable);
@@ -212,7 +221,7 @@ static void test_config_disable_survives_re_add(void **state) {
  * NOT_FOUND to get and to disable; a log ID is the Go witness's. */
 static void test_config_absent_and_added_disabled(void **state) {
   (void)state;
-  logstate *ls = open_store(ls_conformance_next_store());
+  logstate *ls = open_operator(ls_conformance_next_store(), "operator-2");
   logstate_log_entry *e = (logstate_log_entry *)1;
   int usable = 1, changed = 1;
   assert_status(logstate_config_get(ls, "nobody.example/log", &e, &usable), LOGSTATE_NOT_FOUND);
