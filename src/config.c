@@ -11,9 +11,8 @@
 
 /* --- preparing ------------------------------------------------------------ */
 
-/* One configuration into an entry to add (its strings copied). */
-static logstate_status entry_of(const char *fn, size_t i, const logstate_log_config *c, int64_t now,
-                                logstate_log_entry *e) {
+/* One configuration's checks. */
+static logstate_status check_one(const char *fn, size_t i, const logstate_log_config *c) {
   char what[64];
   snprintf(what, sizeof(what), "configuration %zu's origin", i);
   logstate_status st = ls_cfg_check_text(fn, what, c->origin, LOGSTATE_MAX_ORIGIN_LEN, 0);
@@ -25,6 +24,22 @@ static logstate_status entry_of(const char *fn, size_t i, const logstate_log_con
     st = ls_cfg_check_text(fn, what, c->contact, LOGSTATE_MAX_CONTACT_LEN, 0);
   if (st == LOGSTATE_OK && c->has_qpd && !(isfinite(c->qpd) && c->qpd >= 0))
     st = ls_err(LOGSTATE_INVALID_ARGUMENT, "%s: configuration %zu's qpd must be a finite number, 0 or more", fn, i);
+  return st;
+}
+
+logstate_status logstate_config_check(const logstate_log_config *cfgs, size_t n) {
+  if (cfgs == NULL && n)
+    return ls_err(LOGSTATE_INVALID_ARGUMENT, "logstate_config_check: cfgs is NULL");
+  logstate_status st = LOGSTATE_OK;
+  for (size_t i = 0; i < n && st == LOGSTATE_OK; i++)
+    st = check_one("logstate_config_check", i, &cfgs[i]);
+  return st;
+}
+
+/* One configuration into an entry to add (its strings copied). */
+static logstate_status entry_of(const char *fn, size_t i, const logstate_log_config *c, int64_t now,
+                                logstate_log_entry *e) {
+  logstate_status st = check_one(fn, i, c);
   if (st != LOGSTATE_OK)
     return st;
   logstate_log_entry tmp = {.origin = (char *)c->origin,

@@ -560,6 +560,76 @@ static void acl_setuser(const char *kind, const char *name, const char *pass, co
   assert_int_equal(test_redis_readme_acl(&server, kind, name, pass, prefix, extra), 0);
 }
 
+/* The raw reply of `cmd` (printf) as user:pass, its type and text. */
+static int as_user(const char *user, const char *pass, char *text, size_t n, const char *fmt, ...) {
+  redisContext *c = test_redis_admin(&server);
+  redisReply *r = redisCommand(c, "AUTH %s %s", user, pass);
+  assert_int_equal(r->type, REDIS_REPLY_STATUS);
+  freeReplyObject(r);
+  va_list ap;
+  va_start(ap, fmt);
+  r = redisvCommand(c, fmt, ap);
+  va_end(ap);
+  int type = r->type;
+  snprintf(text, n, "%s", r->str ? r->str : "");
+  freeReplyObject(r);
+  redisFree(c);
+  return type;
+}
+
+/* Log configurations under the README's users: the witness adds and reads,
+ * and may not change an entry, disable or enable (through logstate or by
+ * hand); the config operator may, with its audit record. */
+static void test_acl_config_users(void **state) {
+  (void)state;
+  char url[256], text[300], id[65];
+  logstate *w = NULL, *op = NULL;
+  snprintf(prefix, sizeof(prefix), "aclc%u", ++prefix_no);
+  acl_setuser("witness", "witness", "wpass", NULL);
+  acl_setuser("config-operator", "cop", "cpass", "+client|setname");
+  snprintf(url, sizeof(url), "redis://witness:wpass@127.0.0.1:%d/?prefix=%s", server.port, prefix);
+  assert_status(logstate_open(&w, url), LOGSTATE_OK);
+  assert_status(logstate_init(w), LOGSTATE_OK);
+  snprintf(url, sizeof(url), "redis://cop:cpass@127.0.0.1:%d/?prefix=%s&client_name=ops", server.port, prefix);
+  assert_status(logstate_open(&op, url), LOGSTATE_OK);
+  assert_status(logstate_init(op), LOGSTATE_OK);
+  logstate_log_config c = {.origin = "acl.example/log", .vkey = "acl+1+AA=="};
+  logstate_config_result r;
+  assert_status(logstate_config_add(w, &c, 1, &r), LOGSTATE_OK);
+  assert_int_equal(r, LOGSTATE_CONFIG_ADDED);
+  int changed = 1;
+  assert_status(logstate_config_set_disabled(w, "acl.example/log", 1, "mine", &changed), LOGSTATE_PERMISSION_DENIED);
+  assert_false(changed);
+  assert_status(logstate_log_id("acl.example/log", id), LOGSTATE_OK);
+  assert_int_equal(as_user("witness", "wpass", text, sizeof(text), "HSET {%s}:config:%s disabled 1", prefix, id),
+                   REDIS_REPLY_ERROR);
+  assert_non_null(strstr(text, "NOPERM"));
+  assert_int_equal(as_user("witness", "wpass", text, sizeof(text), "XADD {%s}:config-audit * f v", prefix),
+                   REDIS_REPLY_ERROR);
+  assert_non_null(strstr(text, "NOPERM"));
+  assert_int_equal(as_user("witness", "wpass", text, sizeof(text), "DEL {%s}:config:%s", prefix, id),
+                   REDIS_REPLY_ERROR);
+  logstate_config_event *ev = NULL;
+  size_t n = 1;
+  assert_status(logstate_config_history(w, NULL, 10, &ev, &n), LOGSTATE_OK); /* it may read the trail */
+  assert_int_equal(n, 0);
+  assert_status(logstate_config_set_disabled(op, "acl.example/log", 1, "compromised", &changed), LOGSTATE_OK);
+  assert_true(changed);
+  assert_status(logstate_config_add(w, &c, 1, &r), LOGSTATE_OK); /* the feed again: insert-only */
+  assert_int_equal(r, LOGSTATE_CONFIG_IDENTICAL);
+  logstate_log_entry *e = NULL;
+  int usable = 1;
+  assert_status(logstate_config_get(w, "acl.example/log", &e, &usable), LOGSTATE_OK);
+  assert_false(usable);
+  assert_string_equal(e->changed_by, "ops");
+  logstate_log_entry_free(e);
+  assert_status(logstate_config_history(w, "acl.example/log", 10, &ev, &n), LOGSTATE_OK);
+  assert_int_equal(n, 1);
+  logstate_config_events_free(ev, n);
+  logstate_free(w);
+  logstate_free(op);
+}
+
 static void test_acl_users(void **state) {
   (void)state;
   char url[256], buf[64];
@@ -1427,6 +1497,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_pool_exhausted),
       cmocka_unit_test(test_wrong_password),
       cmocka_unit_test(test_acl_users),
+      cmocka_unit_test(test_acl_config_users),
       cmocka_unit_test(test_durability_check),
       cmocka_unit_test(test_wrongtype_and_corruption),
       cmocka_unit_test(test_damaged_logs),

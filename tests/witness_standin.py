@@ -25,7 +25,15 @@ usage: witness_standin.py DB SCHEMA COMMAND [ARGS]
                         until STOPFILE exists (60 s at most); prints how many
   blob LOG FILE         what logstate before 0.2 did: the ID bound as BLOB
   mode                  the journal mode, as a new connection of the witness sees it
+  (2026 only, the list of logs the witness serves, as its persistence keeps it:)
+  addlog ORIGIN VKEY [CONTACT [QPD]]
+                        AddLogs: INSERT OR IGNORE, insert-only, with the Go zero
+                        values for what is not given ("" contact, 0 qpd, not disabled)
+  log ORIGIN            Log(origin): "usable" or "disabled" and the entry on
+                        stdout (exit 3: no entry)
+  enabled               Logs(): the origins of the enabled entries, one per line
 """
+import hashlib
 import os
 import sqlite3
 import sys
@@ -75,6 +83,18 @@ def update(db, schema, log, fn):
         return False
 
 
+def log_id(origin):
+    """transparency-dev/formats' log.ID: hex SHA-256 of "o:" || origin."""
+    return hashlib.sha256(b"o:" + origin.encode()).hexdigest()
+
+
+def add_log(db, origin, vkey, contact="", qpd=0.0):
+    db.execute("BEGIN")
+    db.execute("INSERT OR IGNORE INTO logs (logID, origin, vkey, contact, qpd, disabled) VALUES (?, ?, ?, ?, ?, ?)",
+               (log_id(origin), origin, vkey, contact, float(qpd), False))
+    db.execute("COMMIT")
+
+
 def increment(cur):
     n = 0 if cur is None else int(cur.split(b"\n")[1])
     return b"counter.example\n%d\nhash\n" % (n + 1)
@@ -120,6 +140,18 @@ def main(argv):
         db.execute("INSERT INTO chkpts (logID, chkpt) VALUES (?, ?)", (args[0].encode(), open(args[1], "rb").read()))
     elif cmd == "mode":
         print(db.execute("PRAGMA journal_mode").fetchone()[0])
+    elif cmd == "addlog":
+        add_log(db, *args)
+    elif cmd == "log":
+        row = db.execute("SELECT origin, vkey, contact, qpd, disabled FROM logs WHERE logID = ?",
+                         (log_id(args[0]),)).fetchone()
+        if row is None:
+            sys.stderr.write("witness: no such log\n")
+            return 3
+        print("disabled" if row[4] else "usable", *row[:4], sep="\t")
+    elif cmd == "enabled":
+        for (origin,) in db.execute("SELECT origin FROM logs WHERE NOT disabled ORDER BY origin"):
+            print(origin)
     else:
         raise SystemExit("witness: unknown command " + cmd)
     return 0

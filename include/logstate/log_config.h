@@ -133,6 +133,14 @@ LOGSTATE_API logstate_status logstate_config_add(logstate *ls, const logstate_lo
                                                  logstate_config_result *out_results);
 
 /**
+ * Checks configurations as logstate_config_add() does, without a store:
+ * for a feed to be refused whole before anything is written.
+ * @return LOGSTATE_OK; LOGSTATE_INVALID_ARGUMENT naming the first bad
+ *         configuration's index and field (n 0 is OK). Thread-safe.
+ */
+LOGSTATE_API logstate_status logstate_config_check(const logstate_log_config *cfgs, size_t n);
+
+/**
  * The entry of an origin.
  * @param out receives it (caller frees with logstate_log_entry_free()).
  * @param out_usable (may be NULL) receives 1 when the entry is present and

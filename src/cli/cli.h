@@ -54,6 +54,22 @@ int cli_read_all(const char *path, size_t max, uint8_t **out, size_t *out_len);
  * EXIT_ERROR with a message that gives the reason (a full disk, say). */
 int cli_finish_output(FILE *f, const char *name);
 
+/* A FILE ("-": standard output) written whole or not at all: a temporary
+ * file beside it, renamed over it at the end. */
+typedef struct cli_out {
+  FILE *f;
+  const char *file;
+  int to_stdout;
+  char tmp[4200];
+} cli_out;
+/* EXIT_OK with o->f to write, or EXIT_ERROR reported naming `what`. */
+int cli_out_begin(cli_out *o, const char *file, const char *what);
+/* Finishes after `rc` (the writer's outcome): FILE is in place only when
+ * everything went well; returns the command's exit code. */
+int cli_out_end(cli_out *o, int rc, const char *what);
+/* 2026-12-01T09:30:00.123Z, into buf. */
+const char *cli_format_time(int64_t ms, char *buf, size_t n);
+
 /* --- args.c: command lines and URLs ------------------------------------ */
 
 /* One command's arguments, as cli_parse() found them. */
@@ -153,5 +169,32 @@ int cli_history(const char *url, int argc, char **argv);
 int cli_export_monitoring(const char *url, int argc, char **argv);
 int cli_init(const char *url, int argc, char **argv);
 int cli_repair(const char *url, int argc, char **argv);
+int cli_id(const char *url, int argc, char **argv);
+int cli_config(const char *url, int argc, char **argv);
+
+/* --- config_json.c: log configurations as JSON ------------------------------ */
+
+/* A configuration read from JSON, its strings owned. */
+typedef struct cli_cfg_rec {
+  logstate_log_config c;
+  size_t lineno;
+} cli_cfg_rec;
+typedef struct cli_cfg_counts {
+  size_t added, identical, different;
+} cli_cfg_counts;
+/* {"origin", "vkey", "contact"?, "qpd"?, "disabled"?} (with `full`, also
+ * log_id, added_ms, changed_ms, changed_by, reason when known); NULL when
+ * out of memory. */
+struct json_t *cli_config_json(const logstate_log_entry *e, int full);
+/* One configuration object into `r`, checked as the library checks it:
+ * NULL, or the problem (*field naming the member, or NULL). */
+const char *cli_config_from_json(struct json_t *obj, cli_cfg_rec *r, const char **field);
+void cli_cfg_recs_free(cli_cfg_rec *r, size_t n);
+/* Adds them insert-only (in batches of LOGSTATE_MAX_CONFIG_BATCH), counting
+ * each result; one with other values is named on stderr. EXIT_OK, or the
+ * failure's exit code reported. */
+int cli_config_add_all(logstate *ls, const cli_cfg_rec *recs, size_t n, const char *what, cli_cfg_counts *counts);
+int cli_config_import(const char *url, int argc, char **argv);
+int cli_config_export(const char *url, int argc, char **argv);
 
 #endif

@@ -173,6 +173,25 @@ static int copy_one(logstate *src, logstate *dst, const char *id, int force, cop
   return rc;
 }
 
+/* Every log configuration of `src` added to `dst` (insert-only: --force
+ * changes none), each then identical at `dst` or named. */
+static int copy_configs(logstate *src, logstate *dst, cli_cfg_counts *c) {
+  logstate_log_entry *e = NULL;
+  size_t n = 0;
+  logstate_status st = logstate_config_list(src, 1, &e, &n);
+  int rc = st == LOGSTATE_OK ? EXIT_OK : cli_fail(st, "copy: listing log configurations");
+  cli_cfg_rec *recs = n ? calloc(n, sizeof(*recs)) : NULL;
+  if (rc == EXIT_OK && n && recs == NULL)
+    rc = (fprintf(stderr, "%s: copy: out of memory\n", cli_prog), EXIT_ERROR);
+  for (size_t i = 0; rc == EXIT_OK && i < n; i++) /* borrowed from the list */
+    recs[i].c = (logstate_log_config){e[i].origin, e[i].vkey, e[i].contact, e[i].qpd, e[i].has_qpd, e[i].disabled};
+  if (rc == EXIT_OK && n)
+    rc = cli_config_add_all(dst, recs, n, "copy", c);
+  free(recs);
+  logstate_log_entries_free(e, n);
+  return rc;
+}
+
 int cli_copy(const char *url, int argc, char **argv) {
   static const struct option opts[] = {
       {"to", required_argument, NULL, 't'}, {"force", no_argument, NULL, 'f'}, {NULL, 0, NULL, 0}};
@@ -207,10 +226,17 @@ int cli_copy(const char *url, int argc, char **argv) {
   }
   cli_progress_end(&progress, i);
   logstate_logs_free(ids, n);
+  cli_cfg_counts cfg = {0, 0, 0};
+  if (rc == EXIT_OK)
+    rc = copy_configs(src, dst, &cfg);
   logstate_free(dst);
   logstate_free(src);
   printf("copied %zu, unchanged %zu, refused %zu (every copied log read back and verified)\n", counts.copied,
          counts.unchanged, counts.refused);
+  if (cfg.added + cfg.identical + cfg.different)
+    printf("log configurations: added %zu, identical %zu, with other values %zu (left as they are)\n", cfg.added,
+           cfg.identical, cfg.different);
+  counts.refused += cfg.different;
   if (cli_finish_output(stdout, "standard output") != EXIT_OK && rc == EXIT_OK)
     rc = EXIT_ERROR;
   return rc == EXIT_OK && counts.refused ? EXIT_CONFLICT : rc;

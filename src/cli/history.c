@@ -38,8 +38,7 @@ static int history_opt(int c, void *arg) {
   return EXIT_OK;
 }
 
-/* 2026-12-01T09:30:00.123Z, into buf. */
-static const char *format_time(int64_t ms, char *buf, size_t n) {
+const char *cli_format_time(int64_t ms, char *buf, size_t n) {
   time_t s = (time_t)(ms / 1000);
   struct tm tm;
   char day[32];
@@ -59,7 +58,7 @@ static json_t *entry_json(const char *log_id, const logstate_history_entry *e) {
   bad |= json_object_set_new(o, "log", log ? log : json_string("")) != 0;
   bad |= json_object_set_new(o, "version", json_integer((json_int_t)e->version)) != 0;
   bad |= json_object_set_new(o, "time_ms", json_integer(e->time_ms)) != 0;
-  bad |= json_object_set_new(o, "time", json_string(format_time(e->time_ms, when, sizeof(when)))) != 0;
+  bad |= json_object_set_new(o, "time", json_string(cli_format_time(e->time_ms, when, sizeof(when)))) != 0;
   bad |= json_object_set_new(o, "sha256", json_string(e->sha256)) != 0;
   json_t *origin = e->origin ? cli_json_text(e->origin, strlen(e->origin)) : NULL;
   if (origin)
@@ -82,7 +81,7 @@ static json_t *entry_json(const char *log_id, const logstate_history_entry *e) {
 /* One line per entry: version, time, tree size, SHA-256, client name. */
 static void put_entry_text(FILE *f, const logstate_history_entry *e) {
   char when[48];
-  fprintf(f, "%llu\t%s", (unsigned long long)e->version, format_time(e->time_ms, when, sizeof(when)));
+  fprintf(f, "%llu\t%s", (unsigned long long)e->version, cli_format_time(e->time_ms, when, sizeof(when)));
   if (e->has_tree_size)
     fprintf(f, "\tsize %llu", (unsigned long long)e->tree_size);
   else

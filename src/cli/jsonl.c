@@ -106,40 +106,50 @@ static int export_all(logstate *ls, char **ids, size_t n, FILE *f) {
   return rc;
 }
 
-/* export FILE writes FILE whole or not at all: a temporary file beside it,
- * renamed over it once everything is written. */
+/* Every log configuration of `ls`, as {"config": {...}} lines. */
+static int export_configs(logstate *ls, FILE *f) {
+  logstate_log_entry *e = NULL;
+  size_t n = 0;
+  logstate_status st = logstate_config_list(ls, 1, &e, &n);
+  int rc = st == LOGSTATE_OK ? EXIT_OK : cli_fail(st, "export");
+  for (size_t i = 0; rc == EXIT_OK && i < n; i++) {
+    json_t *line = json_object(), *c = cli_config_json(&e[i], 0);
+    if (line == NULL || c == NULL || json_object_set_new(line, "config", c) != 0) {
+      json_decref(line);
+      rc = (fprintf(stderr, "%s: export: out of memory\n", cli_prog), EXIT_ERROR);
+    } else if (cli_put_json_line(f, line) != 0) {
+      rc = EXIT_ERROR; /* a write error: cli_out_end reports it */
+    }
+  }
+  logstate_log_entries_free(e, n);
+  return rc;
+}
+
 int cli_export(const char *url, int argc, char **argv) {
   cli_args a = {url, NULL, 0};
   int rc = cli_parse(argc, argv, "", NULL, cli_no_opts, NULL, &a);
   if (rc == EXIT_OK && a.npos > 1)
     rc = cli_usage_error("export takes at most one FILE");
   const char *file = rc == EXIT_OK && a.npos == 1 ? a.pos[0] : "-";
-  int to_stdout = strcmp(file, "-") == 0;
-  char **ids = NULL, tmp[4200];
+  char **ids = NULL;
   size_t n = 0;
   logstate *ls = NULL;
+  cli_out out;
   cli_args_free(&a);
   if (rc != EXIT_OK || (rc = cli_open_ro(a.url, &ls)) != EXIT_OK)
     return rc;
   logstate_status st = logstate_logs(ls, &ids, &n);
-  snprintf(tmp, sizeof(tmp), "%s.logstate-%ld.tmp", file, (long)getpid());
-  FILE *f = st != LOGSTATE_OK ? NULL : to_stdout ? stdout : fopen(tmp, "wb");
   if (st != LOGSTATE_OK)
     rc = cli_fail(st, "export");
-  else if (f == NULL)
-    rc = (fprintf(stderr, "%s: export: cannot write %s: %s\n", cli_prog, file, strerror(errno)), EXIT_ERROR);
-  else
-    rc = export_all(ls, ids, n, f);
+  else if ((rc = cli_out_begin(&out, file, "export")) == EXIT_OK) {
+    rc = export_all(ls, ids, n, out.f);
+    if (rc == EXIT_OK)
+      rc = export_configs(ls, out.f);
+    rc = cli_out_end(&out, rc, "export");
+  }
   logstate_logs_free(ids, n);
   logstate_free(ls);
-  if (f == NULL)
-    return rc;
-  int out = cli_finish_output(f, to_stdout ? "standard output" : file);
-  if (!to_stdout && rc == EXIT_OK && out == EXIT_OK && rename(tmp, file) != 0)
-    out = (fprintf(stderr, "%s: export: cannot write %s: %s\n", cli_prog, file, strerror(errno)), EXIT_ERROR);
-  if (!to_stdout && (rc != EXIT_OK || out != EXIT_OK))
-    unlink(tmp);
-  return rc != EXIT_OK ? rc : out;
+  return rc;
 }
 
 /* --- import ------------------------------------------------------------- */
@@ -174,14 +184,34 @@ static const char *b64_field(json_t *obj, const char *key, uint8_t **out, size_t
   return NULL;
 }
 
-/* Validates one line into `rec`. NULL, or the problem with `*field` naming
- * the field it concerns. */
-static const char *parse_line(const char *line, size_t len, record *rec, const char **field) {
+/* A {"config": {...}} line into `cfg`: NULL, or the problem. */
+static const char *parse_config_line(json_t *obj, cli_cfg_rec *cfg, const char **field) {
+  static char inner[160];
+  if (json_object_size(obj) != 1) {
+    *field = "config";
+    return "must be the line's only member";
+  }
+  const char *why = cli_config_from_json(json_object_get(obj, "config"), cfg, field);
+  if (why && *field) { /* name the member inside */
+    snprintf(inner, sizeof(inner), "config.%s", *field);
+    *field = inner;
+  } else if (why) {
+    *field = "config";
+  }
+  return why;
+}
+
+/* Validates one line into `rec`, or into `cfg` (*is_config set) for a log
+ * configuration. NULL, or the problem with `*field` naming the field it
+ * concerns. */
+static const char *parse_line(const char *line, size_t len, record *rec, cli_cfg_rec *cfg, int *is_config,
+                              const char **field) {
   static char jerr[JSON_ERROR_TEXT_LENGTH + 32], unknown[128];
   json_error_t e;
   const char *why = NULL, *key;
   json_t *obj = json_loadb(line, len, JSON_REJECT_DUPLICATES, &e), *v;
   *field = NULL;
+  *is_config = 0;
   if (obj == NULL) {
     snprintf(jerr, sizeof(jerr), "is not valid JSON: %s (column %d)", e.text, e.column);
     return jerr;
@@ -190,12 +220,18 @@ static const char *parse_line(const char *line, size_t len, record *rec, const c
     json_decref(obj);
     return "is not a JSON object";
   }
+  if (json_object_get(obj, "config")) {
+    *is_config = 1;
+    why = parse_config_line(obj, cfg, field);
+    json_decref(obj);
+    return why;
+  }
   json_object_foreach(obj, key, v) {
     if (strcmp(key, "log") != 0 && strcmp(key, "log_b64") != 0 && strcmp(key, "checkpoint_b64") != 0) {
       snprintf(unknown, sizeof(unknown), "%s", key); /* key dies with obj */
       *field = unknown;
       json_decref(obj);
-      return "is not one export writes (log, log_b64, checkpoint_b64)";
+      return "is not one export writes (log, log_b64, checkpoint_b64; or config)";
     }
   }
   size_t id_len = 0;
@@ -215,10 +251,41 @@ static const char *parse_line(const char *line, size_t len, record *rec, const c
   return why;
 }
 
-/* Parses every line of `data` into records: all valid, or none. */
-static int parse_all(const char *file, char *data, size_t len, record **out, size_t *out_n) {
-  size_t n = 0, cap = 0, lineno = 0;
-  record *recs = NULL;
+/* What an import file holds: the logs' records and the configurations. */
+typedef struct import_data {
+  record *recs;
+  size_t n, cap;
+  cli_cfg_rec *cfgs;
+  size_t ncfg, cfgcap;
+} import_data;
+
+static void import_data_free(import_data *d) {
+  records_free(d->recs, d->n);
+  cli_cfg_recs_free(d->cfgs, d->ncfg);
+  memset(d, 0, sizeof(*d));
+}
+
+/* Room for one more of each; 0 when out of memory. */
+static int grow(import_data *d) {
+  if (d->n == d->cap) {
+    record *g = realloc(d->recs, (d->cap = d->cap ? d->cap * 2 : 64) * sizeof(*g));
+    if (g == NULL)
+      return 0;
+    d->recs = g;
+  }
+  if (d->ncfg == d->cfgcap) {
+    cli_cfg_rec *g = realloc(d->cfgs, (d->cfgcap = d->cfgcap ? d->cfgcap * 2 : 16) * sizeof(*g));
+    if (g == NULL)
+      return 0;
+    d->cfgs = g;
+  }
+  return 1;
+}
+
+/* Parses every line of `data`: all valid, or none. */
+static int parse_all(const char *file, char *data, size_t len, import_data *d) {
+  size_t lineno = 0;
+  memset(d, 0, sizeof(*d));
   for (char *line = data, *end; line < data + len; line = end + 1) {
     end = memchr(line, '\n', (size_t)(data + len - line));
     if (end == NULL)
@@ -226,29 +293,30 @@ static int parse_all(const char *file, char *data, size_t len, record **out, siz
     lineno++;
     if (end == line)
       continue; /* an empty line */
-    if (n == cap) {
-      record *grown = realloc(recs, (cap = cap ? cap * 2 : 64) * sizeof(*recs));
-      if (grown == NULL) {
-        records_free(recs, n);
-        fprintf(stderr, "%s: import: out of memory\n", cli_prog);
-        return EXIT_ERROR;
-      }
-      recs = grown;
+    if (!grow(d)) {
+      import_data_free(d);
+      fprintf(stderr, "%s: import: out of memory\n", cli_prog);
+      return EXIT_ERROR;
     }
     const char *field;
-    memset(&recs[n], 0, sizeof(recs[n]));
-    recs[n].lineno = lineno;
-    const char *why = parse_line(line, (size_t)(end - line), &recs[n], &field);
+    int is_config = 0;
+    memset(&d->recs[d->n], 0, sizeof(d->recs[d->n]));
+    memset(&d->cfgs[d->ncfg], 0, sizeof(d->cfgs[d->ncfg]));
+    d->recs[d->n].lineno = d->cfgs[d->ncfg].lineno = lineno;
+    const char *why = parse_line(line, (size_t)(end - line), &d->recs[d->n], &d->cfgs[d->ncfg], &is_config, &field);
     if (why) {
       fprintf(stderr, "%s: import: %s line %zu: %s%s%s %s; nothing was imported\n", cli_prog, file, lineno,
               field ? "field \"" : "the line", field ? field : "", field ? "\"" : "", why);
-      records_free(recs, n + 1);
+      d->n++; /* what the failed line holds is freed with the rest */
+      d->ncfg++;
+      import_data_free(d);
       return EXIT_USAGE;
     }
-    n++;
+    if (is_config)
+      d->ncfg++;
+    else
+      d->n++;
   }
-  *out = recs;
-  *out_n = n;
   return EXIT_OK;
 }
 
@@ -270,22 +338,18 @@ static int check_unique(const char *file, record *recs, size_t n) {
   return EXIT_OK;
 }
 
-/* parse_all and check_unique: every record, or none (and the message). */
-static int read_records(const char *file, char *data, size_t len, record **out, size_t *n) {
-  int rc = parse_all(file, data, len, out, n);
-  if (rc == EXIT_OK && (rc = check_unique(file, *out, *n)) != EXIT_OK) {
-    records_free(*out, *n);
-    *out = NULL;
-    *n = 0;
-  }
+/* parse_all and check_unique: everything, or nothing (and the message). */
+static int read_records(const char *file, char *data, size_t len, import_data *d) {
+  int rc = parse_all(file, data, len, d);
+  if (rc == EXIT_OK && (rc = check_unique(file, d->recs, d->n)) != EXIT_OK)
+    import_data_free(d);
   return rc;
 }
 
 int cli_import_check(const char *file, char *data, size_t len) {
-  record *recs = NULL;
-  size_t n = 0;
-  int rc = read_records(file, data, len, &recs, &n);
-  records_free(recs, n);
+  import_data d;
+  int rc = read_records(file, data, len, &d);
+  import_data_free(&d);
   return rc;
 }
 
@@ -337,32 +401,40 @@ int cli_import(const char *url, int argc, char **argv) {
   if (rc != EXIT_OK)
     return rc;
   uint8_t *data = NULL;
-  size_t len = 0, n = 0, i = 0;
-  record *recs = NULL;
+  size_t len = 0, i = 0;
+  import_data d = {0};
   rc = cli_read_all(file, CLI_MAX_INPUT, &data, &len);
   if (rc == EXIT_OK && len > CLI_MAX_INPUT) {
     fprintf(stderr, "%s: import: %s is larger than %zu bytes\n", cli_prog, file, CLI_MAX_INPUT);
     rc = EXIT_USAGE;
   }
   if (rc == EXIT_OK)
-    rc = read_records(file, (char *)data, len, &recs, &n);
+    rc = read_records(file, (char *)data, len, &d);
   free(data);
   logstate *ls = NULL;
   if (rc == EXIT_OK && (rc = cli_open_writer(url, &ls)) != EXIT_OK)
-    records_free(recs, n);
+    import_data_free(&d);
   if (rc != EXIT_OK)
     return rc;
   import_counts counts = {0, 0, 0};
+  cli_cfg_counts cfg = {0, 0, 0};
   cli_progress progress;
-  cli_progress_start(&progress, "import", n);
-  for (; i < n && rc == EXIT_OK; i++) {
-    rc = import_one(ls, &recs[i], force, &counts);
+  cli_progress_start(&progress, "import", d.n);
+  for (; i < d.n && rc == EXIT_OK; i++) {
+    rc = import_one(ls, &d.recs[i], force, &counts);
     cli_progress_step(&progress, i + 1);
   }
   cli_progress_end(&progress, i);
-  records_free(recs, n);
+  if (rc == EXIT_OK && d.ncfg) /* insert-only: --force changes no configuration */
+    rc = cli_config_add_all(ls, d.cfgs, d.ncfg, "import", &cfg);
+  import_data_free(&d);
   logstate_free(ls);
   fprintf(stderr, "%s: import: %zu stored, %zu unchanged, %zu refused\n", cli_prog, counts.stored, counts.unchanged,
           counts.refused);
+  if (cfg.added + cfg.identical + cfg.different)
+    fprintf(stderr,
+            "%s: import: log configurations: %zu added, %zu identical, %zu with other values (left as they are)\n",
+            cli_prog, cfg.added, cfg.identical, cfg.different);
+  counts.refused += cfg.different;
   return rc == EXIT_OK && counts.refused ? EXIT_CONFLICT : rc;
 }

@@ -34,6 +34,9 @@ static const char usage_main[] =
     "  history LOG [--limit N] [--json]  what was stored for LOG, and when (history=K)\n"
     "  export-monitoring DIR        DIR/<sha256 of origin>/checkpoint for each log\n"
     "  repair                       mend logs an earlier logstate stored under BLOB IDs\n"
+    "  id ORIGIN                    the log ID of ORIGIN: hex SHA-256 of \"o:\" ORIGIN\n"
+    "  config SUBCOMMAND            the logs a witness serves: add, get, list, disable,\n"
+    "                               enable, import, export, history (help config)\n"
     "  help [COMMAND]               this text, or a command's\n"
     "\n"
     "options: --url URL, --help, --version. A command's options may come anywhere\n"
@@ -136,6 +139,28 @@ static const command commands[] = {
      "twice with different checkpoints is left as it is and shown with both (exit\n"
      "1): delete the row to drop with the sqlite3 shell, then run repair again.\n"
      "Other stores have nothing to repair. A store that does not exist gives exit 6.\n"},
+    {"id", cli_id,
+     "usage: logstate id [--] ORIGIN\n\n"
+     "Prints ORIGIN's log ID, hex(SHA-256(\"o:\" || ORIGIN)), as the Go witness keys it\n"
+     "(lowercase, 64 digits). Opens no store.\n"},
+    {"config", cli_config,
+     "usage: logstate config add ORIGIN VKEY [--contact C] [--qpd Q]\n"
+     "       logstate config get ORIGIN [--json]\n"
+     "       logstate config list [--all] [--json]\n"
+     "       logstate config disable ORIGIN [--reason R]\n"
+     "       logstate config enable ORIGIN [--reason R]\n"
+     "       logstate config import FILE\n"
+     "       logstate config export [FILE|-]\n"
+     "       logstate config history [ORIGIN] [--limit N] [--json]\n\n"
+     "The logs a witness serves, kept in the store as the 2026 Go witness keeps them.\n"
+     "Adding is insert-only: an existing entry is never changed (its disabled flag\n"
+     "neither). add and import: exit 0 when added or identical, 4 when an entry with\n"
+     "other values exists (nothing changed). get: exit 3 when ORIGIN has no entry.\n"
+     "list shows the enabled ones (--all: every one): ORIGIN, VKEY, state, tab-separated.\n"
+     "disable and enable are an operator's acts, recorded with the time, the URL's\n"
+     "client_name and the reason (history, newest first). import and export use one\n"
+     "JSON object per line: {\"origin\", \"vkey\", \"contact\"?, \"qpd\"?, \"disabled\"?};\n"
+     "import checks every line before it writes anything.\n"},
     {"help", NULL, "usage: logstate help [COMMAND]\n"},
 };
 

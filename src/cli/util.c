@@ -225,3 +225,24 @@ int cli_open_existing(const char *url, logstate **out) {
 int cli_open_ro(const char *url, logstate **out) {
   return strncmp(url, "memory:", 7) == 0 ? open_init(url, out) : open_with(url, "mode", "ro", out);
 }
+
+/* --- output written whole or not at all ------------------------------------ */
+
+int cli_out_begin(cli_out *o, const char *file, const char *what) {
+  o->file = file;
+  o->to_stdout = strcmp(file, "-") == 0;
+  snprintf(o->tmp, sizeof(o->tmp), "%s.logstate-%ld.tmp", file, (long)getpid());
+  o->f = o->to_stdout ? stdout : fopen(o->tmp, "wb");
+  if (o->f == NULL)
+    return (fprintf(stderr, "%s: %s: cannot write %s: %s\n", cli_prog, what, file, strerror(errno)), EXIT_ERROR);
+  return EXIT_OK;
+}
+
+int cli_out_end(cli_out *o, int rc, const char *what) {
+  int out = cli_finish_output(o->f, o->to_stdout ? "standard output" : o->file);
+  if (!o->to_stdout && rc == EXIT_OK && out == EXIT_OK && rename(o->tmp, o->file) != 0)
+    out = (fprintf(stderr, "%s: %s: cannot write %s: %s\n", cli_prog, what, o->file, strerror(errno)), EXIT_ERROR);
+  if (!o->to_stdout && (rc != EXIT_OK || out != EXIT_OK))
+    unlink(o->tmp);
+  return rc != EXIT_OK ? rc : out;
+}

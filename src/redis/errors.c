@@ -37,8 +37,10 @@ static logstate_status error_status(const char *s, size_t n) {
   for (size_t i = 0; i < sizeof(error_codes) / sizeof(error_codes[0]); i++)
     if (strlen(error_codes[i].code) == code_len && memcmp(s, error_codes[i].code, code_len) == 0)
       return error_codes[i].st;
-  /* An ACL refusal inside a script comes back as a plain ERR. */
-  static const char acl_in_script[] = "ERR The user executing the script can't run";
+  /* An ACL refusal inside a script comes back as a plain ERR: "... can't
+   * run this command" (its command), "... can't access at least one of the
+   * keys" (its keys, as under an ACL selector). */
+  static const char acl_in_script[] = "ERR The user executing the script can't ";
   if (n >= sizeof(acl_in_script) - 1 && memcmp(s, acl_in_script, sizeof(acl_in_script) - 1) == 0)
     return LOGSTATE_PERMISSION_DENIED;
   return LOGSTATE_INTERNAL;
