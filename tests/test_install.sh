@@ -37,6 +37,7 @@ if [ -x "$build/logstate" ]; then
   check "the man page" test -f "$prefix/share/man/man1/logstate.1"
 fi
 have REDIS && check "the Lua script" cmp "$src/lua/set.lua" "$prefix/share/logstate/lua/set.lua"
+have REDIS && check "the configuration scripts" bash -c "cmp '$src/lua/config_add.lua' '$prefix/share/logstate/lua/config_add.lua' && cmp '$src/lua/config_change.lua' '$prefix/share/logstate/lua/config_change.lua'"
 if ! have REDIS && ! have SQLITE && ! have ASYNC; then
   check "a memory-only library links no hiredis, libevent or sqlite" \
     bash -c "! ldd '$lib/liblogstate.so' | grep -E 'hiredis|event|sqlite'"
