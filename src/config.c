@@ -199,7 +199,8 @@ static logstate_status finish_list(ls_cfg_op *op) {
     free(op->entries);
     op->entries = NULL;
   }
-  qsort(op->entries, w, sizeof(*op->entries), by_origin);
+  if (w > 1) /* (qsort must not see the NULL of an empty list) */
+    qsort(op->entries, w, sizeof(*op->entries), by_origin);
   return LOGSTATE_OK;
 }
 
@@ -226,6 +227,12 @@ logstate_status ls_cfg_finish(ls_cfg_op *op, logstate_status st) {
     return st;
   case LS_CFG_LIST:
     return finish_list(op);
+  case LS_CFG_HISTORY:
+    if (op->nevents == 0) { /* none: NULL, as the API promises */
+      free(op->events);
+      op->events = NULL;
+    }
+    return LOGSTATE_OK;
   default:
     return LOGSTATE_OK;
   }

@@ -67,6 +67,11 @@ int cli_out_begin(cli_out *o, const char *file, const char *what);
 /* Finishes after `rc` (the writer's outcome): FILE is in place only when
  * everything went well; returns the command's exit code. */
 int cli_out_end(cli_out *o, int rc, const char *what);
+/* Calls fn on each line of data[0..len) that is not empty (without its
+ * newline; lineno counts from 1, empty lines too), until one returns other
+ * than EXIT_OK: that, or EXIT_OK. */
+typedef int (*cli_line_fn)(const char *line, size_t len, size_t lineno, void *arg);
+int cli_each_line(const char *data, size_t len, cli_line_fn fn, void *arg);
 /* 2026-12-01T09:30:00.123Z, into buf. */
 const char *cli_format_time(int64_t ms, char *buf, size_t n);
 

@@ -143,40 +143,32 @@ int cli_config_add_all(logstate *ls, const cli_cfg_rec *recs, size_t n, const ch
 
 /* --- config import and export ----------------------------------------------- */
 
-/* Every line of `data`, a configuration object each: all valid, or none. */
-static int parse_configs(const char *file, char *data, size_t len, cli_cfg_rec **out, size_t *out_n) {
-  size_t n = 0, cap = 0, lineno = 0;
-  cli_cfg_rec *recs = NULL;
-  for (char *line = data, *end; line < data + len; line = end + 1) {
-    end = memchr(line, '\n', (size_t)(data + len - line));
-    if (end == NULL)
-      end = data + len;
-    lineno++;
-    if (end == line)
-      continue;
-    cli_cfg_rec *grown = n < cap ? recs : realloc(recs, (cap = cap ? 2 * cap : 16) * sizeof(*recs));
-    if (grown == NULL) {
-      cli_cfg_recs_free(recs, n);
-      return (fprintf(stderr, "%s: config import: out of memory\n", cli_prog), EXIT_ERROR);
-    }
-    recs = grown;
-    memset(&recs[n], 0, sizeof(recs[n]));
-    recs[n].lineno = lineno;
-    json_error_t e;
-    json_t *obj = json_loadb(line, (size_t)(end - line), JSON_REJECT_DUPLICATES, &e);
-    const char *field = NULL, *why = obj ? cli_config_from_json(obj, &recs[n], &field) : "is not valid JSON";
-    json_decref(obj);
-    n++;
-    if (why) {
-      fprintf(stderr, "%s: config import: %s line %zu: %s%s%s %s; nothing was imported\n", cli_prog, file, lineno,
-              field ? "field \"" : "the line", field ? field : "", field ? "\"" : "", why);
-      cli_cfg_recs_free(recs, n);
-      return EXIT_USAGE;
-    }
-  }
-  *out = recs;
-  *out_n = n;
-  return EXIT_OK;
+typedef struct cfg_lines {
+  const char *file;
+  cli_cfg_rec *recs;
+  size_t n, cap;
+} cfg_lines;
+
+/* One line, a configuration object, into l->recs: EXIT_OK, or the problem
+ * reported. */
+static int parse_config(const char *line, size_t len, size_t lineno, void *arg) {
+  cfg_lines *l = arg;
+  cli_cfg_rec *grown = l->n < l->cap ? l->recs : realloc(l->recs, (l->cap = l->cap ? 2 * l->cap : 16) * sizeof(*grown));
+  if (grown == NULL)
+    return (fprintf(stderr, "%s: config import: out of memory\n", cli_prog), EXIT_ERROR);
+  l->recs = grown;
+  cli_cfg_rec *r = &l->recs[l->n++];
+  memset(r, 0, sizeof(*r));
+  r->lineno = lineno;
+  json_error_t e;
+  json_t *obj = json_loadb(line, len, JSON_REJECT_DUPLICATES, &e);
+  const char *field = NULL, *why = obj ? cli_config_from_json(obj, r, &field) : "is not valid JSON";
+  json_decref(obj);
+  if (why == NULL)
+    return EXIT_OK;
+  fprintf(stderr, "%s: config import: %s line %zu: %s%s%s %s; nothing was imported\n", cli_prog, l->file, lineno,
+          field ? "field \"" : "the line", field ? field : "", field ? "\"" : "", why);
+  return EXIT_USAGE;
 }
 
 int cli_config_import(const char *url, int argc, char **argv) {
@@ -185,11 +177,13 @@ int cli_config_import(const char *url, int argc, char **argv) {
   if (rc == EXIT_OK)
     rc = cli_positional("config import", a.npos, 1, 1);
   uint8_t *data = NULL;
-  size_t len = 0, n = 0;
-  cli_cfg_rec *recs = NULL;
+  size_t len = 0;
+  cfg_lines lines = {rc == EXIT_OK ? a.pos[0] : NULL, NULL, 0, 0};
   if (rc == EXIT_OK && (rc = cli_read_all(a.pos[0], CLI_MAX_INPUT, &data, &len)) == EXIT_OK)
-    rc = parse_configs(a.pos[0], (char *)data, len, &recs, &n);
+    rc = cli_each_line((const char *)data, len, parse_config, &lines);
   free(data);
+  cli_cfg_rec *recs = lines.recs;
+  size_t n = lines.n;
   logstate *ls = NULL;
   cli_cfg_counts c = {0, 0, 0};
   if (rc == EXIT_OK && (rc = cli_open_writer(a.url, &ls)) == EXIT_OK) {

@@ -282,42 +282,45 @@ static int grow(import_data *d) {
   return 1;
 }
 
+typedef struct parse_arg {
+  const char *file;
+  import_data *d;
+} parse_arg;
+
+/* One line into p->d: EXIT_OK, or EXIT_USAGE reported. */
+static int parse_one(const char *line, size_t len, size_t lineno, void *arg) {
+  parse_arg *p = arg;
+  import_data *d = p->d;
+  if (!grow(d))
+    return (fprintf(stderr, "%s: import: out of memory\n", cli_prog), EXIT_ERROR);
+  const char *field;
+  int is_config = 0;
+  memset(&d->recs[d->n], 0, sizeof(d->recs[d->n]));
+  memset(&d->cfgs[d->ncfg], 0, sizeof(d->cfgs[d->ncfg]));
+  d->recs[d->n].lineno = d->cfgs[d->ncfg].lineno = lineno;
+  const char *why = parse_line(line, len, &d->recs[d->n], &d->cfgs[d->ncfg], &is_config, &field);
+  if (why) {
+    fprintf(stderr, "%s: import: %s line %zu: %s%s%s %s; nothing was imported\n", cli_prog, p->file, lineno,
+            field ? "field \"" : "the line", field ? field : "", field ? "\"" : "", why);
+    d->n++; /* what the failed line holds is freed with the rest */
+    d->ncfg++;
+    return EXIT_USAGE;
+  }
+  if (is_config)
+    d->ncfg++;
+  else
+    d->n++;
+  return EXIT_OK;
+}
+
 /* Parses every line of `data`: all valid, or none. */
 static int parse_all(const char *file, char *data, size_t len, import_data *d) {
-  size_t lineno = 0;
+  parse_arg p = {file, d};
   memset(d, 0, sizeof(*d));
-  for (char *line = data, *end; line < data + len; line = end + 1) {
-    end = memchr(line, '\n', (size_t)(data + len - line));
-    if (end == NULL)
-      end = data + len;
-    lineno++;
-    if (end == line)
-      continue; /* an empty line */
-    if (!grow(d)) {
-      import_data_free(d);
-      fprintf(stderr, "%s: import: out of memory\n", cli_prog);
-      return EXIT_ERROR;
-    }
-    const char *field;
-    int is_config = 0;
-    memset(&d->recs[d->n], 0, sizeof(d->recs[d->n]));
-    memset(&d->cfgs[d->ncfg], 0, sizeof(d->cfgs[d->ncfg]));
-    d->recs[d->n].lineno = d->cfgs[d->ncfg].lineno = lineno;
-    const char *why = parse_line(line, (size_t)(end - line), &d->recs[d->n], &d->cfgs[d->ncfg], &is_config, &field);
-    if (why) {
-      fprintf(stderr, "%s: import: %s line %zu: %s%s%s %s; nothing was imported\n", cli_prog, file, lineno,
-              field ? "field \"" : "the line", field ? field : "", field ? "\"" : "", why);
-      d->n++; /* what the failed line holds is freed with the rest */
-      d->ncfg++;
-      import_data_free(d);
-      return EXIT_USAGE;
-    }
-    if (is_config)
-      d->ncfg++;
-    else
-      d->n++;
-  }
-  return EXIT_OK;
+  int rc = cli_each_line(data, len, parse_one, &p);
+  if (rc != EXIT_OK)
+    import_data_free(d);
+  return rc;
 }
 
 static int by_id(const void *a, const void *b) { return strcmp(((const record *)a)->id, ((const record *)b)->id); }

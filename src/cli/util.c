@@ -246,3 +246,17 @@ int cli_out_end(cli_out *o, int rc, const char *what) {
     unlink(o->tmp);
   return rc != EXIT_OK ? rc : out;
 }
+
+int cli_each_line(const char *data, size_t len, cli_line_fn fn, void *arg) {
+  size_t lineno = 0;
+  for (const char *line = data, *end; line < data + len; line = end + 1) {
+    end = memchr(line, '\n', (size_t)(data + len - line));
+    if (end == NULL)
+      end = data + len;
+    lineno++;
+    int rc = end == line ? EXIT_OK : fn(line, (size_t)(end - line), lineno, arg); /* an empty line: nothing */
+    if (rc != EXIT_OK)
+      return rc;
+  }
+  return EXIT_OK;
+}

@@ -240,6 +240,7 @@ static void test_config_absent_and_added_disabled(void **state) {
   logstate_config_event *ev = NULL;
   assert_status(logstate_config_history(ls, NULL, 5, &ev, &n), LOGSTATE_OK);
   assert_int_equal(n, 0); /* added disabled: no act of an operator */
+  assert_null(ev);        /* none: NULL, nothing to free */
   char id[65], want[65];
   assert_status(logstate_log_id("off.example/log", id), LOGSTATE_OK);
   id_of("off.example/log", want);
