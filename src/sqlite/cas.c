@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The SQLite backend's one-round-trip methods: read_state, and cas, the
- * compare-and-sets of a group commit in one write transaction.
+ * compare-and-sets of a group commit in one write transaction; and a log's
+ * snapshot in a read of its own, which get_latest and write_begin take too
+ * (here, above setup.c: rows.c is below it, create.c writes through it).
  *
  * Every request compares the log's row with the state it expects: the
  * version logstate counts (sq_version_of) and the checkpoint itself, since
@@ -16,6 +18,30 @@
 #include <string.h>
 
 #include "sqlite/sqlite_int.h"
+
+typedef struct one_log {
+  const char *id;
+  size_t id_len;
+  sq_snapshot *snap;
+} one_log;
+
+static logstate_status read_one(sq_backend *b, sq_conn *c, void *arg) {
+  one_log *o = arg;
+  return sq_snapshot_read(c, b->file.has_versions, o->id, o->id_len, o->snap);
+}
+
+logstate_status sq_snapshot_of(sq_backend *b, const char *id, size_t id_len, sq_snapshot *s) {
+  one_log o = {id, id_len, s};
+  memset(s, 0, sizeof(*s));
+  pthread_mutex_lock(&b->mu);
+  logstate_status st = sq_ready(b);
+  if (st == LOGSTATE_OK && b->state == SQ_READY)
+    st = sq_read1(b, read_one, &o);
+  pthread_mutex_unlock(&b->mu);
+  if (st != LOGSTATE_OK)
+    sq_snapshot_free(s);
+  return st;
+}
 
 /* The state a snapshot shows, as read_state and cas speak of it. */
 static logstate_backend_state state_of(sq_snapshot *s) {

@@ -55,30 +55,6 @@ logstate_status sq_snapshot_read(sq_conn *c, int has_versions, const char *id, s
   return damage(s, id, id_len);
 }
 
-typedef struct one_log {
-  const char *id;
-  size_t id_len;
-  sq_snapshot *snap;
-} one_log;
-
-static logstate_status read_one(sq_backend *b, sq_conn *c, void *arg) {
-  one_log *o = arg;
-  return sq_snapshot_read(c, b->file.has_versions, o->id, o->id_len, o->snap);
-}
-
-logstate_status sq_snapshot_of(sq_backend *b, const char *id, size_t id_len, sq_snapshot *s) {
-  one_log o = {id, id_len, s};
-  memset(s, 0, sizeof(*s));
-  pthread_mutex_lock(&b->mu);
-  logstate_status st = sq_ready(b);
-  if (st == LOGSTATE_OK && b->state == SQ_READY)
-    st = sq_read1(b, read_one, &o);
-  pthread_mutex_unlock(&b->mu);
-  if (st != LOGSTATE_OK)
-    sq_snapshot_free(s);
-  return st;
-}
-
 int64_t sq_version_of(const sq_snapshot *s) { return s->version > 0 ? s->version : s->rows ? 1 : 0; }
 
 int sq_store(sq_conn *c, const ls_history_cfg *h, const char *id, size_t id_len, const sq_snapshot *s,

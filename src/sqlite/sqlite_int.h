@@ -198,9 +198,6 @@ void sq_snapshot_free(sq_snapshot *s);
 /* Reads the snapshot of one log; damage (two rows, or a version without a
  * row) is INTERNAL naming it. */
 logstate_status sq_snapshot_read(sq_conn *c, int has_versions, const char *id, size_t id_len, sq_snapshot *s);
-/* A log's snapshot in a read of its own (none when the store is not made
- * yet: create=on_write). Takes b->mu. */
-logstate_status sq_snapshot_of(sq_backend *b, const char *id, size_t id_len, sq_snapshot *s);
 /* The log's version as the backend reports it: logstate's count of its
  * sets, or 1 for a row logstate never counted (the Go witness's), 0 for
  * none. A set stores this plus one, so that it grows by one with every
@@ -230,6 +227,12 @@ logstate_status sq_config_list(logstate_backend *be, logstate_log_entry **out, s
 logstate_status sq_config_change(logstate_backend *be, const logstate_config_event *ev, int *changed);
 logstate_status sq_config_history(logstate_backend *be, const char *origin, const char *log_id, size_t max,
                                   logstate_config_event **out, size_t *out_n);
+
+/* --- cas.c -------------------------------------------------------------- */
+
+/* A log's snapshot in a read of its own (none when the store is not made
+ * yet: create=on_write). Takes b->mu. */
+logstate_status sq_snapshot_of(sq_backend *b, const char *id, size_t id_len, sq_snapshot *s);
 
 /* --- backend.c ---------------------------------------------------------- */
 
