@@ -28,7 +28,7 @@ typedef struct threaded {
   pthread_t thread;
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  queue todo, done; /* to the worker, and back to the loop */
+  queue to_worker, done; /* the requests for the worker, and those it finished, back to the loop */
   int stop;
   int dispatching, freed; /* th_free ran inside on_wake: free at its end */
   int pipe[2];            /* the worker wakes the loop with a byte */
@@ -188,7 +188,7 @@ static void *worker(void *arg) {
   threaded *t = arg;
   pthread_mutex_lock(&t->mu);
   for (;;) {
-    while (t->todo.head == NULL && !t->stop)
+    while (t->to_worker.head == NULL && !t->stop)
       pthread_cond_wait(&t->cv, &t->mu);
     if (t->stop)
       break;
@@ -196,7 +196,7 @@ static void *worker(void *arg) {
      * belongs to the loop's thread: not read here. A request abandoned by
      * logstate_async_free is still queued only until th_free stops this
      * thread, which takes no job after `stop`. */
-    ls_areq *r = take_all(&t->todo);
+    ls_areq *r = take_all(&t->to_worker);
     pthread_mutex_unlock(&t->mu);
     queue finished = {NULL, NULL};
     run_all(t, r, &finished);
@@ -245,7 +245,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg) {
 static void th_submit(ls_adriver *d, ls_areq *r) {
   threaded *t = (threaded *)d;
   pthread_mutex_lock(&t->mu);
-  push(&t->todo, r);
+  push(&t->to_worker, r);
   pthread_cond_signal(&t->cv);
   pthread_mutex_unlock(&t->mu);
 }
@@ -274,7 +274,7 @@ static void th_free(ls_adriver *d) {
   pthread_cond_signal(&t->cv);
   pthread_mutex_unlock(&t->mu);
   pthread_join(t->thread, NULL); /* waits for the request it is running, if any */
-  drop_all(t, take_all(&t->todo));
+  drop_all(t, take_all(&t->to_worker));
   drop_all(t, take_all(&t->done));
   close(t->pipe[0]);
   close(t->pipe[1]);
