@@ -1102,6 +1102,62 @@ static void test_verify(void **state) {
   logstate_free(mem);
 }
 
+typedef struct found_ids {
+  size_t n;
+  char ids[8][LOGSTATE_LOG_ID_HEX_LEN + 1];
+} found_ids;
+
+static void on_config_problem(void *arg, const char *log_id, const char *problem) {
+  found_ids *f = arg;
+  (void)problem;
+  if (f->n < 8)
+    snprintf(f->ids[f->n], sizeof(f->ids[0]), "%s", log_id);
+  f->n++;
+}
+
+static int found_id(const found_ids *f, const char *origin) {
+  char id[LOGSTATE_LOG_ID_HEX_LEN + 1];
+  assert_status(logstate_log_id(origin, id), LOGSTATE_OK);
+  for (size_t i = 0; i < f->n && i < 8; i++)
+    if (strcmp(f->ids[i], id) == 0)
+      return 1;
+  return 0;
+}
+
+/* logstate_verify walks the log configurations too: an index member
+ * without its hash, a hash without its vkey, a hash whose origin has
+ * another ID, a hash the index does not list. */
+static void test_verify_configs(void **state) {
+  (void)state;
+  char url[256], id[4][LOGSTATE_LOG_ID_HEX_LEN + 1];
+  const char *origin[4] = {"gone.example", "half.example", "moved.example", "stray.example"};
+  snprintf(prefix, sizeof(prefix), "vc%u", ++prefix_no);
+  snprintf(url, sizeof(url), "redis://127.0.0.1:%d/?prefix=%s", server.port, prefix);
+  logstate *ls = NULL;
+  assert_status(logstate_open(&ls, url), LOGSTATE_OK);
+  assert_status(logstate_init(ls), LOGSTATE_OK);
+  for (int i = 0; i < 4; i++) {
+    logstate_log_config c = {.origin = origin[i], .vkey = "v+1+AA=="};
+    logstate_config_result r;
+    assert_status(logstate_config_add(ls, &c, 1, &r), LOGSTATE_OK);
+    assert_status(logstate_log_id(origin[i], id[i]), LOGSTATE_OK);
+  }
+  found_ids f = {0};
+  size_t problems = 9;
+  assert_status(logstate_verify(ls, on_config_problem, &f, &problems), LOGSTATE_OK);
+  assert_int_equal(problems, 0);
+  test_redis_do(&server, "DEL {%s}:config:%s", prefix, id[0]);
+  test_redis_do(&server, "HDEL {%s}:config:%s vkey", prefix, id[1]);
+  test_redis_do(&server, "HSET {%s}:config:%s origin elsewhere.example", prefix, id[2]);
+  test_redis_do(&server, "SREM {%s}:configs %s", prefix, id[3]);
+  assert_status(logstate_verify(ls, on_config_problem, &f, &problems), LOGSTATE_OK);
+  assert_int_equal(problems, 4);
+  for (int i = 0; i < 4; i++)
+    if (!found_id(&f, origin[i]))
+      fail_msg("verify did not name %s", origin[i]);
+  logstate_free(ls);
+}
+
 static void test_server_out_of_memory(void **state) {
   (void)state;
   test_redis own;
@@ -1502,6 +1558,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_wrongtype_and_corruption),
       cmocka_unit_test(test_damaged_logs),
       cmocka_unit_test(test_verify),
+      cmocka_unit_test(test_verify_configs),
       cmocka_unit_test(test_rollback_detected),
       cmocka_unit_test(test_store_identity),
       cmocka_unit_test(test_server_out_of_memory),

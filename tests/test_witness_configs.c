@@ -195,6 +195,41 @@ static void test_racing_adders_leave_one_entry(void **state) {
   logstate_free(ls);
 }
 
+static void on_problem(void *arg, const char *id, const char *problem) {
+  (void)id;
+  assert_non_null(strstr(problem, "origin's log ID"));
+  ++*(int *)arg;
+}
+
+/* logstate_verify() (and so `logstate check`) names a configuration row
+ * that is not under its origin's TEXT ID: one under another ID, one under
+ * the right ID as a BLOB. A witness's own rows are fine. */
+static void test_verify_finds_misplaced_configurations(void **state) {
+  (void)state;
+  char path[128], cmd[768];
+  logstate *ls = open_new(path, sizeof(path), 1);
+  witness_ok(path, "addlog fine.example/log f+1+AA==", NULL, 0);
+  size_t problems = 9;
+  int reported = 0;
+  assert_status(logstate_verify(ls, on_problem, &reported, &problems), LOGSTATE_OK);
+  assert_int_equal(problems, 0);
+  char id[LOGSTATE_LOG_ID_HEX_LEN + 1];
+  assert_status(logstate_log_id("blob.example/log", id), LOGSTATE_OK);
+  snprintf(
+      cmd, sizeof(cmd),
+      "sqlite3 '%s' \"INSERT INTO logs VALUES ('0000000000000000000000000000000000000000000000000000000000000000', "
+      "'wrong.example/log', 'w+1+AA==', '', 0, 0); INSERT INTO logs VALUES (CAST('%s' AS BLOB), 'blob.example/log', "
+      "'b+1+AA==', '', 0, 0)\"",
+      path, id);
+  assert_int_equal(system(cmd), 0);
+  assert_status(logstate_verify(ls, on_problem, &reported, &problems), LOGSTATE_OK);
+  assert_int_equal(problems, 2);
+  assert_int_equal(reported, 2);
+  logstate_log_entry *e = NULL;
+  assert_status(logstate_config_get(ls, "blob.example/log", &e, NULL), LOGSTATE_NOT_FOUND); /* why it is damage */
+  logstate_free(ls);
+}
+
 static int setup(void **state) {
   (void)state;
   snprintf(dir, sizeof(dir), "/tmp/logstate-cfgw-XXXXXX");
@@ -213,6 +248,7 @@ int main(void) {
       cmocka_unit_test(test_added_on_one_side_read_on_the_other),
       cmocka_unit_test(test_disabled_stays_disabled_for_the_witness),
       cmocka_unit_test(test_racing_adders_leave_one_entry),
+      cmocka_unit_test(test_verify_finds_misplaced_configurations),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

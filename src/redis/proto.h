@@ -403,6 +403,15 @@ size_t ls_rp_settle_lookback(const ls_redis_config *c);
 logstate_status ls_rp_config_begin(const ls_redis_config *c, ls_rp_op *op);
 void ls_rp_config_end(ls_rp_op *op);
 void ls_rp_plan_config(const ls_redis_config *c, ls_rp_op *op, ls_rp_plan *plan);
+/* The state of one configuration, for VERIFY: HMGET of its hash's origin
+ * and vkey, and SISMEMBER of {N}:configs, appended to `plan`. */
+void ls_rp_plan_config_state(const ls_redis_config *c, const char *key, size_t key_len, const char *id,
+                             ls_rp_plan *plan);
+/* Their replies: -1 (*st set) for an error; else *listed, and 0 for no
+ * hash, 1 for a whole one, 2 for a damaged one (`why` says how: an origin
+ * or vkey missing, or an origin whose ID is not `id`). */
+int ls_rp_judge_config_state(const ls_redis_config *c, const redisReply *h, const redisReply *m, const char *id,
+                             int *listed, char *why, size_t why_size, logstate_status *st);
 int ls_rp_judge_config(const ls_redis_config *c, ls_rp_op *op, const redisReply *const *r, int n, logstate_status *st);
 
 /* "WAIT" and "WAITAOF", as the plans spell them (a plan's argv[0] points

@@ -155,6 +155,45 @@ void ls_rp_plan_config(const ls_redis_config *c, ls_rp_op *op, ls_rp_plan *plan)
   }
 }
 
+/* --- one configuration's state, for VERIFY ------------------------------------ */
+
+void ls_rp_plan_config_state(const ls_redis_config *c, const char *key, size_t key_len, const char *id,
+                             ls_rp_plan *plan) {
+  ls_rp_add(plan, 4, (const char *[]){"HMGET", key, "origin", "vkey"}, (const size_t[]){5, key_len, 6, 4});
+  ls_rp_add(plan, 3, (const char *[]){"SISMEMBER", c->key_configs, id},
+            (const size_t[]){9, c->key_configs_len, LOGSTATE_LOG_ID_HEX_LEN});
+}
+
+int ls_rp_judge_config_state(const ls_redis_config *c, const redisReply *h, const redisReply *m, const char *id,
+                             int *listed, char *why, size_t why_size, logstate_status *st) {
+  if (h->type == REDIS_REPLY_ERROR || m->type == REDIS_REPLY_ERROR) {
+    *st = ls_redis_reply_error(c, h->type == REDIS_REPLY_ERROR ? h : m, "verifying log configurations", NULL, 0);
+    return -1;
+  }
+  if (h->type != REDIS_REPLY_ARRAY || h->elements != 2 || m->type != REDIS_REPLY_INTEGER) {
+    *st = ls_redis_unexpected("HMGET", h);
+    return -1;
+  }
+  const redisReply *origin = h->element[0], *vkey = h->element[1];
+  char want[LOGSTATE_LOG_ID_HEX_LEN + 1] = "", *o = NULL;
+  *listed = m->integer == 1;
+  if (origin->type == REDIS_REPLY_NIL && vkey->type == REDIS_REPLY_NIL)
+    return 0;
+  if (origin->type != REDIS_REPLY_STRING || vkey->type != REDIS_REPLY_STRING) {
+    snprintf(why, why_size, "lacks its origin or its vkey");
+    return 2;
+  }
+  if ((o = ls_memdup(origin->str, origin->len)) == NULL) {
+    *st = ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "redis: out of memory");
+    return -1;
+  }
+  int ok = logstate_log_id(o, want) == LOGSTATE_OK && strcmp(want, id) == 0;
+  free(o);
+  if (!ok)
+    snprintf(why, why_size, "holds an origin whose log ID is not %s", id);
+  return ok ? 1 : 2;
+}
+
 /* --- judges ------------------------------------------------------------------ */
 
 static int field_is(const redisReply *f, const char *name) {

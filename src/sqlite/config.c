@@ -91,6 +91,28 @@ logstate_status sq_cfg_get_on(sq_conn *c, const sq_cfg_tables *t, const char *lo
                              : ls_sqlite_err(c->db, rc, "reading a log configuration");
 }
 
+logstate_status sq_cfg_verify(sq_conn *c, int (*add)(void *arg, const void *id, size_t len, int kind), void *arg) {
+  sq_cfg_tables t;
+  int rc = sq_cfg_tables_of(c, &t);
+  sqlite3_stmt *st = rc == SQLITE_OK && t.logs ? sq_stmt(c, SQ_CFG_IDS, NULL, 0, &rc) : NULL;
+  logstate_status s = LOGSTATE_OK;
+  while (st && s == LOGSTATE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *type = (const char *)sqlite3_column_text(st, 1), *origin = (const char *)sqlite3_column_text(st, 2);
+    char want[LOGSTATE_LOG_ID_HEX_LEN + 1] = "";
+    const void *id = sqlite3_column_blob(st, 0);
+    size_t len = (size_t)sqlite3_column_bytes(st, 0);
+    int ok = type && strcmp(type, "text") == 0 && origin && logstate_log_id(origin, want) == LOGSTATE_OK &&
+             len == LOGSTATE_LOG_ID_HEX_LEN && memcmp(id, want, len) == 0;
+    if (!ok && !add(arg, id ? id : "", id ? len : 0, SQ_CFG_WRONG_ID))
+      s = ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "sqlite: out of memory");
+  }
+  if (st)
+    sqlite3_reset(st);
+  if (s == LOGSTATE_OK && rc != SQLITE_OK && rc != SQLITE_DONE)
+    s = ls_sqlite_err(c->db, rc, "verifying log configurations");
+  return s;
+}
+
 /* --- reads ------------------------------------------------------------------ */
 
 typedef struct cfg_read {

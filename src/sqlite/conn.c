@@ -85,6 +85,7 @@ static const char *const sql[SQ_NSTMT] = {
         "?4, ?5, ?6)",
     [SQ_CFG_HISTORY] = "SELECT logID, origin, disabled, at_ms, client, reason FROM logstate_log_audit WHERE " TEXT_ID
                        " ORDER BY seq DESC LIMIT ?2",
+    [SQ_CFG_IDS] = "SELECT logID, typeof(logID), origin FROM logs",
     [SQ_CFG_HISTORY_ALL] =
         "SELECT logID, origin, disabled, at_ms, client, reason FROM logstate_log_audit ORDER BY seq DESC LIMIT ?2",
 };

@@ -66,6 +66,7 @@ typedef enum sq_stmt_id {
   SQ_CFG_AUDIT,        /* ?2 origin ?3 disabled ?4 at_ms ?5 by ?6 reason */
   SQ_CFG_HISTORY,      /* ?2 max */
   SQ_CFG_HISTORY_ALL,
+  SQ_CFG_IDS, /* every row's logID, its type and origin, for verify */
   SQ_NSTMT
 } sq_stmt_id;
 
@@ -219,6 +220,11 @@ int sq_cfg_tables_of(sq_conn *c, sq_cfg_tables *t);
 /* The entry of log_id on `c`, inside the caller's transaction: *out NULL
  * when none. */
 logstate_status sq_cfg_get_on(sq_conn *c, const sq_cfg_tables *t, const char *log_id, logstate_log_entry **out);
+/* logstate_verify()'s part: each row of `logs` whose ID is not the TEXT
+ * log ID of its origin, given to add(arg, id, len, SQ_CFG_WRONG_ID) (0:
+ * out of memory). */
+#define SQ_CFG_WRONG_ID 4
+logstate_status sq_cfg_verify(sq_conn *c, int (*add)(void *arg, const void *id, size_t len, int kind), void *arg);
 /* The backend methods (sys/backend.h). */
 logstate_status sq_config_add(logstate_backend *be, const logstate_log_entry *entries, size_t n,
                               logstate_log_entry **existing);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* logstate_verify() on SQLite: a log stored twice (TEXT and BLOB IDs), a
  * log under a BLOB ID only (by logstate before 0.2: the Go witness cannot
- * see it), and a log logstate counted sets of whose row is gone. */
+ * see it), a log logstate counted sets of whose row is gone, and a log
+ * configuration that is not under its origin's ID (config.c). */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,8 @@ static const char *const problem_text[] = {
     "stored twice in chkpts, under a TEXT and a BLOB ID: run `logstate repair`",
     "stored under a BLOB ID (by logstate before 0.2), which the Go witness cannot see: run `logstate repair`",
     "logstate_versions has the log, but chkpts has no row for it (restore it; do not trust a first checkpoint)",
+    [SQ_CFG_WRONG_ID] = "its log configuration in logs is not under its origin's log ID (hex SHA-256 of \"o:\" "
+                        "origin), or not as TEXT: neither logstate nor the Go witness finds it by origin",
 };
 
 typedef struct found {
@@ -37,6 +40,19 @@ static void found_free(found *f) {
   memset(f, 0, sizeof(*f));
 }
 
+/* Adds one problem (the ID's bytes copied); 0 when out of memory. */
+static int add(void *arg, const void *id, size_t len, int kind) {
+  found *f = arg;
+  char **ids = realloc(f->ids, (f->n + 1) * sizeof(*ids));
+  int *kinds = ids ? realloc(f->kind, (f->n + 1) * sizeof(*kinds)) : NULL;
+  f->ids = ids ? ids : f->ids;
+  f->kind = kinds ? kinds : f->kind;
+  if (kinds == NULL || (ids[f->n] = ls_memdup(id, len)) == NULL)
+    return 0;
+  kinds[f->n++] = kind;
+  return 1;
+}
+
 static logstate_status read_problems(sq_backend *b, sq_conn *c, void *arg) {
   found *f = arg;
   sqlite3_stmt *st = NULL;
@@ -44,20 +60,16 @@ static logstate_status read_problems(sq_backend *b, sq_conn *c, void *arg) {
   int rc = sqlite3_prepare_v2(c->db, b->file.has_versions ? PROBLEMS NO_ROW " ORDER BY 1" : PROBLEMS " ORDER BY 1", -1,
                               &st, NULL);
   while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-    char **ids = realloc(f->ids, (f->n + 1) * sizeof(*ids));
-    int *kind = ids ? realloc(f->kind, (f->n + 1) * sizeof(*kind)) : NULL;
-    f->ids = ids ? ids : f->ids;
-    f->kind = kind ? kind : f->kind;
-    if (kind == NULL ||
-        (ids[f->n] = ls_memdup(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0))) == NULL) {
+    if (!add(f, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0), sqlite3_column_int(st, 1))) {
       sqlite3_finalize(st);
       return ls_err(LOGSTATE_RESOURCE_EXHAUSTED, "sqlite: out of memory");
     }
-    kind[f->n++] = sqlite3_column_int(st, 1);
     rc = SQLITE_OK;
   }
   sqlite3_finalize(st);
-  return rc == SQLITE_DONE ? LOGSTATE_OK : ls_sqlite_err(c->db, rc, "verifying the store");
+  if (rc != SQLITE_DONE)
+    return ls_sqlite_err(c->db, rc, "verifying the store");
+  return sq_cfg_verify(c, add, f);
 }
 
 /* The problems are gathered under the mutex and reported after it, so that
@@ -70,7 +82,7 @@ logstate_status ls_sqlite_verify(sq_backend *b, logstate_verify_fn report, void 
     st = sq_read(b, read_problems, &f);
   pthread_mutex_unlock(&b->mu);
   for (size_t i = 0; i < f.n && st == LOGSTATE_OK && report; i++)
-    report(arg, f.ids[i], problem_text[f.kind[i] >= 1 && f.kind[i] <= 3 ? f.kind[i] : 0]);
+    report(arg, f.ids[i], problem_text[f.kind[i] >= 1 && f.kind[i] <= SQ_CFG_WRONG_ID ? f.kind[i] : 0]);
   *out_problems = st == LOGSTATE_OK ? f.n : 0;
   found_free(&f);
   return st;
