@@ -626,6 +626,9 @@ static void test_acl_config_users(void **state) {
   assert_status(logstate_config_history(w, "acl.example/log", 10, &ev, &n), LOGSTATE_OK);
   assert_int_equal(n, 1);
   logstate_config_events_free(ev, n);
+  size_t problems = 9;
+  assert_status(logstate_verify(w, NULL, NULL, &problems), LOGSTATE_OK); /* the witness may check the store */
+  assert_int_equal(problems, 0);
   logstate_free(w);
   logstate_free(op);
 }
