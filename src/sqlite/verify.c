@@ -24,8 +24,8 @@ static const char *const problem_text[] = {
     "stored twice in chkpts, under a TEXT and a BLOB ID: run `logstate repair`",
     "stored under a BLOB ID (by logstate before 0.2), which the Go witness cannot see: run `logstate repair`",
     "logstate_versions has the log, but chkpts has no row for it (restore it; do not trust a first checkpoint)",
-    [SQ_CFG_WRONG_ID] = "its log configuration in logs is not under its origin's log ID (hex SHA-256 of \"o:\" "
-                        "origin), or not as TEXT: neither logstate nor the Go witness finds it by origin",
+    [SQ_CFG_WRONG_ID] = ("its log configuration in logs is not under its origin's log ID (hex SHA-256 of \"o:\" "
+                         "origin), or not as TEXT: neither logstate nor the Go witness finds it by origin"),
 };
 
 typedef struct found {
