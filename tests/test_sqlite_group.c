@@ -445,15 +445,12 @@ static void test_sigkill_keeps_every_acknowledged_set(void **state) {
 
 static int setup(void **state) {
   (void)state;
-  snprintf(dir, sizeof(dir), "/tmp/logstate-group-XXXXXX");
-  return mkdtemp(dir) ? 0 : -1;
+  return test_tmpdir(dir, sizeof(dir), "group");
 }
 
 static int teardown(void **state) {
   (void)state;
-  char cmd[128];
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-  return system(cmd) == 0 ? 0 : -1;
+  return test_rmtree(dir);
 }
 
 int main(void) {

@@ -232,15 +232,12 @@ static void test_verify_finds_misplaced_configurations(void **state) {
 
 static int setup(void **state) {
   (void)state;
-  snprintf(dir, sizeof(dir), "/tmp/logstate-cfgw-XXXXXX");
-  return mkdtemp(dir) ? 0 : -1;
+  return test_tmpdir(dir, sizeof(dir), "cfgw");
 }
 
 static int teardown(void **state) {
   (void)state;
-  char cmd[128];
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-  return system(cmd) == 0 ? 0 : -1;
+  return test_rmtree(dir);
 }
 
 int main(void) {
