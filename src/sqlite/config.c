@@ -179,11 +179,19 @@ static logstate_status read_history(sq_backend *b, sq_conn *c, void *arg) {
     return rc == SQLITE_OK ? LOGSTATE_OK : ls_sqlite_err(c->db, rc, "reading the audit trail");
   sqlite3_stmt *st =
       sq_stmt(c, r->log_id ? SQ_CFG_HISTORY : SQ_CFG_HISTORY_ALL, r->log_id, r->log_id ? strlen(r->log_id) : 0, &rc);
-  if (st && (rc = sqlite3_bind_int64(st, 2, (sqlite3_int64)r->max)) == SQLITE_OK &&
-      (r->ev = calloc(r->max, sizeof(*r->ev))) == NULL)
-    rc = SQLITE_NOMEM;
+  size_t cap = 0;
+  if (st)
+    rc = sqlite3_bind_int64(st, 2, (sqlite3_int64)r->max);
   while (st && rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW && r->nev < r->max) {
+    /* grown as rows come: a trail is usually far shorter than max */
+    logstate_config_event *grown = r->nev < cap ? r->ev : realloc(r->ev, (cap = cap ? 2 * cap : 16) * sizeof(*grown));
+    if (grown == NULL) {
+      rc = SQLITE_NOMEM;
+      break;
+    }
+    r->ev = grown;
     logstate_config_event *e = &r->ev[r->nev++];
+    memset(e, 0, sizeof(*e));
     int oom = 0;
     const unsigned char *id = sqlite3_column_text(st, 0);
     snprintf(e->log_id, sizeof(e->log_id), "%s", id ? (const char *)id : "");
